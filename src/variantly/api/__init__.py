@@ -1,0 +1,5 @@
+"""The HTTP API: a thin layer over the library (``variantly.render``)."""
+
+from variantly.api.app import create_app
+
+__all__ = ["create_app"]

@@ -1,0 +1,79 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from variantly.profiles import Profile
+
+
+class _Target(BaseModel):
+    """What to render: exactly one of a module, a list of modules, or a layout."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    module: str | None = None
+    modules: list[str] | None = Field(default=None, min_length=1, max_length=50)
+    layout: str | None = None
+    channel: Literal["web", "email"] = "web"
+
+    @model_validator(mode="after")
+    def _exactly_one_target(self):
+        given = [name for name in ("module", "modules", "layout") if getattr(self, name)]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of module, modules or layout (got {', '.join(given) or 'none'})")
+        return self
+
+
+class RenderRequest(_Target):
+    profile: Profile
+
+
+class BatchRenderRequest(_Target):
+    profiles: list[Profile] = Field(min_length=1, max_length=20_000)
+
+
+class DecisionOut(BaseModel):
+    module: str
+    outcome: Literal["variant", "default", "alternative", "hidden"]
+    cohort: str
+    arm: str
+    variant_id: str | None
+    served_cohort: str | None
+    rule: str | None
+    reasons: list[str]
+
+
+class RenderResponse(BaseModel):
+    html: str
+    text: str | None = None
+    subject: str | None = None
+    arm: str
+    release: int
+    decisions: list[DecisionOut]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "degraded"]
+    release: int
+    release_variants: int
+    workspace: str
+    problems: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, health: Any) -> HealthResponse:
+        problems = [p for p in (health.workspace_error, health.store_error) if p]
+        return cls(status="degraded" if problems else "ok", release=health.release,
+                   release_variants=health.release_variants, workspace=health.workspace_fingerprint,
+                   problems=problems)

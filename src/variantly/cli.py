@@ -1,0 +1,208 @@
+"""The ``variantly`` command: a thin layer over the library.
+
+Commands import what they need when they run, so ``variantly serve`` never loads
+the generation stack.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from variantly.errors import VariantlyError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Personalised content, approved by people.")
+console = Console()
+err_console = Console(stderr=True)
+
+WORKSPACE_ENV = "VARIANTLY_WORKSPACE"
+WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", envvar=WORKSPACE_ENV,
+                                            help="The workspace folder (modules/, audiences.yml, ...).")]
+DatabaseOpt = Annotated[str | None, typer.Option("--database-url", envvar="VARIANTLY_DATABASE_URL",
+                                                 help="SQLAlchemy URL; default: SQLite under the workspace.")]
+
+
+def _fail(exc: VariantlyError) -> None:
+    err_console.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
+@app.command()
+def lint(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Check every module, layout and audience file; print path:line:col: message."""
+    from variantly.workspace import workspace_problems
+
+    ws, problems = workspace_problems(workspace)
+    for problem in problems:
+        console.print(str(problem), highlight=False, soft_wrap=True)
+    if problems:
+        err_console.print(f"[red]{len(problems)} problem(s)[/red]")
+        raise typer.Exit(1)
+    assert ws is not None
+    console.print(f"[green]ok[/green]: {len(ws.modules)} modules, {len(ws.layouts)} layouts, "
+                  f"locales {', '.join(ws.locales)}")
+
+
+@app.command()
+def render(
+    profile: Annotated[Path, typer.Option(help="A profile JSON file (see examples/profiles/).")],
+    layout: Annotated[str | None, typer.Option(help="A layout id.")] = None,
+    module: Annotated[list[str] | None, typer.Option(help="A module id; repeat for several.")] = None,
+    channel: Annotated[str, typer.Option(help="web or email.")] = "web",
+    workspace: WorkspaceOpt = Path("."),
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Print what POST /v1/render would return for this profile."""
+    from pydantic import ValidationError
+
+    from variantly.profiles import Profile
+    from variantly.release import Release
+    from variantly.render import render_target, viewer_for_profile
+    from variantly.store import Store, default_database_url
+    from variantly.store.variants import approved_variants
+    from variantly.workspace import load_workspace
+
+    if bool(layout) == bool(module):
+        err_console.print("[red]error:[/red] give either --layout or --module")
+        raise typer.Exit(2)
+    try:
+        ws = load_workspace(workspace)
+        try:
+            person = Profile.model_validate_json(profile.read_text(encoding="utf-8"))
+        except ValidationError as exc:
+            fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            err_console.print(f"[red]error:[/red] {profile}: {fields}", soft_wrap=True)
+            raise typer.Exit(1) from exc
+        store = Store(database_url or default_database_url(workspace))
+        release = Release.build(store.release_number(), approved_variants(store))
+        page = render_target(ws, release, viewer_for_profile(ws, person), channel=channel,
+                             module=None, modules=module, layout=layout)
+    except VariantlyError as exc:
+        _fail(exc)
+    print(json.dumps(page.as_dict() | {"release": release.number}, ensure_ascii=False, indent=2))
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="A JSON Lines file of variants.")],
+    approve: Annotated[bool, typer.Option(help="Approve what passes the checks (demo and trusted sources).")] = False,
+    actor: Annotated[str, typer.Option(help="Who is importing, for the audit log.")] = os.environ.get("USER", "cli"),
+    workspace: WorkspaceOpt = Path("."),
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Check variants written elsewhere and put them in the approval queue."""
+    from variantly.store import Store, default_database_url
+    from variantly.workspace import load_workspace
+
+    try:
+        ws = load_workspace(workspace)
+        store = Store(database_url or default_database_url(workspace))
+        summary = _import(store, ws, file, actor=actor, approve=approve)
+    except VariantlyError as exc:
+        _fail(exc)
+    _print_import(summary)
+
+
+def _import(store, ws, file: Path, *, actor: str, approve: bool):
+    from variantly.constraints import check_constraints
+    from variantly.importing import import_variants
+
+    return import_variants(store, ws, file, actor=actor, check=check_constraints, approve=approve)
+
+
+def _print_import(summary) -> None:
+    console.print(f"imported {summary.added} new variant(s): {summary.approved} approved, "
+                  f"{summary.pending} pending, {summary.failed} failed checks; "
+                  f"{summary.already_present} already present")
+    for failure in summary.failures:
+        console.print(f"  [yellow]failed[/yellow] {failure}", highlight=False)
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workspace: WorkspaceOpt = Path("."),
+    database_url: DatabaseOpt = None,
+    poll_seconds: Annotated[float, typer.Option(help="How often to look for a new release or workspace edit.")] = 1.0,
+) -> None:
+    """Serve the render API (and its OpenAPI docs at /docs)."""
+    _serve(workspace, database_url, host, port, poll_seconds)
+
+
+def _serve(workspace: Path, database_url: str | None, host: str, port: int, poll_seconds: float) -> None:
+    import logging
+
+    import uvicorn
+
+    from variantly.api import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        api = create_app(workspace, database_url, poll_seconds=poll_seconds)
+    except VariantlyError as exc:
+        _fail(exc)
+    uvicorn.run(api, host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo(
+    port: int = 8000,
+    host: str = "127.0.0.1",
+    workspace: WorkspaceOpt = Path("."),
+    database_url: DatabaseOpt = None,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Set up and print, but do not serve.")] = False,
+) -> None:
+    """Lint, set up the store, import the example variants and serve: no API key needed."""
+    from variantly.store import Store, default_database_url
+    from variantly.workspace import load_workspace
+
+    try:
+        ws = load_workspace(workspace)
+        console.print(f"[green]lint ok[/green]: {len(ws.modules)} modules, {len(ws.layouts)} layouts")
+        url = database_url or default_database_url(workspace)
+        store = Store(url)
+        console.print(f"store: {store.engine.url.render_as_string(hide_password=True)}")
+        summary = _import(store, ws, workspace / "examples" / "variants.jsonl", actor="demo", approve=True)
+    except VariantlyError as exc:
+        _fail(exc)
+    _print_import(summary)
+    _print_demo_commands(workspace, host, port)
+    if not no_serve:
+        _serve(workspace, url, host, port, 1.0)
+
+
+def _print_demo_commands(workspace: Path, host: str, port: int) -> None:
+    base = f"http://{host}:{port}"
+    console.print("\n[bold]Try these[/bold] (different profiles, different content; each decision says why):\n")
+    profiles = sorted((workspace / "examples" / "profiles").glob("*.json"))
+    for path in profiles:
+        about = json.loads(path.read_text(encoding="utf-8")).get("traits", {}).get("about", "")
+        console.print(f"[dim]# {path.stem}: {about}[/dim]", highlight=False)
+        console.print(
+            f"curl -s {base}/v1/render -H 'content-type: application/json' "
+            f"-d \"{{\\\"layout\\\": \\\"landing\\\", \\\"profile\\\": $(cat {path})}}\" "
+            "| python3 -c 'import json,sys; r=json.load(sys.stdin); "
+            "[print(d[\"module\"], d[\"outcome\"], d[\"reasons\"][-1]) for d in r[\"decisions\"]]'",
+            highlight=False, soft_wrap=True,
+        )
+    console.print("[dim]# anonymous fragments, cacheable (ETag, Cache-Control):[/dim]")
+    console.print(f"curl -si '{base}/v1/render/hero?segment=enterprise&industry=retail&locale=sv'", highlight=False)
+    console.print(f"curl -si '{base}/v1/render/hero?segment=startup&locale=en'", highlight=False)
+    console.print(f"[dim]# the whole page for a profile, in a browser-friendly file:[/dim]\n"
+                  f"variantly render --layout landing --profile {profiles[0] if profiles else 'PROFILE.json'}", highlight=False)
+    console.print(f"\nAPI docs: {base}/docs\n")
+
+
+def main() -> None:
+    try:
+        app()
+    except VariantlyError as exc:  # anything a command did not catch itself
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        sys.exit(exc.exit_code)

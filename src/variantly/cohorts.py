@@ -1,0 +1,106 @@
+"""From a profile to its cohort, with the reason for every dimension.
+
+Variants are made per cohort, never per person (DESIGN invariant 1). Resolution is
+deterministic: for each dimension the audience rules are tried in file order and the
+first match wins; no match means the dimension is unknown (``*``) for this profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import combinations
+
+from variantly.profiles import Profile
+from variantly.workspace.models import DIMENSIONS, Audiences
+
+ANY = "*"
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """Values per dimension, in the module's fallback order. ``*`` matches anyone."""
+
+    values: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, dimensions: tuple[str, ...], values: dict[str, str]) -> Cohort:
+        return cls(tuple((d, values.get(d, ANY)) for d in dimensions))
+
+    @property
+    def key(self) -> str:
+        return ";".join(f"{d}={v}" for d, v in self.values)
+
+    @classmethod
+    def from_key(cls, key: str) -> Cohort:
+        return cls(tuple(tuple(part.split("=", 1)) for part in key.split(";")))  # type: ignore[misc]
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.values)
+
+    @property
+    def locale(self) -> str:
+        return self.as_dict()["locale"]
+
+    def fallbacks(self) -> list[Cohort]:
+        """This cohort, then the same with fewer dimensions, most specific first.
+
+        Locale is kept throughout. Among cohorts of equal size, those that keep the
+        dimensions listed first in ``vary_by`` come first, so the order a marketer
+        lists dimensions in says which matters most.
+        """
+        named = [d for d, v in self.values if d != "locale" and v != ANY]
+        chain: list[Cohort] = []
+        mine = self.as_dict()
+        for size in range(len(named), -1, -1):
+            for kept in combinations(named, size):
+                values = {d: mine[d] for d in kept} | {"locale": mine["locale"]}
+                chain.append(Cohort.of(tuple(d for d, _ in self.values), values))
+        return chain
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A profile's value in every dimension and, for each, the rule that decided it."""
+
+    values: dict[str, str]
+    reasons: dict[str, str]
+    matched: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def cohort(self, dimensions: tuple[str, ...]) -> Cohort:
+        return Cohort.of(dimensions, self.values)
+
+
+def resolve(
+    profile: Profile,
+    audiences: Audiences,
+    default_locale: str,
+    now: datetime | None = None,
+) -> Resolution:
+    now = now or datetime.now(UTC)
+    values: dict[str, str] = {}
+    reasons: dict[str, str] = {}
+    cache: dict[tuple[str, str], bool] = {}
+
+    def lookup(dimension: str, ident: str, who: Profile) -> bool:
+        if (dimension, ident) not in cache:
+            cache[(dimension, ident)] = False  # guards against a rule that refers to itself
+            audience = next((a for a in audiences.of(dimension) if a.id == ident), None)
+            cache[(dimension, ident)] = bool(audience and audience.when.matches(who, now, lookup))
+        return cache[(dimension, ident)]
+
+    matched: dict[str, tuple[str, ...]] = {}
+    for dimension in DIMENSIONS:
+        hits = tuple(a for a in audiences.of(dimension) if lookup(dimension, a.id, profile))
+        matched[dimension] = tuple(a.id for a in hits)
+        if hits:
+            values[dimension] = hits[0].id
+            reasons[dimension] = f"{hits[0].id}: {hits[0].when.describe()}"
+        else:
+            if dimension == "locale":
+                values[dimension] = default_locale
+                reasons[dimension] = f"{default_locale}: no locale rule matched, workspace default"
+            else:
+                values[dimension] = ANY
+                reasons[dimension] = "no rule matched"
+    return Resolution(values, reasons, matched)

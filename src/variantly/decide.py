@@ -1,0 +1,113 @@
+"""Which copy a viewer gets for one module, and why.
+
+The order is the product's promise: suppression first (never push at the wrong
+moment), then consent, then the holdout, then the most specific approved variant,
+and always the marketer's default at the end (DESIGN invariant 4).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+from variantly.cohorts import Resolution
+from variantly.holdout import Arm
+from variantly.profiles import Profile
+from variantly.release import Release, ServedVariant
+from variantly.workspace.loader import ModuleFile, Workspace
+from variantly.workspace.rules import AudienceLookup
+
+Outcome = Literal["variant", "default", "alternative", "hidden"]
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who a render is for: a profile (personal) or just a cohort (anonymous fragment)."""
+
+    resolution: Resolution
+    arm: Arm
+    profile: Profile | None = None
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def anonymous(self) -> bool:
+        return self.profile is None
+
+
+@dataclass
+class Decision:
+    module: str
+    outcome: Outcome
+    cohort: str
+    arm: Arm
+    variant_id: str | None = None
+    served_cohort: str | None = None
+    rule: str | None = None
+    reasons: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def decide(workspace: Workspace, release: Release, module_file: ModuleFile, viewer: Viewer) -> tuple[Decision, ServedVariant | None]:
+    module = module_file.module
+    cohort = viewer.resolution.cohort(module.dimensions)
+    decision = Decision(module.id, "default", cohort.key, viewer.arm)
+    decision.reasons += [f"{dim} = {viewer.resolution.reasons[dim]}" for dim in module.dimensions]
+
+    if viewer.profile is not None:
+        lookup = _audience_lookup(viewer)
+        for rule in module.suppress:
+            if rule.when.matches(viewer.profile, viewer.now, lookup):
+                decision.outcome = "alternative" if rule.then == "alternative" else "hidden"
+                decision.rule = rule.id
+                decision.reasons.append(f"suppressed by rule '{rule.id}': {rule.reason}")
+                return decision, None
+        if not viewer.profile.consent.personalisation:
+            decision.reasons.append("default: no personalisation consent")
+            return decision, None
+    if viewer.arm == "control":
+        decision.reasons.append("default: profile is in the holdout control group")
+        return decision, None
+
+    for candidate_cohort in cohort.fallbacks():
+        fresh = []
+        for variant in release.candidates(module.id, candidate_cohort.key):
+            if variant.module_hash != module_file.content_hash:
+                decision.reasons.append(f"skipped stale variant {variant.id}: module edited since it was approved")
+            else:
+                fresh.append(variant)
+        if fresh:
+            chosen = _pick(fresh, viewer, module.id)
+            decision.outcome = "variant"
+            decision.variant_id = chosen.id
+            decision.served_cohort = candidate_cohort.key
+            exact = "exact cohort" if candidate_cohort == cohort else f"fallback cohort {candidate_cohort.key}"
+            decision.reasons.append(f"approved variant for {exact}")
+            return decision, chosen
+    decision.reasons.append("default: no approved variant for this cohort or any broader one")
+    return decision, None
+
+
+def _pick(variants: list[ServedVariant], viewer: Viewer, module_id: str) -> ServedVariant:
+    """Several approved variants: an even, stable split by viewer."""
+    if len(variants) == 1:
+        return variants[0]
+    who = viewer.profile.id if viewer.profile else viewer.resolution.cohort(("locale",)).key
+    digest = hashlib.sha256(f"{module_id}\x00{who}".encode()).digest()
+    return variants[int.from_bytes(digest[:4], "big") % len(variants)]
+
+
+def _audience_lookup(viewer: Viewer) -> AudienceLookup:
+    def lookup(dimension: str, ident: str, profile: Profile) -> bool:
+        return viewer.resolution.values.get(dimension) == ident or _matches_named(viewer, dimension, ident)
+
+    return lookup
+
+
+def _matches_named(viewer: Viewer, dimension: str, ident: str) -> bool:
+    # A profile can match several behaviours while its cohort records only the first;
+    # suppression must see all of them ("open ticket" wins over "pricing researcher").
+    return ident in viewer.resolution.matched.get(dimension, ())

@@ -1,0 +1,22 @@
+"""The holdout control group: a stable, salted hash of the profile id.
+
+Stable so the same person is always in the same arm (analytics can join on it);
+salted per workspace so arms are not correlated across unrelated experiments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+Arm = Literal["treatment", "control", "none"]
+BUCKETS = 10_000
+
+
+def bucket(profile_id: str, salt: str) -> int:
+    digest = hashlib.sha256(f"{salt}\x00{profile_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % BUCKETS
+
+
+def arm_for(profile_id: str, salt: str, holdout_percent: float) -> Arm:
+    return "control" if bucket(profile_id, salt) < holdout_percent * BUCKETS / 100 else "treatment"

@@ -1,0 +1,63 @@
+"""The profile a caller sends with a render request.
+
+A profile is per person and never leaves the serving path: only the cohort it
+resolves to is used for generation (DESIGN invariant 1).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+RELATIVE_TIME = re.compile(r"^now(?:-(\d+(?:\.\d+)?)([mhd]))?$")
+UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+class Event(BaseModel):
+    """Something the person did, with when: behaviours are rules over these."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(min_length=1, max_length=100, examples=["page_view"])
+    at: datetime = Field(description="ISO 8601 time, or relative to now: 'now', 'now-3d', 'now-2h'")
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _relative_time(cls, value: Any) -> Any:
+        """Example and fixture profiles say 'now-2d' so they never age out of a window."""
+        if isinstance(value, str) and (match := RELATIVE_TIME.match(value.strip())):
+            amount, unit = match.groups()
+            delta = timedelta(**{UNITS[unit]: float(amount)}) if amount else timedelta()
+            return datetime.now(UTC) - delta
+        return value
+
+
+class Consent(BaseModel):
+    """Consent flags. A flag that is missing means no."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    personalisation: bool = False
+    marketing_email: bool = False
+
+
+class Profile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200)
+    traits: dict[str, Any] = Field(default_factory=dict)
+    events: list[Event] = Field(default_factory=list, max_length=5000)
+    consent: Consent = Field(default_factory=Consent)
+
+    def trait(self, dotted: str) -> Any:
+        """Look up ``support.open_critical_tickets`` style paths; None when absent."""
+        value: Any = self.traits
+        for part in dotted.split("."):
+            if not isinstance(value, dict) or part not in value:
+                return None
+            value = value[part]
+        return value

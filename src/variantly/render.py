@@ -1,0 +1,212 @@
+"""Render modules and layouts for a viewer: HTML, plain text for email, and decisions.
+
+Generated copy is data (DESIGN invariant 2): slot texts reach templates as plain
+strings, so Jinja escapes them and never compiles them. The only substitution inside
+copy is the workspace's whitelist of merge fields (``{first_name}``), by plain
+replacement, with per-locale defaults.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from markupsafe import Markup
+
+from variantly.cohorts import Resolution, resolve
+from variantly.decide import Decision, Viewer, decide
+from variantly.errors import ChannelNotSupported, ConsentRequired, NotFound
+from variantly.holdout import arm_for
+from variantly.profiles import Profile
+from variantly.release import EMPTY_RELEASE, Release
+from variantly.workspace.loader import Workspace
+from variantly.workspace.models import DIMENSIONS, Module, localized
+
+MERGE_FIELD = re.compile(r"\{([a-z_]+)\}")
+
+
+@dataclass
+class RenderedModule:
+    module: str
+    html: str
+    text: str | None
+    decision: Decision
+
+
+@dataclass
+class RenderedPage:
+    """A layout (or a list of modules) rendered for one viewer."""
+
+    html: str
+    text: str | None = None
+    subject: str | None = None
+    decisions: list[Decision] = field(default_factory=list)
+    arm: str = "none"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "html": self.html,
+            "text": self.text,
+            "subject": self.subject,
+            "arm": self.arm,
+            "decisions": [d.as_dict() for d in self.decisions],
+        }
+
+
+def viewer_for_profile(workspace: Workspace, profile: Profile, now: datetime | None = None) -> Viewer:
+    now = now or datetime.now(UTC)
+    resolution = resolve(profile, workspace.audiences, workspace.settings.default_locale, now)
+    arm = arm_for(profile.id, workspace.settings.holdout_salt, workspace.settings.holdout_percent)
+    return Viewer(resolution, arm, profile, now)
+
+
+def viewer_for_cohort(workspace: Workspace, values: dict[str, str | None]) -> Viewer:
+    """An anonymous viewer described only by cohort values (a cacheable fragment)."""
+    resolved: dict[str, str] = {}
+    reasons: dict[str, str] = {}
+    for dim in DIMENSIONS:
+        given = values.get(dim)
+        known = {a.id for a in workspace.audiences.of(dim)}
+        if given is not None and given not in known:
+            raise NotFound(f"unknown {dim} '{given}' (known: {', '.join(sorted(known))})")
+        if dim == "locale":
+            resolved[dim] = given or workspace.settings.default_locale
+        else:
+            resolved[dim] = given or "*"
+        reasons[dim] = f"{resolved[dim]}: given in the request" if given else f"{resolved[dim]}: not given"
+    return Viewer(Resolution(resolved, reasons, {d: (v,) for d, v in resolved.items()}), "none")
+
+
+def person_fields(workspace: Workspace, profile: Profile | None, locale: str) -> dict[str, str]:
+    out = {}
+    for name, merge in workspace.settings.merge_fields.items():
+        value = profile.trait(merge.trait) if profile is not None else None
+        if value is None or str(value).strip() == "":
+            value = localized(merge.default, locale, workspace.settings.default_locale) or ""
+        out[name] = str(value)
+    return out
+
+
+def fill_merge_fields(text: str, person: dict[str, str]) -> str:
+    """Replace whitelisted ``{name}`` fields; anything else stays literal."""
+    return MERGE_FIELD.sub(lambda m: person.get(m.group(1), m.group(0)), text)
+
+
+def _slot_texts(workspace: Workspace, module: Module, locale: str, decision: Decision,
+                variant_slots: dict[str, str] | None) -> dict[str, str]:
+    default_locale = workspace.settings.default_locale
+    texts = {name: localized(slot.default, locale, default_locale) or "" for name, slot in module.slots.items()}
+    if decision.outcome == "alternative" and decision.rule:
+        rule = next(r for r in module.suppress if r.id == decision.rule)
+        texts |= {name: localized(text, locale, default_locale) or "" for name, text in rule.alternative.items()}
+    if variant_slots:
+        texts |= {k: v for k, v in variant_slots.items() if k in module.slots}
+    return texts
+
+
+def module_context(workspace: Workspace, module: Module, texts: dict[str, str], person: dict[str, str],
+                   locale: str, cohort: dict[str, str], suppression: str | None = None) -> dict[str, Any]:
+    slots = {name: fill_merge_fields(text, person) for name, text in texts.items()}
+    asset = None
+    for name, slot in module.slots.items():
+        if slot.type == "asset":
+            chosen = next((a for a in module.assets if a.id == slots[name]), module.assets[0])
+            asset = {"id": chosen.id, "url": chosen.url,
+                     "alt": localized(chosen.alt, locale, workspace.settings.default_locale)}
+    return {"slots": slots, "person": person, "asset": asset, "locale": locale, "cohort": cohort,
+            "module": {"id": module.id, "kind": module.kind}, "suppression": suppression}
+
+
+def render_module(workspace: Workspace, release: Release, module_id: str, channel: str, viewer: Viewer) -> RenderedModule:
+    module_file = workspace.modules.get(module_id)
+    if module_file is None:
+        raise NotFound(f"unknown module '{module_id}' (modules: {', '.join(sorted(workspace.modules))})")
+    module = module_file.module
+    if channel not in module.channels:
+        raise ChannelNotSupported(f"module '{module_id}' has no {channel} channel (it has: {', '.join(module.channels)})")
+    decision, variant = decide(workspace, release, module_file, viewer)
+    if decision.outcome == "hidden":
+        return RenderedModule(module_id, "", "" if channel == "email" else None, decision)
+    locale = viewer.resolution.values["locale"]
+    person = person_fields(workspace, viewer.profile, locale)
+    texts = _slot_texts(workspace, module, locale, decision, variant.slots if variant else None)
+    context = module_context(workspace, module, texts, person, locale,
+                             viewer.resolution.cohort(module.dimensions).as_dict(), decision.rule)
+    if channel == "web":
+        return RenderedModule(module_id, module_file.template.render_block("web", context), None, decision)
+    return RenderedModule(
+        module_id,
+        module_file.template.render_block("email_html", context),
+        module_file.template.render_block("email_text", context),
+        decision,
+    )
+
+
+def _check_email_consent(channel: str, viewer: Viewer) -> None:
+    if channel == "email" and viewer.profile is not None and not viewer.profile.consent.marketing_email:
+        raise ConsentRequired(
+            f"profile '{viewer.profile.id}' has not consented to marketing email"
+            " (consent.marketing_email is false or missing): do not send"
+        )
+
+
+def render_modules(workspace: Workspace, release: Release, module_ids: list[str], channel: str, viewer: Viewer) -> RenderedPage:
+    _check_email_consent(channel, viewer)
+    parts = [render_module(workspace, release, m, channel, viewer) for m in module_ids]
+    text = "\n\n".join(p.text for p in parts if p.text) if channel == "email" else None
+    return RenderedPage("\n".join(p.html for p in parts if p.html), text, None, [p.decision for p in parts], viewer.arm)
+
+
+def render_layout(workspace: Workspace, release: Release, layout_id: str, channel: str, viewer: Viewer) -> RenderedPage:
+    layout_file = workspace.layouts.get(layout_id)
+    if layout_file is None:
+        raise NotFound(f"unknown layout '{layout_id}' (layouts: {', '.join(sorted(workspace.layouts))})")
+    layout = layout_file.layout
+    if channel not in layout.channels:
+        raise ChannelNotSupported(f"layout '{layout_id}' has no {channel} channel (it has: {', '.join(layout.channels)})")
+    _check_email_consent(channel, viewer)
+    parts = [render_module(workspace, release, m, channel, viewer) for m in layout.modules]
+    locale = viewer.resolution.values["locale"]
+    person = person_fields(workspace, viewer.profile, locale)
+    default_locale = workspace.settings.default_locale
+    title = fill_merge_fields(localized(layout.title, locale, default_locale) or "", person)
+    subject = fill_merge_fields(localized(layout.subject, locale, default_locale) or "", person)
+    context = {"person": person, "locale": locale, "title": title, "subject": subject,
+               "modules": {p.module: Markup(p.html) for p in parts}}
+    decisions = [p.decision for p in parts]
+    if channel == "web":
+        return RenderedPage(layout_file.template.render_block("web", context), None, None, decisions, viewer.arm)
+    html = _inline_css(layout_file.template.render_block("email_html", context))
+    text_context = context | {"modules": {p.module: p.text or "" for p in parts}}
+    text = layout_file.template.render_block("email_text", text_context)
+    return RenderedPage(html, text, subject, decisions, viewer.arm)
+
+
+def _inline_css(html: str) -> str:
+    import css_inline
+
+    return css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False).inline(html)
+
+
+def _default_viewer(workspace: Workspace, locale: str) -> Viewer:
+    return viewer_for_cohort(workspace, {"locale": locale})
+
+
+def render_module_defaults(workspace: Workspace, module_id: str, channel: str, locale: str) -> RenderedModule:
+    """Used by lint: the module as a viewer with no variant sees it."""
+    return render_module(workspace, EMPTY_RELEASE, module_id, channel, _default_viewer(workspace, locale))
+
+
+def render_layout_defaults(workspace: Workspace, layout_id: str, channel: str, locale: str) -> RenderedPage:
+    return render_layout(workspace, EMPTY_RELEASE, layout_id, channel, _default_viewer(workspace, locale))
+
+
+def render_target(workspace: Workspace, release: Release, viewer: Viewer, *, channel: str,
+                  module: str | None = None, modules: list[str] | None = None,
+                  layout: str | None = None) -> RenderedPage:
+    """One entry point for the API and the CLI: a layout, a module, or several."""
+    if layout:
+        return render_layout(workspace, release, layout, channel, viewer)
+    return render_modules(workspace, release, modules or [module or ""], channel, viewer)

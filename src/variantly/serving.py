@@ -1,0 +1,99 @@
+"""What a render process holds: the last good workspace and the current release.
+
+Both are swapped whole by a background poller, so a request reads two attributes
+and never waits on the disk or the store. A broken workspace edit or an unreachable
+store is logged and the process keeps serving what it had (DESIGN invariant 9).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from variantly.errors import VariantlyError
+from variantly.release import EMPTY_RELEASE, Release
+from variantly.store import Store
+from variantly.store.variants import approved_variants
+from variantly.workspace import Workspace, load_workspace
+from variantly.workspace.loader import fingerprint
+
+log = logging.getLogger("variantly.serving")
+
+
+@dataclass
+class Health:
+    workspace_fingerprint: str
+    workspace_error: str | None
+    release: int
+    release_variants: int
+    store_error: str | None
+
+
+class RenderService:
+    def __init__(self, root: str | Path, store: Store | None, *, poll_seconds: float = 1.0) -> None:
+        self.root = Path(root)
+        self.store = store
+        self.poll_seconds = poll_seconds
+        self.workspace: Workspace = load_workspace(self.root)  # must be good to start at all
+        self.release: Release = EMPTY_RELEASE
+        self.workspace_error: str | None = None
+        self.store_error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.refresh_release()
+
+    def refresh_workspace(self) -> None:
+        stamp = fingerprint(self.root)
+        if stamp == self.workspace.fingerprint:
+            return
+        try:
+            self.workspace = load_workspace(self.root)
+            self.workspace_error = None
+            log.info("workspace reloaded (%s)", stamp)
+        except VariantlyError as exc:
+            if self.workspace_error != exc.message:
+                log.error("workspace edit does not lint; still serving the last good workspace:\n%s", exc.message)
+            self.workspace_error = exc.message
+        except Exception as exc:  # a half-written file mid-save, a permissions glitch
+            log.exception("workspace reload failed; still serving the last good workspace")
+            self.workspace_error = str(exc)
+
+    def refresh_release(self) -> None:
+        if self.store is None:
+            return
+        try:
+            number = self.store.release_number()
+            if number != self.release.number or (number == 0 and not len(self.release)):
+                self.release = Release.build(number, approved_variants(self.store))
+                log.info("release %d loaded: %d approved variants", number, len(self.release))
+            self.store_error = None
+        except Exception as exc:  # store down: keep serving the release we have
+            if self.store_error is None:
+                log.error("store unreachable; still serving release %d: %s", self.release.number, exc)
+            self.store_error = str(exc)
+
+    def poll_once(self) -> None:
+        self.refresh_workspace()
+        self.refresh_release()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="variantly-poller", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            self.poll_once()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def health(self) -> Health:
+        return Health(self.workspace.fingerprint, self.workspace_error, self.release.number,
+                      len(self.release), self.store_error)

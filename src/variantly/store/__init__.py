@@ -1,0 +1,5 @@
+"""The store: what machines generate and humans decide (DESIGN invariant 5)."""
+
+from variantly.store.db import Store, default_database_url
+
+__all__ = ["Store", "default_database_url"]

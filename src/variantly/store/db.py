@@ -1,0 +1,95 @@
+"""Connecting to the store: SQLite (WAL) by default, PostgreSQL by URL.
+
+Opening a store runs the Alembic migrations to head, so a fresh machine, a CI run
+and an upgraded deployment all reach the same schema the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from variantly.errors import ConfigurationError, StoreUnavailable
+from variantly.store.schema import ReleaseRow
+
+DATABASE_URL_ENV = "VARIANTLY_DATABASE_URL"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def default_database_url(workspace: str | os.PathLike[str]) -> str:
+    """``$VARIANTLY_DATABASE_URL``, else a SQLite file under the workspace."""
+    if url := os.environ.get(DATABASE_URL_ENV):
+        return url
+    folder = Path(workspace).resolve() / ".variantly"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'variantly.db'}"
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+            @event.listens_for(engine, "connect")
+            def _sqlite_pragmas(dbapi_connection, _record) -> None:
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+                cursor.execute("PRAGMA foreign_keys=ON")
+                cursor.close()
+
+            return engine
+        return create_engine(url, pool_pre_ping=True)
+    except Exception as exc:  # bad URL, missing driver
+        raise ConfigurationError(f"cannot use database URL {url!r}: {exc}") from exc
+
+
+class Store:
+    """A handle on the database. Cheap to share; make one per process."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        self.engine = _engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if migrate:
+            self.migrate()
+
+    def migrate(self) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        try:
+            with self.engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        except OperationalError as exc:
+            raise StoreUnavailable(f"cannot reach the store at {self.engine.url!r}: {exc.orig}") from exc
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self.sessions.begin() as session:
+            yield session
+
+    def release_number(self) -> int:
+        with self.sessions() as session:
+            return session.scalar(select(func.coalesce(func.max(ReleaseRow.number), 0))) or 0
+
+    def publish(self, actor: str, reason: str) -> int:
+        """Bump the release counter; render processes notice and reload."""
+        with self.session() as session:
+            row = ReleaseRow(actor=actor, reason=reason)
+            session.add(row)
+            session.flush()
+            return row.number
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,93 @@
+"""Tables. Changing them means a new Alembic revision in ``migrations/versions``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+STATUSES = ("pending", "approved", "rejected", "guardrail_failed", "stale", "retired")
+
+
+class VariantRow(Base):
+    """One candidate text per slot for a module and cohort.
+
+    ``id`` is derived from what made the variant (module, cohort, prompt, policy,
+    model, parameters, candidate number) so generating the same thing twice finds
+    the row instead of paying again. ``version`` increases on every change and is
+    what optimistic concurrency compares.
+    """
+
+    __tablename__ = "variants"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    module_id: Mapped[str] = mapped_column(String(64), index=True)
+    cohort_key: Mapped[str] = mapped_column(String(255), index=True)
+    locale: Mapped[str] = mapped_column(String(16))
+    slots: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    module_hash: Mapped[str] = mapped_column(String(32))
+    prompt_hash: Mapped[str] = mapped_column(String(32), default="")
+    policy_hash: Mapped[str] = mapped_column(String(32), default="")
+    model: Mapped[str] = mapped_column(String(100), default="")
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    source: Mapped[str] = mapped_column(String(20))
+    report: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """Append-only: database triggers refuse UPDATE and DELETE on this table."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    variant_id: Mapped[str] = mapped_column(ForeignKey("variants.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(30))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_profile_module_at", "profile_id", "module_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    type: Mapped[str] = mapped_column(String(20))
+    profile_id: Mapped[str] = mapped_column(String(200))
+    module_id: Mapped[str] = mapped_column(String(64))
+    variant_id: Mapped[str | None] = mapped_column(String(40))
+    arm: Mapped[str] = mapped_column(String(20))
+    cohort_key: Mapped[str | None] = mapped_column(String(255))
+    at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReleaseRow(Base):
+    """A release counter: render processes poll the highest number."""
+
+    __tablename__ = "releases"
+
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,160 @@
+"""The schema of the files marketers write: modules, layouts, audiences, settings.
+
+Every model forbids unknown fields, so a typo in a front matter key is a lint error
+with a position rather than a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from variantly.workspace.rules import Rule
+
+DIMENSIONS = ("segment", "industry", "behaviour", "locale")
+Dimension = Literal["segment", "industry", "behaviour", "locale"]
+Channel = Literal["web", "email"]
+Kind = Literal["headline", "example", "image", "cta"]
+Ident = Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)
+
+# Text per locale, or one text for every locale.
+Localized = str | dict[str, str]
+
+# Which Jinja blocks a channel needs in a module or layout file.
+CHANNEL_BLOCKS: dict[str, tuple[str, ...]] = {"web": ("web",), "email": ("email_html", "email_text")}
+
+
+def localized(value: Localized, locale: str, default_locale: str) -> str | None:
+    if isinstance(value, str):
+        return value
+    return value.get(locale, value.get(default_locale))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Slot(_Strict):
+    """One piece of copy in a module: its constraints and the marketer's default."""
+
+    type: Literal["text", "asset"] = "text"
+    description: str = ""
+    min_chars: int | None = Field(default=None, ge=0)
+    max_chars: int | None = Field(default=None, ge=1)
+    default: Localized
+
+
+class Asset(_Strict):
+    """An image the copy may pick; generated copy chooses by id, never by URL."""
+
+    id: str = Ident
+    url: str
+    description: str
+    alt: Localized
+
+
+class Suppression(_Strict):
+    """Stop a module from pushing when the moment is wrong.
+
+    ``then: alternative`` renders the alternative slot texts (e.g. a support message
+    instead of "Buy now"); ``then: hide`` renders nothing.
+    """
+
+    id: str = Ident
+    when: Rule
+    then: Literal["alternative", "hide"]
+    reason: str
+    alternative: dict[str, Localized] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _alternative_given(self) -> Suppression:
+        if self.then == "alternative" and not self.alternative:
+            raise ValueError("'then: alternative' needs an 'alternative' with slot texts")
+        return self
+
+
+class FrequencyCap(_Strict):
+    max_impressions: int = Field(ge=1)
+    per_days: float = Field(gt=0)
+
+
+class Module(_Strict):
+    id: str = Ident
+    kind: Kind
+    channels: list[Channel] = Field(min_length=1)
+    vary_by: list[Dimension] = Field(default_factory=lambda: ["segment", "industry", "behaviour"])
+    brief: str = Field(min_length=1)
+    facts: list[str] = Field(default_factory=list)
+    slots: dict[str, Slot] = Field(min_length=1)
+    assets: list[Asset] = Field(default_factory=list)
+    suppress: list[Suppression] = Field(default_factory=list)
+    frequency_cap: FrequencyCap | None = None
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        """The cohort dimensions of this module, in fallback order. Locale is always
+        one: copy must be in the reader's language, so it is never generalised away."""
+        dims = [d for d in dict.fromkeys(self.vary_by) if d != "locale"]
+        return (*dims, "locale")
+
+    def content_hash(self) -> str:
+        """What the copy depends on. Editing it makes this module's variants stale;
+        editing the markup or the suppression rules does not."""
+        basis = self.model_dump(include={"kind", "brief", "facts", "slots", "assets"}, mode="json")
+        return _hash(basis)
+
+
+class Layout(_Strict):
+    """A landing page or an email composed of modules."""
+
+    id: str = Ident
+    channels: list[Channel] = Field(min_length=1)
+    modules: list[str] = Field(min_length=1)
+    title: Localized = ""
+    subject: Localized = ""
+
+
+class Audience(_Strict):
+    id: str = Ident
+    description: str = ""
+    when: Rule
+
+
+class MergeField(_Strict):
+    trait: str
+    default: Localized
+
+
+class Settings(_Strict):
+    """``variantly.yml``: workspace-wide settings that marketers and operators own."""
+
+    name: str = "Variantly workspace"
+    default_locale: str = "en"
+    merge_fields: dict[str, MergeField] = Field(default_factory=dict)
+    holdout_percent: float = Field(default=10.0, ge=0, le=100)
+    holdout_salt: str = "variantly"
+
+
+class Audiences(_Strict):
+    """``audiences.yml``: ordered rules per dimension; the first that matches wins."""
+
+    segments: list[Audience] = Field(default_factory=list)
+    industries: list[Audience] = Field(default_factory=list)
+    behaviours: list[Audience] = Field(default_factory=list)
+    locales: list[Audience] = Field(min_length=1)
+
+    def of(self, dimension: str) -> list[Audience]:
+        return {
+            "segment": self.segments,
+            "industry": self.industries,
+            "behaviour": self.behaviours,
+            "locale": self.locales,
+        }[dimension]
+
+
+def _hash(data: object) -> str:
+    raw = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]

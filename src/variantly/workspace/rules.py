@@ -1,0 +1,220 @@
+"""Declarative audience rules over profile traits and events.
+
+Rules are data, never code: a small fixed vocabulary (``trait``, ``event``, ``all``,
+``any``, ``not``, ``matches``) that marketers can read in review and that cannot run
+arbitrary expressions. Every rule can describe itself, so a render decision can say
+which rule put a profile in its cohort.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+from variantly.profiles import Profile
+
+TRAIT_OPS = ("equals", "in", "gte", "gt", "lte", "lt", "prefix", "exists", "contains")
+
+# (dimension, id) -> does the named audience match this profile?
+AudienceLookup = Callable[[str, str, Profile], bool]
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class TraitRule(_Rule):
+    trait: str = Field(min_length=1)
+    equals: Any = None
+    in_: list[Any] | None = Field(default=None, alias="in")
+    gte: int | float | None = None
+    gt: int | float | None = None
+    lte: int | float | None = None
+    lt: int | float | None = None
+    prefix: str | None = None
+    exists: bool | None = None
+    contains: Any = None
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> TraitRule:
+        given = [op for op in TRAIT_OPS if self._op(op) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"a trait rule needs exactly one operator of {', '.join(TRAIT_OPS)}"
+                f" (got {', '.join(given) or 'none'})"
+            )
+        return self
+
+    def _op(self, op: str) -> Any:
+        return self.in_ if op == "in" else getattr(self, op)
+
+    @property
+    def operator(self) -> tuple[str, Any]:
+        return next((op, self._op(op)) for op in TRAIT_OPS if self._op(op) is not None)
+
+    def matches(self, profile: Profile, now: datetime, lookup: AudienceLookup) -> bool:
+        value = profile.trait(self.trait)
+        op, expected = self.operator
+        if op == "exists":
+            return (value is not None) == expected
+        if value is None:
+            return False
+        if op == "equals":
+            return value == expected
+        if op == "in":
+            return value in expected
+        if op == "prefix":
+            return isinstance(value, str) and value.lower().startswith(expected.lower())
+        if op == "contains":
+            return isinstance(value, list | str) and expected in value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        return {
+            "gte": value >= expected,
+            "gt": value > expected,
+            "lte": value <= expected,
+            "lt": value < expected,
+        }[op]
+
+    def describe(self) -> str:
+        op, expected = self.operator
+        symbol = {"gte": ">=", "gt": ">", "lte": "<=", "lt": "<", "equals": "="}.get(op, op)
+        return f"trait {self.trait} {symbol} {expected!r}"
+
+
+class EventRule(_Rule):
+    event: str = Field(min_length=1)
+    where: dict[str, Any] = Field(default_factory=dict)
+    min_count: int = Field(default=1, ge=1)
+    within_days: float | None = Field(default=None, gt=0)
+
+    def matches(self, profile: Profile, now: datetime, lookup: AudienceLookup) -> bool:
+        since = now - timedelta(days=self.within_days) if self.within_days else None
+        count = 0
+        for ev in profile.events:
+            if ev.type != self.event:
+                continue
+            if since is not None and _aware(ev.at) < since:
+                continue
+            if any(ev.properties.get(k) != v for k, v in self.where.items()):
+                continue
+            count += 1
+            if count >= self.min_count:
+                return True
+        return False
+
+    def describe(self) -> str:
+        where = "".join(f" {k}={v}" for k, v in self.where.items())
+        times = f" {self.min_count}+ times" if self.min_count > 1 else ""
+        window = f" in {self.within_days:g} days" if self.within_days else ""
+        return f"event {self.event}{where}{times}{window}"
+
+
+class AllRule(_Rule):
+    all: list[Rule] = Field(min_length=1)
+
+    def matches(self, profile: Profile, now: datetime, lookup: AudienceLookup) -> bool:
+        return all(r.matches(profile, now, lookup) for r in self.all)
+
+    def describe(self) -> str:
+        return "(" + " and ".join(r.describe() for r in self.all) + ")"
+
+
+class AnyRule(_Rule):
+    any: list[Rule] = Field(min_length=1)
+
+    def matches(self, profile: Profile, now: datetime, lookup: AudienceLookup) -> bool:
+        return any(r.matches(profile, now, lookup) for r in self.any)
+
+    def describe(self) -> str:
+        return "(" + " or ".join(r.describe() for r in self.any) + ")"
+
+
+class NotRule(_Rule):
+    not_: Rule = Field(alias="not")
+
+    def matches(self, profile: Profile, now: datetime, lookup: AudienceLookup) -> bool:
+        return not self.not_.matches(profile, now, lookup)
+
+    def describe(self) -> str:
+        return f"not {self.not_.describe()}"
+
+
+class MatchesRule(_Rule):
+    """Refers to a named audience, e.g. ``matches: behaviour.open_support_ticket``."""
+
+    matches_: str = Field(alias="matches", pattern=r"^(segment|industry|behaviour|locale)\.[\w-]+$")
+
+    @property
+    def reference(self) -> tuple[str, str]:
+        dim, _, ident = self.matches_.partition(".")
+        return dim, ident
+
+    def matches(self, profile: Profile, now: datetime, lookup: AudienceLookup) -> bool:
+        return lookup(*self.reference, profile)
+
+    def describe(self) -> str:
+        return f"in {self.matches_}"
+
+
+class AlwaysRule(_Rule):
+    always: Literal[True]
+
+    def matches(self, profile: Profile, now: datetime, lookup: AudienceLookup) -> bool:
+        return True
+
+    def describe(self) -> str:
+        return "always"
+
+
+_KEYS = {"trait": "rule:trait", "event": "rule:event", "all": "rule:all", "any": "rule:any",
+         "not": "rule:not", "matches": "rule:matches", "always": "rule:always"}
+
+
+def _rule_kind(data: Any) -> str | None:
+    if isinstance(data, BaseModel):
+        return "rule:" + type(data).__name__.removesuffix("Rule").lower()
+    if isinstance(data, dict):
+        for key, tag in _KEYS.items():
+            if key in data:
+                return tag
+    return None
+
+
+Rule = Annotated[
+    Union[
+        Annotated[TraitRule, Tag("rule:trait")],
+        Annotated[EventRule, Tag("rule:event")],
+        Annotated[AllRule, Tag("rule:all")],
+        Annotated[AnyRule, Tag("rule:any")],
+        Annotated[NotRule, Tag("rule:not")],
+        Annotated[MatchesRule, Tag("rule:matches")],
+        Annotated[AlwaysRule, Tag("rule:always")],
+    ],
+    Discriminator(
+        _rule_kind,
+        custom_error_type="unknown_rule",
+        custom_error_message="a rule needs one of: " + ", ".join(_KEYS),
+    ),
+]
+
+for _model in (AllRule, AnyRule, NotRule):
+    _model.model_rebuild()
+
+
+def references(rule: Any) -> list[tuple[str, str]]:
+    """Every named audience a rule refers to, for lint."""
+    if isinstance(rule, MatchesRule):
+        return [rule.reference]
+    if isinstance(rule, AllRule | AnyRule):
+        return [ref for r in (rule.all if isinstance(rule, AllRule) else rule.any) for ref in references(r)]
+    if isinstance(rule, NotRule):
+        return references(rule.not_)
+    return []
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
