@@ -22,10 +22,18 @@ console = Console()
 err_console = Console(stderr=True)
 
 WORKSPACE_ENV = "VARIANTLY_WORKSPACE"
-WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", envvar=WORKSPACE_ENV,
-                                            help="The workspace folder (modules/, audiences.yml, ...).")]
-DatabaseOpt = Annotated[str | None, typer.Option("--database-url", envvar="VARIANTLY_DATABASE_URL",
-                                                 help="SQLAlchemy URL; default: SQLite under the workspace.")]
+WorkspaceOpt = Annotated[
+    Path,
+    typer.Option(
+        "--workspace", "-w", envvar=WORKSPACE_ENV, help="The workspace folder (modules/, audiences.yml, ...)."
+    ),
+]
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url", envvar="VARIANTLY_DATABASE_URL", help="SQLAlchemy URL; default: SQLite under the workspace."
+    ),
+]
 
 
 def _fail(exc: VariantlyError) -> None:
@@ -45,8 +53,9 @@ def lint(workspace: WorkspaceOpt = Path(".")) -> None:
         err_console.print(f"[red]{len(problems)} problem(s)[/red]")
         raise typer.Exit(1)
     assert ws is not None
-    console.print(f"[green]ok[/green]: {len(ws.modules)} modules, {len(ws.layouts)} layouts, "
-                  f"locales {', '.join(ws.locales)}")
+    console.print(
+        f"[green]ok[/green]: {len(ws.modules)} modules, {len(ws.layouts)} layouts, locales {', '.join(ws.locales)}"
+    )
 
 
 @app.command()
@@ -81,8 +90,9 @@ def render(
             raise typer.Exit(1) from exc
         store = Store(database_url or default_database_url(workspace))
         release = Release.build(store.release_number(), approved_variants(store))
-        page = render_target(ws, release, viewer_for_profile(ws, person), channel=channel,
-                             module=None, modules=module, layout=layout)
+        page = render_target(
+            ws, release, viewer_for_profile(ws, person), channel=channel, module=None, modules=module, layout=layout
+        )
     except VariantlyError as exc:
         _fail(exc)
     print(json.dumps(page.as_dict() | {"release": release.number}, ensure_ascii=False, indent=2))
@@ -117,9 +127,11 @@ def _import(store, ws, file: Path, *, actor: str, approve: bool):
 
 
 def _print_import(summary) -> None:
-    console.print(f"imported {summary.added} new variant(s): {summary.approved} approved, "
-                  f"{summary.pending} pending, {summary.failed} failed checks; "
-                  f"{summary.already_present} already present")
+    console.print(
+        f"imported {summary.added} new variant(s): {summary.approved} approved, "
+        f"{summary.pending} pending, {summary.failed} failed checks; "
+        f"{summary.already_present} already present"
+    )
     for failure in summary.failures:
         console.print(f"  [yellow]failed[/yellow] {failure}", highlight=False)
 
@@ -187,16 +199,20 @@ def _print_demo_commands(workspace: Path, host: str, port: int) -> None:
         console.print(f"[dim]# {path.stem}: {about}[/dim]", highlight=False)
         console.print(
             f"curl -s {base}/v1/render -H 'content-type: application/json' "
-            f"-d \"{{\\\"layout\\\": \\\"landing\\\", \\\"profile\\\": $(cat {path})}}\" "
+            f'-d "{{\\"layout\\": \\"landing\\", \\"profile\\": $(cat {path})}}" '
             "| python3 -c 'import json,sys; r=json.load(sys.stdin); "
-            "[print(d[\"module\"], d[\"outcome\"], d[\"reasons\"][-1]) for d in r[\"decisions\"]]'",
-            highlight=False, soft_wrap=True,
+            '[print(d["module"], d["outcome"], d["reasons"][-1]) for d in r["decisions"]]\'',
+            highlight=False,
+            soft_wrap=True,
         )
     console.print("[dim]# anonymous fragments, cacheable (ETag, Cache-Control):[/dim]")
     console.print(f"curl -si '{base}/v1/render/hero?segment=enterprise&industry=retail&locale=sv'", highlight=False)
     console.print(f"curl -si '{base}/v1/render/hero?segment=startup&locale=en'", highlight=False)
-    console.print(f"[dim]# the whole page for a profile, in a browser-friendly file:[/dim]\n"
-                  f"variantly render --layout landing --profile {profiles[0] if profiles else 'PROFILE.json'}", highlight=False)
+    console.print(
+        f"[dim]# the whole page for a profile, in a browser-friendly file:[/dim]\n"
+        f"variantly render --layout landing --profile {profiles[0] if profiles else 'PROFILE.json'}",
+        highlight=False,
+    )
     console.print(f"\nAPI docs: {base}/docs\n")
 
 

@@ -21,8 +21,13 @@ def slot_constraint_failures(workspace: Workspace, candidate: Candidate) -> list
         slot = module.slots[name]
         if slot.type == "asset":
             if text not in asset_ids:
-                failures.append({"slot": name, "validator": "asset_choice",
-                                 "message": f"'{text}' is not one of the module's assets ({', '.join(sorted(asset_ids))})"})
+                failures.append(
+                    {
+                        "slot": name,
+                        "validator": "asset_choice",
+                        "message": f"'{text}' is not one of the module's assets ({', '.join(sorted(asset_ids))})",
+                    }
+                )
             continue
         for message in slot_text_problems(name, slot, text):
             failures.append({"slot": name, "validator": "slot_length", "message": message})

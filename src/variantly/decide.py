@@ -51,7 +51,9 @@ class Decision:
         return asdict(self)
 
 
-def decide(workspace: Workspace, release: Release, module_file: ModuleFile, viewer: Viewer) -> tuple[Decision, ServedVariant | None]:
+def decide(
+    workspace: Workspace, release: Release, module_file: ModuleFile, viewer: Viewer
+) -> tuple[Decision, ServedVariant | None]:
     module = module_file.module
     cohort = viewer.resolution.cohort(module.dimensions)
     decision = Decision(module.id, "default", cohort.key, viewer.arm)

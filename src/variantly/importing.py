@@ -70,7 +70,10 @@ def parse_candidate(workspace: Workspace, line: VariantLine) -> tuple[Candidate 
     errors = []
     for dim, value in line.cohort.items():
         if dim not in module.dimensions:
-            errors.append(f"cohort.{dim}: module '{module.id}' does not vary by {dim} (it varies by {', '.join(module.dimensions)})")
+            errors.append(
+                f"cohort.{dim}: module '{module.id}' does not vary by {dim}"
+                f" (it varies by {', '.join(module.dimensions)})"
+            )
         elif value != ANY and value not in {a.id for a in workspace.audiences.of(dim)}:
             errors.append(f"cohort.{dim}: unknown {dim} '{value}'")
     if "locale" not in line.cohort:
@@ -113,23 +116,40 @@ def read_variants_file(workspace: Workspace, path: str | Path) -> list[Candidate
 
 
 def variant_id(module_hash: str, candidate: Candidate, source: str) -> str:
-    basis = json.dumps([candidate.module_id, candidate.cohort.key, candidate.slots, module_hash, source],
-                       sort_keys=True, ensure_ascii=False)
+    basis = json.dumps(
+        [candidate.module_id, candidate.cohort.key, candidate.slots, module_hash, source],
+        sort_keys=True,
+        ensure_ascii=False,
+    )
     return hashlib.sha256(basis.encode()).hexdigest()[:24]
 
 
-def import_variants(store: Store, workspace: Workspace, path: str | Path, *, actor: str, check: Check,
-                    approve: bool = False, reason: str = "") -> ImportSummary:
+def import_variants(
+    store: Store,
+    workspace: Workspace,
+    path: str | Path,
+    *,
+    actor: str,
+    check: Check,
+    approve: bool = False,
+    reason: str = "",
+) -> ImportSummary:
     """Check every candidate and queue it; ``approve`` also approves what passes."""
     summary = ImportSummary()
     for candidate in read_variants_file(workspace, path):
         module_hash = workspace.modules[candidate.module_id].content_hash
         passed, report = check(workspace, candidate)
         row = VariantRow(
-            id=variant_id(module_hash, candidate, "import"), module_id=candidate.module_id,
-            cohort_key=candidate.cohort.key, locale=candidate.cohort.locale, slots=candidate.slots,
-            status="pending" if passed else "guardrail_failed", module_hash=module_hash,
-            source="import", report=report, params={"file": str(path)},
+            id=variant_id(module_hash, candidate, "import"),
+            module_id=candidate.module_id,
+            cohort_key=candidate.cohort.key,
+            locale=candidate.cohort.locale,
+            slots=candidate.slots,
+            status="pending" if passed else "guardrail_failed",
+            module_hash=module_hash,
+            source="import",
+            report=report,
+            params={"file": str(path)},
         )
         if not add_variant(store, row, actor=actor, reason=f"imported from {Path(path).name}"):
             summary.already_present += 1
@@ -139,8 +159,15 @@ def import_variants(store: Store, workspace: Workspace, path: str | Path, *, act
             summary.failed += 1
             summary.failures.append(f"{candidate.module_id} {candidate.cohort.key}: {report.get('summary', 'failed')}")
         elif approve:
-            change_variant(store, row.id, expected_version=1, actor=actor, action="approve",
-                           to_status="approved", reason=reason or "approved on import")
+            change_variant(
+                store,
+                row.id,
+                expected_version=1,
+                actor=actor,
+                action="approve",
+                to_status="approved",
+                reason=reason or "approved on import",
+            )
             summary.approved += 1
         else:
             summary.pending += 1

@@ -94,8 +94,9 @@ def fill_merge_fields(text: str, person: dict[str, str]) -> str:
     return MERGE_FIELD.sub(lambda m: person.get(m.group(1), m.group(0)), text)
 
 
-def _slot_texts(workspace: Workspace, module: Module, locale: str, decision: Decision,
-                variant_slots: dict[str, str] | None) -> dict[str, str]:
+def _slot_texts(
+    workspace: Workspace, module: Module, locale: str, decision: Decision, variant_slots: dict[str, str] | None
+) -> dict[str, str]:
     default_locale = workspace.settings.default_locale
     texts = {name: localized(slot.default, locale, default_locale) or "" for name, slot in module.slots.items()}
     if decision.outcome == "alternative" and decision.rule:
@@ -106,34 +107,56 @@ def _slot_texts(workspace: Workspace, module: Module, locale: str, decision: Dec
     return texts
 
 
-def module_context(workspace: Workspace, module: Module, texts: dict[str, str], person: dict[str, str],
-                   locale: str, cohort: dict[str, str], suppression: str | None = None) -> dict[str, Any]:
+def module_context(
+    workspace: Workspace,
+    module: Module,
+    texts: dict[str, str],
+    person: dict[str, str],
+    locale: str,
+    cohort: dict[str, str],
+    suppression: str | None = None,
+) -> dict[str, Any]:
     slots = {name: fill_merge_fields(text, person) for name, text in texts.items()}
     asset = None
     for name, slot in module.slots.items():
         if slot.type == "asset":
             chosen = next((a for a in module.assets if a.id == slots[name]), module.assets[0])
-            asset = {"id": chosen.id, "url": chosen.url,
-                     "alt": localized(chosen.alt, locale, workspace.settings.default_locale)}
-    return {"slots": slots, "person": person, "asset": asset, "locale": locale, "cohort": cohort,
-            "module": {"id": module.id, "kind": module.kind}, "suppression": suppression}
+            asset = {
+                "id": chosen.id,
+                "url": chosen.url,
+                "alt": localized(chosen.alt, locale, workspace.settings.default_locale),
+            }
+    return {
+        "slots": slots,
+        "person": person,
+        "asset": asset,
+        "locale": locale,
+        "cohort": cohort,
+        "module": {"id": module.id, "kind": module.kind},
+        "suppression": suppression,
+    }
 
 
-def render_module(workspace: Workspace, release: Release, module_id: str, channel: str, viewer: Viewer) -> RenderedModule:
+def render_module(
+    workspace: Workspace, release: Release, module_id: str, channel: str, viewer: Viewer
+) -> RenderedModule:
     module_file = workspace.modules.get(module_id)
     if module_file is None:
         raise NotFound(f"unknown module '{module_id}' (modules: {', '.join(sorted(workspace.modules))})")
     module = module_file.module
     if channel not in module.channels:
-        raise ChannelNotSupported(f"module '{module_id}' has no {channel} channel (it has: {', '.join(module.channels)})")
+        raise ChannelNotSupported(
+            f"module '{module_id}' has no {channel} channel (it has: {', '.join(module.channels)})"
+        )
     decision, variant = decide(workspace, release, module_file, viewer)
     if decision.outcome == "hidden":
         return RenderedModule(module_id, "", "" if channel == "email" else None, decision)
     locale = viewer.resolution.values["locale"]
     person = person_fields(workspace, viewer.profile, locale)
     texts = _slot_texts(workspace, module, locale, decision, variant.slots if variant else None)
-    context = module_context(workspace, module, texts, person, locale,
-                             viewer.resolution.cohort(module.dimensions).as_dict(), decision.rule)
+    context = module_context(
+        workspace, module, texts, person, locale, viewer.resolution.cohort(module.dimensions).as_dict(), decision.rule
+    )
     if channel == "web":
         return RenderedModule(module_id, module_file.template.render_block("web", context), None, decision)
     return RenderedModule(
@@ -152,7 +175,9 @@ def _check_email_consent(channel: str, viewer: Viewer) -> None:
         )
 
 
-def render_modules(workspace: Workspace, release: Release, module_ids: list[str], channel: str, viewer: Viewer) -> RenderedPage:
+def render_modules(
+    workspace: Workspace, release: Release, module_ids: list[str], channel: str, viewer: Viewer
+) -> RenderedPage:
     _check_email_consent(channel, viewer)
     parts = [render_module(workspace, release, m, channel, viewer) for m in module_ids]
     text = "\n\n".join(p.text for p in parts if p.text) if channel == "email" else None
@@ -165,7 +190,9 @@ def render_layout(workspace: Workspace, release: Release, layout_id: str, channe
         raise NotFound(f"unknown layout '{layout_id}' (layouts: {', '.join(sorted(workspace.layouts))})")
     layout = layout_file.layout
     if channel not in layout.channels:
-        raise ChannelNotSupported(f"layout '{layout_id}' has no {channel} channel (it has: {', '.join(layout.channels)})")
+        raise ChannelNotSupported(
+            f"layout '{layout_id}' has no {channel} channel (it has: {', '.join(layout.channels)})"
+        )
     _check_email_consent(channel, viewer)
     parts = [render_module(workspace, release, m, channel, viewer) for m in layout.modules]
     locale = viewer.resolution.values["locale"]
@@ -173,8 +200,13 @@ def render_layout(workspace: Workspace, release: Release, layout_id: str, channe
     default_locale = workspace.settings.default_locale
     title = fill_merge_fields(localized(layout.title, locale, default_locale) or "", person)
     subject = fill_merge_fields(localized(layout.subject, locale, default_locale) or "", person)
-    context = {"person": person, "locale": locale, "title": title, "subject": subject,
-               "modules": {p.module: Markup(p.html) for p in parts}}
+    context = {
+        "person": person,
+        "locale": locale,
+        "title": title,
+        "subject": subject,
+        "modules": {p.module: Markup(p.html) for p in parts},
+    }
     decisions = [p.decision for p in parts]
     if channel == "web":
         return RenderedPage(layout_file.template.render_block("web", context), None, None, decisions, viewer.arm)
@@ -203,9 +235,16 @@ def render_layout_defaults(workspace: Workspace, layout_id: str, channel: str, l
     return render_layout(workspace, EMPTY_RELEASE, layout_id, channel, _default_viewer(workspace, locale))
 
 
-def render_target(workspace: Workspace, release: Release, viewer: Viewer, *, channel: str,
-                  module: str | None = None, modules: list[str] | None = None,
-                  layout: str | None = None) -> RenderedPage:
+def render_target(
+    workspace: Workspace,
+    release: Release,
+    viewer: Viewer,
+    *,
+    channel: str,
+    module: str | None = None,
+    modules: list[str] | None = None,
+    layout: str | None = None,
+) -> RenderedPage:
     """One entry point for the API and the CLI: a layout, a module, or several."""
     if layout:
         return render_layout(workspace, release, layout, channel, viewer)

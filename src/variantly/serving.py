@@ -95,5 +95,6 @@ class RenderService:
             self._thread = None
 
     def health(self) -> Health:
-        return Health(self.workspace.fingerprint, self.workspace_error, self.release.number,
-                      len(self.release), self.store_error)
+        return Health(
+            self.workspace.fingerprint, self.workspace_error, self.release.number, len(self.release), self.store_error
+        )

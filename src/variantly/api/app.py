@@ -23,8 +23,13 @@ log = logging.getLogger("variantly.api")
 ERRORS = {404: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 422: {"description": "invalid body"}}
 
 
-def create_app(workspace: str | Path, database_url: str | None = None, *, poll_seconds: float = 1.0,
-               service: RenderService | None = None) -> FastAPI:
+def create_app(
+    workspace: str | Path,
+    database_url: str | None = None,
+    *,
+    poll_seconds: float = 1.0,
+    service: RenderService | None = None,
+) -> FastAPI:
     if service is None:
         store = Store(database_url or default_database_url(workspace))
         service = RenderService(workspace, store, poll_seconds=poll_seconds)
@@ -58,8 +63,15 @@ def create_app(workspace: str | Path, database_url: str | None = None, *, poll_s
         """Render a module, several modules or a layout for one profile."""
         workspace, release = service.workspace, service.release
         viewer = viewer_for_profile(workspace, body.profile)
-        page = render_target(workspace, release, viewer, channel=body.channel, module=body.module,
-                             modules=body.modules, layout=body.layout)
+        page = render_target(
+            workspace,
+            release,
+            viewer,
+            channel=body.channel,
+            module=body.module,
+            modules=body.modules,
+            layout=body.layout,
+        )
         response.headers["X-Variantly-Arm"] = page.arm
         response.headers["X-Variantly-Release"] = str(release.number)
         return RenderResponse(**page.as_dict(), release=release.number)
@@ -77,8 +89,15 @@ def create_app(workspace: str | Path, database_url: str | None = None, *, poll_s
             for profile in body.profiles:
                 try:
                     viewer = viewer_for_profile(workspace, profile)
-                    page: RenderedPage = render_target(workspace, release, viewer, channel=body.channel,
-                                                       module=body.module, modules=body.modules, layout=body.layout)
+                    page: RenderedPage = render_target(
+                        workspace,
+                        release,
+                        viewer,
+                        channel=body.channel,
+                        module=body.module,
+                        modules=body.modules,
+                        layout=body.layout,
+                    )
                     out = {"profile_id": profile.id, "ok": True, **page.as_dict(), "release": release.number}
                 except VariantlyError as exc:
                     out = {"profile_id": profile.id, "ok": False, "error": {"code": exc.code, "message": exc.message}}
@@ -97,8 +116,9 @@ def create_app(workspace: str | Path, database_url: str | None = None, *, poll_s
     ) -> Response:
         """An anonymous cohort fragment (web), cacheable by a CDN: no profile, no arm."""
         workspace, release = service.workspace, service.release
-        viewer = viewer_for_cohort(workspace, {"segment": segment, "industry": industry,
-                                               "behaviour": behaviour, "locale": locale})
+        viewer = viewer_for_cohort(
+            workspace, {"segment": segment, "industry": industry, "behaviour": behaviour, "locale": locale}
+        )
         rendered = render_module(workspace, release, module, "web", viewer)
         etag = '"' + hashlib.sha256(rendered.html.encode()).hexdigest()[:20] + '"'
         headers = {

@@ -74,6 +74,10 @@ class HealthResponse(BaseModel):
     @classmethod
     def of(cls, health: Any) -> HealthResponse:
         problems = [p for p in (health.workspace_error, health.store_error) if p]
-        return cls(status="degraded" if problems else "ok", release=health.release,
-                   release_variants=health.release_variants, workspace=health.workspace_fingerprint,
-                   problems=problems)
+        return cls(
+            status="degraded" if problems else "ok",
+            release=health.release,
+            release_variants=health.release_variants,
+            workspace=health.workspace_fingerprint,
+            problems=problems,
+        )

@@ -36,8 +36,18 @@ def add_variant(store: Store, row: VariantRow, *, actor: str, reason: str = "") 
         row.version = 1
         session.add(row)
         session.flush()
-        session.add(AuditEntry(variant_id=row.id, actor=actor, action="create", from_status=None,
-                               to_status=row.status, before=None, after=snapshot(row), reason=reason))
+        session.add(
+            AuditEntry(
+                variant_id=row.id,
+                actor=actor,
+                action="create",
+                from_status=None,
+                to_status=row.status,
+                before=None,
+                after=snapshot(row),
+                reason=reason,
+            )
+        )
     return True
 
 
@@ -82,8 +92,18 @@ def change_variant(
             raise Conflict(f"variant {variant_id} changed while you were editing: reload it")
         session.expire(row)
         row = session.get(VariantRow, variant_id)
-        session.add(AuditEntry(variant_id=variant_id, actor=actor, action=action, from_status=before["status"],
-                               to_status=to_status, before=before, after=snapshot(row), reason=reason))
+        session.add(
+            AuditEntry(
+                variant_id=variant_id,
+                actor=actor,
+                action=action,
+                from_status=before["status"],
+                to_status=to_status,
+                before=before,
+                after=snapshot(row),
+                reason=reason,
+            )
+        )
         return row
 
 
@@ -97,7 +117,9 @@ def get_variant(store: Store, variant_id: str) -> VariantRow:
 
 def history(store: Store, variant_id: str) -> list[AuditEntry]:
     with store.sessions() as session:
-        return list(session.scalars(select(AuditEntry).where(AuditEntry.variant_id == variant_id).order_by(AuditEntry.id)))
+        return list(
+            session.scalars(select(AuditEntry).where(AuditEntry.variant_id == variant_id).order_by(AuditEntry.id))
+        )
 
 
 def approved_variants(store: Store) -> list[ServedVariant]:

@@ -6,7 +6,7 @@ import re
 from typing import TYPE_CHECKING
 
 from variantly.errors import Problem
-from variantly.workspace.models import CHANNEL_BLOCKS, Audiences, Layout, Module, Settings, localized
+from variantly.workspace.models import CHANNEL_BLOCKS, Audiences, Layout, Module, Settings
 from variantly.workspace.rules import references
 from variantly.workspace.templates import KNOWN_BLOCKS, CompiledTemplate
 from variantly.workspace.yamlpos import PositionedYAML
@@ -27,8 +27,12 @@ def slot_text_problems(slot_name: str, slot, text: str) -> list[str]:
 
 def check_audiences(path: str, audiences: Audiences, doc: PositionedYAML) -> list[Problem]:
     problems = []
-    for dim_key, dimension in (("segments", "segment"), ("industries", "industry"),
-                               ("behaviours", "behaviour"), ("locales", "locale")):
+    for dim_key, dimension in (
+        ("segments", "segment"),
+        ("industries", "industry"),
+        ("behaviours", "behaviour"),
+        ("locales", "locale"),
+    ):
         seen: set[str] = set()
         for i, audience in enumerate(audiences.of(dimension)):
             if audience.id in seen:
@@ -63,20 +67,30 @@ def check_module(
     asset_ids = {a.id for a in module.assets}
 
     for name, slot in module.slots.items():
-        texts = {loc: localized(slot.default, loc, settings.default_locale) for loc in locales}
-        for loc, text in texts.items():
+        per_locale = isinstance(slot.default, dict)
+        for loc in locales:
+            text = slot.default.get(loc) if isinstance(slot.default, dict) else slot.default
+            where = at("slots", name, "default", loc) if per_locale else at("slots", name, "default")
             if text is None:
-                problems.append(Problem(path, *at("slots", name, "default"), f"slot '{name}' has no default for locale '{loc}'"))
+                problems.append(Problem(path, *where, f"slot '{name}' has no default for locale '{loc}'"))
                 continue
             if slot.type == "asset":
                 if text not in asset_ids:
-                    problems.append(Problem(path, *at("slots", name, "default"),
-                                            f"slot '{name}' default '{text}' is not one of the module's assets ({', '.join(sorted(asset_ids)) or 'none'})"))
+                    problems.append(
+                        Problem(
+                            path,
+                            *where,
+                            f"slot '{name}' default '{text}' is not one of the module's assets"
+                            f" ({', '.join(sorted(asset_ids)) or 'none'})",
+                        )
+                    )
                 continue
             for message in slot_text_problems(name, slot, text):
-                problems.append(Problem(path, *at("slots", name, "default"), f"default ({loc}) breaks its own constraint: {message}"))
+                problems.append(Problem(path, *where, f"default ({loc}) breaks its own constraint: {message}"))
         if slot.min_chars is not None and slot.max_chars is not None and slot.min_chars > slot.max_chars:
-            problems.append(Problem(path, *at("slots", name, "min_chars"), f"slot '{name}' min_chars is greater than max_chars"))
+            problems.append(
+                Problem(path, *at("slots", name, "min_chars"), f"slot '{name}' min_chars is greater than max_chars")
+            )
     if module.kind == "image" and not any(s.type == "asset" for s in module.slots.values()):
         problems.append(Problem(path, *at("slots"), "an image module needs a slot with 'type: asset'"))
     if any(s.type == "asset" for s in module.slots.values()) and not module.assets:
@@ -88,35 +102,57 @@ def check_module(
                 problems.append(Problem(path, *at("suppress", i, "when"), f"unknown audience '{ref[0]}.{ref[1]}'"))
         for slot_name in rule.alternative:
             if slot_name not in module.slots:
-                problems.append(Problem(path, *at("suppress", i, "alternative", slot_name),
-                                        f"alternative names slot '{slot_name}', which the module does not have"))
+                problems.append(
+                    Problem(
+                        path,
+                        *at("suppress", i, "alternative", slot_name),
+                        f"alternative names slot '{slot_name}', which the module does not have",
+                    )
+                )
     problems += _block_problems(path, module.channels, template, at("channels"))
     return problems
 
 
-def check_layout(path: str, layout: Layout, template: CompiledTemplate, doc: PositionedYAML,
-                 modules: dict[str, ModuleFile]) -> list[Problem]:
+def check_layout(
+    path: str,
+    layout: Layout,
+    template: CompiledTemplate,
+    doc: PositionedYAML,
+    modules: dict[str, ModuleFile],
+    broken: set[str],
+) -> list[Problem]:
+    """``broken`` names modules whose own file has problems: already reported there."""
     problems = []
     for i, module_id in enumerate(layout.modules):
         line, col = doc.locate(("modules", i))
+        if module_id in broken:
+            continue
         if module_id not in modules:
-            problems.append(Problem(path, line, col, f"unknown module '{module_id}' (modules: {', '.join(sorted(modules))})"))
+            problems.append(
+                Problem(path, line, col, f"unknown module '{module_id}' (modules: {', '.join(sorted(modules))})")
+            )
             continue
         for channel in layout.channels:
             if channel not in modules[module_id].module.channels:
-                problems.append(Problem(path, line, col, f"module '{module_id}' has no {channel} channel, which this layout needs"))
+                problems.append(
+                    Problem(path, line, col, f"module '{module_id}' has no {channel} channel, which this layout needs")
+                )
     if "email" in layout.channels and not layout.subject:
         problems.append(Problem(path, *doc.locate(("channels",)), "an email layout needs a 'subject'"))
     problems += _block_problems(path, layout.channels, template, doc.locate(("channels",)))
     return problems
 
 
-def _block_problems(path: str, channels: list[str], template: CompiledTemplate, where: tuple[int, int]) -> list[Problem]:
+def _block_problems(
+    path: str, channels: list[str], template: CompiledTemplate, where: tuple[int, int]
+) -> list[Problem]:
     problems = []
     for channel in channels:
         for block in CHANNEL_BLOCKS[channel]:
             if block not in template.blocks:
-                problems.append(Problem(path, *where, f"channel '{channel}' needs a '{{% block {block} %}}' in the body"))
+                problems.append(
+                    Problem(path, *where, f"channel '{channel}' needs a '{{% block {block} %}}' in the body")
+                )
     for block in sorted(template.blocks - KNOWN_BLOCKS):
         line = _block_line(template, block)
         problems.append(Problem(path, line, 1, f"unknown block '{block}' (blocks: {', '.join(sorted(KNOWN_BLOCKS))})"))
@@ -143,13 +179,21 @@ def trial_render(workspace: Workspace) -> list[Problem]:
                 try:
                     render_module_defaults(workspace, module_file.module.id, channel, locale)
                 except Exception as exc:  # any failure here is a marketer-fixable template bug
-                    problems.append(Problem(module_file.path, _line_of(exc), 1, f"renders with an error ({channel}, {locale}): {exc}"))
+                    problems.append(
+                        Problem(
+                            module_file.path, _line_of(exc), 1, f"renders with an error ({channel}, {locale}): {exc}"
+                        )
+                    )
         for layout_file in workspace.layouts.values():
             for channel in layout_file.layout.channels:
                 try:
                     render_layout_defaults(workspace, layout_file.layout.id, channel, locale)
                 except Exception as exc:
-                    problems.append(Problem(layout_file.path, _line_of(exc), 1, f"renders with an error ({channel}, {locale}): {exc}"))
+                    problems.append(
+                        Problem(
+                            layout_file.path, _line_of(exc), 1, f"renders with an error ({channel}, {locale}): {exc}"
+                        )
+                    )
     return problems
 
 

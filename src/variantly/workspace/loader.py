@@ -36,6 +36,9 @@ LAYOUT_GLOB = "modules/layouts/*.jinja"
 
 M = TypeVar("M", bound=BaseModel)
 
+# What a module body may refer to; anything else is a lint error.
+MODULE_NAMES = {"slots", "person", "asset", "locale", "cohort", "module", "suppression"}
+
 
 @dataclass
 class ModuleFile:
@@ -106,36 +109,39 @@ def workspace_problems(root: str | os.PathLike[str]) -> tuple[Workspace | None, 
         problems += checks.check_audiences(_rel(root, root / AUDIENCES_FILE), audiences, audiences_doc)
 
     modules: dict[str, ModuleFile] = {}
+    broken: set[str] = set()  # files that failed: layouts must not report them again
     for path in sorted(root.glob(MODULE_GLOB)):
-        loaded = _load_template_file(root, path, Module, problems)
-        if loaded is None:
-            continue
-        module, template, ast, doc = loaded
         rel = _rel(root, path)
+        module, template, ast, doc = _load_template_file(root, path, Module, problems)
+        if module is None or template is None or ast is None or doc is None:
+            broken.add(path.stem)
+            raw_slots = doc.data.get("slots") if doc is not None and isinstance(doc.data, dict) else None
+            if ast is not None and isinstance(raw_slots, dict):  # still report the body's mistakes
+                problems += check_names(rel, ast, MODULE_NAMES, {"slots": set(raw_slots)})
+            continue
         if module.id in modules:
             line, col = doc.locate(("id",))
-            problems.append(Problem(rel, line, col, f"duplicate module id '{module.id}' (also in {modules[module.id].path})"))
+            problems.append(
+                Problem(rel, line, col, f"duplicate module id '{module.id}' (also in {modules[module.id].path})")
+            )
             continue
         if module.id != path.stem:
             line, col = doc.locate(("id",))
             problems.append(Problem(rel, line, col, f"module id '{module.id}' must match the file name '{path.stem}'"))
-        problems += check_names(
-            rel, ast, {"slots", "person", "asset", "locale", "cohort", "module", "suppression"},
-            {"slots": set(module.slots)},
-        )
+        problems += check_names(rel, ast, MODULE_NAMES, {"slots": set(module.slots)})
         problems += checks.check_module(rel, module, template, doc, audiences, settings)
         modules[module.id] = ModuleFile(module, template, rel, module.content_hash())
 
     layouts: dict[str, Any] = {}
     for path in sorted(root.glob(LAYOUT_GLOB)):
-        loaded = _load_template_file(root, path, Layout, problems)
-        if loaded is None:
-            continue
-        layout, template, ast, doc = loaded
         rel = _rel(root, path)
-        problems += check_names(rel, ast, {"modules", "person", "locale", "title", "subject"},
-                                {"modules": set(layout.modules)})
-        problems += checks.check_layout(rel, layout, template, doc, modules)
+        layout, template, ast, doc = _load_template_file(root, path, Layout, problems)
+        if layout is None or template is None or ast is None or doc is None:
+            continue
+        problems += check_names(
+            rel, ast, {"modules", "person", "locale", "title", "subject"}, {"modules": set(layout.modules)}
+        )
+        problems += checks.check_layout(rel, layout, template, doc, modules, broken)
         layouts[layout.id] = LayoutFile(layout, template, rel)
 
     if problems or audiences is None:
@@ -180,24 +186,25 @@ def _load_yaml_model(
     return _parse_model(rel, doc, model, problems), doc
 
 
-def _load_template_file(root: Path, path: Path, model: type[M], problems: list[Problem]):
+def _load_template_file(
+    root: Path, path: Path, model: type[M], problems: list[Problem]
+) -> tuple[M | None, CompiledTemplate | None, Any, PositionedYAML | None]:
+    """Parse front matter and body; whatever could be loaded is returned for more checks."""
     rel = _rel(root, path)
     try:
         source: SourceFile = split_front_matter(rel, path.read_text(encoding="utf-8"))
     except FrontMatterMissing as exc:
         problems.append(exc.problem)
-        return None
+        return None, None, None, None
     except UnicodeDecodeError as exc:
         problems.append(Problem(rel, 1, 1, f"not UTF-8 text: {exc.reason}"))
-        return None
+        return None, None, None, None
+    template, ast, template_problems = compile_body(source)
+    problems.extend(template_problems)
     try:
         doc = load_positioned(source.front_matter, line_offset=source.front_matter_line - 1)
     except yaml.YAMLError as exc:
         problems.append(yaml_syntax_problem(rel, exc, line_offset=source.front_matter_line - 1))
-        return None
+        return None, template, ast, None
     parsed = _parse_model(rel, doc, model, problems)
-    template, ast, template_problems = compile_body(source)
-    problems.extend(template_problems)
-    if parsed is None or template is None or ast is None:
-        return None
     return parsed, template, ast, doc

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
@@ -43,8 +43,7 @@ class TraitRule(_Rule):
         given = [op for op in TRAIT_OPS if self._op(op) is not None]
         if len(given) != 1:
             raise ValueError(
-                f"a trait rule needs exactly one operator of {', '.join(TRAIT_OPS)}"
-                f" (got {', '.join(given) or 'none'})"
+                f"a trait rule needs exactly one operator of {', '.join(TRAIT_OPS)} (got {', '.join(given) or 'none'})"
             )
         return self
 
@@ -170,8 +169,15 @@ class AlwaysRule(_Rule):
         return "always"
 
 
-_KEYS = {"trait": "rule:trait", "event": "rule:event", "all": "rule:all", "any": "rule:any",
-         "not": "rule:not", "matches": "rule:matches", "always": "rule:always"}
+_KEYS = {
+    "trait": "rule:trait",
+    "event": "rule:event",
+    "all": "rule:all",
+    "any": "rule:any",
+    "not": "rule:not",
+    "matches": "rule:matches",
+    "always": "rule:always",
+}
 
 
 def _rule_kind(data: Any) -> str | None:
@@ -185,15 +191,13 @@ def _rule_kind(data: Any) -> str | None:
 
 
 Rule = Annotated[
-    Union[
-        Annotated[TraitRule, Tag("rule:trait")],
-        Annotated[EventRule, Tag("rule:event")],
-        Annotated[AllRule, Tag("rule:all")],
-        Annotated[AnyRule, Tag("rule:any")],
-        Annotated[NotRule, Tag("rule:not")],
-        Annotated[MatchesRule, Tag("rule:matches")],
-        Annotated[AlwaysRule, Tag("rule:always")],
-    ],
+    Annotated[TraitRule, Tag("rule:trait")]
+    | Annotated[EventRule, Tag("rule:event")]
+    | Annotated[AllRule, Tag("rule:all")]
+    | Annotated[AnyRule, Tag("rule:any")]
+    | Annotated[NotRule, Tag("rule:not")]
+    | Annotated[MatchesRule, Tag("rule:matches")]
+    | Annotated[AlwaysRule, Tag("rule:always")],
     Discriminator(
         _rule_kind,
         custom_error_type="unknown_rule",

@@ -63,9 +63,14 @@ def load_positioned(text: str, *, line_offset: int = 0) -> PositionedYAML:
 
 
 def yaml_syntax_problem(path: str, exc: yaml.YAMLError, *, line_offset: int = 0) -> Problem:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    # An unclosed bracket or quote is noticed where parsing fails, often a line
+    # later; the context mark is where the unclosed thing began, which is what to fix.
+    context = getattr(exc, "context", None)
+    mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
     line, col = (mark.line + 1 + line_offset, mark.column + 1) if mark else (1 + line_offset, 1)
     what = getattr(exc, "problem", None) or str(exc)
+    if context:
+        what = f"{what} ({context})"
     return Problem(path, line, col, f"YAML syntax error: {what}")
 
 

@@ -1,0 +1,124 @@
+"""Shared fixtures: a throwaway copy of the example workspace and a store per engine.
+
+The store fixture runs every test on SQLite, and again on PostgreSQL when
+``VARIANTLY_TEST_POSTGRES_URL`` is set (``.ci/run`` sets it). Each PostgreSQL test
+gets a schema of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+POSTGRES_ENV = "VARIANTLY_TEST_POSTGRES_URL"
+WORKSPACE_PARTS = ("modules", "prompts", "guardrails", "examples", "audiences.yml", "variantly.yml")
+
+
+def copy_workspace(dest: Path) -> Path:
+    for part in WORKSPACE_PARTS:
+        src = REPO / part
+        if src.is_dir():
+            shutil.copytree(src, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            shutil.copy2(src, dest / part)
+    return dest
+
+
+@pytest.fixture
+def workspace_dir(tmp_path: Path) -> Path:
+    return copy_workspace(tmp_path / "ws")
+
+
+@pytest.fixture
+def workspace(workspace_dir: Path):
+    from variantly.workspace import load_workspace
+
+    return load_workspace(workspace_dir)
+
+
+def _engines() -> list:
+    engines = [pytest.param("sqlite", id="sqlite")]
+    engines.append(
+        pytest.param(
+            "postgres",
+            id="postgres",
+            marks=pytest.mark.skipif(
+                not os.environ.get(POSTGRES_ENV), reason=f"set {POSTGRES_ENV} to run against PostgreSQL"
+            ),
+        )
+    )
+    return engines
+
+
+@pytest.fixture(params=_engines())
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    import sqlalchemy as sa
+
+    base = os.environ[POSTGRES_ENV]
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in base else "?"
+    yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture
+def store(database_url: str):
+    from variantly.store import Store
+
+    handle = Store(database_url)
+    yield handle
+    handle.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """A real uvicorn server on 127.0.0.1 and a free port, in a thread of this process."""
+
+    def __init__(self, app) -> None:
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def load_profile(name: str):
+    from variantly.profiles import Profile
+
+    return Profile.model_validate_json((REPO / "examples" / "profiles" / f"{name}.json").read_text())

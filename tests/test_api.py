@@ -1,0 +1,186 @@
+"""The HTTP render API: JSON in, HTML and decisions out, clear 4xx, never a 500."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from conftest import REPO, LiveServer
+from variantly.api import create_app
+from variantly.constraints import check_constraints
+from variantly.importing import import_variants
+from variantly.store import Store
+from variantly.workspace import load_workspace
+
+
+def profile_json(name: str) -> dict:
+    return json.loads((REPO / "examples" / "profiles" / f"{name}.json").read_text())
+
+
+@pytest.fixture
+def client(workspace_dir: Path, database_url: str, caplog: pytest.LogCaptureFixture):
+    app = create_app(workspace_dir, database_url, poll_seconds=0.1)
+    service = app.state.service
+    import_variants(
+        service.store,
+        service.workspace,
+        workspace_dir / "examples" / "variants.jsonl",
+        actor="test",
+        check=check_constraints,
+        approve=True,
+    )
+    service.refresh_release()
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR and "Exception" in r.getMessage()]
+
+
+def render(client: TestClient, profile: str, **target) -> httpx.Response:
+    return client.post("/v1/render", json={"profile": profile_json(profile), **(target or {"layout": "landing"})})
+
+
+def test_landing_page_differs_by_profile_and_decisions_say_why(client: TestClient) -> None:
+    anna = render(client, "anna_retail_enterprise_sv")
+    ben = render(client, "ben_fintech_startup_en")
+    assert anna.status_code == ben.status_code == 200
+    assert anna.json()["html"] != ben.json()["html"]
+    assert '<html lang="sv">' in anna.json()["html"]
+    anna_hero = anna.json()["decisions"][0]
+    assert anna_hero["outcome"] == "variant"
+    assert anna_hero["cohort"] == "behaviour=pricing_researcher;segment=enterprise;industry=retail;locale=sv"
+    assert anna.headers["X-Variantly-Arm"] == "treatment"
+    assert anna.json()["release"] == 1
+
+
+def test_email_render_returns_html_text_and_subject(client: TestClient) -> None:
+    body = render(client, "eva_bank_dormant_sv", layout="email", channel="email").json()
+    assert body["subject"] == "Eva, en bild av varje kund"
+    assert "Välkommen tillbaka, Eva" in body["text"]
+    assert "style=" in body["html"]
+
+
+def test_email_without_consent_is_refused_with_a_code(client: TestClient) -> None:
+    response = render(client, "greta_no_email_consent_sv", layout="email", channel="email")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "consent_required"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"layout": "landing"}, "profile"),
+        ({"layout": "landing", "profile": {"traits": {}}}, "id"),
+        ({"layout": "landing", "channel": "sms", "profile": {"id": "x"}}, "channel"),
+        ({"layout": "landing", "profile": {"id": "x", "events": [{"type": "login", "at": "yesterday"}]}}, "at"),
+        ({"profile": {"id": "x"}}, "exactly one of module, modules or layout"),
+        ({"layout": "landing", "profile": {"id": "x", "consnet": {}}}, "consnet"),
+    ],
+)
+def test_bad_body_gets_422_naming_the_field(client: TestClient, body: dict, field: str) -> None:
+    response = client.post("/v1/render", json=body)
+    assert response.status_code == 422
+    assert field in json.dumps(response.json())
+
+
+def test_unknown_module_is_404(client: TestClient) -> None:
+    response = client.post("/v1/render", json={"module": "footer", "profile": {"id": "x"}})
+    assert response.status_code == 404
+    assert "unknown module 'footer'" in response.json()["error"]["message"]
+    assert client.get("/v1/render/footer").status_code == 404
+
+
+def test_not_json_is_422(client: TestClient) -> None:
+    response = client.post("/v1/render", content=b"{oops", headers={"content-type": "application/json"})
+    assert response.status_code == 422
+
+
+def test_batch_streams_one_line_per_profile_and_isolates_refusals(client: TestClient) -> None:
+    profiles = [
+        profile_json(n) for n in ("anna_retail_enterprise_sv", "greta_no_email_consent_sv", "ben_fintech_startup_en")
+    ]
+    profiles += [
+        {
+            "id": f"bulk-{i}",
+            "traits": {"company_size": 50, "locale": "en"},
+            "consent": {"personalisation": True, "marketing_email": True},
+        }
+        for i in range(200)
+    ]
+    with client.stream(
+        "POST", "/v1/render/batch", json={"layout": "email", "channel": "email", "profiles": profiles}
+    ) as response:
+        assert response.headers["content-type"] == "application/x-ndjson"
+        lines = [json.loads(line) for line in response.iter_lines() if line]
+    assert [line["profile_id"] for line in lines] == [p["id"] for p in profiles]
+    assert lines[1]["ok"] is False and lines[1]["error"]["code"] == "consent_required"
+    assert lines[0]["ok"] and lines[0]["subject"].startswith("Anna")
+    assert sum(line["ok"] for line in lines) == len(profiles) - 1
+
+
+def test_anonymous_fragment_is_cacheable(client: TestClient) -> None:
+    response = client.get("/v1/render/hero", params={"segment": "enterprise", "industry": "retail", "locale": "sv"})
+    assert response.status_code == 200
+    assert "Varje butik, varje kanal" in response.text
+    assert response.headers["cache-control"].startswith("public, max-age=")
+    assert response.headers["x-variantly-outcome"] == "variant"
+    etag = response.headers["etag"]
+    again = client.get(
+        "/v1/render/hero",
+        params={"segment": "enterprise", "industry": "retail", "locale": "sv"},
+        headers={"If-None-Match": etag},
+    )
+    assert again.status_code == 304
+    other = client.get("/v1/render/hero", params={"segment": "startup"})
+    assert other.headers["etag"] != etag
+
+
+def test_openapi_and_health(client: TestClient) -> None:
+    assert "/v1/render/batch" in client.get("/openapi.json").json()["paths"]
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok" and health["release_variants"] >= 30
+
+
+def test_broken_workspace_edit_keeps_serving_the_last_good_one(workspace_dir: Path, database_url: str) -> None:
+    app = create_app(workspace_dir, database_url, poll_seconds=0.05)
+    hero = workspace_dir / "modules" / "hero.jinja"
+    with LiveServer(app) as server:
+        before = httpx.get(f"{server.url}/v1/render/hero").text
+        hero.write_text(hero.read_text().replace("<h1>{{ slots.headline }}</h1>", "<h1>{{ slots.headline </h1>"))
+        app.state.service.poll_once()
+        response = httpx.get(f"{server.url}/v1/render/hero")
+        assert response.status_code == 200 and response.text == before
+        health = httpx.get(f"{server.url}/healthz").json()
+        assert health["status"] == "degraded" and "Jinja syntax error" in health["problems"][0]
+        hero.write_text(hero.read_text().replace("{{ slots.headline </h1>", "{{ slots.headline }}!</h1>"))
+        app.state.service.poll_once()
+        assert "</h1>" in httpx.get(f"{server.url}/v1/render/hero").text
+        assert "!</h1>" in httpx.get(f"{server.url}/v1/render/hero").text
+        assert httpx.get(f"{server.url}/healthz").json()["status"] == "ok"
+
+
+def test_store_outage_keeps_serving_the_last_release(workspace_dir: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    app = create_app(workspace_dir, url)
+    service = app.state.service
+    import_variants(
+        service.store,
+        load_workspace(workspace_dir),
+        workspace_dir / "examples" / "variants.jsonl",
+        actor="t",
+        check=check_constraints,
+        approve=True,
+    )
+    service.refresh_release()
+    # The store goes away: the same process now points at a database it cannot open.
+    service.store = Store(f"sqlite:///{tmp_path / 'gone' / 'db.sqlite'}", migrate=False)
+    service.refresh_release()
+    assert service.store_error and "unable to open database file" in service.store_error
+    with TestClient(app) as client:
+        body = render(client, "ben_fintech_startup_en").json()
+        assert body["decisions"][0]["outcome"] == "variant"
+        assert client.get("/healthz").json()["status"] == "degraded"

@@ -1,0 +1,157 @@
+"""A marketer's mistakes are reported as path:line:col: message, never silently ignored."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from variantly.cli import app
+from variantly.workspace import workspace_problems
+
+runner = CliRunner()
+
+
+def lint(ws: Path) -> list[str]:
+    _, problems = workspace_problems(ws)
+    return [str(p) for p in problems]
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"test setup: {old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def line_of(path: Path, needle: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
+
+
+def test_repository_workspace_is_clean(workspace_dir: Path) -> None:
+    assert lint(workspace_dir) == []
+    result = runner.invoke(app, ["lint", "--workspace", str(workspace_dir)])
+    assert result.exit_code == 0, result.output
+    assert "4 modules, 2 layouts" in result.output
+
+
+def test_cli_prints_every_problem_and_exits_1(workspace_dir: Path) -> None:
+    hero = workspace_dir / "modules" / "hero.jinja"
+    edit(hero, "kind: headline", "kind: headlines")
+    edit(hero, "{{ slots.subheadline }}</p>\n</header>", "{{ slots.sub_headline }}</p>\n</header>")
+    result = runner.invoke(app, ["lint", "--workspace", str(workspace_dir)])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if re.match(r"^\S+:\d+:\d+: ", line)]
+    assert len(lines) == 2, result.output
+    assert all("hero.jinja" in line for line in lines)
+
+
+# Each case: file to edit, (old, new), the line the problem must point at, and a message fragment.
+MISTAKES = {
+    "yaml_syntax": (
+        "modules/hero.jinja",
+        ("channels: [web, email]", "channels: [web, email"),
+        "channels:",
+        "YAML syntax error",
+    ),
+    "unknown_kind": ("modules/hero.jinja", ("kind: headline", "kind: banner"), "kind: banner", "kind"),
+    "misspelt_field": (
+        "modules/hero.jinja",
+        ("    max_chars: 70", "    max_char: 70"),
+        "max_char: 70",
+        "unknown field",
+    ),
+    "missing_field": ("modules/cta.jinja", ("kind: cta\n", ""), "id: cta", "kind: required field is missing"),
+    "jinja_syntax": (
+        "modules/hero.jinja",
+        ("<h1>{{ slots.headline }}</h1>", "<h1>{{ slots.headline }</h1>"),
+        "<h1>{{ slots.headline }</h1>",
+        "Jinja syntax error",
+    ),
+    "undefined_slot": (
+        "modules/cta.jinja",
+        ("  <p>{{ slots.note }}</p>\n</section>", "  <p>{{ slots.notes }}</p>\n</section>"),
+        "{{ slots.notes }}",
+        "undefined slot 'notes'",
+    ),
+    "unknown_audience": (
+        "modules/cta.jinja",
+        ("matches: behaviour.open_support_ticket", "matches: behaviour.open_ticket"),
+        "matches: behaviour.open_ticket",
+        "unknown audience 'behaviour.open_ticket'",
+    ),
+    "default_too_long": (
+        "modules/hero.jinja",
+        ('en: "Know every customer, in every team"', 'en: "' + "Know every customer, in every team, " * 3 + '"'),
+        "Know every customer, in every team, Know",
+        "over its max_chars 70",
+    ),
+    "default_missing_locale": (
+        "modules/hero.jinja",
+        ('      sv: "Känn varje kund, i varje team"\n', ""),
+        "    default:",
+        "no default for locale 'sv'",
+    ),
+    "asset_not_in_list": (
+        "modules/hero_image.jinja",
+        ("default: team_dashboard", "default: team_photo"),
+        "default: team_photo",
+        "not one of the module's assets",
+    ),
+    "missing_channel_block": (
+        "modules/customer_example.jinja",
+        ("{% block email_text %}", "{% block email_txt %}"),
+        "{% block email_txt %}",
+        "unknown block 'email_txt'",
+    ),
+    "layout_unknown_module": (
+        "modules/layouts/landing.jinja",
+        ("modules: [hero, hero_image, customer_example, cta]", "modules: [hero, hero_img, customer_example, cta]"),
+        "modules: [hero, hero_img",
+        "unknown module 'hero_img'",
+    ),
+    "bad_audience_rule": (
+        "audiences.yml",
+        ("when: {trait: company_size, gte: 1000}", "when: {trait: company_size, atleast: 1000}"),
+        "atleast: 1000",
+        "segments.0.when",
+    ),
+    "trait_rule_two_operators": (
+        "audiences.yml",
+        ("when: {trait: company_size, lt: 100}", "when: {trait: company_size, lt: 100, gte: 1}"),
+        "lt: 100, gte: 1",
+        "exactly one operator",
+    ),
+    "unknown_template_variable": (
+        "modules/hero.jinja",
+        ("<h1>{{ slots.headline }}</h1>", "<h1>{{ headline }}</h1>"),
+        "<h1>{{ headline }}</h1>",
+        "unknown variable 'headline'",
+    ),
+    "no_front_matter": ("modules/hero.jinja", ("---\nid: hero", "id: hero"), None, "must start with '---'"),
+}
+
+
+@pytest.mark.parametrize("case", MISTAKES.keys())
+def test_each_kind_of_mistake_is_reported_at_its_line(workspace_dir: Path, case: str) -> None:
+    rel, (old, new), needle, fragment = MISTAKES[case]
+    path = workspace_dir / rel
+    edit(path, old, new)
+    problems = lint(workspace_dir)
+    matching = [p for p in problems if fragment in p]
+    assert matching, f"expected a problem containing {fragment!r}, got {problems}"
+    expected_line = line_of(path, needle) if needle else 1
+    assert any(
+        p.startswith(f"{path}:{expected_line}:")
+        or p.startswith(f"{rel}:{expected_line}:")
+        or re.match(rf".*{re.escape(rel)}:{expected_line}:\d+: ", p)
+        for p in matching
+    ), (expected_line, matching)
+
+
+def test_mistake_in_slot_name_names_the_column(workspace_dir: Path) -> None:
+    path = workspace_dir / "modules" / "hero.jinja"
+    edit(path, "    max_chars: 70", "    max_char: 70")
+    problem = next(p for p in lint(workspace_dir) if "unknown field" in p)
+    assert re.search(r":\d+:5: slots\.headline\.max_char: unknown field", problem), problem

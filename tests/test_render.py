@@ -1,0 +1,249 @@
+"""Who sees what, and why: the render engine with an in-memory release."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from conftest import load_profile
+from variantly.cohorts import Cohort, resolve
+from variantly.errors import ConsentRequired, NotFound
+from variantly.profiles import Profile
+from variantly.release import EMPTY_RELEASE, Release, ServedVariant
+from variantly.render import render_module, render_target, viewer_for_cohort, viewer_for_profile
+
+
+def release_with(workspace, *variants: tuple[str, dict, dict]) -> Release:
+    served = []
+    for i, (module_id, cohort, slots) in enumerate(variants):
+        module_file = workspace.modules[module_id]
+        key = Cohort.of(module_file.module.dimensions, cohort).key
+        served.append(ServedVariant(f"v{i}", module_id, key, slots, module_file.content_hash))
+    return Release.build(7, served)
+
+
+HERO_EN_RETAIL = (
+    "hero",
+    {"segment": "enterprise", "industry": "retail", "locale": "en"},
+    {"headline": "Every store, one view of the customer", "subheadline": "For retail teams."},
+)
+HERO_SV_RETAIL = (
+    "hero",
+    {"segment": "enterprise", "industry": "retail", "locale": "sv"},
+    {"headline": "Varje butik, en bild av kunden", "subheadline": "För butiksteam."},
+)
+HERO_STARTUP = (
+    "hero",
+    {"segment": "startup", "locale": "en"},
+    {"headline": "One workspace instead of five tools", "subheadline": "For small teams."},
+)
+
+
+def profile(pid: str = "p-1", **traits) -> Profile:
+    return Profile(id=pid, traits=traits, consent={"personalisation": True, "marketing_email": True})
+
+
+def test_profiles_in_different_cohorts_get_different_content_and_say_why(workspace) -> None:
+    release = release_with(workspace, HERO_EN_RETAIL, HERO_STARTUP)
+    retail = render_module(
+        workspace,
+        release,
+        "hero",
+        "web",
+        viewer_for_profile(workspace, profile("anna", company_size=2400, industry="retail", locale="en")),
+    )
+    startup = render_module(
+        workspace,
+        release,
+        "hero",
+        "web",
+        viewer_for_profile(workspace, profile("ben", company_size=12, industry="retail", locale="en")),
+    )
+    assert "Every store, one view of the customer" in retail.html
+    assert "One workspace instead of five tools" in startup.html
+    assert retail.decision.variant_id == "v0" and startup.decision.variant_id == "v1"
+    assert "segment = enterprise: trait company_size >= 1000" in retail.decision.reasons
+    assert "segment = startup: trait company_size < 100" in startup.decision.reasons
+
+
+def test_locale_picks_the_variant_in_the_readers_language(workspace) -> None:
+    release = release_with(workspace, HERO_EN_RETAIL, HERO_SV_RETAIL)
+    sv = render_module(
+        workspace,
+        release,
+        "hero",
+        "web",
+        viewer_for_profile(workspace, profile(company_size=2400, industry="retail", locale="sv-SE")),
+    )
+    assert "Varje butik, en bild av kunden" in sv.html
+    assert sv.decision.cohort.endswith("locale=sv")
+
+
+def test_cohort_without_variant_gets_the_default_not_an_error(workspace) -> None:
+    page = render_target(
+        workspace,
+        release_with(workspace, HERO_EN_RETAIL),
+        viewer_for_profile(workspace, profile(company_size=300, industry="healthcare")),
+        channel="web",
+        layout="landing",
+    )
+    hero = page.decisions[0]
+    assert hero.outcome == "default"
+    assert hero.reasons[-1] == "default: no approved variant for this cohort or any broader one"
+    assert "Know every customer, in every team" in page.html
+
+
+def test_fallback_serves_a_broader_cohort_and_names_it(workspace) -> None:
+    release = release_with(workspace, HERO_STARTUP)
+    rendered = render_module(
+        workspace,
+        release,
+        "hero",
+        "web",
+        viewer_for_profile(workspace, profile(company_size=12, industry="healthcare")),
+    )
+    assert rendered.decision.outcome == "variant"
+    assert rendered.decision.served_cohort == "behaviour=*;segment=startup;industry=*;locale=en"
+    assert "fallback cohort" in rendered.decision.reasons[-1]
+
+
+def test_fallback_order_keeps_dimensions_listed_first_in_vary_by() -> None:
+    cohort = Cohort.of(
+        ("behaviour", "segment", "industry", "locale"),
+        {"behaviour": "b", "segment": "s", "industry": "i", "locale": "en"},
+    )
+    keys = [c.key for c in cohort.fallbacks()]
+    assert keys[0] == cohort.key
+    assert keys[1] == "behaviour=b;segment=s;industry=*;locale=en"
+    assert keys[-1] == "behaviour=*;segment=*;industry=*;locale=en"
+    assert len(keys) == len(set(keys)) == 8
+    assert all(k.endswith("locale=en") for k in keys)
+
+
+@pytest.mark.parametrize("payload", ["{{ 7*7 }}", "<script>alert(1)</script>", "{% if true %}x{% endif %}"])
+def test_generated_text_is_data_never_template(workspace, payload: str) -> None:
+    release = release_with(
+        workspace,
+        ("hero", {"segment": "startup", "locale": "en"}, {"headline": f"Hello {payload}", "subheadline": "ok"}),
+    )
+    rendered = render_module(workspace, release, "hero", "web", viewer_for_profile(workspace, profile(company_size=5)))
+    assert "49" not in rendered.html
+    assert "<script>" not in rendered.html
+    from markupsafe import escape
+
+    assert str(escape(f"Hello {payload}")) in rendered.html
+
+
+def test_merge_fields_fill_from_profile_with_defaults_and_nothing_else(workspace) -> None:
+    release = release_with(
+        workspace,
+        (
+            "hero",
+            {"segment": "startup", "locale": "en"},
+            {"headline": "Hi {first_name} at {company}, {unknown} {{first_name}}", "subheadline": "ok"},
+        ),
+    )
+    named = render_module(
+        workspace,
+        release,
+        "hero",
+        "web",
+        viewer_for_profile(workspace, profile(company_size=5, first_name="<b>Ann</b>", company="Fika")),
+    )
+    unnamed = render_module(workspace, release, "hero", "web", viewer_for_profile(workspace, profile(company_size=5)))
+    assert "Hi &lt;b&gt;Ann&lt;/b&gt; at Fika, {unknown} {&lt;b&gt;Ann&lt;/b&gt;}" in named.html
+    assert "Hi there at your team, {unknown}" in unnamed.html
+
+
+def test_stale_variant_is_skipped_with_a_reason(workspace) -> None:
+    stale = ServedVariant(
+        "old",
+        "hero",
+        Cohort.of(workspace.modules["hero"].module.dimensions, {"segment": "startup", "locale": "en"}).key,
+        {"headline": "Old copy for an old brief", "subheadline": "x"},
+        "0000",
+    )
+    rendered = render_module(
+        workspace, Release.build(3, [stale]), "hero", "web", viewer_for_profile(workspace, profile(company_size=5))
+    )
+    assert rendered.decision.outcome == "default"
+    assert any("stale" in r for r in rendered.decision.reasons)
+
+
+def test_open_ticket_suppresses_sales_cta(workspace) -> None:
+    release = release_with(
+        workspace,
+        ("cta", {"segment": "enterprise", "locale": "en"}, {"label": "Plan a rollout", "note": "Talk to sales."}),
+    )
+    carla = load_profile("carla_healthcare_open_ticket_en")
+    rendered = render_module(workspace, release, "cta", "web", viewer_for_profile(workspace, carla))
+    assert rendered.decision.outcome == "alternative"
+    assert rendered.decision.rule == "open_ticket_no_sales"
+    assert "See your support ticket" in rendered.html
+    assert 'href="/support"' in rendered.html
+    assert "Book" not in rendered.html and "Plan a rollout" not in rendered.html
+
+
+def test_no_personalisation_consent_gets_defaults(workspace) -> None:
+    release = release_with(workspace, HERO_EN_RETAIL)
+    frank = load_profile("frank_no_personalisation_consent_en")
+    rendered = render_module(workspace, release, "hero", "web", viewer_for_profile(workspace, frank))
+    assert rendered.decision.outcome == "default"
+    assert rendered.decision.reasons[-1] == "default: no personalisation consent"
+
+
+def test_no_email_consent_refuses_the_email(workspace) -> None:
+    greta = load_profile("greta_no_email_consent_sv")
+    with pytest.raises(ConsentRequired, match="marketing email"):
+        render_target(workspace, EMPTY_RELEASE, viewer_for_profile(workspace, greta), channel="email", layout="email")
+
+
+def test_holdout_control_gets_defaults_and_the_arm_is_reported(workspace) -> None:
+    release = release_with(workspace, HERO_EN_RETAIL)
+    ida = load_profile("ida_holdout_control_en")
+    page = render_target(workspace, release, viewer_for_profile(workspace, ida), channel="web", module="hero")
+    assert page.arm == "control"
+    assert page.decisions[0].outcome == "default"
+    assert page.decisions[0].reasons[-1] == "default: profile is in the holdout control group"
+
+
+def test_email_has_inlined_css_a_text_part_and_a_subject(workspace) -> None:
+    anna = load_profile("anna_retail_enterprise_sv")
+    page = render_target(workspace, EMPTY_RELEASE, viewer_for_profile(workspace, anna), channel="email", layout="email")
+    assert page.subject == "Anna, en bild av varje kund"
+    assert 'style="' in page.html and '<h1 class="hero" style=' in page.html
+    assert page.text.startswith("Hej Anna,")
+    assert "<" not in page.text and "&amp;" not in page.text
+
+
+def test_behaviour_rules_respect_their_time_window(workspace) -> None:
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+
+    def visits(days_ago: list[int]) -> Profile:
+        return Profile(
+            id="x",
+            events=[
+                {"type": "page_view", "at": now - timedelta(days=d), "properties": {"path": "/pricing"}}
+                for d in days_ago
+            ],
+        )
+
+    def behaviour(p: Profile) -> str:
+        return resolve(p, workspace.audiences, "en", now).values["behaviour"]
+
+    assert behaviour(visits([1, 5, 13])) == "pricing_researcher"
+    assert behaviour(visits([1, 5, 15])) == "*"  # one visit is outside 14 days
+    assert behaviour(visits([1, 5])) == "*"
+
+
+def test_open_ticket_outranks_other_behaviours(workspace) -> None:
+    carla = load_profile("carla_healthcare_open_ticket_en")
+    resolution = resolve(carla, workspace.audiences, "en")
+    assert resolution.values["behaviour"] == "open_support_ticket"
+    assert "pricing_researcher" in resolution.matched["behaviour"]
+
+
+def test_anonymous_fragment_rejects_unknown_audience(workspace) -> None:
+    with pytest.raises(NotFound, match="unknown segment 'whales'"):
+        viewer_for_cohort(workspace, {"segment": "whales"})

@@ -1,0 +1,32 @@
+"""The serving path never loads the generation stack (DESIGN: two paths)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import REPO
+
+GENERATION_STACK = ("openai", "guardrails", "litellm", "tiktoken")
+
+
+def test_render_server_does_not_import_the_generation_stack(workspace_dir, tmp_path) -> None:
+    script = f"""
+import sys
+from fastapi.testclient import TestClient
+import variantly.cli  # what `variantly serve` loads first
+from variantly.api import create_app
+app = create_app({str(workspace_dir)!r}, "sqlite:///{tmp_path / "db.sqlite"}")
+with TestClient(app) as client:
+    profile = open({str(REPO / "examples/profiles/anna_retail_enterprise_sv.json")!r}).read()
+    r = client.post("/v1/render", content='{{"layout": "landing", "profile": ' + profile + '}}',
+                    headers={{"content-type": "application/json"}})
+    assert r.status_code == 200, r.text
+    client.post("/v1/render", content='{{"layout": "email", "channel": "email", "profile": ' + profile + '}}',
+                headers={{"content-type": "application/json"}})
+loaded = sorted({{m.split(".")[0] for m in sys.modules}} & set({GENERATION_STACK!r}))
+print("LOADED:" + ",".join(loaded))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "LOADED:\n" in out.stdout or out.stdout.strip().endswith("LOADED:"), out.stdout
