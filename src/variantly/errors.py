@@ -91,3 +91,18 @@ class Conflict(VariantlyError):
 class InvalidTransition(VariantlyError):
     status_code = 409
     code = "invalid_transition"
+
+
+class LLMNotConfigured(ConfigurationError):
+    code = "llm_not_configured"
+
+
+class LLMCallFailed(VariantlyError):
+    """The LLM did not give a usable answer, after retries where retrying made sense."""
+
+    status_code = 502
+    code = "llm_failed"
+
+
+class PromptTooLarge(VariantlyError):
+    code = "prompt_too_large"

@@ -121,11 +121,7 @@ def module_context(
     for name, slot in module.slots.items():
         if slot.type == "asset":
             chosen = next((a for a in module.assets if a.id == slots[name]), module.assets[0])
-            asset = {
-                "id": chosen.id,
-                "url": chosen.url,
-                "alt": localized(chosen.alt, locale, workspace.settings.default_locale),
-            }
+            asset = {"id": chosen.id, "url": chosen.url, "description": chosen.description}
     return {
         "slots": slots,
         "person": person,

@@ -63,6 +63,8 @@ class Workspace:
     modules: dict[str, ModuleFile] = field(default_factory=dict)
     layouts: dict[str, LayoutFile] = field(default_factory=dict)
     fingerprint: str = ""
+    policy: Any = None  # variantly.policy.Policy
+    policy_hash: str = ""
 
     @property
     def locales(self) -> list[str]:
@@ -82,7 +84,7 @@ def fingerprint(root: Path) -> str:
 
 
 def _workspace_files(root: Path) -> list[Path]:
-    files = [root / SETTINGS_FILE, root / AUDIENCES_FILE]
+    files = [root / SETTINGS_FILE, root / AUDIENCES_FILE, root / "guardrails" / "policy.yml"]
     files += root.glob(MODULE_GLOB)
     files += root.glob(LAYOUT_GLOB)
     return [f for f in files if f.exists()]
@@ -144,9 +146,17 @@ def workspace_problems(root: str | os.PathLike[str]) -> tuple[Workspace | None, 
         problems += checks.check_layout(rel, layout, template, doc, modules, broken)
         layouts[layout.id] = LayoutFile(layout, template, rel)
 
+    from variantly.policy import Policy, load_policy
+
+    try:
+        policy, policy_hash = load_policy(root)
+    except WorkspaceError as exc:
+        problems += exc.problems
+        policy, policy_hash = Policy(), ""
+
     if problems or audiences is None:
         return None, problems
-    workspace = Workspace(root, settings, audiences, modules, layouts, stamp)
+    workspace = Workspace(root, settings, audiences, modules, layouts, stamp, policy, policy_hash)
     problems += checks.trial_render(workspace)
     return (None, problems) if problems else (workspace, [])
 

@@ -53,7 +53,6 @@ class Asset(_Strict):
     id: str = Ident
     url: str
     description: str
-    alt: Localized
 
 
 class Suppression(_Strict):
@@ -128,6 +127,38 @@ class MergeField(_Strict):
     default: Localized
 
 
+class Price(_Strict):
+    """US dollars per million tokens."""
+
+    input_per_million: float = Field(ge=0)
+    output_per_million: float = Field(ge=0)
+
+
+class GenerationSettings(_Strict):
+    """How the authoring path calls the LLM. Operators own these; env vars override
+    the model (``VARIANTLY_MODEL``) and the endpoint (``OPENAI_BASE_URL``)."""
+
+    model: str = "gpt-4o-mini"
+    temperature: float = Field(default=0.8, ge=0, le=2)
+    candidates: int = Field(default=3, ge=1, le=10)
+    max_reasks: int = Field(default=2, ge=0, le=5)
+    concurrency: int = Field(default=8, ge=1, le=256)
+    response_format: Literal["json_schema", "json_object"] = "json_schema"
+    prompt_token_budget: int = Field(default=3000, ge=200)
+    max_completion_tokens: int = Field(default=1200, ge=50)
+    timeout_seconds: float = Field(default=60, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    backoff_seconds: float = Field(default=1.0, ge=0, description="base of the exponential backoff")
+    tokenizer: str = "o200k_base"
+    prices: dict[str, Price] = Field(
+        default_factory=lambda: {
+            "gpt-4o-mini": Price(input_per_million=0.15, output_per_million=0.60),
+            "gpt-4o": Price(input_per_million=2.50, output_per_million=10.00),
+            "gpt-4.1-mini": Price(input_per_million=0.40, output_per_million=1.60),
+        }
+    )
+
+
 class Settings(_Strict):
     """``variantly.yml``: workspace-wide settings that marketers and operators own."""
 
@@ -136,6 +167,8 @@ class Settings(_Strict):
     merge_fields: dict[str, MergeField] = Field(default_factory=dict)
     holdout_percent: float = Field(default=10.0, ge=0, le=100)
     holdout_salt: str = "variantly"
+    brand_voice: str = ""
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
 
 
 class Audiences(_Strict):

@@ -1,0 +1,232 @@
+"""The LLM: any OpenAI-compatible endpoint through the openai SDK.
+
+The SDK's own retries are off (``max_retries=0``) so that one policy, tenacity's,
+decides: 429 waits as long as ``Retry-After`` says, 5xx, timeouts, dropped
+connections and unparseable answers back off exponentially with jitter, and every
+call stops after ``max_attempts``. A refusal or a truncated answer is not retried:
+asking the same thing again would give the same result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import openai
+from openai import AsyncOpenAI
+from pydantic import BaseModel, ValidationError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from variantly.errors import LLMCallFailed, LLMNotConfigured
+from variantly.workspace.models import GenerationSettings
+
+MAX_RETRY_AFTER_SECONDS = 120.0
+
+# Exceptions worth another attempt. ValidationError: the content was not the JSON we
+# asked for; JSONDecodeError: the HTTP body itself was not JSON.
+RETRYABLE = (
+    openai.RateLimitError,
+    openai.InternalServerError,
+    openai.APITimeoutError,
+    openai.APIConnectionError,
+    ValidationError,
+    json.JSONDecodeError,
+)
+
+
+class Refused(LLMCallFailed):
+    code = "llm_refused"
+
+
+class Truncated(LLMCallFailed):
+    code = "llm_truncated"
+
+
+@dataclass
+class CallRecord:
+    """One HTTP attempt: what it cost and how it ended. Stored per call for cost reports."""
+
+    attempt: int
+    outcome: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: float = 0.0
+
+
+@dataclass
+class Completion:
+    items: list[dict[str, Any]]
+    raw: str
+    calls: list[CallRecord] = field(default_factory=list)
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(c.prompt_tokens for c in self.calls)
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(c.completion_tokens for c in self.calls)
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code == 429 or exc.status_code >= 500
+    return isinstance(exc, RETRYABLE)
+
+
+def retry_after_seconds(exc: BaseException) -> float | None:
+    """Seconds the server asked us to wait: ``retry-after-ms``, ``Retry-After`` seconds or date."""
+    response = getattr(exc, "response", None)
+    if response is None:
+        return None
+    headers = response.headers
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return min(float(ms) / 1000, MAX_RETRY_AFTER_SECONDS)
+        except ValueError:
+            pass
+    if (value := headers.get("retry-after")) is not None:
+        try:
+            return min(float(value), MAX_RETRY_AFTER_SECONDS)
+        except ValueError:
+            try:
+                return min(max(parsedate_to_datetime(value).timestamp() - time.time(), 0), MAX_RETRY_AFTER_SECONDS)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+class LLMClient:
+    def __init__(
+        self,
+        settings: GenerationSettings,
+        *,
+        api_key: str,
+        base_url: str | None,
+        model: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.settings = settings
+        self.model = model or settings.model
+        self.base_url = base_url
+        self.client = AsyncOpenAI(
+            api_key=api_key, base_url=base_url, max_retries=0, timeout=settings.timeout_seconds, http_client=http_client
+        )
+
+    @classmethod
+    def from_environment(cls, settings: GenerationSettings) -> LLMClient:
+        api_key = os.environ.get("OPENAI_API_KEY")
+        base_url = os.environ.get("OPENAI_BASE_URL")
+        if not api_key and not base_url:
+            raise LLMNotConfigured(
+                "no LLM is configured: set OPENAI_API_KEY (OpenAI), or OPENAI_BASE_URL for any OpenAI-compatible "
+                "server (Azure OpenAI, vLLM, Ollama: e.g. OPENAI_BASE_URL=http://localhost:11434/v1), and optionally "
+                "VARIANTLY_MODEL; the model and prices are in variantly.yml under 'generation'"
+            )
+        return cls(settings, api_key=api_key or "unused", base_url=base_url, model=os.environ.get("VARIANTLY_MODEL"))
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if exc is not None and (seconds := retry_after_seconds(exc)) is not None:
+            return seconds
+        return wait_random_exponential(multiplier=self.settings.backoff_seconds, max=30)(state)
+
+    async def complete(
+        self,
+        messages: list[dict[str, str]],
+        output: type[BaseModel],
+        on_call: Callable[[CallRecord], None] | None = None,
+    ) -> Completion:
+        """Ask for ``output``; returns its ``candidates`` as plain dicts and every attempt's cost."""
+        calls: list[CallRecord] = []
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_retryable),
+            wait=self._wait,
+            stop=stop_after_attempt(self.settings.max_attempts),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    number = attempt.retry_state.attempt_number
+                    started = time.perf_counter()
+                    record = CallRecord(number, "error")
+                    calls.append(record)
+                    try:
+                        parsed, raw = await self._once(messages, output, record)
+                        record.outcome = "ok"
+                    except BaseException as exc:
+                        record.outcome = type(exc).__name__
+                        raise
+                    finally:
+                        record.latency_ms = (time.perf_counter() - started) * 1000
+                        if on_call:
+                            on_call(record)
+        except Refused:
+            raise
+        except Truncated:
+            raise
+        except openai.APIStatusError as exc:
+            raise LLMCallFailed(
+                f"the LLM endpoint answered {exc.status_code} after {len(calls)} attempt(s): {exc.message}"
+            ) from exc
+        except RETRYABLE as exc:
+            raise LLMCallFailed(
+                f"no usable answer after {len(calls)} attempt(s): {type(exc).__name__}: {str(exc)[:200]}"
+            ) from exc
+        items = [c.model_dump() if isinstance(c, BaseModel) else dict(c) for c in parsed.candidates]
+        return Completion(items, raw, calls)
+
+    async def _once(
+        self, messages: list[dict[str, str]], output: type[BaseModel], record: CallRecord
+    ) -> tuple[Any, str]:
+        common = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": self.settings.temperature,
+            "max_completion_tokens": self.settings.max_completion_tokens,
+        }
+        if self.settings.response_format == "json_schema":
+            try:
+                response = await self.client.chat.completions.parse(response_format=output, **common)
+            except openai.LengthFinishReasonError as exc:
+                self._count(record, exc.completion)
+                raise Truncated(self._truncated_message()) from exc
+            except openai.ContentFilterFinishReasonError as exc:
+                raise Refused("the LLM's content filter stopped the answer") from exc
+            self._count(record, response)
+            message = response.choices[0].message
+            if message.refusal:
+                raise Refused(f"the LLM refused: {message.refusal}")
+            return message.parsed, message.content or ""
+        response = await self.client.chat.completions.create(response_format={"type": "json_object"}, **common)
+        self._count(record, response)
+        choice = response.choices[0]
+        if choice.finish_reason == "length":
+            raise Truncated(self._truncated_message())
+        if getattr(choice.message, "refusal", None):
+            raise Refused(f"the LLM refused: {choice.message.refusal}")
+        content = choice.message.content or ""
+        return output.model_validate_json(content), content
+
+    def _truncated_message(self) -> str:
+        return (
+            f"the answer was cut off at max_completion_tokens={self.settings.max_completion_tokens}: raise "
+            "generation.max_completion_tokens or lower generation.candidates in variantly.yml"
+        )
+
+    @staticmethod
+    def _count(record: CallRecord, response: Any) -> None:
+        usage = getattr(response, "usage", None)
+        if usage is not None:
+            record.prompt_tokens = usage.prompt_tokens or 0
+            record.completion_tokens = usage.completion_tokens or 0
+
+    async def close(self) -> None:
+        await self.client.close()

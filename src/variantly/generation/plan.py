@@ -1,0 +1,140 @@
+"""What a generation run would do: module x cohort x locale jobs, their keys and cost.
+
+A job's key is derived from everything that shapes its output (module content,
+cohort, prompts, policy, model, parameters), so a job that has been done is never
+paid for again, and a run killed halfway resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from itertools import product
+
+from sqlalchemy import select
+
+from variantly.cohorts import ANY, Cohort
+from variantly.errors import NotFound
+from variantly.generation.prompts import BuiltPrompt, PromptSet, build_prompt, estimate_completion_tokens, json_shape
+from variantly.store import Store
+from variantly.store.schema import GenerationJobRow, VariantRow
+from variantly.workspace import Workspace
+from variantly.workspace.models import GenerationSettings, Price
+
+
+@dataclass
+class PlannedJob:
+    module_id: str
+    cohort: Cohort
+    key: str
+    prompt: BuiltPrompt
+    completion_tokens: int
+    cost_usd: float
+
+
+@dataclass
+class Plan:
+    model: str
+    prompt_hash: str
+    policy_hash: str
+    params: dict
+    price: Price | None
+    jobs: list[PlannedJob] = field(default_factory=list)
+    skipped_done: int = 0
+    skipped_current: int = 0
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(j.prompt.tokens for j in self.jobs)
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(j.completion_tokens for j in self.jobs)
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(j.cost_usd for j in self.jobs)
+
+
+def cost(price: Price | None, prompt_tokens: int, completion_tokens: int) -> float:
+    if price is None:
+        return 0.0
+    return (prompt_tokens * price.input_per_million + completion_tokens * price.output_per_million) / 1_000_000
+
+
+def cohorts_for(workspace: Workspace, module_id: str, locales: list[str]) -> list[Cohort]:
+    """Every cohort of a module, including the broader ones (``*``) the fallback chain uses."""
+    module = workspace.modules[module_id].module
+    dims = [d for d in module.dimensions if d != "locale"]
+    choices = [[ANY] + [a.id for a in workspace.audiences.of(d)] for d in dims]
+    return [
+        Cohort.of(module.dimensions, dict(zip(dims, values, strict=True)) | {"locale": locale})
+        for locale in locales
+        for values in product(*choices)
+    ]
+
+
+def job_key(
+    module_hash: str, module_id: str, cohort: Cohort, prompt_hash: str, policy_hash: str, model: str, params: dict
+) -> str:
+    basis = json.dumps([module_id, module_hash, cohort.key, prompt_hash, policy_hash, model, params], sort_keys=True)
+    return hashlib.sha256(basis.encode()).hexdigest()[:32]
+
+
+def make_plan(
+    store: Store,
+    workspace: Workspace,
+    prompts: PromptSet,
+    *,
+    model: str,
+    modules: list[str] | None = None,
+    locales: list[str] | None = None,
+    candidates: int | None = None,
+) -> Plan:
+    settings: GenerationSettings = workspace.settings.generation
+    for module_id in modules or []:
+        if module_id not in workspace.modules:
+            raise NotFound(f"unknown module '{module_id}' (modules: {', '.join(sorted(workspace.modules))})")
+    for locale in locales or []:
+        if locale not in workspace.locales:
+            raise NotFound(f"unknown locale '{locale}' (locales: {', '.join(workspace.locales)})")
+    n = candidates or settings.candidates
+    params = {
+        "temperature": settings.temperature,
+        "candidates": n,
+        "response_format": settings.response_format,
+        "max_completion_tokens": settings.max_completion_tokens,
+    }
+    plan = Plan(model, prompts.hash, workspace.policy_hash, params, settings.prices.get(model))
+    with store.sessions() as session:
+        done = set(session.scalars(select(GenerationJobRow.key)))
+        current = set(
+            session.execute(
+                select(VariantRow.module_id, VariantRow.cohort_key, VariantRow.module_hash).where(
+                    VariantRow.status.in_(("pending", "approved"))
+                )
+            ).tuples()
+        )
+    for module_id in modules or sorted(workspace.modules):
+        module_file = workspace.modules[module_id]
+        module = module_file.module
+        for cohort in cohorts_for(workspace, module_id, locales or workspace.locales):
+            key = job_key(
+                module_file.content_hash, module_id, cohort, prompts.hash, workspace.policy_hash, model, params
+            )
+            if key in done:
+                plan.skipped_done += 1
+                continue
+            if (module_id, cohort.key, module_file.content_hash) in current:
+                plan.skipped_current += 1
+                continue
+            shape = json_shape(module) if settings.response_format == "json_object" else None
+            prompt = build_prompt(
+                prompts, workspace, workspace.policy, module_id, cohort, candidates=n, json_shape=shape
+            )
+            completion = estimate_completion_tokens(module, n)
+            plan.jobs.append(
+                PlannedJob(module_id, cohort, key, prompt, completion, cost(plan.price, prompt.tokens, completion))
+            )
+    return plan

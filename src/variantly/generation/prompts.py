@@ -1,0 +1,178 @@
+"""Prompts for one module and cohort, within a token budget.
+
+Only cohort-level context goes in: the module's brief, facts and slot constraints,
+the cohort's audience descriptions and the locale. Never a profile (DESIGN invariant
+1). Static text comes first and variable text last so that provider prompt caching
+can reuse the prefix. When the prompt is over budget, context is cut in the stated
+order ``CUT_ORDER`` and every cut is recorded in the variant's report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import BaseModel, Field, create_model
+
+from variantly.cohorts import ANY, Cohort
+from variantly.errors import ConfigurationError, PromptTooLarge
+from variantly.policy import Policy
+from variantly.workspace import Workspace
+from variantly.workspace.models import Module, localized
+
+LANGUAGES = {"en": "English", "sv": "Swedish (svenska)"}
+CUT_ORDER = ("reviewer feedback, oldest first", "audience descriptions", "facts, last first")
+MESSAGE_OVERHEAD_TOKENS = 4
+
+
+@lru_cache(maxsize=4)
+def encoder(name: str) -> Any:
+    import tiktoken
+
+    return tiktoken.get_encoding(name)
+
+
+def count_tokens(messages: list[dict[str, str]], tokenizer: str) -> int:
+    enc = encoder(tokenizer)
+    return sum(len(enc.encode(m["content"])) + MESSAGE_OVERHEAD_TOKENS for m in messages) + 2
+
+
+class PromptSet:
+    """The templates in ``prompts/`` and their content hash (part of every variant key)."""
+
+    def __init__(self, root: str | Path) -> None:
+        folder = Path(root) / "prompts"
+        if not (folder / "system.jinja").exists():
+            raise ConfigurationError(f"{folder}/system.jinja is missing: the workspace needs its prompts")
+        self.env = ImmutableSandboxedEnvironment(
+            loader=FileSystemLoader(folder),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            autoescape=False,
+        )
+        digest = hashlib.sha256()
+        for path in sorted(folder.glob("*.jinja")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        self.hash = digest.hexdigest()[:16]
+
+    def render(self, name: str, **context: Any) -> str:
+        return self.env.get_template(name).render(**context).strip()
+
+
+@dataclass
+class BuiltPrompt:
+    messages: list[dict[str, str]]
+    tokens: int
+    cuts: list[str] = field(default_factory=list)
+
+
+def cohort_context(workspace: Workspace, cohort: Cohort) -> list[dict[str, str]]:
+    out = []
+    for dim, value in cohort.values:
+        if dim == "locale" or value == ANY:
+            continue
+        audience = next(a for a in workspace.audiences.of(dim) if a.id == value)
+        out.append({"dimension": dim, "id": value, "description": audience.description})
+    return out
+
+
+def build_prompt(
+    prompts: PromptSet,
+    workspace: Workspace,
+    policy: Policy,
+    module_id: str,
+    cohort: Cohort,
+    *,
+    candidates: int,
+    feedback: list[str] | None = None,
+    json_shape: str | None = None,
+) -> BuiltPrompt:
+    settings = workspace.settings
+    module = workspace.modules[module_id].module
+    locale = cohort.locale
+    dims = cohort.as_dict()
+    slots = []
+    for name, slot in module.slots.items():
+        rules = [slot.description or "text"]
+        if slot.type == "asset":
+            rules[0] += " (the id of one asset below)"
+        if slot.min_chars:
+            rules.append(f"at least {slot.min_chars} characters")
+        if slot.max_chars:
+            rules.append(f"at most {slot.max_chars} characters")
+        if disclaimer := policy.disclaimer_for(dims.get("industry"), module.kind, name):
+            rules.append(f'must include the sentence "{localized(disclaimer.text, locale, settings.default_locale)}"')
+        slots.append({"name": name, "rules": "; ".join(rules)})
+    context: dict[str, Any] = {
+        "module": {"id": module.id, "kind": module.kind, "brief": module.brief.strip()},
+        "facts": list(module.facts),
+        "assets": [{"id": a.id, "description": a.description} for a in module.assets],
+        "slots": slots,
+        "cohort": cohort_context(workspace, cohort),
+        "language": LANGUAGES.get(locale, locale),
+        "candidates": candidates,
+        "merge_fields": sorted(settings.merge_fields),
+        "feedback": list(feedback or []),
+    }
+    system = prompts.render("system.jinja", brand=settings.name, brand_voice=settings.brand_voice.strip())
+    budget = settings.generation.prompt_token_budget
+    cuts: list[str] = []
+
+    def messages() -> list[dict[str, str]]:
+        user = prompts.render(f"{module.kind}.jinja", **context)
+        if json_shape:
+            user += f"\n\nAnswer with a JSON object of this shape:\n{json_shape}"
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+    built = messages()
+    tokens = count_tokens(built, settings.generation.tokenizer)
+    while tokens > budget:
+        if context["feedback"]:
+            cuts.append(f"dropped reviewer feedback: {context['feedback'].pop(0)[:60]!r}")
+        elif any(c["description"] for c in context["cohort"]):
+            context["cohort"] = [c | {"description": ""} for c in context["cohort"]]
+            cuts.append("dropped audience descriptions (kept ids)")
+        elif context["facts"]:
+            cuts.append(f"dropped fact: {context['facts'].pop()[:60]!r}")
+        else:
+            raise PromptTooLarge(
+                f"the prompt for {module_id} {cohort.key} needs {tokens} tokens after every cut, over the budget of "
+                f"{budget}: raise generation.prompt_token_budget in variantly.yml or shorten the brief"
+            )
+        built = messages()
+        tokens = count_tokens(built, settings.generation.tokenizer)
+    return BuiltPrompt(built, tokens, cuts)
+
+
+def output_model(module: Module) -> type[BaseModel]:
+    """The structured-output schema: a list of candidates, each filling every slot."""
+    fields: dict[str, Any] = {}
+    for name, slot in module.slots.items():
+        if slot.type == "asset":
+            choices = tuple(a.id for a in module.assets)
+            fields[name] = (Literal[choices], Field(description=slot.description or "asset id"))  # type: ignore[valid-type]
+        else:
+            fields[name] = (str, Field(description=slot.description or name))
+    slot_model = create_model(f"{_camel(module.id)}Slots", **fields)
+    return create_model(f"{_camel(module.id)}Candidates", candidates=(list[slot_model], ...))  # type: ignore[valid-type]
+
+
+def json_shape(module: Module) -> str:
+    inner = ", ".join(f'"{name}": "..."' for name in module.slots)
+    return '{"candidates": [{' + inner + "}, ...]}"
+
+
+def estimate_completion_tokens(module: Module, candidates: int) -> int:
+    """Rough upper estimate for plans and budgets: ~4 characters a token plus JSON."""
+    per_candidate = sum((slot.max_chars or 40) / 4 + 8 for slot in module.slots.values())
+    return int(candidates * per_candidate + 12)
+
+
+def _camel(ident: str) -> str:
+    return "".join(part.capitalize() for part in ident.replace("-", "_").split("_"))

@@ -1,0 +1,83 @@
+"""The guardrail policy file (``guardrails/policy.yml``) as data.
+
+Plain pydantic, no guardrails-ai: lint and the review pages read it too. The checks
+themselves are in ``variantly.checks``; ``variantly.generation.guards`` runs them
+through guardrails-ai.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from variantly.errors import Problem, WorkspaceError
+from variantly.workspace.models import Kind, Localized
+from variantly.workspace.yamlpos import load_positioned, validation_problems, yaml_syntax_problem
+
+POLICY_FILE = Path("guardrails") / "policy.yml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Disclaimer(_Strict):
+    industry: str
+    kinds: list[Kind]
+    slot: str
+    text: Localized
+
+
+class CustomValidator(_Strict):
+    file: str
+    name: str
+    kinds: list[Kind] = Field(default_factory=lambda: ["headline", "example", "image", "cta"])
+
+
+class Policy(_Strict):
+    banned_phrases: list[str] = Field(default_factory=list)
+    competitors: list[str] = Field(default_factory=list)
+    required_disclaimers: list[Disclaimer] = Field(default_factory=list)
+    allowed_link_domains: list[str] = Field(default_factory=list)
+    claims_from_facts: bool = True
+    block_personal_data: bool = True
+    languages: dict[str, list[str]] = Field(default_factory=dict)
+    custom_validators: list[CustomValidator] = Field(default_factory=list)
+
+    def disclaimer_for(self, industry: str | None, kind: str, slot: str) -> Disclaimer | None:
+        return next(
+            (d for d in self.required_disclaimers if d.industry == industry and kind in d.kinds and d.slot == slot),
+            None,
+        )
+
+
+def load_policy(root: str | Path) -> tuple[Policy, str]:
+    """The policy and its hash (the file plus every custom validator it loads)."""
+    root = Path(root)
+    path = root / POLICY_FILE
+    if not path.exists():
+        return Policy(), "none"
+    text = path.read_text(encoding="utf-8")
+    try:
+        doc = load_positioned(text)
+    except yaml.YAMLError as exc:
+        raise WorkspaceError([yaml_syntax_problem(str(path), exc)]) from exc
+    try:
+        policy = Policy.model_validate(doc.data or {})
+    except ValidationError as exc:
+        raise WorkspaceError(validation_problems(str(path), doc, exc)) from exc
+    digest = hashlib.sha256(text.encode())
+    problems = []
+    for i, custom in enumerate(policy.custom_validators):
+        file = root / "guardrails" / custom.file
+        if not file.exists():
+            line, col = doc.locate(("custom_validators", i, "file"))
+            problems.append(Problem(str(path), line, col, f"custom validator file {file} does not exist"))
+            continue
+        digest.update(file.read_bytes())
+    if problems:
+        raise WorkspaceError(problems)
+    return policy, digest.hexdigest()[:16]

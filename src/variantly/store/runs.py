@@ -1,0 +1,78 @@
+"""Runs, finished jobs and LLM calls. A job and its variants are saved in one
+transaction: a run killed at any moment leaves each job either wholly done or not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from variantly.errors import NotFound
+from variantly.store.db import Store
+from variantly.store.schema import AuditEntry, GenerationJobRow, LLMCallRow, RunRow, VariantRow, utcnow
+from variantly.store.variants import snapshot
+
+
+def create_run(store: Store, run_id: str, *, actor: str, options: dict[str, Any]) -> None:
+    with store.session() as session:
+        session.add(RunRow(id=run_id, status="running", actor=actor, options=options, progress={}, message=""))
+
+
+def update_run(
+    store: Store, run_id: str, *, progress: dict[str, Any], status: str | None = None, message: str | None = None
+) -> None:
+    with store.session() as session:
+        row = session.get(RunRow, run_id)
+        if row is None:
+            return
+        row.progress = progress
+        if status is not None:
+            row.status = status
+            if status != "running":
+                row.finished_at = utcnow()
+        if message is not None:
+            row.message = message
+
+
+def get_run(store: Store, run_id: str) -> RunRow:
+    with store.sessions() as session:
+        row = session.get(RunRow, run_id)
+        if row is None:
+            raise NotFound(f"no run '{run_id}'")
+        return row
+
+
+def list_runs(store: Store, limit: int = 20) -> list[RunRow]:
+    with store.sessions() as session:
+        return list(session.scalars(select(RunRow).order_by(RunRow.started_at.desc()).limit(limit)))
+
+
+def save_job(
+    store: Store, job: GenerationJobRow | None, variants: list[VariantRow], calls: list[LLMCallRow], *, actor: str
+) -> int:
+    """Persist a finished job with its variants and calls; returns variants added."""
+    added = 0
+    with store.session() as session:
+        for row in variants:
+            if session.get(VariantRow, row.id) is not None:
+                continue
+            row.version = 1
+            session.add(row)
+            session.flush()
+            session.add(
+                AuditEntry(
+                    variant_id=row.id,
+                    actor=actor,
+                    action="create",
+                    from_status=None,
+                    to_status=row.status,
+                    before=None,
+                    after=snapshot(row),
+                    reason=row.report.get("summary", ""),
+                )
+            )
+            added += 1
+        session.add_all(calls)
+        if job is not None and session.get(GenerationJobRow, job.key) is None:
+            session.add(job)
+    return added
