@@ -28,8 +28,19 @@ from variantly.workspace.models import GenerationSettings
 
 MAX_RETRY_AFTER_SECONDS = 120.0
 
+
+class NotJSONBody(Exception):
+    """The endpoint answered 200 with something other than JSON (a proxy's HTML page)."""
+
+
+def _require_json(raw: Any) -> None:
+    content_type = raw.headers.get("content-type", "")
+    if "json" not in content_type:
+        raise NotJSONBody(f"the endpoint answered {content_type or 'no content type'}: {raw.http_response.text[:80]!r}")
+
+
 # Exceptions worth another attempt. ValidationError: the content was not the JSON we
-# asked for; JSONDecodeError: the HTTP body itself was not JSON.
+# asked for; JSONDecodeError / NotJSONBody: the HTTP body itself was not JSON.
 RETRYABLE = (
     openai.RateLimitError,
     openai.InternalServerError,
@@ -37,6 +48,7 @@ RETRYABLE = (
     openai.APIConnectionError,
     ValidationError,
     json.JSONDecodeError,
+    NotJSONBody,
 )
 
 
@@ -193,8 +205,10 @@ class LLMClient:
             "max_completion_tokens": self.settings.max_completion_tokens,
         }
         if self.settings.response_format == "json_schema":
+            raw = await self.client.chat.completions.with_raw_response.parse(response_format=output, **common)
+            _require_json(raw)
             try:
-                response = await self.client.chat.completions.parse(response_format=output, **common)
+                response = raw.parse()
             except openai.LengthFinishReasonError as exc:
                 self._count(record, exc.completion)
                 raise Truncated(self._truncated_message()) from exc
@@ -205,7 +219,11 @@ class LLMClient:
             if message.refusal:
                 raise Refused(f"the LLM refused: {message.refusal}")
             return message.parsed, message.content or ""
-        response = await self.client.chat.completions.create(response_format={"type": "json_object"}, **common)
+        raw = await self.client.chat.completions.with_raw_response.create(
+            response_format={"type": "json_object"}, **common
+        )
+        _require_json(raw)
+        response = raw.parse()
         self._count(record, response)
         choice = response.choices[0]
         if choice.finish_reason == "length":

@@ -91,7 +91,11 @@ def make_plan(
     modules: list[str] | None = None,
     locales: list[str] | None = None,
     candidates: int | None = None,
+    cohorts: list[str] | None = None,
+    feedback: dict[tuple[str, str], list[str]] | None = None,
 ) -> Plan:
+    """``cohorts`` limits the plan to exact cohort keys; ``feedback`` adds reviewer notes
+    per (module, cohort key) to those prompts (and to their job keys)."""
     settings: GenerationSettings = workspace.settings.generation
     for module_id in modules or []:
         if module_id not in workspace.modules:
@@ -109,24 +113,28 @@ def make_plan(
     plan = Plan(model, prompts.hash, workspace.policy_hash, params, settings.prices.get(model))
     with store.sessions() as session:
         done = set(session.scalars(select(GenerationJobRow.key)))
-        current = set(
-            session.execute(
+        current = {
+            tuple(row)
+            for row in session.execute(
                 select(VariantRow.module_id, VariantRow.cohort_key, VariantRow.module_hash).where(
                     VariantRow.status.in_(("pending", "approved"))
                 )
-            ).tuples()
-        )
+            )
+        }
     for module_id in modules or sorted(workspace.modules):
         module_file = workspace.modules[module_id]
         module = module_file.module
         for cohort in cohorts_for(workspace, module_id, locales or workspace.locales):
+            if cohorts and cohort.key not in cohorts:
+                continue
+            notes = (feedback or {}).get((module_id, cohort.key), [])
             key = job_key(
                 module_file.content_hash, module_id, cohort, prompts.hash, workspace.policy_hash, model, params
             )
             if key in done:
                 plan.skipped_done += 1
                 continue
-            if (module_id, cohort.key, module_file.content_hash) in current:
+            if not notes and (module_id, cohort.key, module_file.content_hash) in current:
                 plan.skipped_current += 1
                 continue
             shape = json_shape(module) if settings.response_format == "json_object" else None

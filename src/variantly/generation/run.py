@@ -14,10 +14,9 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from variantly.errors import LLMCallFailed
-from variantly.generation.guards import PolicyGuards
 from variantly.generation.llm import CallRecord, LLMClient, Refused, Truncated
 from variantly.generation.plan import Plan, PlannedJob, cost, make_plan
 from variantly.generation.prompts import PromptSet, output_model
@@ -27,6 +26,9 @@ from variantly.store.runs import create_run, save_job, update_run
 from variantly.store.schema import GenerationJobRow, LLMCallRow, VariantRow
 from variantly.workspace import Workspace
 
+if TYPE_CHECKING:
+    from variantly.generation.guards import PolicyGuards
+
 
 @dataclass
 class RunOptions:
@@ -35,6 +37,8 @@ class RunOptions:
     candidates: int | None = None
     concurrency: int | None = None
     budget_usd: float | None = None
+    cohorts: list[str] | None = None
+    feedback: dict[tuple[str, str], list[str]] | None = None
 
 
 @dataclass
@@ -81,9 +85,18 @@ class Runner:
         self.store = store
         self.workspace = workspace
         self.llm = llm
-        self.guards = guards or PolicyGuards(workspace.root, workspace.policy, workspace.policy_hash)
+        self._guards = guards
         self.prompts = prompts or PromptSet(workspace.root)
         self.settings = workspace.settings.generation
+
+    @property
+    def guards(self) -> PolicyGuards:
+        """Built on first use: importing guardrails-ai takes seconds, and planning needs none of it."""
+        if self._guards is None:
+            from variantly.generation.guards import PolicyGuards
+
+            self._guards = PolicyGuards(self.workspace.root, self.workspace.policy, self.workspace.policy_hash)
+        return self._guards
 
     def plan(self, options: RunOptions) -> Plan:
         return make_plan(
@@ -94,6 +107,8 @@ class Runner:
             modules=options.modules,
             locales=options.locales,
             candidates=options.candidates,
+            cohorts=options.cohorts,
+            feedback=options.feedback,
         )
 
     async def run(
@@ -107,7 +122,7 @@ class Runner:
         started = time.perf_counter()
         run_id = run_id or uuid.uuid4().hex[:12]
         summary = RunSummary(run_id)
-        create_run(self.store, run_id, actor=actor, options=asdict(options))
+        create_run(self.store, run_id, actor=actor, options=asdict(options) | {"feedback": None})
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="variantly-check")
         loop = asyncio.get_running_loop()
         try:

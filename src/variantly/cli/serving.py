@@ -1,8 +1,4 @@
-"""The ``variantly`` command: a thin layer over the library.
-
-Commands import what they need when they run, so ``variantly serve`` never loads
-the generation stack.
-"""
+"""Commands on the serving side: lint, render, serve, demo."""
 
 from __future__ import annotations
 
@@ -13,32 +9,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, err_console, fail, open_store
 from variantly.errors import VariantlyError
-
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Personalised content, approved by people.")
-console = Console()
-err_console = Console(stderr=True)
-
-WORKSPACE_ENV = "VARIANTLY_WORKSPACE"
-WorkspaceOpt = Annotated[
-    Path,
-    typer.Option(
-        "--workspace", "-w", envvar=WORKSPACE_ENV, help="The workspace folder (modules/, audiences.yml, ...)."
-    ),
-]
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url", envvar="VARIANTLY_DATABASE_URL", help="SQLAlchemy URL; default: SQLite under the workspace."
-    ),
-]
-
-
-def _fail(exc: VariantlyError) -> None:
-    err_console.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(exc.exit_code)
 
 
 @app.command()
@@ -73,7 +46,6 @@ def render(
     from variantly.profiles import Profile
     from variantly.release import Release
     from variantly.render import render_target, viewer_for_profile
-    from variantly.store import Store, default_database_url
     from variantly.store.variants import approved_variants
     from variantly.workspace import load_workspace
 
@@ -88,52 +60,14 @@ def render(
             fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             err_console.print(f"[red]error:[/red] {profile}: {fields}", soft_wrap=True)
             raise typer.Exit(1) from exc
-        store = Store(database_url or default_database_url(workspace))
+        store = open_store(workspace, database_url)
         release = Release.build(store.release_number(), approved_variants(store))
         page = render_target(
             ws, release, viewer_for_profile(ws, person), channel=channel, module=None, modules=module, layout=layout
         )
     except VariantlyError as exc:
-        _fail(exc)
+        fail(exc)
     print(json.dumps(page.as_dict() | {"release": release.number}, ensure_ascii=False, indent=2))
-
-
-@app.command("import")
-def import_(
-    file: Annotated[Path, typer.Argument(help="A JSON Lines file of variants.")],
-    approve: Annotated[bool, typer.Option(help="Approve what passes the checks (demo and trusted sources).")] = False,
-    actor: Annotated[str, typer.Option(help="Who is importing, for the audit log.")] = os.environ.get("USER", "cli"),
-    workspace: WorkspaceOpt = Path("."),
-    database_url: DatabaseOpt = None,
-) -> None:
-    """Check variants written elsewhere and put them in the approval queue."""
-    from variantly.store import Store, default_database_url
-    from variantly.workspace import load_workspace
-
-    try:
-        ws = load_workspace(workspace)
-        store = Store(database_url or default_database_url(workspace))
-        summary = _import(store, ws, file, actor=actor, approve=approve)
-    except VariantlyError as exc:
-        _fail(exc)
-    _print_import(summary)
-
-
-def _import(store, ws, file: Path, *, actor: str, approve: bool):
-    from variantly.constraints import check_constraints
-    from variantly.importing import import_variants
-
-    return import_variants(store, ws, file, actor=actor, check=check_constraints, approve=approve)
-
-
-def _print_import(summary) -> None:
-    console.print(
-        f"imported {summary.added} new variant(s): {summary.approved} approved, "
-        f"{summary.pending} pending, {summary.failed} failed checks; "
-        f"{summary.already_present} already present"
-    )
-    for failure in summary.failures:
-        console.print(f"  [yellow]failed[/yellow] {failure}", highlight=False)
 
 
 @app.command()
@@ -159,7 +93,7 @@ def _serve(workspace: Path, database_url: str | None, host: str, port: int, poll
     try:
         api = create_app(workspace, database_url, poll_seconds=poll_seconds)
     except VariantlyError as exc:
-        _fail(exc)
+        fail(exc)
     uvicorn.run(api, host=host, port=port, log_level="info")
 
 
@@ -172,22 +106,39 @@ def demo(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Set up and print, but do not serve.")] = False,
 ) -> None:
     """Lint, set up the store, import the example variants and serve: no API key needed."""
-    from variantly.store import Store, default_database_url
+    from variantly.cli.authoring import import_file, print_import
     from variantly.workspace import load_workspace
 
     try:
         ws = load_workspace(workspace)
         console.print(f"[green]lint ok[/green]: {len(ws.modules)} modules, {len(ws.layouts)} layouts")
-        url = database_url or default_database_url(workspace)
-        store = Store(url)
+        store = open_store(workspace, database_url)
         console.print(f"store: {store.engine.url.render_as_string(hide_password=True)}")
-        summary = _import(store, ws, workspace / "examples" / "variants.jsonl", actor="demo", approve=True)
+        summary = import_file(store, ws, workspace / "examples" / "variants.jsonl", actor="demo", approve=True)
     except VariantlyError as exc:
-        _fail(exc)
-    _print_import(summary)
+        fail(exc)
+    print_import(summary)
     _print_demo_commands(workspace, host, port)
-    if not no_serve:
-        _serve(workspace, url, host, port, 1.0)
+    if no_serve:
+        return
+    # Serve from a fresh interpreter: the import above loaded guardrails-ai, and the
+    # render server must not carry the generation stack.
+    sys.stdout.flush()
+    args = [
+        sys.executable,
+        "-m",
+        "variantly",
+        "serve",
+        "--workspace",
+        str(workspace),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--database-url",
+        store.url,
+    ]
+    os.execv(sys.executable, args)
 
 
 def _print_demo_commands(workspace: Path, host: str, port: int) -> None:
@@ -214,11 +165,3 @@ def _print_demo_commands(workspace: Path, host: str, port: int) -> None:
         highlight=False,
     )
     console.print(f"\nAPI docs: {base}/docs\n")
-
-
-def main() -> None:
-    try:
-        app()
-    except VariantlyError as exc:  # anything a command did not catch itself
-        err_console.print(f"[red]error:[/red] {exc.message}")
-        sys.exit(exc.exit_code)

@@ -1,0 +1,3 @@
+from variantly.cli import main
+
+main()

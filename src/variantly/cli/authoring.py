@@ -1,0 +1,226 @@
+"""Commands on the authoring side: import, plan, generate. They load the generation stack."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from variantly.cli.common import DEFAULT_ACTOR, ActorOpt, DatabaseOpt, WorkspaceOpt, app, console, fail, open_store
+from variantly.errors import VariantlyError
+
+ModulesOpt = Annotated[list[str] | None, typer.Option("--module", "-m", help="Only this module; repeat for several.")]
+CohortsOpt = Annotated[
+    list[str] | None, typer.Option("--cohort", help="Only this exact cohort key; repeat for several.")
+]
+LocalesOpt = Annotated[list[str] | None, typer.Option("--locale", "-l", help="Only this locale; repeat for several.")]
+
+
+def import_file(store, ws, file: Path, *, actor: str, approve: bool):
+    """Import through the same guardrails as generated copy."""
+    import variantly.generation  # noqa: F401  (offline environment first)
+    from variantly.generation.guards import PolicyGuards
+    from variantly.importing import import_variants
+
+    guards = PolicyGuards(ws.root, ws.policy, ws.policy_hash)
+    return import_variants(store, ws, file, actor=actor, check=guards.check, approve=approve)
+
+
+def print_import(summary) -> None:
+    console.print(
+        f"imported {summary.added} new variant(s): {summary.approved} approved, "
+        f"{summary.pending} pending, {summary.failed} failed checks; "
+        f"{summary.already_present} already present"
+    )
+    for failure in summary.failures:
+        console.print(f"  [yellow]failed[/yellow] {failure}", highlight=False, soft_wrap=True)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="A JSON Lines file of variants.")],
+    approve: Annotated[bool, typer.Option(help="Approve what passes the checks (demo and trusted sources).")] = False,
+    actor: ActorOpt = DEFAULT_ACTOR,
+    workspace: WorkspaceOpt = Path("."),
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Check variants written elsewhere with the guardrails and put them in the approval queue."""
+    from variantly.workspace import load_workspace
+
+    try:
+        ws = load_workspace(workspace)
+        summary = import_file(open_store(workspace, database_url), ws, file, actor=actor, approve=approve)
+    except VariantlyError as exc:
+        fail(exc)
+    print_import(summary)
+
+
+def _runner(workspace: Path, database_url: str | None):
+    import variantly.generation  # noqa: F401
+    from variantly.generation.llm import LLMClient
+    from variantly.generation.run import Runner
+    from variantly.workspace import load_workspace
+
+    ws = load_workspace(workspace)
+    return Runner(open_store(workspace, database_url), ws, LLMClient.from_environment(ws.settings.generation))
+
+
+def _plan(workspace: Path, database_url: str | None, **options):
+    """Planning needs prompts and the tokenizer, not the LLM client or guardrails-ai."""
+    import os
+
+    import variantly.generation  # noqa: F401
+    from variantly.generation.plan import make_plan
+    from variantly.generation.prompts import PromptSet
+    from variantly.workspace import load_workspace
+
+    ws = load_workspace(workspace)
+    model = os.environ.get("VARIANTLY_MODEL") or ws.settings.generation.model
+    return make_plan(open_store(workspace, database_url), ws, PromptSet(ws.root), model=model, **options)
+
+
+def _plan_table(plan) -> Table:
+    table = Table(title=f"Plan: model {plan.model}, prompts {plan.prompt_hash}, policy {plan.policy_hash}")
+    for column in ("module", "jobs", "prompt tokens", "completion tokens (est.)", "cost (est.)"):
+        table.add_column(column, justify="left" if column == "module" else "right")
+    by_module: dict[str, list] = {}
+    for job in plan.jobs:
+        by_module.setdefault(job.module_id, []).append(job)
+    for module_id, jobs in sorted(by_module.items()):
+        table.add_row(
+            module_id,
+            str(len(jobs)),
+            f"{sum(j.prompt.tokens for j in jobs):,}",
+            f"{sum(j.completion_tokens for j in jobs):,}",
+            f"${sum(j.cost_usd for j in jobs):.4f}",
+        )
+    table.add_section()
+    table.add_row(
+        "total",
+        str(len(plan.jobs)),
+        f"{plan.prompt_tokens:,}",
+        f"{plan.completion_tokens:,}",
+        f"${plan.cost_usd:.4f}",
+        style="bold",
+    )
+    return table
+
+
+def _print_plan(plan, verbose: bool) -> None:
+    if verbose:
+        for job in plan.jobs:
+            cuts = f"  [yellow]cut: {'; '.join(job.prompt.cuts)}[/yellow]" if job.prompt.cuts else ""
+            console.print(f"{job.module_id:<18} {job.cohort.key:<70} {job.prompt.tokens:>5} tok{cuts}", highlight=False)
+    console.print(_plan_table(plan))
+    console.print(f"skipped: {plan.skipped_done} already generated, {plan.skipped_current} with a current variant")
+    if plan.price is None:
+        console.print(
+            f"[yellow]no price for model {plan.model}[/yellow]: add it under generation.prices in "
+            "variantly.yml to estimate cost and use --budget-usd"
+        )
+
+
+@app.command()
+def plan(
+    module: ModulesOpt = None,
+    locale: LocalesOpt = None,
+    candidates: Annotated[int | None, typer.Option(help="Candidates per job (default: variantly.yml).")] = None,
+    cohort: CohortsOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every job.")] = False,
+    workspace: WorkspaceOpt = Path("."),
+    database_url: DatabaseOpt = None,
+) -> None:
+    """List the module x cohort x locale jobs a run would do, with tokens and cost."""
+    try:
+        the_plan = _plan(workspace, database_url, modules=module, locales=locale, candidates=candidates, cohorts=cohort)
+    except VariantlyError as exc:
+        fail(exc)
+    _print_plan(the_plan, verbose)
+
+
+@app.command()
+def generate(
+    module: ModulesOpt = None,
+    locale: LocalesOpt = None,
+    candidates: Annotated[int | None, typer.Option(help="Candidates per job (default: variantly.yml).")] = None,
+    cohort: CohortsOpt = None,
+    concurrency: Annotated[int | None, typer.Option(help="LLM calls in flight at once.")] = None,
+    budget_usd: Annotated[float | None, typer.Option(help="Stop cleanly before spending more than this.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; call nothing.")] = False,
+    actor: ActorOpt = DEFAULT_ACTOR,
+    workspace: WorkspaceOpt = Path("."),
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Generate candidates, check them with the guardrails, re-ask, and queue them for review."""
+    try:
+        if dry_run:
+            _print_plan(
+                _plan(workspace, database_url, modules=module, locales=locale, candidates=candidates, cohorts=cohort),
+                verbose=False,
+            )
+            return
+        from variantly.generation.run import RunOptions
+
+        options = RunOptions(
+            modules=module,
+            locales=locale,
+            candidates=candidates,
+            concurrency=concurrency,
+            budget_usd=budget_usd,
+            cohorts=cohort,
+        )
+        runner = _runner(workspace, database_url)
+        with Progress(
+            TextColumn("[bold]generating"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("run", total=None, info="planning")
+
+            def on_progress(summary, the_plan) -> None:
+                finished = summary.jobs_done + summary.jobs_failed + summary.jobs_not_started
+                progress.update(
+                    task,
+                    total=len(the_plan.jobs),
+                    completed=finished,
+                    info=f"{summary.candidates_passed} passed, {summary.candidates_failed} failed, "
+                    f"${summary.cost_usd:.4f}",
+                )
+
+            summary = asyncio.run(runner.run(options, actor=actor, on_progress=on_progress))
+    except VariantlyError as exc:
+        fail(exc)
+    print_summary(summary)
+    if summary.status not in ("done", "stopped_budget"):
+        raise typer.Exit(1)
+
+
+def print_summary(summary) -> None:
+    table = Table(title=f"Run {summary.run_id}: {summary.status}", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    rows = [
+        (
+            "jobs done / failed / skipped / not started",
+            f"{summary.jobs_done} / {summary.jobs_failed} / {summary.jobs_skipped} / {summary.jobs_not_started}",
+        ),
+        ("candidates passed / failed guardrails", f"{summary.candidates_passed} / {summary.candidates_failed}"),
+        ("re-asks", str(summary.reasks)),
+        ("LLM calls", str(summary.llm_calls)),
+        ("tokens in / out", f"{summary.prompt_tokens:,} / {summary.completion_tokens:,}"),
+        ("cost", f"${summary.cost_usd:.4f}"),
+        ("time", f"{summary.seconds:.1f} s"),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    console.print(summary.message)
+    for error in summary.errors[:20]:
+        console.print(f"  [red]failed[/red] {error}", highlight=False, soft_wrap=True)

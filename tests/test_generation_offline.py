@@ -1,0 +1,136 @@
+"""Runs against a real local OpenAI-compatible server: nothing else is contacted,
+and a run killed halfway resumes without paying for finished jobs again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import LiveServer
+from fake_openai import create_app
+
+SCRIPT = r"""
+import socket, sys
+attempts = []
+real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
+def connect(self, address):
+    attempts.append(("connect", address))
+    return real_connect(self, address)
+def getaddrinfo(host, *args, **kwargs):
+    attempts.append(("dns", host))
+    return real_getaddrinfo(host, *args, **kwargs)
+socket.socket.connect = connect
+socket.getaddrinfo = getaddrinfo
+
+from variantly.cli import app
+try:
+    app(sys.argv[1:], standalone_mode=False)
+finally:
+    print("ATTEMPTS", sorted(set(map(repr, attempts))))
+"""
+
+
+def _env(base_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "OTEL_", "VARIANTLY_"))}
+    return env | {"OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "sk-local"}
+
+
+def test_a_run_contacts_only_the_llm_endpoint(workspace_dir: Path) -> None:
+    with LiveServer(create_app()) as llm:
+        out = subprocess.run(
+            [sys.executable, "-c", SCRIPT, "generate", "-w", str(workspace_dir), "-m", "cta", "-l", "en"],
+            capture_output=True,
+            text=True,
+            env=_env(f"{llm.url}/v1"),
+            timeout=300,
+            cwd=workspace_dir,
+        )
+    assert out.returncode == 0, out.stderr + out.stdout
+    assert "20 job(s) done" in out.stdout
+    line = next(line for line in out.stdout.splitlines() if line.startswith("ATTEMPTS"))
+    attempts = eval(line.removeprefix("ATTEMPTS "))  # a list of reprs we printed ourselves
+    port = llm.port
+    allowed = {repr(("connect", ("127.0.0.1", port))), repr(("dns", "127.0.0.1"))}
+    assert attempts and set(attempts) <= allowed, attempts
+
+
+def test_killed_run_resumes_without_repeating_finished_jobs(workspace_dir: Path) -> None:
+    fake = create_app(latency=0.15)
+    db = workspace_dir / ".variantly" / "variantly.db"
+    command = [
+        sys.executable,
+        "-m",
+        "variantly",
+        "generate",
+        "-w",
+        str(workspace_dir),
+        "-m",
+        "cta",
+        "--concurrency",
+        "2",
+    ]
+    with LiveServer(fake) as llm:
+        env = _env(f"{llm.url}/v1")
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        deadline = time.monotonic() + 120
+        done_at_kill = 0
+        while time.monotonic() < deadline:
+            if db.exists():
+                try:
+                    with sqlite3.connect(db) as conn:
+                        done_at_kill = conn.execute("select count(*) from generation_jobs").fetchone()[0]
+                except sqlite3.OperationalError:
+                    pass
+            if done_at_kill >= 8:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        with sqlite3.connect(db) as conn:
+            done_at_kill = conn.execute("select count(*) from generation_jobs").fetchone()[0]
+        assert 8 <= done_at_kill < 40
+        first_requests = len(fake.state.requests)
+
+        resumed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+        assert resumed.returncode == 0, resumed.stderr
+        second_requests = len(fake.state.requests) - first_requests
+    with sqlite3.connect(db) as conn:
+        total_done = conn.execute("select count(*) from generation_jobs").fetchone()[0]
+        variants = conn.execute("select count(*) from variants").fetchone()[0]
+    assert total_done == 40
+    assert second_requests == 40 - done_at_kill  # finished jobs were not asked for again
+    assert variants == 40 * 3
+
+
+def test_editing_a_module_makes_its_variants_stale_and_plans_them_again(workspace_dir: Path) -> None:
+    import asyncio
+
+    from variantly.generation.llm import LLMClient
+    from variantly.generation.run import Runner, RunOptions
+    from variantly.store import Store
+    from variantly.workspace import load_workspace
+
+    store = Store(f"sqlite:///{workspace_dir / 'store.db'}")
+    options = RunOptions(modules=["cta"], locales=["sv"])
+
+    def runner() -> Runner:
+        ws = load_workspace(workspace_dir)
+        return Runner(store, ws, LLMClient(ws.settings.generation, api_key="x", base_url=f"{llm.url}/v1"))
+
+    with LiveServer(create_app()) as llm:
+        assert asyncio.run(runner().run(options, actor="t")).jobs_done == 20
+        assert runner().plan(options).skipped_done == 20
+        module = workspace_dir / "modules" / "cta.jinja"
+        module.write_text(module.read_text().replace("needs no credit card.", "needs no credit card or setup."))
+        assert (runner().plan(options).skipped_done, len(runner().plan(options).jobs)) == (0, 20)
+        assert asyncio.run(runner().run(options, actor="t")).jobs_done == 20
+    with store.engine.connect() as conn:
+        counts = dict(conn.exec_driver_sql("select status, count(*) from variants group by status").fetchall())
+        reasons = {r for (r,) in conn.exec_driver_sql("select reason from audit_log where action = 'stale'")}
+    assert counts == {"stale": 60, "pending": 60}
+    assert reasons == {"module cta was edited (brief, facts, slots or assets)"}

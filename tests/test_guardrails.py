@@ -1,0 +1,179 @@
+"""The policy in guardrails/policy.yml, enforced through guardrails-ai on every slot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import variantly.generation  # noqa: F401
+from variantly.generation.guards import PolicyGuards
+from variantly.importing import import_variants
+from variantly.store.variants import approved_variants, get_variant
+
+
+@pytest.fixture(scope="module")
+def guards():
+    from conftest import REPO
+
+    return PolicyGuards(REPO)
+
+
+@pytest.fixture(scope="module")
+def ws():
+    from conftest import REPO
+    from variantly.workspace import load_workspace
+
+    return load_workspace(REPO)
+
+
+def failures(guards, ws, module: str, slots: dict, **cohort) -> dict[str, list[str]]:
+    report = guards.check_slots(ws, module, {"locale": "en"} | cohort, slots)
+    return {slot: [f"{f['validator']}: {f['message']}" for f in fs] for slot, fs in report["slots"].items() if fs}
+
+
+CTA = {"label": "See Lumen in action", "note": "A 30-minute demo with examples from your industry."}
+
+
+def test_good_copy_passes(guards, ws) -> None:
+    assert failures(guards, ws, "cta", CTA) == {}
+
+
+@pytest.mark.parametrize("label", ["Buy now", "BUY  NOW", "buy\u00a0now", "Köp nu"])
+def test_banned_phrases_ignore_case_spacing_and_accents(guards, ws, label: str) -> None:
+    found = failures(guards, ws, "cta", CTA | {"label": label})["label"]
+    assert any(f.startswith("variantly/banned_phrases") for f in found)
+
+
+def test_banned_phrases_match_whole_words_only(guards, ws) -> None:
+    assert failures(guards, ws, "cta", CTA | {"label": "Rebuy nowhere"}) == {}
+
+
+def test_competitors_are_never_named(guards, ws) -> None:
+    assert failures(guards, ws, "cta", CTA | {"note": "Easier than hubspot for your team."})["note"] == [
+        "variantly/competitors: names competitor 'HubSpot'"
+    ]
+    assert failures(guards, ws, "cta", CTA | {"note": "Brazen ideas for your team."}) == {}
+
+
+def test_invented_numbers_fail_and_facts_pass(guards, ws) -> None:
+    found = failures(
+        guards,
+        ws,
+        "hero",
+        {
+            "headline": "87% faster onboarding for your team",
+            "subheadline": "Live in 6 weeks, hosted in the EU, ISO 27001 certified.",
+        },
+    )
+    assert found == {"headline": ["variantly/claims_from_facts: the number '87' is not in the module's facts"]}
+
+
+def test_financial_services_examples_need_their_disclaimer(guards, ws) -> None:
+    story = "Kassa Bank answers 40% of customer questions in self-service, with every conversation on record."
+    slots = {"customer": "Kassa Bank", "story": story, "metric": "40% of questions in self-service"}
+    assert (
+        "variantly/required_disclaimer"
+        in failures(guards, ws, "customer_example", slots, industry="financial_services")["story"][0]
+    )
+    assert (
+        failures(
+            guards,
+            ws,
+            "customer_example",
+            slots | {"story": story + " Individual results vary."},
+            industry="financial_services",
+        )
+        == {}
+    )
+    assert failures(guards, ws, "customer_example", slots, industry="retail") == {}
+
+
+@pytest.mark.parametrize(
+    ("note", "what"),
+    [
+        ("Write to anna.berg@nordhem.se for the next step.", "e-mail address"),
+        ("Call us on +46 70 123 45 67 for the next step.", "phone number"),
+        ("Pay with 4111 1111 1111 1111 for the next step.", "card number"),
+    ],
+)
+def test_personal_data_is_blocked(guards, ws, note: str, what: str) -> None:
+    assert any(
+        f"contains a {what}" in f or f"contains an {what}" in f
+        for f in failures(guards, ws, "cta", CTA | {"note": note})["note"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("note", "fragment"),
+    [
+        ("See <b>your</b> customers in one place.", "HTML markup"),
+        ("See {{ 7*7 }} customers in one place.", "template syntax"),
+        ("Hello {name}, see your customers in one place.", "'{name}' is not a merge field"),
+        ("See [the demo](https://lumen.example/demo) for your team.", "Markdown link"),
+        ("See https://evil.example.com/x for your team.", "not an allowed domain"),
+    ],
+)
+def test_markup_template_syntax_and_outside_links_fail(guards, ws, note: str, fragment: str) -> None:
+    assert any(fragment in f for f in failures(guards, ws, "cta", CTA | {"note": note})["note"])
+
+
+def test_allowed_links_and_merge_fields_pass(guards, ws) -> None:
+    note = "Hi {first_name}, the demo is at https://www.lumen.example/demo for your team."
+    assert failures(guards, ws, "cta", CTA | {"note": note}) == {}
+
+
+def test_image_must_pick_a_listed_asset_and_carry_alt_text(guards, ws) -> None:
+    good = {
+        "asset": "store_floor",
+        "alt": "A shop assistant checking order history",
+        "caption": "One view of every customer.",
+    }
+    assert failures(guards, ws, "hero_image", good) == {}
+    found = failures(guards, ws, "hero_image", good | {"asset": "stock_photo_42", "alt": ""})
+    assert found["asset"] == [
+        "variantly/asset_choice: 'stock_photo_42' is not one of the module's assets "
+        "(care_team, secure_vault, store_floor, team_dashboard)"
+    ]
+    assert found["alt"] == ["variantly/slot_length: 0 characters, under the minimum of 10"]
+
+
+def test_copy_in_the_wrong_language_fails(guards, ws) -> None:
+    english = {"label": "See what is new", "note": "A short tour of what changed for your team."}
+    assert "variantly/language" in failures(guards, ws, "cta", english, locale="sv")["note"][0]
+    assert failures(guards, ws, "cta", english, locale="en") == {}
+
+
+def test_custom_validator_from_a_file_in_guardrails_folder(guards, ws) -> None:
+    found = failures(guards, ws, "cta", CTA | {"label": "See it NOW!"})
+    assert found["label"] == ["lumen/no_shouting: no ALL-CAPS words or exclamation marks: say it calmly"]
+    assert failures(guards, ws, "cta", CTA | {"label": "See ISO 27001 proof"}).get("label", []) == [
+        "variantly/claims_from_facts: the number '27001' is not in the module's facts"
+    ]  # EU/ISO are not shouting
+
+
+def test_failing_spans_point_at_the_offending_text(guards, ws) -> None:
+    report = guards.check_slots(ws, "cta", {"locale": "en"}, CTA | {"note": "Talk to us, unlike Zendesk."})
+    [failure] = report["slots"]["note"]
+    start, end = failure["spans"][0]
+    assert (CTA | {"note": "Talk to us, unlike Zendesk."})["note"][start:end] == "Zendesk"
+
+
+def test_import_runs_through_the_same_guardrails(store, workspace, guards, tmp_path: Path) -> None:
+    path = tmp_path / "agency.jsonl"
+    lines = [
+        {"module": "cta", "cohort": {"segment": "startup", "locale": "en"}, "slots": CTA},
+        {
+            "module": "cta",
+            "cohort": {"segment": "enterprise", "locale": "en"},
+            "slots": CTA | {"label": "Buy now, beat Braze"},
+        },
+    ]
+    path.write_text("\n".join(json.dumps(line) for line in lines))
+    summary = import_variants(store, workspace, path, actor="agency", check=guards.check, approve=True)
+    assert (summary.approved, summary.failed) == (1, 1)
+    assert len(approved_variants(store)) == 1
+    failed_id = next(v for v in summary.failures if "enterprise" in v)
+    assert "banned phrase 'buy now'" in failed_id and "names competitor 'Braze'" in failed_id
+    assert all(get_variant(store, v.id).report["passed"] for v in approved_variants(store))
