@@ -17,6 +17,10 @@ def offline_environment() -> None:
     os.environ.setdefault("OTEL_SDK_DISABLED", "true")
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("GUARDRAILS_DISABLE_TELEMETRY", "true")
+    # Our validators are plain CPU-bound Python; guardrails' default async service
+    # makes an event loop and threads per validate call, which costs more than the
+    # checks (measured by tests/benchmarks/bench_generation.py).
+    os.environ.setdefault("GUARDRAILS_RUN_SYNC", "true")
     if "TIKTOKEN_CACHE_DIR" not in os.environ:
         spec = importlib.util.find_spec("litellm")
         if spec is not None and spec.origin is not None:

@@ -127,9 +127,21 @@ class LLMClient:
         self.settings = settings
         self.model = model or settings.model
         self.base_url = base_url
-        self.client = AsyncOpenAI(
-            api_key=api_key, base_url=base_url, max_retries=0, timeout=settings.timeout_seconds, http_client=http_client
-        )
+        self._client_options = {
+            "api_key": api_key,
+            "base_url": base_url,
+            "max_retries": 0,
+            "timeout": settings.timeout_seconds,
+            "http_client": http_client,
+        }
+        self._client: AsyncOpenAI | None = None
+
+    @property
+    def client(self) -> AsyncOpenAI:
+        """Made on first use inside the running event loop; ``close`` ends it with the run."""
+        if self._client is None:
+            self._client = AsyncOpenAI(**self._client_options)
+        return self._client
 
     @classmethod
     def from_environment(cls, settings: GenerationSettings) -> LLMClient:
@@ -247,4 +259,6 @@ class LLMClient:
             record.completion_tokens = usage.completion_tokens or 0
 
     async def close(self) -> None:
-        await self.client.close()
+        if self._client is not None:
+            await self._client.close()
+            self._client = None

@@ -172,6 +172,7 @@ class Runner:
             summary.seconds = time.perf_counter() - started
             update_run(self.store, run_id, progress=summary.as_dict(), status=summary.status, message=summary.message)
             worker.shutdown(wait=True)
+            await self.llm.close()
         return summary
 
     async def _job(

@@ -1,0 +1,138 @@
+"""Benchmark: what the generation pipeline adds on top of the LLM's own latency.
+
+Runs real generation (prompts, openai SDK over HTTP, guardrails-ai, SQLite) against
+the local fake OpenAI-compatible server with a fixed latency, at 1, 8 and 32
+concurrent calls, and prints:
+
+- overhead per candidate: (actual time - ideal time) / candidates, where ideal time
+  is what the LLM latency alone would take at that concurrency;
+- concurrency efficiency: ideal time / actual time (1.0 = the pipeline adds nothing);
+- in the same run, a zero-latency baseline and the cost of each stage measured alone.
+
+    .venv/bin/python tests/benchmarks/bench_generation.py [--latency 0.1] [--jobs 48]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+import variantly.generation  # noqa: E402,F401
+from conftest import copy_workspace, free_port  # noqa: E402
+from variantly.generation.guards import PolicyGuards  # noqa: E402
+from variantly.generation.llm import LLMClient  # noqa: E402
+from variantly.generation.plan import cohorts_for  # noqa: E402
+from variantly.generation.prompts import PromptSet, build_prompt  # noqa: E402
+from variantly.generation.run import Runner, RunOptions  # noqa: E402
+from variantly.store import Store  # noqa: E402
+from variantly.workspace import load_workspace  # noqa: E402
+
+
+def one_run(root: Path, base_url: str, cohorts: list[str], concurrency: int, guards: PolicyGuards) -> tuple[float, int]:
+    ws = load_workspace(root)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(f"sqlite:///{tmp}/bench.db")
+        runner = Runner(store, ws, LLMClient(ws.settings.generation, api_key="x", base_url=base_url), guards=guards)
+        options = RunOptions(modules=["hero"], cohorts=cohorts, concurrency=concurrency)
+        started = time.perf_counter()
+        summary = asyncio.run(runner.run(options, actor="bench"))
+        elapsed = time.perf_counter() - started
+        store.dispose()
+    assert summary.jobs_done == len(cohorts) and summary.reasks == 0, summary
+    return elapsed, summary.candidates_passed + summary.candidates_failed
+
+
+def stage_costs(root: Path, guards: PolicyGuards, cohorts: list[str]) -> dict[str, float]:
+    """Seconds per job for building a prompt, and per candidate for the guardrail check."""
+    ws = load_workspace(root)
+    prompts = PromptSet(root)
+    from variantly.cohorts import Cohort
+
+    started = time.perf_counter()
+    for key in cohorts:
+        build_prompt(prompts, ws, ws.policy, "hero", Cohort.from_key(key), candidates=3)
+    prompt = (time.perf_counter() - started) / len(cohorts)
+    slots = {"headline": "One shared view of every customer", "subheadline": "Customer data and history in one place."}
+    started = time.perf_counter()
+    for _ in range(60):
+        guards.check_slots(ws, "hero", {"locale": "en"}, slots)
+    check = (time.perf_counter() - started) / 60
+    return {"prompt per job": prompt, "guardrails per candidate": check}
+
+
+@contextlib.contextmanager
+def fake_llm(latency: float):
+    """The fake server in its own process, so it does not share this one's GIL."""
+    import socket
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(HERE.parent / "fake_openai.py"), str(port), str(latency)])
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--latency", type=float, default=0.1, help="seconds the fake LLM takes per call")
+    parser.add_argument("--jobs", type=int, default=48)
+    args = parser.parse_args()
+    console = Console()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = copy_workspace(Path(tmp) / "ws")
+        ws = load_workspace(root)
+        cohorts = [c.key for c in cohorts_for(ws, "hero", ["en"])][: args.jobs]
+        guards = PolicyGuards(root)
+        with fake_llm(0.0) as base:
+            one_run(root, base, cohorts[:4], 4, guards)  # warm up imports, tokenizer, connections
+            baseline, candidates = one_run(root, base, cohorts, 1, guards)
+        rows = []
+        with fake_llm(args.latency) as base:
+            for concurrency in (1, 8, 32):
+                elapsed, candidates = one_run(root, base, cohorts, concurrency, guards)
+                ideal = math.ceil(len(cohorts) / concurrency) * args.latency
+                rows.append((concurrency, elapsed, ideal, (elapsed - ideal) / candidates * 1000, ideal / elapsed))
+        stages = stage_costs(root, guards, cohorts)
+
+    table = Table(
+        title=f"Generation pipeline: {len(cohorts)} jobs x 3 candidates, fake LLM latency {args.latency * 1000:.0f} ms"
+    )
+    for column in ("concurrent calls", "actual s", "ideal s (LLM only)", "overhead ms / candidate", "efficiency"):
+        table.add_column(column, justify="right")
+    for concurrency, elapsed, ideal, overhead, efficiency in rows:
+        table.add_row(str(concurrency), f"{elapsed:.2f}", f"{ideal:.2f}", f"{overhead:.1f}", f"{efficiency:.2f}")
+    console.print(table)
+    console.print(
+        f"baseline, same run, zero-latency LLM, 1 call at a time: {baseline:.2f} s = "
+        f"{baseline / candidates * 1000:.1f} ms per candidate (HTTP + parse + guardrails + store)"
+    )
+    for name, seconds in stages.items():
+        console.print(f"  {name}: {seconds * 1000:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
