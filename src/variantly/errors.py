@@ -106,3 +106,13 @@ class LLMCallFailed(VariantlyError):
 
 class PromptTooLarge(VariantlyError):
     code = "prompt_too_large"
+
+
+class Unauthenticated(VariantlyError):
+    status_code = 401
+    code = "unauthenticated"
+
+
+class Forbidden(VariantlyError):
+    status_code = 403
+    code = "forbidden"

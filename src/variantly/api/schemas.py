@@ -35,6 +35,23 @@ class BatchRenderRequest(_Target):
     profiles: list[Profile] = Field(min_length=1, max_length=20_000)
 
 
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+ERRORS = {
+    401: {"model": ErrorResponse, "description": "no or bad token"},
+    403: {"model": ErrorResponse, "description": "role too low, or consent missing"},
+    404: {"model": ErrorResponse},
+    409: {"model": ErrorResponse, "description": "stale version"},
+}
+
+
 class DecisionOut(BaseModel):
     module: str
     outcome: Literal["variant", "default", "alternative", "hidden"]
@@ -53,15 +70,6 @@ class RenderResponse(BaseModel):
     arm: str
     release: int
     decisions: list[DecisionOut]
-
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorBody
 
 
 class HealthResponse(BaseModel):

@@ -139,3 +139,40 @@ class LLMCallRow(Base):
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AccountRow(Base):
+    """A person or a system with a role. Tokens and passwords are stored hashed."""
+
+    __tablename__ = "accounts"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SecretRow(Base):
+    """Secrets every process of a deployment must share (the session signing key)."""
+
+    __tablename__ = "secrets"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+
+
+class FeedbackRow(Base):
+    """A reviewer's request to regenerate a cohort, with what to do better.
+    ``run_id`` is set once a run has used it."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    module_id: Mapped[str] = mapped_column(String(64))
+    cohort_key: Mapped[str] = mapped_column(String(255))
+    text: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(100))
+    variant_id: Mapped[str | None] = mapped_column(String(40))
+    run_id: Mapped[str | None] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -167,6 +167,7 @@ class Settings(_Strict):
     merge_fields: dict[str, MergeField] = Field(default_factory=dict)
     holdout_percent: float = Field(default=10.0, ge=0, le=100)
     holdout_salt: str = "variantly"
+    anonymous_render: bool = Field(default=False, description="allow render and events without a token")
     brand_voice: str = ""
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
 

@@ -1,0 +1,42 @@
+"""Request dependencies: the render service and who is calling."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from variantly.auth import ANONYMOUS, Principal, by_token
+from variantly.serving import RenderService
+
+
+def service(request: Request) -> RenderService:
+    return request.app.state.service
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def caller(request: Request, role: str) -> Principal:
+    """The authenticated caller with at least ``role``; 401 without credentials, 403 below the role."""
+    svc = service(request)
+    if role == "renderer" and svc.workspace.settings.anonymous_render and not bearer(request):
+        return Principal(ANONYMOUS, "renderer")
+    if svc.store is None:
+        from variantly.errors import Unauthenticated
+
+        raise Unauthenticated("this server has no store, so no accounts: only anonymous rendering")
+    return by_token(svc.store, bearer(request)).require(role)
+
+
+def renderer(request: Request) -> Principal:
+    return caller(request, "renderer")
+
+
+def reviewer(request: Request) -> Principal:
+    return caller(request, "reviewer")
+
+
+def admin(request: Request) -> Principal:
+    return caller(request, "admin")

@@ -1,0 +1,102 @@
+"""Render routes: what landing pages and email senders call."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from variantly.api.deps import renderer, service
+from variantly.api.schemas import ERRORS, BatchRenderRequest, HealthResponse, RenderRequest, RenderResponse
+from variantly.auth import Principal
+from variantly.errors import VariantlyError
+from variantly.render import render_module, render_target, viewer_for_cohort, viewer_for_profile
+from variantly.serving import RenderService
+
+router = APIRouter()
+
+
+@router.get("/healthz", response_model=HealthResponse, tags=["ops"])
+def healthz(svc: RenderService = Depends(service)) -> HealthResponse:
+    return HealthResponse.of(svc.health())
+
+
+@router.post("/v1/render", response_model=RenderResponse, responses=ERRORS, tags=["render"])
+def render(
+    body: RenderRequest, response: Response, svc: RenderService = Depends(service), who: Principal = Depends(renderer)
+) -> RenderResponse:
+    """Render a module, several modules or a layout for one profile."""
+    workspace, release = svc.workspace, svc.release
+    viewer = viewer_for_profile(workspace, body.profile)
+    page = render_target(
+        workspace, release, viewer, channel=body.channel, module=body.module, modules=body.modules, layout=body.layout
+    )
+    response.headers["X-Variantly-Arm"] = page.arm
+    response.headers["X-Variantly-Release"] = str(release.number)
+    return RenderResponse(**page.as_dict(), release=release.number)
+
+
+@router.post("/v1/render/batch", tags=["render"], responses={200: {"content": {"application/x-ndjson": {}}}, **ERRORS})
+def render_batch(
+    body: BatchRenderRequest, svc: RenderService = Depends(service), who: Principal = Depends(renderer)
+) -> StreamingResponse:
+    """Render one target for many profiles (an email send); streams one JSON line per profile.
+
+    A profile that cannot get this content (no email consent, say) gets an error
+    line of its own; the rest of the batch goes on.
+    """
+    workspace, release = svc.workspace, svc.release
+
+    def lines() -> Iterator[bytes]:
+        for profile in body.profiles:
+            try:
+                viewer = viewer_for_profile(workspace, profile)
+                page = render_target(
+                    workspace,
+                    release,
+                    viewer,
+                    channel=body.channel,
+                    module=body.module,
+                    modules=body.modules,
+                    layout=body.layout,
+                )
+                out = {"profile_id": profile.id, "ok": True, **page.as_dict(), "release": release.number}
+            except VariantlyError as exc:
+                out = {"profile_id": profile.id, "ok": False, "error": {"code": exc.code, "message": exc.message}}
+            yield json.dumps(out, ensure_ascii=False).encode() + b"\n"
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+@router.get("/v1/render/{module}", tags=["render"], responses={200: {"content": {"text/html": {}}}, **ERRORS})
+def render_fragment(
+    module: str,
+    request: Request,
+    segment: str | None = Query(None, description="segment id, or omit for any"),
+    industry: str | None = Query(None),
+    behaviour: str | None = Query(None),
+    locale: str | None = Query(None, description="locale id; the workspace default if omitted"),
+    svc: RenderService = Depends(service),
+    who: Principal = Depends(renderer),
+) -> Response:
+    """An anonymous cohort fragment (web), cacheable by a CDN: no profile, no arm."""
+    workspace, release = svc.workspace, svc.release
+    viewer = viewer_for_cohort(
+        workspace, {"segment": segment, "industry": industry, "behaviour": behaviour, "locale": locale}
+    )
+    rendered = render_module(workspace, release, module, "web", viewer)
+    etag = '"' + hashlib.sha256(rendered.html.encode()).hexdigest()[:20] + '"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "public, max-age=60, stale-while-revalidate=300",
+        "X-Variantly-Outcome": rendered.decision.outcome,
+        "X-Variantly-Variant": rendered.decision.variant_id or "",
+        "X-Variantly-Cohort": rendered.decision.cohort,
+        "X-Variantly-Release": str(release.number),
+    }
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(rendered.html, media_type="text/html; charset=utf-8", headers=headers)

@@ -1,0 +1,83 @@
+"""Generation runs over HTTP (admin). The generation stack is imported only when a run starts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import uuid
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from variantly.api.deps import admin, service
+from variantly.api.schemas import ERRORS
+from variantly.auth import Principal
+from variantly.serving import RenderService
+from variantly.store.runs import get_run
+
+router = APIRouter(tags=["runs"])
+log = logging.getLogger("variantly.runs")
+
+
+class RunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    modules: list[str] | None = None
+    locales: list[str] | None = None
+    cohorts: list[str] | None = None
+    candidates: int | None = Field(default=None, ge=1, le=10)
+    concurrency: int | None = Field(default=None, ge=1, le=256)
+    budget_usd: float | None = Field(default=None, gt=0)
+
+
+class RunOut(BaseModel):
+    id: str
+    status: str
+    actor: str
+    message: str
+    progress: dict
+    options: dict
+
+
+def start_run(svc: RenderService, body: RunRequest, actor: str) -> str:
+    """Start a run in a background thread; returns its id at once."""
+    import variantly.generation  # noqa: F401
+    from variantly.generation.llm import LLMClient
+    from variantly.generation.run import Runner, RunOptions
+    from variantly.workspace import load_workspace
+
+    workspace = load_workspace(svc.root)
+    llm = LLMClient.from_environment(workspace.settings.generation)  # fails now, not in the thread
+    runner = Runner(svc.store, workspace, llm)
+    run_id = uuid.uuid4().hex[:12]
+    options = RunOptions(**body.model_dump())
+
+    def work() -> None:
+        try:
+            asyncio.run(runner.run(options, actor=actor, run_id=run_id))
+        except Exception:
+            log.exception("run %s failed", run_id)
+
+    threading.Thread(target=work, name=f"run-{run_id}", daemon=True).start()
+    return run_id
+
+
+@router.post("/v1/runs", status_code=202, response_model=RunOut, responses=ERRORS)
+def create(body: RunRequest, svc: RenderService = Depends(service), who: Principal = Depends(admin)) -> RunOut:
+    """Start a generation run (admin). Poll GET /v1/runs/{id} for progress."""
+    run_id = start_run(svc, body, who.name)
+    for _ in range(100):  # the row appears as soon as the thread starts
+        try:
+            return show(run_id, svc, who)
+        except Exception:
+            threading.Event().wait(0.02)
+    return RunOut(id=run_id, status="starting", actor=who.name, message="", progress={}, options=body.model_dump())
+
+
+@router.get("/v1/runs/{run_id}", response_model=RunOut, responses=ERRORS)
+def show(run_id: str, svc: RenderService = Depends(service), who: Principal = Depends(admin)) -> RunOut:
+    row = get_run(svc.store, run_id)
+    return RunOut(
+        id=row.id, status=row.status, actor=row.actor, message=row.message, progress=row.progress, options=row.options
+    )

@@ -1,0 +1,36 @@
+"""Accounts: named tokens (and optional passwords) with a role."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, fail, open_store
+from variantly.errors import VariantlyError
+
+token_app = typer.Typer(help="Create accounts with a role: renderer, reviewer or admin.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="Who this is for, e.g. rita or landing-pages.")],
+    role: Annotated[str, typer.Option(help="renderer, reviewer or admin.")] = "reviewer",
+    password: Annotated[
+        bool, typer.Option("--password", help="Also set a password for the web UI (prompted).")
+    ] = False,
+    workspace: WorkspaceOpt = Path("."),
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Create an account and print its token (shown only once)."""
+    from variantly.auth import create_account
+
+    secret = typer.prompt("password", hide_input=True, confirmation_prompt=True) if password else None
+    try:
+        token = create_account(open_store(workspace, database_url), name, role, password=secret)
+    except VariantlyError as exc:
+        fail(exc)
+    console.print(f"{role} '{name}' created. Token (shown once, keep it safe):")
+    print(token)
