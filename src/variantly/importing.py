@@ -147,6 +147,7 @@ def import_variants(
             slots=candidate.slots,
             status="pending" if passed else "guardrail_failed",
             module_hash=module_hash,
+            policy_hash=workspace.policy_hash,
             source="import",
             report=report,
             params={"file": str(path)},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,9 @@ class RenderService:
         self.release: Release = EMPTY_RELEASE
         self.workspace_error: str | None = None
         self.store_error: str | None = None
+        # Called with the new workspace when the guardrail policy changed (review servers
+        # re-check approved variants; render-only processes leave it unset).
+        self.on_policy_change: Callable[[Workspace], None] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.refresh_release()
@@ -49,9 +53,12 @@ class RenderService:
         if stamp == self.workspace.fingerprint:
             return
         try:
+            previous_policy = self.workspace.policy_hash
             self.workspace = load_workspace(self.root)
             self.workspace_error = None
             log.info("workspace reloaded (%s)", stamp)
+            if self.on_policy_change and self.workspace.policy_hash != previous_policy:
+                self.on_policy_change(self.workspace)
         except VariantlyError as exc:
             if self.workspace_error != exc.message:
                 log.error("workspace edit does not lint; still serving the last good workspace:\n%s", exc.message)

@@ -12,8 +12,8 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from variantly import __version__
-from variantly.api import render, runs
+from variantly import __version__, web
+from variantly.api import render, review, runs
 from variantly.errors import VariantlyError
 from variantly.serving import RenderService
 from variantly.store import Store, default_database_url
@@ -25,7 +25,10 @@ def create_app(
     *,
     poll_seconds: float = 1.0,
     service: RenderService | None = None,
+    review_enabled: bool = True,
 ) -> FastAPI:
+    """The API. ``review_enabled=False`` makes a render-only node: render routes only,
+    and it never loads guardrails-ai (not even to re-check a changed policy)."""
     if service is None:
         store = Store(database_url or default_database_url(workspace))
         service = RenderService(workspace, store, poll_seconds=poll_seconds)
@@ -45,6 +48,8 @@ def create_app(
         summary="Personalised content from approved variants, with the reason for every choice.",
     )
     app.state.service = service
+    if review_enabled:
+        service.on_policy_change = lambda workspace: _recheck_in_background(app, workspace)
 
     @app.exception_handler(VariantlyError)
     async def _variantly_error(request: Request, exc: VariantlyError) -> JSONResponse:
@@ -54,5 +59,26 @@ def create_app(
         )
 
     app.include_router(render.router)
-    app.include_router(runs.router)
+    if review_enabled:
+        app.include_router(review.router)
+        app.include_router(runs.router)
+        app.include_router(web.router)
     return app
+
+
+def _recheck_in_background(app: FastAPI, workspace) -> None:
+    """Re-check approved variants against a changed policy, off the request path."""
+    import logging
+    import threading
+
+    from variantly.review import recheck_policy
+
+    def work() -> None:
+        try:
+            checker = review.slot_checker_for(app.state)
+            pulled = recheck_policy(app.state.service.store, workspace, checker)
+            logging.getLogger("variantly.review").info("policy changed: %d approved variant(s) pulled", len(pulled))
+        except Exception:
+            logging.getLogger("variantly.review").exception("policy re-check failed")
+
+    threading.Thread(target=work, name="policy-recheck", daemon=True).start()

@@ -77,12 +77,17 @@ def serve(
     workspace: WorkspaceOpt = Path("."),
     database_url: DatabaseOpt = None,
     poll_seconds: Annotated[float, typer.Option(help="How often to look for a new release or workspace edit.")] = 1.0,
+    render_only: Annotated[
+        bool, typer.Option(help="A render node: no review UI or runs, never loads guardrails.")
+    ] = False,
 ) -> None:
-    """Serve the render API (and its OpenAPI docs at /docs)."""
-    _serve(workspace, database_url, host, port, poll_seconds)
+    """Serve the API: render, review UI at /ui/, runs, OpenAPI docs at /docs."""
+    _serve(workspace, database_url, host, port, poll_seconds, review_enabled=not render_only)
 
 
-def _serve(workspace: Path, database_url: str | None, host: str, port: int, poll_seconds: float) -> None:
+def _serve(
+    workspace: Path, database_url: str | None, host: str, port: int, poll_seconds: float, *, review_enabled: bool = True
+) -> None:
     import logging
 
     import uvicorn
@@ -91,7 +96,7 @@ def _serve(workspace: Path, database_url: str | None, host: str, port: int, poll
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        api = create_app(workspace, database_url, poll_seconds=poll_seconds)
+        api = create_app(workspace, database_url, poll_seconds=poll_seconds, review_enabled=review_enabled)
     except VariantlyError as exc:
         fail(exc)
     uvicorn.run(api, host=host, port=port, log_level="info")

@@ -31,6 +31,7 @@ class PlannedJob:
     prompt: BuiltPrompt
     completion_tokens: int
     cost_usd: float
+    feedback: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -43,6 +44,9 @@ class Plan:
     jobs: list[PlannedJob] = field(default_factory=list)
     skipped_done: int = 0
     skipped_current: int = 0
+
+    def params_for(self, job: PlannedJob) -> dict:
+        return self.params | ({"feedback": job.feedback} if job.feedback else {})
 
     @property
     def prompt_tokens(self) -> int:
@@ -143,6 +147,8 @@ def make_plan(
             )
             completion = estimate_completion_tokens(module, n)
             plan.jobs.append(
-                PlannedJob(module_id, cohort, key, prompt, completion, cost(plan.price, prompt.tokens, completion))
+                PlannedJob(
+                    module_id, cohort, key, prompt, completion, cost(plan.price, prompt.tokens, completion), notes
+                )
             )
     return plan

@@ -13,13 +13,14 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from variantly.errors import LLMCallFailed
 from variantly.generation.llm import CallRecord, LLMClient, Refused, Truncated
 from variantly.generation.plan import Plan, PlannedJob, cost, make_plan
 from variantly.generation.prompts import PromptSet, output_model
+from variantly.review import mark_feedback_used, pending_feedback
 from variantly.staleness import mark_stale
 from variantly.store import Store
 from variantly.store.runs import create_run, save_job, update_run
@@ -129,6 +130,8 @@ class Runner:
             await loop.run_in_executor(
                 worker, lambda: mark_stale(self.store, self.workspace, self.prompts.hash, actor=f"run:{run_id}")
             )
+            if options.feedback is None:  # reviewers asked for these cohorts to be redone
+                options = replace(options, feedback=await loop.run_in_executor(worker, pending_feedback, self.store))
             plan = await loop.run_in_executor(worker, self.plan, options)
             summary.jobs_planned = len(plan.jobs)
             summary.jobs_skipped = plan.skipped_done + plan.skipped_current
@@ -291,7 +294,7 @@ class Runner:
                     prompt_hash=plan.prompt_hash,
                     policy_hash=plan.policy_hash,
                     model=plan.model,
-                    params=plan.params | {"run_id": run_id},
+                    params=plan.params_for(job) | {"run_id": run_id},
                     source="generated",
                     report=report,
                 )
@@ -308,6 +311,8 @@ class Runner:
             error="",
         )
         await loop.run_in_executor(worker, lambda: save_job(self.store, done, rows, calls, actor=actor))
+        if plan.params_for(job).get("feedback"):
+            await loop.run_in_executor(worker, mark_feedback_used, self.store, job.module_id, job.cohort.key, run_id)
         summary.jobs_done += 1
 
 

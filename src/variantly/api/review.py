@@ -1,0 +1,229 @@
+"""The approval queue over HTTP (reviewer role)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from variantly import review
+from variantly.api.deps import reviewer, service
+from variantly.api.schemas import ERRORS
+from variantly.auth import Principal
+from variantly.serving import RenderService
+from variantly.store.schema import AuditEntry, VariantRow
+from variantly.store.variants import get_variant
+
+router = APIRouter(tags=["review"])
+
+
+class VariantOut(BaseModel):
+    id: str
+    module: str
+    cohort: str
+    locale: str
+    status: str
+    version: int
+    slots: dict[str, str]
+    source: str
+    model: str
+    report: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: VariantRow) -> VariantOut:
+        return cls(
+            id=row.id,
+            module=row.module_id,
+            cohort=row.cohort_key,
+            locale=row.locale,
+            status=row.status,
+            version=row.version,
+            slots=row.slots,
+            source=row.source,
+            model=row.model,
+            report=row.report,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+class AuditOut(BaseModel):
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str
+    reason: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    at: datetime
+
+    @classmethod
+    def of(cls, row: AuditEntry) -> AuditOut:
+        return cls(
+            actor=row.actor,
+            action=row.action,
+            from_status=row.from_status,
+            to_status=row.to_status,
+            reason=row.reason,
+            before=row.before,
+            after=row.after,
+            at=row.at,
+        )
+
+
+class VariantPage(BaseModel):
+    items: list[VariantOut]
+    total: int
+    counts: dict[str, int]
+
+
+class VariantDetail(VariantOut):
+    history: list[AuditOut]
+
+
+class Decide(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1, description="the version you saw; a stale one gets 409")
+    reason: str = ""
+
+
+class Reject(Decide):
+    reason: str = Field(min_length=1, description="what is wrong: recorded, and used as feedback")
+    regenerate: bool = Field(default=False, description="ask the next run to redo this cohort with the reason")
+
+
+class Edit(Decide):
+    slots: dict[str, str] = Field(min_length=1)
+
+
+class BulkItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    version: int = Field(ge=1)
+
+
+class BulkApprove(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[BulkItem] = Field(min_length=1, max_length=1000)
+    reason: str = ""
+
+
+def slot_checker_for(state: Any) -> review.SlotChecker:
+    """The guardrails, built on first use in this process and rebuilt when the policy changes."""
+
+    def check(workspace, module_id, cohort, slots):
+        guards = getattr(state, "guards", None)
+        if guards is None or guards.policy_hash != workspace.policy_hash:
+            import variantly.generation  # noqa: F401
+            from variantly.generation.guards import PolicyGuards
+
+            guards = state.guards = PolicyGuards(workspace.root, workspace.policy, workspace.policy_hash)
+        return guards.check_slots(workspace, module_id, cohort, slots)
+
+    return check
+
+
+def slot_checker(request: Request) -> review.SlotChecker:
+    return slot_checker_for(request.app.state)
+
+
+@router.get("/v1/variants", response_model=VariantPage, responses=ERRORS)
+def list_variants(
+    module: str | None = None,
+    cohort: str | None = None,
+    locale: str | None = None,
+    status: str | None = None,
+    guardrail: Literal["passed", "failed"] | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+    svc: RenderService = Depends(service),
+    who: Principal = Depends(reviewer),
+) -> VariantPage:
+    page = review.list_variants(
+        svc.store, review.Filters(module, cohort, locale, status, guardrail), limit=limit, offset=offset
+    )
+    return VariantPage(items=[VariantOut.of(v) for v in page.items], total=page.total, counts=page.counts)
+
+
+@router.get("/v1/variants/{variant_id}", response_model=VariantDetail, responses=ERRORS)
+def show(variant_id: str, svc: RenderService = Depends(service), who: Principal = Depends(reviewer)) -> VariantDetail:
+    row = get_variant(svc.store, variant_id)
+    history = [AuditOut.of(e) for e in review.variant_history(svc.store, variant_id)]
+    return VariantDetail(**VariantOut.of(row).model_dump(), history=history)
+
+
+@router.post("/v1/variants/approve", responses=ERRORS)
+def bulk(body: BulkApprove, svc: RenderService = Depends(service), who: Principal = Depends(reviewer)) -> dict:
+    result = review.bulk_approve(svc.store, [(i.id, i.version) for i in body.items], actor=who.name, reason=body.reason)
+    return {"approved": result.approved, "conflicts": result.conflicts}
+
+
+@router.post("/v1/variants/{variant_id}/approve", response_model=VariantOut, responses=ERRORS)
+def approve(
+    variant_id: str, body: Decide, svc: RenderService = Depends(service), who: Principal = Depends(reviewer)
+) -> VariantOut:
+    return VariantOut.of(
+        review.approve(svc.store, variant_id, version=body.version, actor=who.name, reason=body.reason)
+    )
+
+
+@router.post("/v1/variants/{variant_id}/reject", response_model=VariantOut, responses=ERRORS)
+def reject(
+    variant_id: str, body: Reject, svc: RenderService = Depends(service), who: Principal = Depends(reviewer)
+) -> VariantOut:
+    return VariantOut.of(
+        review.reject(
+            svc.store, variant_id, version=body.version, actor=who.name, reason=body.reason, regenerate=body.regenerate
+        )
+    )
+
+
+@router.post("/v1/variants/{variant_id}/retire", response_model=VariantOut, responses=ERRORS)
+def retire(
+    variant_id: str, body: Decide, svc: RenderService = Depends(service), who: Principal = Depends(reviewer)
+) -> VariantOut:
+    return VariantOut.of(review.retire(svc.store, variant_id, version=body.version, actor=who.name, reason=body.reason))
+
+
+@router.post("/v1/variants/{variant_id}/edit", response_model=VariantOut, responses=ERRORS)
+def edit(
+    variant_id: str,
+    body: Edit,
+    request: Request,
+    svc: RenderService = Depends(service),
+    who: Principal = Depends(reviewer),
+) -> VariantOut:
+    """Change slot texts; re-validated by the guardrails, back to pending (or guardrail_failed)."""
+    return VariantOut.of(
+        review.edit(
+            svc.store,
+            svc.workspace,
+            slot_checker(request),
+            variant_id,
+            version=body.version,
+            actor=who.name,
+            slots=body.slots,
+            reason=body.reason,
+        )
+    )
+
+
+@router.get("/v1/variants/{variant_id}/preview", response_class=HTMLResponse, responses=ERRORS)
+def preview(
+    variant_id: str,
+    channel: Literal["web", "email"] = "web",
+    svc: RenderService = Depends(service),
+    who: Principal = Depends(reviewer),
+) -> HTMLResponse:
+    """The module rendered for the variant's cohort with this variant, whatever its status."""
+    from variantly.preview import preview_variant
+
+    return HTMLResponse(preview_variant(svc.workspace, get_variant(svc.store, variant_id), channel))

@@ -1,0 +1,144 @@
+"""``variantly review``: the approval queue for people who live in a terminal."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, fail, open_store
+from variantly.errors import VariantlyError
+
+review_app = typer.Typer(help="List, show, approve and reject variants.", no_args_is_help=True)
+app.add_typer(review_app, name="review")
+ReviewerOpt = Annotated[str, typer.Option("--as", help="Reviewer name for the audit log.")]
+REVIEWER = os.environ.get("USER") or "cli"
+
+
+@review_app.command("list")
+def list_(
+    module: str | None = None,
+    locale: str | None = None,
+    cohort: str | None = None,
+    status: Annotated[
+        str | None, typer.Option(help="pending, approved, rejected, guardrail_failed, stale, retired")
+    ] = "pending",
+    limit: int = 50,
+    workspace: WorkspaceOpt = Path("."),
+    database_url: DatabaseOpt = None,
+) -> None:
+    """The queue, filtered; counts per status first."""
+    from variantly.review import Filters, list_variants
+
+    try:
+        page = list_variants(
+            open_store(workspace, database_url), Filters(module, cohort, locale, status or None), limit=limit
+        )
+    except VariantlyError as exc:
+        fail(exc)
+    console.print("  ".join(f"{s}: {n}" for s, n in page.counts.items()), highlight=False)
+    table = Table(show_lines=False)
+    for column in ("id", "v", "module", "cohort", "status", "copy"):
+        table.add_column(column, overflow="fold")
+    for v in page.items:
+        copy = " | ".join(v.slots.values())
+        table.add_row(v.id, str(v.version), v.module_id, v.cohort_key, v.status, copy[:90])
+    console.print(table)
+    console.print(f"{page.total} variant(s){'' if page.total <= limit else f', first {limit} shown'}")
+
+
+@review_app.command()
+def show(variant_id: str, workspace: WorkspaceOpt = Path("."), database_url: DatabaseOpt = None) -> None:
+    """One variant: its text, guardrail report and history."""
+    from variantly.review import variant_history
+    from variantly.store.variants import get_variant
+
+    store = open_store(workspace, database_url)
+    try:
+        row = get_variant(store, variant_id)
+        entries = variant_history(store, variant_id)
+    except VariantlyError as exc:
+        fail(exc)
+    console.print(
+        f"[bold]{row.module_id}[/bold] {row.cohort_key}  status [bold]{row.status}[/bold]  "
+        f"version {row.version}  ({row.source})",
+        highlight=False,
+    )
+    for name, text in row.slots.items():
+        console.print(f"  {name}: {text}", highlight=False)
+    console.print(f"guardrails: {(row.report or {}).get('summary', 'no report')}", highlight=False)
+    for e in entries:
+        console.print(
+            f"  {e.at:%Y-%m-%d %H:%M} {e.actor:<16} {e.action:<10} {e.from_status or '-'} -> {e.to_status}  {e.reason}",
+            highlight=False,
+        )
+
+
+@review_app.command()
+def approve(
+    variant_id: str,
+    version: Annotated[int, typer.Option(help="The version you reviewed.")],
+    reason: str = "",
+    who: ReviewerOpt = REVIEWER,
+    workspace: WorkspaceOpt = Path("."),
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Approve: it is served once render processes pick up the new release (seconds)."""
+    from variantly import review
+
+    try:
+        row = review.approve(open_store(workspace, database_url), variant_id, version=version, actor=who, reason=reason)
+    except VariantlyError as exc:
+        fail(exc)
+    console.print(f"approved {row.id} (now version {row.version})")
+
+
+@review_app.command()
+def reject(
+    variant_id: str,
+    version: Annotated[int, typer.Option(help="The version you reviewed.")],
+    reason: Annotated[str, typer.Option(help="What is wrong (required).")],
+    regenerate: Annotated[
+        bool, typer.Option(help="Redo this cohort in the next run, with the reason as feedback.")
+    ] = False,
+    who: ReviewerOpt = REVIEWER,
+    workspace: WorkspaceOpt = Path("."),
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Reject with a reason."""
+    from variantly import review
+
+    try:
+        row = review.reject(
+            open_store(workspace, database_url),
+            variant_id,
+            version=version,
+            actor=who,
+            reason=reason,
+            regenerate=regenerate,
+        )
+    except VariantlyError as exc:
+        fail(exc)
+    console.print(f"rejected {row.id}" + (" (regeneration requested)" if regenerate else ""))
+
+
+@review_app.command()
+def recheck(who: ReviewerOpt = "policy", workspace: WorkspaceOpt = Path("."), database_url: DatabaseOpt = None) -> None:
+    """Re-check approved variants against the current guardrail policy; pull what now fails."""
+    import variantly.generation  # noqa: F401
+    from variantly.generation.guards import PolicyGuards
+    from variantly.review import recheck_policy
+    from variantly.workspace import load_workspace
+
+    try:
+        ws = load_workspace(workspace)
+        guards = PolicyGuards(ws.root, ws.policy, ws.policy_hash)
+        pulled = recheck_policy(open_store(workspace, database_url), ws, guards.check_slots, actor=who)
+    except VariantlyError as exc:
+        fail(exc)
+    console.print(
+        f"{len(pulled)} approved variant(s) pulled from serving" + (f": {', '.join(pulled)}" if pulled else "")
+    )

@@ -1,0 +1,267 @@
+"""The approval queue: what reviewers do, as library functions the API, web UI and CLI share.
+
+Every change names the version the reviewer saw (a stale one gets ``Conflict``, 409),
+is one audited transaction, and publishes a new release when it changes what is
+served. Edits are re-validated by the same guardrails as generated copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+
+from variantly.cohorts import Cohort
+from variantly.errors import Conflict, NotFound, VariantlyError
+from variantly.store import Store
+from variantly.store.schema import STATUSES, AuditEntry, FeedbackRow, VariantRow
+from variantly.store.variants import change_variant, get_variant, history
+from variantly.workspace import Workspace
+
+# (workspace, module_id, cohort dict, slots) -> report with "passed"
+SlotChecker = Callable[[Workspace, str, dict[str, str], dict[str, str]], dict[str, Any]]
+
+
+class MissingReason(VariantlyError):
+    status_code = 422
+    code = "reason_required"
+
+
+@dataclass
+class Filters:
+    module: str | None = None
+    cohort: str | None = None
+    locale: str | None = None
+    status: str | None = None
+    guardrail: str | None = None  # "passed" or "failed"
+
+    def where(self) -> list[Any]:
+        clauses = []
+        if self.module:
+            clauses.append(VariantRow.module_id == self.module)
+        if self.cohort:
+            clauses.append(VariantRow.cohort_key.contains(self.cohort))
+        if self.locale:
+            clauses.append(VariantRow.locale == self.locale)
+        if self.status:
+            if self.status not in STATUSES:
+                raise NotFound(f"unknown status '{self.status}' (statuses: {', '.join(STATUSES)})")
+            clauses.append(VariantRow.status == self.status)
+        if self.guardrail == "failed":
+            clauses.append(VariantRow.status == "guardrail_failed")
+        elif self.guardrail == "passed":
+            clauses.append(VariantRow.status != "guardrail_failed")
+        return clauses
+
+
+@dataclass
+class Page:
+    items: list[VariantRow]
+    total: int
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def list_variants(store: Store, filters: Filters, *, limit: int = 50, offset: int = 0) -> Page:
+    with store.sessions() as session:
+        where = filters.where()
+        items = list(
+            session.scalars(
+                select(VariantRow)
+                .where(*where)
+                .order_by(VariantRow.module_id, VariantRow.cohort_key, VariantRow.id)
+                .limit(limit)
+                .offset(offset)
+            )
+        )
+        total = session.scalar(select(func.count()).select_from(VariantRow).where(*where)) or 0
+        unfiltered_status = Filters(filters.module, filters.cohort, filters.locale, None, None).where()
+        counts = dict(
+            session.execute(
+                select(VariantRow.status, func.count()).where(*unfiltered_status).group_by(VariantRow.status)
+            ).all()
+        )
+    return Page(items, total, {s: counts.get(s, 0) for s in STATUSES})
+
+
+def neighbours(store: Store, filters: Filters, variant_id: str) -> tuple[str | None, str | None]:
+    """Previous and next variant ids in the filtered queue, for keyboard navigation."""
+    ids = [v.id for v in list_variants(store, filters, limit=10_000).items]
+    if variant_id not in ids:
+        return None, ids[0] if ids else None
+    i = ids.index(variant_id)
+    return (ids[i - 1] if i > 0 else None), (ids[i + 1] if i + 1 < len(ids) else None)
+
+
+def approve(store: Store, variant_id: str, *, version: int, actor: str, reason: str = "") -> VariantRow:
+    row = change_variant(
+        store, variant_id, expected_version=version, actor=actor, action="approve", to_status="approved", reason=reason
+    )
+    store.publish(actor, f"approved {variant_id}")
+    return row
+
+
+def reject(
+    store: Store, variant_id: str, *, version: int, actor: str, reason: str, regenerate: bool = False
+) -> VariantRow:
+    """Reject with a reason; ``regenerate`` asks the next run to redo this cohort with the reason as feedback."""
+    if not reason.strip():
+        raise MissingReason("a rejection needs a reason: say what is wrong so the next version can be better")
+    before = get_variant(store, variant_id)
+    row = change_variant(
+        store, variant_id, expected_version=version, actor=actor, action="reject", to_status="rejected", reason=reason
+    )
+    if regenerate:
+        with store.session() as session:
+            session.add(
+                FeedbackRow(
+                    module_id=row.module_id,
+                    cohort_key=row.cohort_key,
+                    text=reason.strip(),
+                    actor=actor,
+                    variant_id=variant_id,
+                )
+            )
+    if before.status == "approved":
+        store.publish(actor, f"rejected {variant_id}")
+    return row
+
+
+def retire(store: Store, variant_id: str, *, version: int, actor: str, reason: str = "") -> VariantRow:
+    row = change_variant(
+        store,
+        variant_id,
+        expected_version=version,
+        actor=actor,
+        action="retire",
+        to_status="retired",
+        reason=reason or "retired",
+    )
+    store.publish(actor, f"retired {variant_id}")
+    return row
+
+
+def edit(
+    store: Store,
+    workspace: Workspace,
+    check: SlotChecker,
+    variant_id: str,
+    *,
+    version: int,
+    actor: str,
+    slots: dict[str, str],
+    reason: str = "",
+) -> VariantRow:
+    """Change the text; the edit is re-validated and goes back to pending (or guardrail_failed)."""
+    current = get_variant(store, variant_id)
+    if current.module_id not in workspace.modules:
+        raise NotFound(f"module '{current.module_id}' is no longer in the workspace")
+    merged = dict(current.slots) | {k: v for k, v in slots.items()}
+    unknown = sorted(set(slots) - set(current.slots))
+    if unknown:
+        raise NotFound(f"slots: module '{current.module_id}' has no slot {', '.join(unknown)}")
+    report = check(workspace, current.module_id, Cohort.from_key(current.cohort_key).as_dict(), merged)
+    report = report | {"edited_by": actor}
+    to_status = "pending" if report["passed"] else "guardrail_failed"
+    row = change_variant(
+        store,
+        variant_id,
+        expected_version=version,
+        actor=actor,
+        action="edit",
+        to_status=to_status,
+        reason=reason or "edited",
+        slots=merged,
+        report=report,
+    )
+    if current.status == "approved":
+        store.publish(actor, f"edited {variant_id}")
+    return row
+
+
+@dataclass
+class BulkResult:
+    approved: list[str] = field(default_factory=list)
+    conflicts: list[dict[str, str]] = field(default_factory=list)
+
+
+def bulk_approve(store: Store, items: list[tuple[str, int]], *, actor: str, reason: str = "") -> BulkResult:
+    """Approve each (id, version); a stale or invalid one is reported, the rest go through; one publish."""
+    result = BulkResult()
+    for variant_id, version in items:
+        try:
+            change_variant(
+                store,
+                variant_id,
+                expected_version=version,
+                actor=actor,
+                action="approve",
+                to_status="approved",
+                reason=reason or "bulk approve",
+            )
+            result.approved.append(variant_id)
+        except (Conflict, NotFound, VariantlyError) as exc:
+            result.conflicts.append({"id": variant_id, "message": exc.message})
+    if result.approved:
+        store.publish(actor, f"bulk approved {len(result.approved)}")
+    return result
+
+
+def recheck_policy(store: Store, workspace: Workspace, check: SlotChecker, *, actor: str = "policy") -> list[str]:
+    """Re-check approved variants made under another policy; pull those that now fail."""
+    with store.sessions() as session:
+        rows = list(
+            session.scalars(
+                select(VariantRow).where(
+                    VariantRow.status == "approved", VariantRow.policy_hash != workspace.policy_hash
+                )
+            )
+        )
+    pulled = []
+    for row in rows:
+        if row.module_id not in workspace.modules:
+            continue
+        report = check(workspace, row.module_id, Cohort.from_key(row.cohort_key).as_dict(), row.slots)
+        if report["passed"]:
+            with store.session() as session:
+                session.get(VariantRow, row.id).policy_hash = workspace.policy_hash
+            continue
+        change_variant(
+            store,
+            row.id,
+            expected_version=row.version,
+            actor=actor,
+            action="policy_recheck",
+            to_status="guardrail_failed",
+            reason=f"fails the changed policy: {report['summary']}",
+            report=report,
+        )
+        pulled.append(row.id)
+    if pulled:
+        store.publish(actor, f"policy change pulled {len(pulled)} variant(s)")
+    return pulled
+
+
+def pending_feedback(store: Store) -> dict[tuple[str, str], list[str]]:
+    """Reviewer feedback not yet used by a run, per (module, cohort key)."""
+    out: dict[tuple[str, str], list[str]] = {}
+    with store.sessions() as session:
+        for row in session.scalars(select(FeedbackRow).where(FeedbackRow.run_id.is_(None)).order_by(FeedbackRow.id)):
+            out.setdefault((row.module_id, row.cohort_key), []).append(row.text)
+    return out
+
+
+def variant_history(store: Store, variant_id: str) -> list[AuditEntry]:
+    get_variant(store, variant_id)
+    return history(store, variant_id)
+
+
+def mark_feedback_used(store: Store, module_id: str, cohort_key: str, run_id: str) -> None:
+    with store.session() as session:
+        for row in session.scalars(
+            select(FeedbackRow).where(
+                FeedbackRow.module_id == module_id, FeedbackRow.cohort_key == cohort_key, FeedbackRow.run_id.is_(None)
+            )
+        ):
+            row.run_id = run_id

@@ -1,0 +1,264 @@
+"""Review UI routes. Reads need a signed-in reviewer; every POST needs the session's CSRF token."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from variantly import review
+from variantly.auth import Principal, by_password, by_token
+from variantly.errors import Unauthenticated, VariantlyError
+from variantly.store.variants import get_variant
+from variantly.web import session as sessions
+from variantly.web.report import slot_rows
+
+TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+STATIC = Path(__file__).parent / "static"
+FILTER_KEYS = ("module", "cohort", "locale", "status", "guardrail")
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+def _page(
+    request: Request, session: sessions.Session, template: str, status_code: int = 200, **context: Any
+) -> Response:
+    html = TEMPLATES.get_template(template).render(who=session.principal, csrf=session.csrf, **context)
+    response = HTMLResponse(html, status_code=status_code)
+    sessions.save(request, response, session)
+    return response
+
+
+def _signed_in(request: Request) -> tuple[sessions.Session, Principal | None]:
+    session = sessions.load(request)
+    if session.principal is None:
+        return session, None
+    return session, session.principal.require("reviewer")
+
+
+def _filters(request: Request) -> review.Filters:
+    return review.Filters(**{k: request.query_params.get(k) or None for k in FILTER_KEYS})
+
+
+def _query(request: Request) -> str:
+    params = {k: v for k, v in request.query_params.items() if k in FILTER_KEYS and v}
+    return "?" + urlencode(params) if params else ""
+
+
+def _to_login() -> RedirectResponse:
+    return RedirectResponse("/ui/login", status_code=303)
+
+
+@router.get("/static/{name}")
+def static(name: str) -> Response:
+    path = STATIC / name
+    if path.parent != STATIC or not path.is_file():
+        return Response(status_code=404)
+    media = {"css": "text/css", "js": "text/javascript"}.get(path.suffix.lstrip("."), "application/octet-stream")
+    return Response(path.read_bytes(), media_type=media, headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.get("/login")
+def login_form(request: Request) -> Response:
+    return _page(request, sessions.load(request), "login.html")
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    session = sessions.load(request)
+    form = await request.form()
+    sessions.check_csrf(session, form.get("csrf"))
+    store = request.app.state.service.store
+    try:
+        if form.get("token"):
+            who = by_token(store, str(form["token"]).strip())
+        else:
+            who = by_password(store, str(form.get("name", "")).strip(), str(form.get("password", "")))
+        who.require("reviewer")
+    except VariantlyError as exc:
+        return _page(
+            request, session, "login.html", status_code=exc.status_code, message=exc.message, message_kind="error"
+        )
+    session = sessions.Session(csrf=secrets.token_urlsafe(24), principal=who)  # a new CSRF token per sign-in
+    response = RedirectResponse("/ui/", status_code=303)
+    sessions.save(request, response, session)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    session = sessions.load(request)
+    sessions.check_csrf(session, (await request.form()).get("csrf"))
+    response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(sessions.COOKIE)
+    return response
+
+
+@router.get("/")
+def queue(request: Request) -> Response:
+    session, who = _signed_in(request)
+    if who is None:
+        return _to_login()
+    svc = request.app.state.service
+    filters = _filters(request)
+    page = review.list_variants(svc.store, filters, limit=200)
+    query = _query(request)
+
+    def url_with(**changes: str) -> str:
+        params = {k: v for k, v in request.query_params.items() if k in FILTER_KEYS and v} | changes
+        return "/ui/?" + urlencode({k: v for k, v in params.items() if v})
+
+    return _page(
+        request,
+        session,
+        "queue.html",
+        page=page,
+        counts=page.counts,
+        filters=filters,
+        query=query,
+        here="/ui/" + query,
+        url_with=url_with,
+        modules=sorted(svc.workspace.modules),
+        locales=svc.workspace.locales,
+        message=request.query_params.get("message"),
+    )
+
+
+@router.post("/approve-selected")
+async def approve_selected(request: Request) -> Response:
+    session, who = _signed_in(request)
+    if who is None:
+        return _to_login()
+    form = await request.form()
+    sessions.check_csrf(session, form.get("csrf"))
+    store = request.app.state.service.store
+    if form.get("which") == "all-pending":
+        from urllib.parse import parse_qs, urlsplit
+
+        params = {k: v[0] for k, v in parse_qs(urlsplit(str(form.get("next", ""))).query).items() if k in FILTER_KEYS}
+        filters = review.Filters(**params) if params else review.Filters()
+        filters.status, filters.guardrail = "pending", "passed"
+        items = [(v.id, v.version) for v in review.list_variants(store, filters, limit=1000).items]
+    else:
+        items = [(value.split(":")[0], int(value.split(":")[1])) for value in form.getlist("item")]
+    result = review.bulk_approve(store, items, actor=who.name)
+    message = f"approved {len(result.approved)}" + (
+        f", {len(result.conflicts)} changed meanwhile" if result.conflicts else ""
+    )
+    target = str(form.get("next") or "/ui/")
+    separator = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{separator}{urlencode({'message': message})}", status_code=303)
+
+
+@router.get("/variants/{variant_id}")
+def variant_page(variant_id: str, request: Request) -> Response:
+    session, who = _signed_in(request)
+    if who is None:
+        return _to_login()
+    svc = request.app.state.service
+    row = get_variant(svc.store, variant_id)
+    module_file = svc.workspace.modules.get(row.module_id)
+    prev, next_ = review.neighbours(svc.store, _filters(request), variant_id)
+    report = row.report or {}
+    failures = [{"slot": slot, **f} for slot, fs in report.get("slots", {}).items() for f in fs]
+    return _page(
+        request,
+        session,
+        "variant.html",
+        v=row,
+        slots=slot_rows(svc.workspace, row),
+        prev=prev,
+        next=next_,
+        query=_query(request),
+        history=review.variant_history(svc.store, variant_id),
+        channels=module_file.module.channels if module_file else [],
+        report={
+            "failures": failures,
+            "attempts": len(report.get("attempts", [])),
+            "cuts": report.get("prompt_cuts", []),
+        },
+        message=request.query_params.get("message"),
+        message_kind=request.query_params.get("kind"),
+    )
+
+
+@router.get("/variants/{variant_id}/preview/{channel}")
+def variant_preview(variant_id: str, channel: str, request: Request) -> Response:
+    _, who = _signed_in(request)
+    if who is None:
+        raise Unauthenticated("sign in to preview")
+    from variantly.preview import preview_variant
+
+    svc = request.app.state.service
+    return HTMLResponse(preview_variant(svc.workspace, get_variant(svc.store, variant_id), channel))
+
+
+@router.post("/variants/{variant_id}/{action}")
+async def decide(variant_id: str, action: str, request: Request) -> Response:
+    session, who = _signed_in(request)
+    if who is None:
+        return _to_login()
+    form = await request.form()
+    sessions.check_csrf(session, form.get("csrf"))
+    svc = request.app.state.service
+    query = _query(request)
+    version = int(form.get("version", 0))
+    reason = str(form.get("reason", "")).strip()
+    target = f"/ui/variants/{variant_id}{query}"
+    try:
+        if action == "approve":
+            review.approve(svc.store, variant_id, version=version, actor=who.name, reason=reason)
+            _, next_ = review.neighbours(svc.store, _filters(request), variant_id)
+            message = "approved: it is served within seconds"
+            target = f"/ui/variants/{next_}{query}" if next_ else f"/ui/{query}"
+        elif action == "reject":
+            review.reject(
+                svc.store,
+                variant_id,
+                version=version,
+                actor=who.name,
+                reason=reason,
+                regenerate=bool(form.get("regenerate")),
+            )
+            message = "rejected" + (
+                ": the next run regenerates this cohort with your feedback" if form.get("regenerate") else ""
+            )
+        elif action == "retire":
+            review.retire(svc.store, variant_id, version=version, actor=who.name, reason=reason)
+            message = "retired"
+        elif action == "edit":
+            from variantly.api.review import slot_checker
+
+            slots = {k.removeprefix("slot:"): str(v) for k, v in form.items() if k.startswith("slot:")}
+            row = review.edit(
+                svc.store,
+                svc.workspace,
+                slot_checker(request),
+                variant_id,
+                version=version,
+                actor=who.name,
+                slots=slots,
+                reason=reason,
+            )
+            message = (
+                "edit saved and passed the guardrails"
+                if row.status == "pending"
+                else "edit saved, but it fails the guardrails: see the report"
+            )
+        else:
+            return Response(status_code=404)
+        kind = "info"
+    except VariantlyError as exc:
+        message, kind = exc.message, "error"
+    separator = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{separator}{urlencode({'message': message, 'kind': kind})}", status_code=303)
