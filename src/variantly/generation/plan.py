@@ -132,8 +132,9 @@ def make_plan(
             if cohorts and cohort.key not in cohorts:
                 continue
             notes = (feedback or {}).get((module_id, cohort.key), [])
+            job_params = params | ({"feedback": notes} if notes else {})  # feedback makes it a new job
             key = job_key(
-                module_file.content_hash, module_id, cohort, prompts.hash, workspace.policy_hash, model, params
+                module_file.content_hash, module_id, cohort, prompts.hash, workspace.policy_hash, model, job_params
             )
             if key in done:
                 plan.skipped_done += 1
@@ -143,7 +144,7 @@ def make_plan(
                 continue
             shape = json_shape(module) if settings.response_format == "json_object" else None
             prompt = build_prompt(
-                prompts, workspace, workspace.policy, module_id, cohort, candidates=n, json_shape=shape
+                prompts, workspace, workspace.policy, module_id, cohort, candidates=n, json_shape=shape, feedback=notes
             )
             completion = estimate_completion_tokens(module, n)
             plan.jobs.append(

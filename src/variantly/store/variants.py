@@ -14,7 +14,7 @@ from variantly.store.schema import STATUSES, AuditEntry, VariantRow, utcnow
 
 # Which status a variant may move to from which. Anything else is refused.
 TRANSITIONS: dict[str, set[str]] = {
-    "pending": {"approved", "rejected", "stale", "pending"},
+    "pending": {"approved", "rejected", "stale", "pending", "guardrail_failed", "retired"},
     "guardrail_failed": {"rejected", "pending", "guardrail_failed", "stale"},
     "approved": {"retired", "stale", "pending", "guardrail_failed"},
     "rejected": {"pending"},

@@ -1,0 +1,152 @@
+"""A reviewer's day in a real browser: Playwright driving Debian's chromium.
+
+Skipped when /usr/bin/chromium is missing; .ci/run installs it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import LiveServer
+
+from variantly.api import create_app
+from variantly.auth import create_account
+from variantly.constraints import check_constraints
+from variantly.importing import import_variants
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+DORMANT_EN = {"id": "p-dormant", "traits": {"is_customer": True, "locale": "en", "first_name": "Alex"},
+              "consent": {"personalisation": True, "marketing_email": True}}
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium: apt-get install chromium")]
+
+
+@pytest.fixture
+def site(workspace_dir: Path, tmp_path: Path):
+    app = create_app(workspace_dir, f"sqlite:///{tmp_path / 'ui.db'}", poll_seconds=0.2)
+    svc = app.state.service
+    import_variants(svc.store, svc.workspace, workspace_dir / "examples" / "variants.jsonl", actor="agency",
+                    check=check_constraints)
+    create_account(svc.store, "rita", "reviewer", password="correct horse battery", token=False)
+    with LiveServer(app) as server:
+        yield server
+
+
+@pytest.fixture
+def page(site):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        yield page
+        browser.close()
+
+
+def sign_in(page, site) -> None:
+    page.goto(f"{site.url}/ui/")
+    assert page.url.endswith("/ui/login")
+    page.fill("input[name=name]", "rita")
+    page.fill("input[name=password]", "correct horse battery")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{site.url}/ui/")
+
+
+def test_reviewer_signs_in_filters_approves_rejects_edits_and_sees_it_served(page, site) -> None:
+    sign_in(page, site)
+    assert page.locator(".tabs a.current").inner_text().startswith("all")
+
+    # filter the queue
+    page.select_option("select[name=module]", "cta")
+    page.select_option("select[name=locale]", "en")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url(re.compile(r"module=cta"))
+    modules = page.locator("table.variants tbody tr td:nth-child(2)").all_inner_texts()
+    assert modules and set(modules) == {"cta"}
+    assert page.locator("table.variants tbody tr").count() == 4
+
+    # open the first variant with the keyboard, approve it with the keyboard
+    page.keyboard.press("j")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/ui/variants/"))
+    approved_url = page.url
+    assert "behaviour=dormant_customer" in page.locator(".meta .cohort").inner_text().replace(" · ", ";")
+    approved_label = page.locator("table.slots td.copy").first.inner_text().split("\n")[0]
+    page.keyboard.press("a")
+    page.wait_for_url(lambda url: url != approved_url and "message=approved" in url)
+    assert "approved" in page.locator(".flash").inner_text()
+
+    # reject the next one with a reason
+    page.keyboard.press("r")
+    page.keyboard.type("Too salesy for people comparing plans")
+    page.click("#reject-form button[type=submit]")
+    page.wait_for_url(re.compile(r"message=rejected"))
+    assert page.locator("#status").inner_text() == "rejected"
+    assert "Too salesy for people comparing plans" in page.locator("#history").inner_text()
+
+    # edit the next one so it fails a guardrail, and see the report with the span marked
+    page.keyboard.press("j")
+    page.wait_for_selector("#edit-form")
+    page.keyboard.press("e")
+    page.keyboard.press("Control+a")
+    page.keyboard.type("Buy now, beat HubSpot")
+    page.click("#edit-form button[type=submit]")
+    page.wait_for_url(re.compile(r"message=edit"))
+    assert page.locator("#status").inner_text() == "guardrail failed"
+    report = page.locator("#report").inner_text()
+    assert "banned phrase 'buy now'" in report and "names competitor 'HubSpot'" in report
+    assert page.locator("td.copy mark").first.inner_text() == "Buy now"
+
+    # the approved copy is what /v1/render serves now
+    body = httpx.post(f"{site.url}/v1/render", json={"layout": "landing", "profile": DORMANT_EN}).json()
+    cta = next(d for d in body["decisions"] if d["module"] == "cta")
+    assert cta["outcome"] == "variant"
+    page.set_content(body["html"])
+    assert page.locator(".cta .button").inner_text() == approved_label
+
+
+def test_forms_without_csrf_token_are_refused(page, site) -> None:
+    sign_in(page, site)
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    response = httpx.post(f"{site.url}/ui/approve-selected", data={"which": "all-pending"}, cookies=cookies)
+    assert response.status_code == 403 and "CSRF" in response.text
+
+
+def _compare(page, name: str, mask: list) -> None:
+    from PIL import Image, ImageChops
+
+    SCREENSHOTS.mkdir(exist_ok=True)
+    actual = SCREENSHOTS / f"{name}.actual.png"
+    baseline = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(actual), mask=mask, animations="disabled")
+    if os.environ.get("UPDATE_SCREENSHOTS"):
+        actual.replace(baseline)
+        return
+    if not baseline.exists():
+        actual.replace(baseline)
+        pytest.fail(f"no baseline: wrote {baseline}; look at it, commit it, run again")
+    got, want = Image.open(actual).convert("RGB"), Image.open(baseline).convert("RGB")
+    assert got.size == want.size, f"{name}: size {got.size} != baseline {want.size}"
+    diff = ImageChops.difference(got, want).convert("L")
+    changed = sum(1 for value in diff.getdata() if value > 40) / (got.size[0] * got.size[1])
+    assert changed < 0.01, f"{name}: {changed:.1%} of pixels differ from {baseline} (see {actual})"
+    actual.unlink()
+
+
+def test_queue_and_variant_pages_look_as_before(page, site) -> None:
+    sign_in(page, site)
+    page.goto(f"{site.url}/ui/?module=customer_example")
+    _compare(page, "queue", mask=[])
+    page.click("table.variants tbody tr:first-child td:nth-child(4) a")
+    page.wait_for_load_state("networkidle")
+    _compare(page, "variant", mask=[page.locator("#history"), page.locator(".meta code")])
