@@ -19,22 +19,34 @@ from variantly.constraints import check_constraints
 from variantly.importing import import_variants
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SCREENSHOTS = Path(__file__).parent / "screenshots"
-DORMANT_EN = {"id": "p-dormant", "traits": {"is_customer": True, "locale": "en", "first_name": "Alex"},
-              "consent": {"personalisation": True, "marketing_email": True}}
+DORMANT_EN = {
+    "id": "p-dormant",
+    "traits": {"is_customer": True, "locale": "en", "first_name": "Alex"},
+    "consent": {"personalisation": True, "marketing_email": True},
+}
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium: apt-get install chromium")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium: apt-get install chromium"),
+]
 
 
 @pytest.fixture
 def site(workspace_dir: Path, tmp_path: Path):
     app = create_app(workspace_dir, f"sqlite:///{tmp_path / 'ui.db'}", poll_seconds=0.2)
     svc = app.state.service
-    import_variants(svc.store, svc.workspace, workspace_dir / "examples" / "variants.jsonl", actor="agency",
-                    check=check_constraints)
+    import_variants(
+        svc.store, svc.workspace, workspace_dir / "examples" / "variants.jsonl", actor="agency", check=check_constraints
+    )
     create_account(svc.store, "rita", "reviewer", password="correct horse battery", token=False)
     with LiveServer(app) as server:
         yield server

@@ -17,24 +17,30 @@ from variantly.constraints import check_constraints
 from variantly.importing import import_variants
 from variantly.store.variants import history
 
-DORMANT_EN = {"id": "p-dormant", "traits": {"is_customer": True, "locale": "en"},
-              "consent": {"personalisation": True, "marketing_email": True}}
+DORMANT_EN = {
+    "id": "p-dormant",
+    "traits": {"is_customer": True, "locale": "en"},
+    "consent": {"personalisation": True, "marketing_email": True},
+}
 
 
 @pytest.fixture
 def app(workspace_dir: Path, database_url: str):
     app = create_app(workspace_dir, database_url, poll_seconds=0.2)
     svc = app.state.service
-    import_variants(svc.store, svc.workspace, workspace_dir / "examples" / "variants.jsonl", actor="agency",
-                    check=check_constraints)
+    import_variants(
+        svc.store, svc.workspace, workspace_dir / "examples" / "variants.jsonl", actor="agency", check=check_constraints
+    )
     return app
 
 
 @pytest.fixture
 def tokens(app) -> dict[str, str]:
     store = app.state.service.store
-    return {name: create_account(store, name, role) for name, role in
-            (("pages", "renderer"), ("rita", "reviewer"), ("sam", "reviewer"), ("ops", "admin"))}
+    return {
+        name: create_account(store, name, role)
+        for name, role in (("pages", "renderer"), ("rita", "reviewer"), ("sam", "reviewer"), ("ops", "admin"))
+    }
 
 
 def auth(token: str) -> dict[str, str]:
@@ -56,25 +62,31 @@ def test_unauthenticated_gets_401_and_renderer_cannot_approve(app, tokens) -> No
     with TestClient(app) as client:
         assert client.get("/v1/variants").status_code == 401
         variant = first(client, tokens["rita"], module="cta")
-        response = client.post(f"/v1/variants/{variant['id']}/approve", json={"version": 1},
-                               headers=auth(tokens["pages"]))
+        response = client.post(
+            f"/v1/variants/{variant['id']}/approve", json={"version": 1}, headers=auth(tokens["pages"])
+        )
     assert response.status_code == 403 and "needs the reviewer role" in response.json()["error"]["message"]
 
 
 def test_two_reviewers_at_once_exactly_one_wins(app, tokens) -> None:
     with LiveServer(app) as server:
-        variant = httpx.get(f"{server.url}/v1/variants", params={"module": "hero"}, headers=auth(tokens["rita"])).json()["items"][0]
+        variant = httpx.get(
+            f"{server.url}/v1/variants", params={"module": "hero"}, headers=auth(tokens["rita"])
+        ).json()["items"][0]
         barrier = threading.Barrier(2)
         statuses: list[int] = []
 
         def act(who: str, action: str, body: dict) -> None:
             barrier.wait()
-            response = httpx.post(f"{server.url}/v1/variants/{variant['id']}/{action}", json=body,
-                                  headers=auth(tokens[who]), timeout=30)
+            response = httpx.post(
+                f"{server.url}/v1/variants/{variant['id']}/{action}", json=body, headers=auth(tokens[who]), timeout=30
+            )
             statuses.append(response.status_code)
 
-        threads = [threading.Thread(target=act, args=("rita", "approve", {"version": 1})),
-                   threading.Thread(target=act, args=("sam", "reject", {"version": 1, "reason": "off brand"}))]
+        threads = [
+            threading.Thread(target=act, args=("rita", "approve", {"version": 1})),
+            threading.Thread(target=act, args=("sam", "reject", {"version": 1, "reason": "off brand"})),
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -87,11 +99,15 @@ def test_two_reviewers_at_once_exactly_one_wins(app, tokens) -> None:
 def test_reject_needs_a_reason_and_edit_is_revalidated(app, tokens) -> None:
     with TestClient(app) as client:
         variant = first(client, tokens["rita"], module="cta", locale="en")
-        no_reason = client.post(f"/v1/variants/{variant['id']}/reject", json={"version": 1, "reason": ""},
-                                headers=auth(tokens["rita"]))
+        no_reason = client.post(
+            f"/v1/variants/{variant['id']}/reject", json={"version": 1, "reason": ""}, headers=auth(tokens["rita"])
+        )
         assert no_reason.status_code == 422 and "reason" in no_reason.text
-        edited = client.post(f"/v1/variants/{variant['id']}/edit",
-                             json={"version": 1, "slots": {"label": "Buy now, only today"}}, headers=auth(tokens["rita"]))
+        edited = client.post(
+            f"/v1/variants/{variant['id']}/edit",
+            json={"version": 1, "slots": {"label": "Buy now, only today"}},
+            headers=auth(tokens["rita"]),
+        )
         assert edited.status_code == 200
         body = edited.json()
         assert body["status"] == "guardrail_failed" and body["version"] == 2
@@ -99,21 +115,30 @@ def test_reject_needs_a_reason_and_edit_is_revalidated(app, tokens) -> None:
         detail = client.get(f"/v1/variants/{variant['id']}", headers=auth(tokens["rita"])).json()
     edit = detail["history"][-1]
     assert (edit["actor"], edit["action"], edit["before"]["slots"]["label"], edit["after"]["slots"]["label"]) == (
-        "rita", "edit", variant["slots"]["label"], "Buy now, only today")
+        "rita",
+        "edit",
+        variant["slots"]["label"],
+        "Buy now, only today",
+    )
 
 
 def test_approving_changes_render_within_5_seconds_without_restart(app, tokens, workspace_dir, database_url) -> None:
     # A separate render-only process image: its own service, polling the same store.
     render_node = create_app(workspace_dir, database_url, poll_seconds=0.5, review_enabled=False)
     with LiveServer(render_node) as node, TestClient(app) as review_client:
+
         def cta() -> dict:
             return httpx.post(f"{node.url}/v1/render", json={"module": "cta", "profile": DORMANT_EN}).json()
 
         assert cta()["decisions"][0]["outcome"] == "default"
         variant = first(review_client, tokens["rita"], module="cta", cohort="behaviour=dormant_customer;locale=en")
         approved_at = time.monotonic()
-        assert review_client.post(f"/v1/variants/{variant['id']}/approve", json={"version": 1},
-                                  headers=auth(tokens["rita"])).status_code == 200
+        assert (
+            review_client.post(
+                f"/v1/variants/{variant['id']}/approve", json={"version": 1}, headers=auth(tokens["rita"])
+            ).status_code
+            == 200
+        )
         while (body := cta())["decisions"][0]["outcome"] != "variant":
             assert time.monotonic() - approved_at < 5, "approval not served within 5 seconds"
             time.sleep(0.1)
@@ -125,7 +150,9 @@ def test_approving_changes_render_within_5_seconds_without_restart(app, tokens, 
 
 def test_bulk_approve_reports_stale_versions(app, tokens) -> None:
     with TestClient(app) as client:
-        items = client.get("/v1/variants", params={"module": "hero_image"}, headers=auth(tokens["rita"])).json()["items"]
+        items = client.get("/v1/variants", params={"module": "hero_image"}, headers=auth(tokens["rita"])).json()[
+            "items"
+        ]
         body = {"items": [{"id": v["id"], "version": 1} for v in items] + [{"id": items[0]["id"], "version": 1}]}
         result = client.post("/v1/variants/approve", json=body, headers=auth(tokens["rita"])).json()
     assert len(result["approved"]) == len(items) == 6
@@ -142,7 +169,9 @@ def test_policy_change_pulls_approved_variants_that_now_fail(app, tokens, worksp
         policy.write_text(policy.read_text().replace("  - hurry\n", "  - hurry\n  - free trial\n"))
         svc.poll_once()  # the server notices the edit and re-checks in the background
         deadline = time.monotonic() + 30
-        while (detail := client.get(f"/v1/variants/{variant['id']}", headers=auth(tokens["rita"])).json())["status"] == "approved":
+        while (detail := client.get(f"/v1/variants/{variant['id']}", headers=auth(tokens["rita"])).json())[
+            "status"
+        ] == "approved":
             assert time.monotonic() < deadline
             time.sleep(0.1)
     assert detail["status"] == "guardrail_failed"
@@ -156,15 +185,52 @@ def test_rejection_with_regeneration_feeds_the_next_run(app, tokens) -> None:
 
     with TestClient(app) as client:
         variant = first(client, tokens["rita"], module="cta", cohort="segment=enterprise;behaviour=*;locale=en")
-        client.post(f"/v1/variants/{variant['id']}/reject", headers=auth(tokens["rita"]),
-                    json={"version": 1, "reason": "Too formal: speak to operations leads", "regenerate": True})
+        client.post(
+            f"/v1/variants/{variant['id']}/reject",
+            headers=auth(tokens["rita"]),
+            json={"version": 1, "reason": "Too formal: speak to operations leads", "regenerate": True},
+        )
     feedback = pending_feedback(app.state.service.store)
     assert feedback == {("cta", "segment=enterprise;behaviour=*;locale=en"): ["Too formal: speak to operations leads"]}
     from variantly.generation.plan import make_plan
     from variantly.generation.prompts import PromptSet
 
     svc = app.state.service
-    plan = make_plan(svc.store, svc.workspace, PromptSet(svc.root), model="m", modules=["cta"], feedback=feedback,
-                     cohorts=["segment=enterprise;behaviour=*;locale=en"])
+    plan = make_plan(
+        svc.store,
+        svc.workspace,
+        PromptSet(svc.root),
+        model="m",
+        modules=["cta"],
+        feedback=feedback,
+        cohorts=["segment=enterprise;behaviour=*;locale=en"],
+    )
     assert len(plan.jobs) == 1
     assert "Too formal: speak to operations leads" in plan.jobs[0].prompt.messages[1]["content"]
+
+
+def test_lift_page_needs_sign_in_and_shows_the_chart(app, tokens) -> None:
+    import re
+
+    from variantly.auth import create_account
+
+    create_account(app.state.service.store, "lena", "reviewer", password="pw-for-lena", token=False)
+    events = [
+        {
+            "type": "impression",
+            "profile_id": f"p{i}",
+            "module": "cta",
+            "variant_id": "v1" if i % 10 else None,
+            "arm": "treatment" if i % 10 else "control",
+            "cohort": "segment=*;behaviour=*;locale=en",
+        }
+        for i in range(200)
+    ]
+    with TestClient(app) as client:
+        client.post("/v1/events", json={"events": events})
+        assert client.get("/ui/lift", follow_redirects=False).status_code == 303
+        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/ui/login").text).group(1)
+        signed_in = client.post("/ui/login", data={"csrf": csrf, "name": "lena", "password": "pw-for-lena"})
+        assert signed_in.status_code == 200 and "Queue" in signed_in.text
+        page = client.get("/ui/lift").text
+    assert "<svg" in page and "cta · all" in page and "too few to conclude" in page

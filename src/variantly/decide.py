@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from variantly.cohorts import Resolution
+from variantly.events import Activity
 from variantly.holdout import Arm
 from variantly.profiles import Profile
 from variantly.release import Release, ServedVariant
@@ -30,6 +31,7 @@ class Viewer:
     arm: Arm
     profile: Profile | None = None
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    activity: Activity | None = None  # recent events: frequency caps and variant statistics
 
     @property
     def anonymous(self) -> bool:
@@ -73,6 +75,17 @@ def decide(
     if viewer.arm == "control":
         decision.reasons.append("default: profile is in the holdout control group")
         return decision, None
+    cap = module.frequency_cap
+    if cap and viewer.profile is not None and viewer.activity is not None:
+        seen = viewer.activity.personalised_impressions(
+            viewer.profile.id, module.id, viewer.now - timedelta(days=cap.per_days)
+        )
+        if seen >= cap.max_impressions:
+            decision.reasons.append(
+                f"default: frequency cap reached ({seen} personalised impressions in "
+                f"{cap.per_days:g} days, cap {cap.max_impressions})"
+            )
+            return decision, None
 
     for candidate_cohort in cohort.fallbacks():
         fresh = []
@@ -82,7 +95,7 @@ def decide(
             else:
                 fresh.append(variant)
         if fresh:
-            chosen = _pick(fresh, viewer, module.id)
+            chosen = _pick(fresh, viewer, module.id, workspace.settings.variant_selection)
             decision.outcome = "variant"
             decision.variant_id = chosen.id
             decision.served_cohort = candidate_cohort.key
@@ -93,10 +106,23 @@ def decide(
     return decision, None
 
 
-def _pick(variants: list[ServedVariant], viewer: Viewer, module_id: str) -> ServedVariant:
-    """Several approved variants: an even, stable split by viewer."""
+def _pick(variants: list[ServedVariant], viewer: Viewer, module_id: str, selection: str) -> ServedVariant:
+    """Several approved variants: Thompson sampling on their conversion rates, or an even split.
+
+    Thompson sampling draws a plausible conversion rate for each variant from
+    Beta(1 + conversions, 1 + impressions - conversions) and serves the highest, so
+    traffic moves to what converts while uncertain variants still get tried.
+    """
     if len(variants) == 1:
         return variants[0]
+    if selection == "thompson" and viewer.activity is not None:
+        rng = viewer.activity.rng
+
+        def draw(variant: ServedVariant) -> float:
+            impressions, conversions = viewer.activity.stats(variant.id)
+            return rng.betavariate(1 + conversions, 1 + max(impressions - conversions, 0))
+
+        return max(variants, key=draw)
     who = viewer.profile.id if viewer.profile else viewer.resolution.cohort(("locale",)).key
     digest = hashlib.sha256(f"{module_id}\x00{who}".encode()).digest()
     return variants[int.from_bytes(digest[:4], "big") % len(variants)]

@@ -18,6 +18,7 @@ from markupsafe import Markup
 from variantly.cohorts import Resolution, resolve
 from variantly.decide import Decision, Viewer, decide
 from variantly.errors import ChannelNotSupported, ConsentRequired, NotFound
+from variantly.events import Activity
 from variantly.holdout import arm_for
 from variantly.profiles import Profile
 from variantly.release import EMPTY_RELEASE, Release
@@ -55,11 +56,13 @@ class RenderedPage:
         }
 
 
-def viewer_for_profile(workspace: Workspace, profile: Profile, now: datetime | None = None) -> Viewer:
+def viewer_for_profile(
+    workspace: Workspace, profile: Profile, now: datetime | None = None, activity: Activity | None = None
+) -> Viewer:
     now = now or datetime.now(UTC)
     resolution = resolve(profile, workspace.audiences, workspace.settings.default_locale, now)
     arm = arm_for(profile.id, workspace.settings.holdout_salt, workspace.settings.holdout_percent)
-    return Viewer(resolution, arm, profile, now)
+    return Viewer(resolution, arm, profile, now, activity)
 
 
 def viewer_for_cohort(workspace: Workspace, values: dict[str, str | None]) -> Viewer:

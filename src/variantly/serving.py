@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from variantly.errors import VariantlyError
+from variantly.events import Activity
 from variantly.release import EMPTY_RELEASE, Release
 from variantly.store import Store
 from variantly.store.variants import approved_variants
@@ -39,6 +40,7 @@ class RenderService:
         self.poll_seconds = poll_seconds
         self.workspace: Workspace = load_workspace(self.root)  # must be good to start at all
         self.release: Release = EMPTY_RELEASE
+        self.activity = Activity()
         self.workspace_error: str | None = None
         self.store_error: str | None = None
         # Called with the new workspace when the guardrail policy changed (review servers
@@ -81,9 +83,18 @@ class RenderService:
                 log.error("store unreachable; still serving release %d: %s", self.release.number, exc)
             self.store_error = str(exc)
 
+    def refresh_activity(self) -> None:
+        if self.store is None:
+            return
+        try:
+            self.activity.refresh(self.store)
+        except Exception as exc:  # the store is down: caps and statistics go on from what we have
+            log.warning("could not read new events: %s", exc)
+
     def poll_once(self) -> None:
         self.refresh_workspace()
         self.refresh_release()
+        self.refresh_activity()
 
     def start(self) -> None:
         if self._thread is not None:

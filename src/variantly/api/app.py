@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from variantly import __version__, web
-from variantly.api import render, review, runs
+from variantly.api import events, render, review, runs
 from variantly.errors import VariantlyError
 from variantly.serving import RenderService
 from variantly.store import Store, default_database_url
@@ -59,6 +59,7 @@ def create_app(
         )
 
     app.include_router(render.router)
+    app.include_router(events.router)
     if review_enabled:
         app.include_router(review.router)
         app.include_router(runs.router)

@@ -30,7 +30,7 @@ def render(
 ) -> RenderResponse:
     """Render a module, several modules or a layout for one profile."""
     workspace, release = svc.workspace, svc.release
-    viewer = viewer_for_profile(workspace, body.profile)
+    viewer = viewer_for_profile(workspace, body.profile, activity=svc.activity)
     page = render_target(
         workspace, release, viewer, channel=body.channel, module=body.module, modules=body.modules, layout=body.layout
     )
@@ -53,7 +53,7 @@ def render_batch(
     def lines() -> Iterator[bytes]:
         for profile in body.profiles:
             try:
-                viewer = viewer_for_profile(workspace, profile)
+                viewer = viewer_for_profile(workspace, profile, activity=svc.activity)
                 page = render_target(
                     workspace,
                     release,

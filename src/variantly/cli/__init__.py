@@ -12,7 +12,7 @@ from variantly.cli.common import app, err_console
 from variantly.errors import VariantlyError
 
 # Registering the commands: each module adds its own to ``app``.
-from variantly.cli import accounts, authoring, review, serving  # noqa: F401  isort: skip
+from variantly.cli import accounts, authoring, report, review, serving  # noqa: F401  isort: skip
 
 
 def main() -> None:

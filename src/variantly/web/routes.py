@@ -262,3 +262,24 @@ async def decide(variant_id: str, action: str, request: Request) -> Response:
         message, kind = exc.message, "error"
     separator = "&" if "?" in target else "?"
     return RedirectResponse(f"{target}{separator}{urlencode({'message': message, 'kind': kind})}", status_code=303)
+
+
+@router.get("/lift")
+def lift_page(request: Request) -> Response:
+    session, who = _signed_in(request)
+    if who is None:
+        return _to_login()
+    from variantly.lift import lift_report
+    from variantly.web.chart import lift_chart
+
+    store = request.app.state.service.store
+    rows = lift_report(store, request.query_params.get("module") or None)
+    labels = {}
+    for row in rows:
+        if row.variant_id:
+            try:
+                text = next(iter(get_variant(store, row.variant_id).slots.values()), "")
+            except VariantlyError:
+                text = row.variant_id[:10]
+            labels[row.variant_id] = text if len(text) <= 30 else text[:29] + "…"
+    return _page(request, session, "lift.html", rows=rows, chart=lift_chart(rows, labels), labels=labels)

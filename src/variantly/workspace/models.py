@@ -168,6 +168,9 @@ class Settings(_Strict):
     holdout_percent: float = Field(default=10.0, ge=0, le=100)
     holdout_salt: str = "variantly"
     anonymous_render: bool = Field(default=False, description="allow render and events without a token")
+    variant_selection: Literal["thompson", "even"] = Field(
+        default="thompson", description="how to choose between several approved variants of one cohort"
+    )
     brand_voice: str = ""
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
 

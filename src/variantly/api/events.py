@@ -1,0 +1,50 @@
+"""Events and reports over HTTP."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from variantly.api.deps import renderer, reviewer, service
+from variantly.api.schemas import ERRORS
+from variantly.auth import Principal
+from variantly.errors import NotFound
+from variantly.events import EventIn, record_events
+from variantly.lift import lift_report
+from variantly.serving import RenderService
+
+router = APIRouter()
+
+
+class EventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[EventIn] = Field(min_length=1, max_length=5000)
+
+
+class EventsAccepted(BaseModel):
+    accepted: int
+    duplicates: int
+
+
+@router.post("/v1/events", response_model=EventsAccepted, tags=["events"], responses=ERRORS)
+def post_events(
+    body: EventBatch, svc: RenderService = Depends(service), who: Principal = Depends(renderer)
+) -> EventsAccepted:
+    """Record impressions, clicks and conversions (up to 5,000 a call). Send each event's
+    ``idempotency_key`` (or the same content) again and it still counts once."""
+    modules = svc.workspace.modules
+    for i, event in enumerate(body.events):
+        if event.module and event.module not in modules:
+            raise NotFound(f"events.{i}.module: unknown module '{event.module}'")
+    new_rows, duplicates = record_events(svc.store, body.events)
+    svc.activity.ingest(new_rows)  # this process's caps and statistics see them at once
+    return EventsAccepted(accepted=len(new_rows), duplicates=duplicates)
+
+
+@router.get("/v1/reports/lift", tags=["reports"], responses=ERRORS)
+def get_lift(
+    module: str | None = None, svc: RenderService = Depends(service), who: Principal = Depends(reviewer)
+) -> dict:
+    """Treatment against holdout control per module, cohort and variant, with 95% intervals."""
+    return {"rows": [row.as_dict() for row in lift_report(svc.store, module)]}
