@@ -8,9 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import LiveServer
 from fastapi.testclient import TestClient
 
+from conftest import LiveServer
 from variantly.api import create_app
 from variantly.auth import create_account
 from variantly.constraints import check_constraints
