@@ -139,14 +139,9 @@ def module_context(
 def render_module(
     workspace: Workspace, release: Release, module_id: str, channel: str, viewer: Viewer
 ) -> RenderedModule:
-    module_file = workspace.modules.get(module_id)
-    if module_file is None:
-        raise NotFound(f"unknown module '{module_id}' (modules: {', '.join(sorted(workspace.modules))})")
+    module_file = _find("module", workspace.modules, module_id)
     module = module_file.module
-    if channel not in module.channels:
-        raise ChannelNotSupported(
-            f"module '{module_id}' has no {channel} channel (it has: {', '.join(module.channels)})"
-        )
+    _require_channel("module", module_id, module.channels, channel)
     decision, variant = decide(workspace, release, module_file, viewer)
     if decision.outcome == "hidden":
         return RenderedModule(module_id, "", "" if channel == "email" else None, decision)
@@ -164,6 +159,17 @@ def render_module(
         module_file.template.render_block("email_text", context),
         decision,
     )
+
+
+def _find(kind: str, items: dict[str, Any], ident: str) -> Any:
+    if ident not in items:
+        raise NotFound(f"unknown {kind} '{ident}' ({kind}s: {', '.join(sorted(items))})")
+    return items[ident]
+
+
+def _require_channel(kind: str, ident: str, channels: list[str], channel: str) -> None:
+    if channel not in channels:
+        raise ChannelNotSupported(f"{kind} '{ident}' has no {channel} channel (it has: {', '.join(channels)})")
 
 
 def _check_email_consent(channel: str, viewer: Viewer) -> None:
@@ -184,14 +190,9 @@ def render_modules(
 
 
 def render_layout(workspace: Workspace, release: Release, layout_id: str, channel: str, viewer: Viewer) -> RenderedPage:
-    layout_file = workspace.layouts.get(layout_id)
-    if layout_file is None:
-        raise NotFound(f"unknown layout '{layout_id}' (layouts: {', '.join(sorted(workspace.layouts))})")
+    layout_file = _find("layout", workspace.layouts, layout_id)
     layout = layout_file.layout
-    if channel not in layout.channels:
-        raise ChannelNotSupported(
-            f"layout '{layout_id}' has no {channel} channel (it has: {', '.join(layout.channels)})"
-        )
+    _require_channel("layout", layout_id, layout.channels, channel)
     _check_email_consent(channel, viewer)
     parts = [render_module(workspace, release, m, channel, viewer) for m in layout.modules]
     locale = viewer.resolution.values["locale"]

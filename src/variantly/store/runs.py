@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from variantly.errors import NotFound
 from variantly.store.db import Store
-from variantly.store.schema import AuditEntry, GenerationJobRow, LLMCallRow, RunRow, VariantRow, utcnow
-from variantly.store.variants import snapshot
+from variantly.store.schema import GenerationJobRow, LLMCallRow, RunRow, VariantRow, utcnow
+from variantly.store.variants import insert_variant
 
 
 def create_run(store: Store, run_id: str, *, actor: str, options: dict[str, Any]) -> None:
@@ -54,24 +54,7 @@ def save_job(
     added = 0
     with store.session() as session:
         for row in variants:
-            if session.get(VariantRow, row.id) is not None:
-                continue
-            row.version = 1
-            session.add(row)
-            session.flush()
-            session.add(
-                AuditEntry(
-                    variant_id=row.id,
-                    actor=actor,
-                    action="create",
-                    from_status=None,
-                    to_status=row.status,
-                    before=None,
-                    after=snapshot(row),
-                    reason=row.report.get("summary", ""),
-                )
-            )
-            added += 1
+            added += insert_variant(session, row, actor=actor, reason=row.report.get("summary", ""))
         session.add_all(calls)
         if job is not None and session.get(GenerationJobRow, job.key) is None:
             session.add(job)

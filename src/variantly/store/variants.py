@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from variantly.errors import Conflict, InvalidTransition, NotFound
 from variantly.release import ServedVariant
@@ -27,28 +28,33 @@ def snapshot(row: VariantRow) -> dict[str, Any]:
     return {"status": row.status, "slots": row.slots, "version": row.version}
 
 
-def add_variant(store: Store, row: VariantRow, *, actor: str, reason: str = "") -> bool:
-    """Insert a new variant with its 'created' audit entry. False if the id exists."""
+def insert_variant(session: Session, row: VariantRow, *, actor: str, reason: str = "") -> bool:
+    """Add a new variant and its 'create' audit entry to ``session``; False if the id exists."""
     assert row.status in STATUSES, row.status
-    with store.session() as session:
-        if session.get(VariantRow, row.id) is not None:
-            return False
-        row.version = 1
-        session.add(row)
-        session.flush()
-        session.add(
-            AuditEntry(
-                variant_id=row.id,
-                actor=actor,
-                action="create",
-                from_status=None,
-                to_status=row.status,
-                before=None,
-                after=snapshot(row),
-                reason=reason,
-            )
+    if session.get(VariantRow, row.id) is not None:
+        return False
+    row.version = 1
+    session.add(row)
+    session.flush()
+    session.add(
+        AuditEntry(
+            variant_id=row.id,
+            actor=actor,
+            action="create",
+            from_status=None,
+            to_status=row.status,
+            before=None,
+            after=snapshot(row),
+            reason=reason,
         )
+    )
     return True
+
+
+def add_variant(store: Store, row: VariantRow, *, actor: str, reason: str = "") -> bool:
+    """Insert one variant in its own transaction. False if the id exists."""
+    with store.session() as session:
+        return insert_variant(session, row, actor=actor, reason=reason)
 
 
 def change_variant(
