@@ -184,3 +184,10 @@ def test_store_outage_keeps_serving_the_last_release(workspace_dir: Path, tmp_pa
         body = render(client, "ben_fintech_startup_en").json()
         assert body["decisions"][0]["outcome"] == "variant"
         assert client.get("/healthz").json()["status"] == "degraded"
+
+
+def test_workspace_images_are_served_and_nothing_else(client: TestClient) -> None:
+    image = client.get("/assets/team_dashboard.svg")
+    assert image.status_code == 200 and image.headers["content-type"] == "image/svg+xml"
+    assert client.get("/assets/..%2F..%2Fvariantly.yml").status_code == 404
+    assert client.get("/assets/cta.jinja").status_code == 404

@@ -109,3 +109,18 @@ def render_fragment(
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     return Response(rendered.html, media_type="text/html; charset=utf-8", headers=headers)
+
+
+ASSET_TYPES = {".svg": "image/svg+xml", ".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp"}
+
+
+@router.get("/assets/{name}", tags=["render"], include_in_schema=False)
+def asset(name: str, svc: RenderService = Depends(service)) -> Response:
+    """Images a workspace keeps in ``modules/assets/`` (real deployments serve these from a CDN)."""
+    folder = (svc.root / "modules" / "assets").resolve()
+    path = (folder / name).resolve()
+    if path.parent != folder or path.suffix not in ASSET_TYPES or not path.is_file():
+        return Response(status_code=404)
+    return Response(
+        path.read_bytes(), media_type=ASSET_TYPES[path.suffix], headers={"Cache-Control": "public, max-age=3600"}
+    )

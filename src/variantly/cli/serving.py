@@ -123,7 +123,21 @@ def demo(
     except VariantlyError as exc:
         fail(exc)
     print_import(summary)
+    reviewer_password = _demo_reviewer(store)
     _print_demo_commands(workspace, host, port)
+    base = f"http://{host}:{port}"
+    if reviewer_password:
+        console.print(
+            f"Review UI: {base}/ui/  (sign in as [bold]demo[/bold] / [bold]{reviewer_password}[/bold]; "
+            "this password is shown only now)\n",
+            highlight=False,
+        )
+    else:
+        console.print(
+            f"Review UI: {base}/ui/  (reviewer 'demo' exists already; make another with "
+            "`variantly token create NAME --role reviewer --password`)\n",
+            highlight=False,
+        )
     if no_serve:
         return
     # Serve from a fresh interpreter: the import above loaded guardrails-ai, and the
@@ -146,27 +160,53 @@ def demo(
     os.execv(sys.executable, args)
 
 
+def _demo_reviewer(store) -> str | None:
+    """A local reviewer account so the demo's review UI can be tried at once; None if it exists."""
+    import secrets
+
+    from variantly.auth import create_account
+    from variantly.errors import Conflict
+
+    password = secrets.token_urlsafe(9)
+    try:
+        create_account(store, "demo", "reviewer", password=password, token=False)
+    except Conflict:
+        return None
+    return password
+
+
 def _print_demo_commands(workspace: Path, host: str, port: int) -> None:
+    from rich.table import Table
+
     base = f"http://{host}:{port}"
-    console.print("\n[bold]Try these[/bold] (different profiles, different content; each decision says why):\n")
-    profiles = sorted((workspace / "examples" / "profiles").glob("*.json"))
-    for path in profiles:
-        about = json.loads(path.read_text(encoding="utf-8")).get("traits", {}).get("about", "")
-        console.print(f"[dim]# {path.stem}: {about}[/dim]", highlight=False)
-        console.print(
-            f"curl -s {base}/v1/render -H 'content-type: application/json' "
-            f'-d "{{\\"layout\\": \\"landing\\", \\"profile\\": $(cat {path})}}" '
-            "| python3 -c 'import json,sys; r=json.load(sys.stdin); "
-            '[print(d["module"], d["outcome"], d["reasons"][-1]) for d in r["decisions"]]\'',
-            highlight=False,
-            soft_wrap=True,
-        )
-    console.print("[dim]# anonymous fragments, cacheable (ETag, Cache-Control):[/dim]")
-    console.print(f"curl -si '{base}/v1/render/hero?segment=enterprise&industry=retail&locale=sv'", highlight=False)
-    console.print(f"curl -si '{base}/v1/render/hero?segment=startup&locale=en'", highlight=False)
-    console.print(
-        f"[dim]# the whole page for a profile, in a browser-friendly file:[/dim]\n"
-        f"variantly render --layout landing --profile {profiles[0] if profiles else 'PROFILE.json'}",
-        highlight=False,
+    folder = workspace / "examples" / "profiles"
+    table = Table(title="Example profiles (examples/profiles/)", title_justify="left")
+    table.add_column("profile")
+    table.add_column("who")
+    for path in sorted(folder.glob("*.json")):
+        table.add_row(path.stem, json.loads(path.read_text(encoding="utf-8")).get("traits", {}).get("about", ""))
+    console.print()
+    console.print(table)
+    show = (
+        'python3 -c \'import json,sys; [print(" ", d["module"], d["outcome"], "|", d["reasons"][-1]) '
+        'for d in json.load(sys.stdin)["decisions"]]\''
     )
-    console.print(f"\nAPI docs: {base}/docs\n")
+    body = '"{\\"layout\\": \\"landing\\", \\"profile\\": $(cat $p)}"'
+    lines = [
+        "# every profile: what it got for each module of the landing page, and why",
+        f"for p in {folder.relative_to(workspace) if folder.is_relative_to(workspace) else folder}/*.json; "
+        f"do echo \"== $p\"; curl -s {base}/v1/render -H 'content-type: application/json' -d {body} | {show}; done",
+        "# an email to a profile without marketing-email consent is refused (403 consent_required)",
+        "p=examples/profiles/greta_no_email_consent_sv.json; "
+        f"curl -s {base}/v1/render -H 'content-type: application/json' "
+        '-d "{\\"layout\\": \\"email\\", \\"channel\\": \\"email\\", \\"profile\\": $(cat $p)}"',
+        "# an anonymous cohort fragment, cacheable by a CDN (see the ETag and Cache-Control headers)",
+        f"curl -si '{base}/v1/render/hero?segment=enterprise&industry=retail&locale=sv'",
+        "# a whole landing page in your browser",
+        "variantly render --layout landing --profile examples/profiles/anna_retail_enterprise_sv.json "
+        "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"html\"])' > anna.html",
+    ]
+    console.print("\n[bold]Try these[/bold] in another shell, from this folder:\n")
+    for line in lines:
+        console.print(f"[dim]{line}[/dim]" if line.startswith("#") else line, highlight=False, soft_wrap=True)
+    console.print(f"\nAPI docs: {base}/docs")
