@@ -153,12 +153,28 @@ def workspace_problems(root: str | os.PathLike[str]) -> tuple[Workspace | None, 
     except WorkspaceError as exc:
         problems += exc.problems
         policy, policy_hash = Policy(), ""
+    problems += _prompt_problems(root)
 
     if problems or audiences is None:
         return None, problems
     workspace = Workspace(root, settings, audiences, modules, layouts, stamp, policy, policy_hash)
     problems += checks.trial_render(workspace)
     return (None, problems) if problems else (workspace, [])
+
+
+def _prompt_problems(root: Path) -> list[Problem]:
+    """Prompt templates are workspace files too: a syntax error fails lint, not a paid run."""
+    from jinja2 import TemplateSyntaxError
+
+    from variantly.workspace.templates import TEXT_ENV
+
+    problems = []
+    for path in sorted((root / "prompts").glob("*.jinja")):
+        try:
+            TEXT_ENV.parse(path.read_text(encoding="utf-8"))
+        except TemplateSyntaxError as exc:
+            problems.append(Problem(_rel(root, path), exc.lineno or 1, 1, f"Jinja syntax error: {exc.message}"))
+    return problems
 
 
 def _rel(root: Path, path: Path) -> str:
