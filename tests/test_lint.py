@@ -131,8 +131,18 @@ MISTAKES = {
     ),
     "no_front_matter": ("modules/hero.jinja", ("---\nid: hero", "id: hero"), None, "must start with '---'"),
     "prompt_syntax": ("prompts/cta.jinja", ("{% endblock %}", "{% endblok %}"), "{% endblok %}", "Jinja syntax error"),
-    "policy_unknown_field": ("guardrails/policy.yml", ("banned_phrases:", "banned_phrase:"), "banned_phrase:", "unknown field"),
-    "custom_validator_missing": ("guardrails/policy.yml", ("file: no_shouting.py", "file: no_yelling.py"), "file: no_yelling.py", "does not exist"),
+    "policy_unknown_field": (
+        "guardrails/policy.yml",
+        ("banned_phrases:", "banned_phrase:"),
+        "banned_phrase:",
+        "unknown field",
+    ),
+    "custom_validator_missing": (
+        "guardrails/policy.yml",
+        ("file: no_shouting.py", "file: no_yelling.py"),
+        "file: no_yelling.py",
+        "does not exist",
+    ),
 }
 
 

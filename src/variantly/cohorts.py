@@ -51,11 +51,9 @@ class Cohort:
         """
         named = [d for d, v in self.values if d != "locale" and v != ANY]
         chain: list[Cohort] = []
-        mine = self.as_dict()
         for size in range(len(named), -1, -1):
             for kept in combinations(named, size):
-                values = {d: mine[d] for d in kept} | {"locale": mine["locale"]}
-                chain.append(Cohort.of(tuple(d for d, _ in self.values), values))
+                chain.append(Cohort(tuple((d, v if d == "locale" or d in kept else ANY) for d, v in self.values)))
         return chain
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
@@ -50,8 +51,9 @@ class TraitRule(_Rule):
     def _op(self, op: str) -> Any:
         return self.in_ if op == "in" else getattr(self, op)
 
-    @property
+    @cached_property
     def operator(self) -> tuple[str, Any]:
+        """(name, expected value); computed once, since render evaluates rules on every request."""
         return next((op, self._op(op)) for op in TRAIT_OPS if self._op(op) is not None)
 
     def matches(self, profile: Profile, now: datetime, lookup: AudienceLookup) -> bool:
