@@ -234,3 +234,41 @@ def test_lift_page_needs_sign_in_and_shows_the_chart(app, tokens) -> None:
         assert signed_in.status_code == 200 and "Queue" in signed_in.text
         page = client.get("/ui/lift").text
     assert "<svg" in page and "cta · all" in page and "too few to conclude" in page
+
+
+def test_an_approved_variant_can_be_rejected_and_leaves_serving(app, tokens) -> None:
+    svc = app.state.service
+    with TestClient(app) as client:
+        variant = first(client, tokens["rita"], module="cta", cohort="behaviour=dormant_customer;locale=en")
+        client.post(f"/v1/variants/{variant['id']}/approve", json={"version": 1}, headers=auth(tokens["rita"]))
+        before = svc.store.release_number()
+        rejected = client.post(
+            f"/v1/variants/{variant['id']}/reject",
+            headers=auth(tokens["sam"]),
+            json={"version": 2, "reason": "Too casual for dormant enterprise customers"},
+        )
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
+    assert svc.store.release_number() == before + 1
+
+
+def test_store_failure_on_a_review_call_is_503_not_500(app, tokens, tmp_path) -> None:
+    from variantly.store import Store
+
+    with TestClient(app) as client:
+        app.state.service.store = Store(f"sqlite:///{tmp_path / 'gone' / 'x.db'}", migrate=False)
+        response = client.get("/v1/variants/abc", headers=auth(tokens["rita"]))
+    assert response.status_code == 503 and response.json()["error"]["code"] == "store_unavailable"
+
+
+def test_tampered_form_version_is_refused_not_a_crash(app) -> None:
+    import re
+
+    create_account(app.state.service.store, "tess", "reviewer", password="pw-for-tess", token=False)
+    with TestClient(app) as client:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/ui/login").text).group(1)
+        client.post("/ui/login", data={"csrf": csrf, "name": "tess", "password": "pw-for-tess"})
+        queue = client.get("/ui/?module=cta").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', queue).group(1)
+        variant_id = re.search(r"/ui/variants/([0-9a-f]+)", queue).group(1)
+        response = client.post(f"/ui/variants/{variant_id}/approve", data={"csrf": csrf, "version": "x"})
+    assert response.status_code == 200 and "version 1, not 0" in response.text

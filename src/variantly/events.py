@@ -44,7 +44,8 @@ class EventIn(BaseModel):
         default=None,
         min_length=1,
         max_length=200,
-        description="the same key twice counts once; derived from the content if omitted",
+        description="the same key twice counts once; if omitted it is derived from the content including "
+        "'at', so send 'at' or a key to make retries safe",
     )
 
     def key(self, at: datetime) -> str:

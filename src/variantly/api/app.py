@@ -6,11 +6,13 @@ started over HTTP imports it then, in that process, for that run.
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 
 from variantly import __version__, web
 from variantly.api import events, render, review, runs
@@ -57,6 +59,12 @@ def create_app(
         return JSONResponse(
             {"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status_code, headers=headers
         )
+
+    @app.exception_handler(DBAPIError)
+    async def _store_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        logging.getLogger("variantly.api").warning("store error on %s: %s", request.url.path, exc.orig)
+        message = "the store is unreachable or failed: try again shortly (rendering goes on from the last release)"
+        return JSONResponse({"error": {"code": "store_unavailable", "message": message}}, status_code=503)
 
     app.include_router(render.router)
     app.include_router(events.router)

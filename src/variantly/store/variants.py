@@ -17,7 +17,7 @@ from variantly.store.schema import STATUSES, AuditEntry, VariantRow, utcnow
 TRANSITIONS: dict[str, set[str]] = {
     "pending": {"approved", "rejected", "stale", "pending", "guardrail_failed", "retired"},
     "guardrail_failed": {"rejected", "pending", "guardrail_failed", "stale"},
-    "approved": {"retired", "stale", "pending", "guardrail_failed"},
+    "approved": {"retired", "stale", "pending", "guardrail_failed", "rejected"},
     "rejected": {"pending"},
     "stale": {"retired"},
     "retired": {"pending"},

@@ -55,6 +55,14 @@ def _query(request: Request) -> str:
     return "?" + urlencode(params) if params else ""
 
 
+def _int(value: object) -> int:
+    """A version number from a form; a tampered one is 0, which every write refuses as stale."""
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
+
+
 def _to_login() -> RedirectResponse:
     return RedirectResponse("/ui/login", status_code=303)
 
@@ -150,7 +158,10 @@ async def approve_selected(request: Request) -> Response:
         filters.status, filters.guardrail = "pending", "passed"
         items = [(v.id, v.version) for v in review.list_variants(store, filters, limit=1000).items]
     else:
-        items = [(value.split(":")[0], int(value.split(":")[1])) for value in form.getlist("item")]
+        items = []
+        for value in form.getlist("item"):
+            variant_id, _, version = str(value).partition(":")
+            items.append((variant_id, _int(version)))
     result = review.bulk_approve(store, items, actor=who.name)
     message = f"approved {len(result.approved)}" + (
         f", {len(result.conflicts)} changed meanwhile" if result.conflicts else ""
@@ -212,7 +223,7 @@ async def decide(variant_id: str, action: str, request: Request) -> Response:
     sessions.check_csrf(session, form.get("csrf"))
     svc = request.app.state.service
     query = _query(request)
-    version = int(form.get("version", 0))
+    version = _int(form.get("version"))
     reason = str(form.get("reason", "")).strip()
     target = f"/ui/variants/{variant_id}{query}"
     try:
