@@ -259,3 +259,11 @@ def test_generate_without_llm_says_how_to_configure_and_exits_2(workspace_dir: P
     )
     assert out.returncode == 2
     assert "OPENAI_API_KEY" in out.stderr and "OPENAI_BASE_URL" in out.stderr
+
+
+@respx.mock
+def test_bad_key_stops_the_run_instead_of_failing_every_job(runner: Runner) -> None:
+    route = respx.post(URL).mock(return_value=error(401))
+    summary = run(runner, cohorts=None, concurrency=1)
+    assert summary.status == "failed" and "check OPENAI_API_KEY" in summary.message
+    assert route.call_count == 1 and summary.jobs_not_started == 39

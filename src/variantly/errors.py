@@ -104,6 +104,29 @@ class LLMCallFailed(VariantlyError):
     code = "llm_failed"
 
 
+class LLMRefused(LLMCallFailed):
+    """The model refused, or its content filter stopped it: asking again would not help."""
+
+    code = "llm_refused"
+
+
+class LLMTruncated(LLMCallFailed):
+    """The answer hit max_completion_tokens: raise it or ask for fewer candidates."""
+
+    code = "llm_truncated"
+
+
+class LLMEndpointMisconfigured(ConfigurationError):
+    """401, 403 or 404 from the endpoint: every call would fail alike, so a run stops."""
+
+    code = "llm_misconfigured"
+
+
+class ReasonRequired(VariantlyError):
+    status_code = 422
+    code = "reason_required"
+
+
 class PromptTooLarge(VariantlyError):
     code = "prompt_too_large"
 

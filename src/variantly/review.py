@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from variantly.cohorts import Cohort
-from variantly.errors import Conflict, NotFound, VariantlyError
+from variantly.errors import Conflict, NotFound, ReasonRequired, VariantlyError
 from variantly.store import Store
 from variantly.store.schema import STATUSES, AuditEntry, FeedbackRow, VariantRow
 from variantly.store.variants import change_variant, get_variant, history
@@ -22,11 +22,6 @@ from variantly.workspace import Workspace
 
 # (workspace, module_id, cohort dict, slots) -> report with "passed"
 SlotChecker = Callable[[Workspace, str, dict[str, str], dict[str, str]], dict[str, Any]]
-
-
-class MissingReason(VariantlyError):
-    status_code = 422
-    code = "reason_required"
 
 
 @dataclass
@@ -107,7 +102,7 @@ def reject(
 ) -> VariantRow:
     """Reject with a reason; ``regenerate`` asks the next run to redo this cohort with the reason as feedback."""
     if not reason.strip():
-        raise MissingReason("a rejection needs a reason: say what is wrong so the next version can be better")
+        raise ReasonRequired("a rejection needs a reason: say what is wrong so the next version can be better")
     before = get_variant(store, variant_id)
     row = change_variant(
         store, variant_id, expected_version=version, actor=actor, action="reject", to_status="rejected", reason=reason

@@ -23,7 +23,13 @@ from openai import AsyncOpenAI
 from pydantic import BaseModel, ValidationError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from variantly.errors import LLMCallFailed, LLMNotConfigured
+from variantly.errors import (
+    LLMCallFailed,
+    LLMEndpointMisconfigured,
+    LLMNotConfigured,
+    LLMRefused,
+    LLMTruncated,
+)
 from variantly.workspace.models import GenerationSettings
 
 MAX_RETRY_AFTER_SECONDS = 120.0
@@ -50,14 +56,6 @@ RETRYABLE = (
     json.JSONDecodeError,
     NotJSONBody,
 )
-
-
-class Refused(LLMCallFailed):
-    code = "llm_refused"
-
-
-class Truncated(LLMCallFailed):
-    code = "llm_truncated"
 
 
 @dataclass
@@ -192,11 +190,14 @@ class LLMClient:
                         record.latency_ms = (time.perf_counter() - started) * 1000
                         if on_call:
                             on_call(record)
-        except Refused:
-            raise
-        except Truncated:
+        except (LLMRefused, LLMTruncated):
             raise
         except openai.APIStatusError as exc:
+            if exc.status_code in (401, 403, 404):
+                raise LLMEndpointMisconfigured(
+                    f"the LLM endpoint answered {exc.status_code} ({exc.message}): check OPENAI_API_KEY, "
+                    f"OPENAI_BASE_URL and the model name '{self.model}'"
+                ) from exc
             raise LLMCallFailed(
                 f"the LLM endpoint answered {exc.status_code} after {len(calls)} attempt(s): {exc.message}"
             ) from exc
@@ -223,13 +224,13 @@ class LLMClient:
                 response = raw.parse()
             except openai.LengthFinishReasonError as exc:
                 self._count(record, exc.completion)
-                raise Truncated(self._truncated_message()) from exc
+                raise LLMTruncated(self._truncated_message()) from exc
             except openai.ContentFilterFinishReasonError as exc:
-                raise Refused("the LLM's content filter stopped the answer") from exc
+                raise LLMRefused("the LLM's content filter stopped the answer") from exc
             self._count(record, response)
             message = response.choices[0].message
             if message.refusal:
-                raise Refused(f"the LLM refused: {message.refusal}")
+                raise LLMRefused(f"the LLM refused: {message.refusal}")
             return message.parsed, message.content or ""
         raw = await self.client.chat.completions.with_raw_response.create(
             response_format={"type": "json_object"}, **common
@@ -239,9 +240,9 @@ class LLMClient:
         self._count(record, response)
         choice = response.choices[0]
         if choice.finish_reason == "length":
-            raise Truncated(self._truncated_message())
+            raise LLMTruncated(self._truncated_message())
         if getattr(choice.message, "refusal", None):
-            raise Refused(f"the LLM refused: {choice.message.refusal}")
+            raise LLMRefused(f"the LLM refused: {choice.message.refusal}")
         content = choice.message.content or ""
         return output.model_validate_json(content), content
 

@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from variantly.errors import LLMCallFailed
-from variantly.generation.llm import CallRecord, LLMClient, Refused, Truncated
+from variantly.errors import ConfigurationError, LLMCallFailed, LLMRefused, LLMTruncated
+from variantly.generation.llm import CallRecord, LLMClient
 from variantly.generation.plan import Plan, PlannedJob, cost, make_plan
 from variantly.generation.prompts import PromptSet, output_model
 from variantly.review import mark_feedback_used, pending_feedback
@@ -145,6 +145,7 @@ class Runner:
                         summary.jobs_not_started += 1
                         return
                     if state.budget is not None and summary.cost_usd + state.reserved + job.cost_usd > state.budget:
+                        state.stop_status = "stopped_budget"
                         state.stop_reason = (
                             f"budget of ${state.budget:.4f} reached (spent ${summary.cost_usd:.4f});"
                             " finished jobs are kept, run again to continue"
@@ -154,6 +155,10 @@ class Runner:
                     state.reserved += job.cost_usd
                     try:
                         await self._job(job, plan, run_id, summary, worker)
+                    except ConfigurationError as exc:  # bad key, unknown model: every job would fail alike
+                        state.stop_reason, state.stop_status = exc.message, "failed"
+                        summary.jobs_failed += 1
+                        return
                     finally:
                         state.reserved -= job.cost_usd
                     await loop.run_in_executor(
@@ -163,9 +168,7 @@ class Runner:
                         on_progress(summary, plan)
 
             await asyncio.gather(*(one(job) for job in plan.jobs))
-            summary.status = (
-                "stopped_budget" if state.stop_reason else ("done" if not summary.jobs_failed else "done_with_errors")
-            )
+            summary.status = state.stop_status or ("done" if not summary.jobs_failed else "done_with_errors")
             summary.message = state.stop_reason or f"{summary.jobs_done} job(s) done, {summary.jobs_failed} failed"
         except BaseException as exc:
             summary.status = "interrupted" if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)) else "failed"
@@ -222,7 +225,10 @@ class Runner:
             completion = await self.llm.complete(job.prompt.messages, output, on_call=recorder("generate"))
             candidates = await loop.run_in_executor(worker, check, [_as_text(c) for c in completion.items[:wanted]])
             reasks = 0
-            while reasks < self.settings.max_reasks and (failing := [c for c in candidates if not c.report["passed"]]):
+            while reasks < self.settings.max_reasks and (
+                failing_at := [i for i, c in enumerate(candidates) if not c.report["passed"]]
+            ):
+                failing = [candidates[i] for i in failing_at]
                 reask = self.prompts.render(
                     "reask.jinja",
                     count=len(failing),
@@ -246,10 +252,11 @@ class Runner:
                 fresh = await loop.run_in_executor(
                     worker, check, [_as_text(c) for c in completion.items[: len(failing)]]
                 )
-                for old, new in zip(failing, fresh, strict=False):
+                for index, new in zip(failing_at, fresh, strict=False):  # by position: equal texts are possible
+                    old = candidates[index]
                     new.attempts = [*old.attempts, {"slots": old.slots, "report": old.report}]
-                    candidates[candidates.index(old)] = new
-        except (Refused, Truncated) as exc:
+                    candidates[index] = new
+        except (LLMRefused, LLMTruncated) as exc:
             summary.jobs_failed += 1
             summary.errors.append(f"{job.module_id} {job.cohort.key}: {exc.message}")
             failed = GenerationJobRow(
@@ -322,6 +329,7 @@ class _RunState:
     semaphore: asyncio.Semaphore
     reserved: float = 0.0
     stop_reason: str = ""
+    stop_status: str = ""
 
 
 def _as_text(candidate: dict[str, Any]) -> dict[str, str]:
