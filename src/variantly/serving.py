@@ -46,14 +46,17 @@ class RenderService:
         # Called with the new workspace when the guardrail policy changed (review servers
         # re-check approved variants; render-only processes leave it unset).
         self.on_policy_change: Callable[[Workspace], None] | None = None
+        self._last_attempt = ""
+        self._release_loaded = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.refresh_release()
 
     def refresh_workspace(self) -> None:
         stamp = fingerprint(self.root)
-        if stamp == self.workspace.fingerprint:
-            return
+        if stamp in (self.workspace.fingerprint, self._last_attempt):
+            return  # unchanged, or the same broken edit we already reported
+        self._last_attempt = stamp
         try:
             previous_policy = self.workspace.policy_hash
             self.workspace = load_workspace(self.root)
@@ -74,9 +77,10 @@ class RenderService:
             return
         try:
             number = self.store.release_number()
-            if number != self.release.number or (number == 0 and not len(self.release)):
+            if number != self.release.number or not self._release_loaded:
                 self.release = Release.build(number, approved_variants(self.store))
                 log.info("release %d loaded: %d approved variants", number, len(self.release))
+                self._release_loaded = True
             self.store_error = None
         except Exception as exc:  # store down: keep serving the release we have
             if self.store_error is None:

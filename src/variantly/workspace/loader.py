@@ -87,6 +87,8 @@ def _workspace_files(root: Path) -> list[Path]:
     files = [root / SETTINGS_FILE, root / AUDIENCES_FILE, root / "guardrails" / "policy.yml"]
     files += root.glob(MODULE_GLOB)
     files += root.glob(LAYOUT_GLOB)
+    files += root.glob("prompts/*.jinja")
+    files += root.glob("guardrails/*.py")
     return [f for f in files if f.exists()]
 
 
