@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from variantly.copy_checks import SlotContext, check_asset
 from variantly.importing import Candidate
 from variantly.workspace import Workspace
 from variantly.workspace.checks import slot_text_problems
@@ -15,19 +16,14 @@ from variantly.workspace.checks import slot_text_problems
 
 def slot_constraint_failures(workspace: Workspace, candidate: Candidate) -> list[dict[str, Any]]:
     module = workspace.modules[candidate.module_id].module
+    assets = SlotContext(slot="", kind=module.kind, locale="", assets=frozenset(a.id for a in module.assets))
     failures = []
-    asset_ids = {a.id for a in module.assets}
     for name, text in candidate.slots.items():
         slot = module.slots[name]
         if slot.type == "asset":
-            if text not in asset_ids:
-                failures.append(
-                    {
-                        "slot": name,
-                        "validator": "asset_choice",
-                        "message": f"'{text}' is not one of the module's assets ({', '.join(sorted(asset_ids))})",
-                    }
-                )
+            failures += [
+                {"slot": name, "validator": f.validator, "message": f.message} for f in check_asset(text, assets)
+            ]
             continue
         for message in slot_text_problems(name, slot, text):
             failures.append({"slot": name, "validator": "slot_length", "message": message})

@@ -58,17 +58,14 @@ class Page:
     counts: dict[str, int] = field(default_factory=dict)
 
 
+QUEUE_ORDER = (VariantRow.module_id, VariantRow.cohort_key, VariantRow.id)
+
+
 def list_variants(store: Store, filters: Filters, *, limit: int = 50, offset: int = 0) -> Page:
     with store.sessions() as session:
         where = filters.where()
         items = list(
-            session.scalars(
-                select(VariantRow)
-                .where(*where)
-                .order_by(VariantRow.module_id, VariantRow.cohort_key, VariantRow.id)
-                .limit(limit)
-                .offset(offset)
-            )
+            session.scalars(select(VariantRow).where(*where).order_by(*QUEUE_ORDER).limit(limit).offset(offset))
         )
         total = session.scalar(select(func.count()).select_from(VariantRow).where(*where)) or 0
         unfiltered_status = Filters(filters.module, filters.cohort, filters.locale, None, None).where()
@@ -82,7 +79,8 @@ def list_variants(store: Store, filters: Filters, *, limit: int = 50, offset: in
 
 def neighbours(store: Store, filters: Filters, variant_id: str) -> tuple[str | None, str | None]:
     """Previous and next variant ids in the filtered queue, for keyboard navigation."""
-    ids = [v.id for v in list_variants(store, filters, limit=10_000).items]
+    with store.sessions() as session:
+        ids = list(session.scalars(select(VariantRow.id).where(*filters.where()).order_by(*QUEUE_ORDER)))
     if variant_id not in ids:
         return None, ids[0] if ids else None
     i = ids.index(variant_id)

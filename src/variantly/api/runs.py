@@ -45,9 +45,8 @@ def start_run(svc: RenderService, body: RunRequest, actor: str) -> str:
     import variantly.generation  # noqa: F401
     from variantly.generation.llm import LLMClient
     from variantly.generation.run import Runner, RunOptions
-    from variantly.workspace import load_workspace
 
-    workspace = load_workspace(svc.root)
+    workspace = svc.workspace  # the last good workspace this server is serving
     llm = LLMClient.from_environment(workspace.settings.generation)  # fails now, not in the thread
     runner = Runner(svc.store, workspace, llm)
     run_id = uuid.uuid4().hex[:12]
