@@ -40,9 +40,9 @@ def workspace_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def workspace(workspace_dir: Path):
-    from variantly.workspace import load_workspace
+    from variantly.serving.trial import load_checked_workspace
 
-    return load_workspace(workspace_dir)
+    return load_checked_workspace(workspace_dir)
 
 
 def _engines() -> list:
@@ -119,6 +119,6 @@ class LiveServer:
 
 
 def load_profile(name: str):
-    from variantly.profiles import Profile
+    from variantly.serving.profiles import Profile
 
     return Profile.model_validate_json((REPO / "examples" / "profiles" / f"{name}.json").read_text())

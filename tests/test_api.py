@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 
 from conftest import REPO, LiveServer
 from variantly.api import create_app
-from variantly.constraints import check_constraints
-from variantly.importing import import_variants
+from variantly.authoring.constraints import check_constraints
+from variantly.authoring.importing import import_variants
+from variantly.serving.trial import load_checked_workspace
 from variantly.store import Store
-from variantly.workspace import load_workspace
 
 
 def profile_json(name: str) -> dict:
@@ -169,7 +169,7 @@ def test_store_outage_keeps_serving_the_last_release(workspace_dir: Path, tmp_pa
     service = app.state.service
     import_variants(
         service.store,
-        load_workspace(workspace_dir),
+        load_checked_workspace(workspace_dir),
         workspace_dir / "examples" / "variants.jsonl",
         actor="t",
         check=check_constraints,

@@ -15,8 +15,8 @@ import pytest
 from conftest import LiveServer
 from variantly.api import create_app
 from variantly.auth import create_account
-from variantly.constraints import check_constraints
-from variantly.importing import import_variants
+from variantly.authoring.constraints import check_constraints
+from variantly.authoring.importing import import_variants
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import variantly.generation  # noqa: F401
+from variantly.authoring.importing import import_variants
 from variantly.generation.guards import PolicyGuards
-from variantly.importing import import_variants
-from variantly.store.variants import approved_variants, get_variant
+from variantly.store.variants import approved_rows, get_variant
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +23,9 @@ def guards():
 @pytest.fixture(scope="module")
 def ws():
     from conftest import REPO
-    from variantly.workspace import load_workspace
+    from variantly.serving.trial import load_checked_workspace
 
-    return load_workspace(REPO)
+    return load_checked_workspace(REPO)
 
 
 def failures(guards, ws, module: str, slots: dict, **cohort) -> dict[str, list[str]]:
@@ -173,7 +173,7 @@ def test_import_runs_through_the_same_guardrails(store, workspace, guards, tmp_p
     path.write_text("\n".join(json.dumps(line) for line in lines))
     summary = import_variants(store, workspace, path, actor="agency", check=guards.check, approve=True)
     assert (summary.approved, summary.failed) == (1, 1)
-    assert len(approved_variants(store)) == 1
+    assert len(approved_rows(store)) == 1
     failed_id = next(v for v in summary.failures if "enterprise" in v)
     assert "banned phrase 'buy now'" in failed_id and "names competitor 'Braze'" in failed_id
-    assert all(get_variant(store, v.id).report["passed"] for v in approved_variants(store))
+    assert all(get_variant(store, v.id).report["passed"] for v in approved_rows(store))

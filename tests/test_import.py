@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from variantly.constraints import check_constraints
+from variantly.authoring.constraints import check_constraints
+from variantly.authoring.importing import import_variants
 from variantly.errors import ImportFileError
-from variantly.importing import import_variants
-from variantly.store.variants import approved_variants, history
+from variantly.store.variants import approved_rows, history
 
 
 def test_example_variants_import_as_approved_and_publish(store, workspace, workspace_dir: Path) -> None:
@@ -25,7 +25,7 @@ def test_example_variants_import_as_approved_and_publish(store, workspace, works
     lines = (workspace_dir / "examples" / "variants.jsonl").read_text().splitlines()
     assert summary.added == summary.approved == len(lines) >= 30
     assert store.release_number() == 1
-    served = approved_variants(store)
+    served = approved_rows(store)
     assert {v.cohort_key.rsplit("locale=", 1)[1] for v in served} == {"en", "sv"}
     assert [e.action for e in history(store, served[0].id)] == ["create", "approve"]
 
@@ -63,7 +63,7 @@ def test_bad_lines_are_named_and_nothing_is_imported(store, workspace, tmp_path:
     assert f"{path}:4: cohort.segment: unknown segment 'whales'" in message
     assert f"{path}:5: cohort.industry: module 'cta' does not vary by industry" in message
     assert f"{path}:6: slots: missing note" in message
-    assert approved_variants(store) == [] and store.release_number() == 0
+    assert approved_rows(store) == [] and store.release_number() == 0
 
 
 def test_copy_that_breaks_a_slot_constraint_is_kept_as_guardrail_failed(store, workspace, tmp_path: Path) -> None:
@@ -80,4 +80,4 @@ def test_copy_that_breaks_a_slot_constraint_is_kept_as_guardrail_failed(store, w
     summary = import_variants(store, workspace, path, actor="x", check=check_constraints, approve=True)
     assert (summary.added, summary.approved, summary.failed) == (1, 0, 1)
     assert "over its max_chars 32" in summary.failures[0]
-    assert approved_variants(store) == []
+    assert approved_rows(store) == []

@@ -9,13 +9,13 @@ import pytest
 from typer.testing import CliRunner
 
 from variantly.cli import app
-from variantly.workspace import workspace_problems
+from variantly.serving.trial import lint_workspace
 
 runner = CliRunner()
 
 
 def lint(ws: Path) -> list[str]:
-    _, problems = workspace_problems(ws)
+    _, problems = lint_workspace(ws)
     return [str(p) for p in problems]
 
 

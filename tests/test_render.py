@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from conftest import load_profile
-from variantly.cohorts import Cohort, resolve
 from variantly.errors import ConsentRequired, NotFound
-from variantly.profiles import Profile
-from variantly.release import EMPTY_RELEASE, Release, ServedVariant
-from variantly.render import render_module, render_target, viewer_for_cohort, viewer_for_profile
+from variantly.serving.cohorts import Cohort, resolve
+from variantly.serving.profiles import Profile
+from variantly.serving.release import EMPTY_RELEASE, Release, ServedVariant
+from variantly.serving.render import render_module, render_target, viewer_for_cohort, viewer_for_profile
 
 
 def release_with(workspace, *variants: tuple[str, dict, dict]) -> Release:

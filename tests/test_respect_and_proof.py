@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 
 from variantly.api import create_app
 from variantly.auth import create_account
-from variantly.constraints import check_constraints
-from variantly.holdout import arm_for
-from variantly.importing import import_variants
-from variantly.lift import compare
+from variantly.authoring.constraints import check_constraints
+from variantly.authoring.importing import import_variants
+from variantly.reporting.lift import compare
+from variantly.serving.holdout import arm_for
 
 STARTUP = "segment=startup;behaviour=*;locale=en"
 

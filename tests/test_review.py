@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from conftest import LiveServer
 from variantly.api import create_app
 from variantly.auth import create_account
-from variantly.constraints import check_constraints
-from variantly.importing import import_variants
+from variantly.authoring.constraints import check_constraints
+from variantly.authoring.importing import import_variants
 from variantly.store.variants import history
 
 DORMANT_EN = {
@@ -181,7 +181,7 @@ def test_policy_change_pulls_approved_variants_that_now_fail(app, tokens, worksp
 
 
 def test_rejection_with_regeneration_feeds_the_next_run(app, tokens) -> None:
-    from variantly.review import pending_feedback
+    from variantly.authoring.review import pending_feedback
 
     with TestClient(app) as client:
         variant = first(client, tokens["rita"], module="cta", cohort="segment=enterprise;behaviour=*;locale=en")

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from variantly.errors import Conflict, InvalidTransition
 from variantly.store import Store
 from variantly.store.schema import VariantRow
-from variantly.store.variants import add_variant, approved_variants, change_variant, history
+from variantly.store.variants import add_variant, approved_rows, change_variant, history
 
 
 def new_row(vid: str = "v1", status: str = "pending") -> VariantRow:
@@ -49,7 +49,7 @@ def test_approve_records_who_when_and_why(store: Store) -> None:
         ("approve", "rita", "pending", "approved"),
     ]
     assert entries[1].reason == "on brand" and entries[1].before["status"] == "pending"
-    assert [v.id for v in approved_variants(store)] == ["v1"]
+    assert [v.id for v in approved_rows(store)] == ["v1"]
 
 
 def test_adding_the_same_variant_twice_changes_nothing(store: Store) -> None:

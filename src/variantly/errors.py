@@ -1,8 +1,38 @@
 """Every error a user can meet, in one place.
 
-Each exception carries a message that says what to fix. The HTTP layer maps them to
-status codes (``status_code``) and a stable machine-readable ``code``; the CLI prints
-the message and exits with ``exit_code``.
+Each exception carries a message that says what to fix. The HTTP layer maps them to a
+status code (``status_code``) and a stable machine-readable ``code`` in one handler;
+the CLI prints the message and exits with ``exit_code`` through one decorator.
+
+Class map::
+
+    VariantlyError                       400  base: a problem the user can act on
+    ├── WorkspaceError                   400  the files do not lint (``problems``)
+    ├── ImportFileError                  400  a variants file has bad lines
+    ├── NotFound                         404  an id, module, layout or audience that does not exist
+    ├── ChannelNotSupported              422  a module or layout without that channel
+    ├── ConsentRequired                  403  email to a profile without marketing consent
+    ├── ConfigurationError               400  a setting is missing or wrong (exit 2)
+    │   └── GenerationStackMissing            the generation extra is not installed
+    ├── AuthError                             who is calling
+    │   ├── Unauthenticated              401  no or bad credentials
+    │   └── Forbidden                    403  a role too low, or a form without its CSRF token
+    ├── ReviewError                           the approval queue
+    │   ├── Conflict                     409  a stale version: reload and try again
+    │   ├── InvalidTransition            409  a status change the workflow does not allow
+    │   └── ReasonRequired               422  a rejection without a reason
+    ├── GenerationError                       prompts and the LLM
+    │   ├── PromptTooLarge               400  a prompt over its token budget after every cut
+    │   ├── LLMNotConfigured             400  no API key or endpoint (exit 2)
+    │   ├── LLMEndpointMisconfigured     400  401/403/404 from the endpoint (exit 2)
+    │   └── LLMCallFailed                502  no usable answer after retries
+    │       ├── LLMRefused               502  the model refused
+    │       └── LLMTruncated             502  the answer hit max_completion_tokens
+    └── StoreError                            the database
+        └── StoreUnavailable             503  unreachable or failing: try again shortly
+
+``LLMNotConfigured`` and ``LLMEndpointMisconfigured`` are also ``ConfigurationError``:
+every later call would fail alike, so a run stops at the first.
 """
 
 from __future__ import annotations
@@ -11,7 +41,7 @@ from dataclasses import dataclass
 
 
 class VariantlyError(Exception):
-    """Base class: a problem the user can act on."""
+    """Base class: a problem the user can act on; the message says how."""
 
     status_code = 400
     code = "error"
@@ -36,7 +66,7 @@ class Problem:
 
 
 class WorkspaceError(VariantlyError):
-    """The workspace files do not load; ``problems`` lists every finding."""
+    """The workspace files do not load: fix each ``path:line:col`` in ``problems``."""
 
     code = "workspace_invalid"
 
@@ -46,66 +76,129 @@ class WorkspaceError(VariantlyError):
         super().__init__(f"workspace has {len(self.problems)} problem(s):\n{lines}")
 
 
+class ImportFileError(VariantlyError):
+    """A variants file has bad lines (each named ``file:line``): fix them; nothing was imported."""
+
+    code = "import_invalid"
+
+
 class NotFound(VariantlyError):
+    """No such id, module, layout or audience: the message lists the ones that exist."""
+
     status_code = 404
     code = "not_found"
 
 
 class ChannelNotSupported(VariantlyError):
+    """The module or layout has no such channel: ask for one it lists, or add the blocks."""
+
     status_code = 422
     code = "channel_not_supported"
 
 
 class ConsentRequired(VariantlyError):
-    """An email render for a profile that has not consented to marketing email."""
+    """An email render for a profile without marketing-email consent: do not send it."""
 
     status_code = 403
     code = "consent_required"
 
 
 class ConfigurationError(VariantlyError):
-    """A setting is missing or wrong (database URL, LLM endpoint, ...)."""
+    """A setting is missing or wrong (database URL, LLM endpoint, ...): correct it and rerun."""
 
     code = "configuration"
     exit_code = 2
 
 
-class StoreUnavailable(VariantlyError):
-    status_code = 503
-    code = "store_unavailable"
+class GenerationStackMissing(ConfigurationError):
+    """The generation extra is not installed: ``pip install 'variantly[generate]'``."""
+
+    code = "generation_not_installed"
 
 
-class ImportFileError(VariantlyError):
-    """A variants file to import has a bad line; names file and line."""
-
-    code = "import_invalid"
+# --- who is calling ---------------------------------------------------------------
 
 
-class Conflict(VariantlyError):
+class AuthError(VariantlyError):
+    """Base for problems with who is calling."""
+
+
+class Unauthenticated(AuthError):
+    """No credentials, or bad ones: send a valid token or sign in again."""
+
+    status_code = 401
+    code = "unauthenticated"
+
+
+class Forbidden(AuthError):
+    """Signed in, but not allowed: ask an admin for a higher role, or reload the form."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+# --- the approval queue ---------------------------------------------------------
+
+
+class ReviewError(VariantlyError):
+    """Base for review actions the queue refuses."""
+
+
+class Conflict(ReviewError):
     """A write named a version that is no longer current: reload and try again."""
 
     status_code = 409
     code = "conflict"
 
 
-class InvalidTransition(VariantlyError):
+class InvalidTransition(ReviewError):
+    """That status change is not allowed from the variant's current status: see its history."""
+
     status_code = 409
     code = "invalid_transition"
 
 
-class LLMNotConfigured(ConfigurationError):
+class ReasonRequired(ReviewError):
+    """A rejection needs a reason: say what is wrong so the next version can be better."""
+
+    status_code = 422
+    code = "reason_required"
+
+
+# --- prompts and the LLM ----------------------------------------------------------
+
+
+class GenerationError(VariantlyError):
+    """Base for problems making copy with the LLM."""
+
+
+class PromptTooLarge(GenerationError):
+    """A prompt is over its token budget after every cut: shorten the brief or facts, or raise the budget."""
+
+    code = "prompt_too_large"
+
+
+class LLMNotConfigured(GenerationError, ConfigurationError):
+    """No API key or endpoint: set OPENAI_API_KEY (and OPENAI_BASE_URL for other servers)."""
+
     code = "llm_not_configured"
 
 
-class LLMCallFailed(VariantlyError):
-    """The LLM did not give a usable answer, after retries where retrying made sense."""
+class LLMEndpointMisconfigured(GenerationError, ConfigurationError):
+    """401, 403 or 404 from the endpoint: check the key, the base URL and the model name."""
+
+    code = "llm_misconfigured"
+
+
+class LLMCallFailed(GenerationError):
+    """The LLM gave no usable answer after retries: run again later to retry the job."""
 
     status_code = 502
     code = "llm_failed"
 
 
 class LLMRefused(LLMCallFailed):
-    """The model refused, or its content filter stopped it: asking again would not help."""
+    """The model refused, or its content filter stopped it: change the brief; asking again would not help."""
 
     code = "llm_refused"
 
@@ -116,26 +209,23 @@ class LLMTruncated(LLMCallFailed):
     code = "llm_truncated"
 
 
-class LLMEndpointMisconfigured(ConfigurationError):
-    """401, 403 or 404 from the endpoint: every call would fail alike, so a run stops."""
-
-    code = "llm_misconfigured"
+# --- the store ----------------------------------------------------------------------
 
 
-class ReasonRequired(VariantlyError):
-    status_code = 422
-    code = "reason_required"
+class StoreError(VariantlyError):
+    """Base for problems with the database."""
 
 
-class PromptTooLarge(VariantlyError):
-    code = "prompt_too_large"
+class StoreUnavailable(StoreError):
+    """The store is unreachable or failing: check the database, then try again.
 
+    ``message`` is safe to show to any caller; ``detail`` (the driver's words) is for
+    the operator's log and terminal, never for an HTTP response.
+    """
 
-class Unauthenticated(VariantlyError):
-    status_code = 401
-    code = "unauthenticated"
+    status_code = 503
+    code = "store_unavailable"
 
-
-class Forbidden(VariantlyError):
-    status_code = 403
-    code = "forbidden"
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail

@@ -37,15 +37,15 @@ from variantly.generation.llm import LLMClient  # noqa: E402
 from variantly.generation.plan import cohorts_for  # noqa: E402
 from variantly.generation.prompts import PromptSet, build_prompt  # noqa: E402
 from variantly.generation.run import Runner, RunOptions  # noqa: E402
+from variantly.serving.trial import load_checked_workspace  # noqa: E402
 from variantly.store import Store  # noqa: E402
-from variantly.workspace import load_workspace  # noqa: E402
 
 
 def one_run(root: Path, base_url: str, cohorts: list[str], concurrency: int, guards: PolicyGuards) -> tuple[float, int]:
-    ws = load_workspace(root)
+    ws = load_checked_workspace(root)
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(f"sqlite:///{tmp}/bench.db")
-        runner = Runner(store, ws, LLMClient(ws.settings.generation, api_key="x", base_url=base_url), guards=guards)
+        runner = Runner(store, ws, LLMClient(ws.settings.generation, api_key="x", base_url=base_url), checker=guards)
         options = RunOptions(modules=["hero"], cohorts=cohorts, concurrency=concurrency)
         started = time.perf_counter()
         summary = asyncio.run(runner.run(options, actor="bench"))
@@ -57,9 +57,9 @@ def one_run(root: Path, base_url: str, cohorts: list[str], concurrency: int, gua
 
 def stage_costs(root: Path, guards: PolicyGuards, cohorts: list[str]) -> dict[str, float]:
     """Seconds per job for building a prompt, and per candidate for the guardrail check."""
-    ws = load_workspace(root)
+    ws = load_checked_workspace(root)
     prompts = PromptSet(root)
-    from variantly.cohorts import Cohort
+    from variantly.serving.cohorts import Cohort
 
     started = time.perf_counter()
     for key in cohorts:
@@ -104,7 +104,7 @@ def main() -> None:
     console = Console()
     with tempfile.TemporaryDirectory() as tmp:
         root = copy_workspace(Path(tmp) / "ws")
-        ws = load_workspace(root)
+        ws = load_checked_workspace(root)
         cohorts = [c.key for c in cohorts_for(ws, "hero", ["en"])][: args.jobs]
         guards = PolicyGuards(root)
         with fake_llm(0.0) as base:

@@ -29,14 +29,13 @@ from rich.table import Table  # noqa: E402
 
 from conftest import REPO, LiveServer, copy_workspace  # noqa: E402
 from variantly.api import create_app  # noqa: E402
-from variantly.constraints import check_constraints  # noqa: E402
-from variantly.importing import import_variants  # noqa: E402
-from variantly.profiles import Profile  # noqa: E402
-from variantly.release import Release  # noqa: E402
-from variantly.render import module_context, render_module, render_target, viewer_for_profile  # noqa: E402
+from variantly.authoring.constraints import check_constraints  # noqa: E402
+from variantly.authoring.importing import import_variants  # noqa: E402
+from variantly.serving.profiles import Profile  # noqa: E402
+from variantly.serving.release import load_release  # noqa: E402
+from variantly.serving.render import module_context, render_module, render_target, viewer_for_profile  # noqa: E402
+from variantly.serving.trial import load_checked_workspace  # noqa: E402
 from variantly.store import Store  # noqa: E402
-from variantly.store.variants import approved_variants  # noqa: E402
-from variantly.workspace import load_workspace  # noqa: E402
 
 
 def per_call(fn, seconds: float) -> float:
@@ -55,12 +54,12 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = copy_workspace(Path(tmp) / "ws")
-        ws = load_workspace(root)
+        ws = load_checked_workspace(root)
         store = Store(f"sqlite:///{tmp}/bench.db")
         import_variants(
             store, ws, root / "examples" / "variants.jsonl", actor="bench", check=check_constraints, approve=True
         )
-        release = Release.build(1, approved_variants(store))
+        release = load_release(store)
         anna = Profile.model_validate_json((REPO / "examples/profiles/anna_retail_enterprise_sv.json").read_text())
         hero = ws.modules["hero"]
         texts = {n: "Know every customer, in every team" for n in hero.module.slots}

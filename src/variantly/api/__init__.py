@@ -1,4 +1,4 @@
-"""The HTTP API: a thin layer over the library (``variantly.render``)."""
+"""The HTTP API: a thin layer over the library (``variantly.serving.render``)."""
 
 from variantly.api.app import create_app
 

@@ -12,13 +12,14 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
 
 from variantly import __version__, web
 from variantly.api import events, render, review, runs
-from variantly.errors import VariantlyError
-from variantly.serving import RenderService
+from variantly.errors import StoreUnavailable, VariantlyError
+from variantly.serving.service import RenderService
 from variantly.store import Store, default_database_url
+
+log = logging.getLogger("variantly.api")
 
 
 def create_app(
@@ -55,16 +56,13 @@ def create_app(
 
     @app.exception_handler(VariantlyError)
     async def _variantly_error(request: Request, exc: VariantlyError) -> JSONResponse:
+        """The one place an error becomes a response; the store's own words go to the log only."""
+        if isinstance(exc, StoreUnavailable):
+            log.warning("store error on %s: %s", request.url.path, exc.detail or exc.message)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         return JSONResponse(
             {"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status_code, headers=headers
         )
-
-    @app.exception_handler(DBAPIError)
-    async def _store_error(request: Request, exc: DBAPIError) -> JSONResponse:
-        logging.getLogger("variantly.api").warning("store error on %s: %s", request.url.path, exc.orig)
-        message = "the store is unreachable or failed: try again shortly (rendering goes on from the last release)"
-        return JSONResponse({"error": {"code": "store_unavailable", "message": message}}, status_code=503)
 
     app.include_router(render.router)
     app.include_router(events.router)
@@ -77,17 +75,16 @@ def create_app(
 
 def _recheck_in_background(app: FastAPI, workspace) -> None:
     """Re-check approved variants against a changed policy, off the request path."""
-    import logging
     import threading
 
-    from variantly.review import recheck_policy
+    from variantly.authoring.review import recheck_policy
 
     def work() -> None:
         try:
-            checker = review.slot_checker_for(app.state)
-            pulled = recheck_policy(app.state.service.store, workspace, checker)
-            logging.getLogger("variantly.review").info("policy changed: %d approved variant(s) pulled", len(pulled))
+            checker = review.policy_checker(app.state, workspace)
+            pulled = recheck_policy(app.state.service.store, workspace, checker.check_slots)
+            log.info("policy changed: %d approved variant(s) pulled", len(pulled))
         except Exception:
-            logging.getLogger("variantly.review").exception("policy re-check failed")
+            log.exception("policy re-check failed")
 
     threading.Thread(target=work, name="policy-recheck", daemon=True).start()

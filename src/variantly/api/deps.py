@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from variantly.auth import ANONYMOUS, Principal, by_token
-from variantly.serving import RenderService
+from variantly.serving.service import RenderService
 
 
 def service(request: Request) -> RenderService:

@@ -9,9 +9,9 @@ from variantly.api.deps import renderer, reviewer, service
 from variantly.api.schemas import ERRORS
 from variantly.auth import Principal
 from variantly.errors import NotFound
-from variantly.events import EventIn, record_events
-from variantly.lift import lift_report
-from variantly.serving import RenderService
+from variantly.reporting.lift import lift_report
+from variantly.serving.events import EventIn, record_events
+from variantly.serving.service import RenderService
 
 router = APIRouter()
 

@@ -13,8 +13,8 @@ from variantly.api.deps import renderer, service
 from variantly.api.schemas import ERRORS, BatchRenderRequest, HealthResponse, RenderRequest, RenderResponse
 from variantly.auth import Principal
 from variantly.errors import VariantlyError
-from variantly.render import render_module, render_target, viewer_for_cohort, viewer_for_profile
-from variantly.serving import RenderService
+from variantly.serving.render import render_module, render_target, viewer_for_cohort, viewer_for_profile
+from variantly.serving.service import RenderService
 
 router = APIRouter()
 BATCH_CHUNK_LINES = 100

@@ -9,13 +9,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from variantly import review
 from variantly.api.deps import reviewer, service
 from variantly.api.schemas import ERRORS
 from variantly.auth import Principal
-from variantly.serving import RenderService
+from variantly.authoring import review
+from variantly.authoring.policy_checks import PolicyChecker
+from variantly.serving.service import RenderService
 from variantly.store.schema import AuditEntry, VariantRow
 from variantly.store.variants import get_variant
+from variantly.workspace import Workspace
 
 router = APIRouter(tags=["review"])
 
@@ -116,23 +118,18 @@ class BulkApprove(BaseModel):
     reason: str = ""
 
 
-def slot_checker_for(state: Any) -> review.SlotChecker:
-    """The guardrails, built on first use in this process and rebuilt when the policy changes."""
+def policy_checker(state: Any, workspace: Workspace) -> PolicyChecker:
+    """The server's checker (``app.state.checkers``), built on first use and rebuilt when the policy changes."""
+    from variantly.generation.wiring import CheckerCache
 
-    def check(workspace, module_id, cohort, slots):
-        guards = getattr(state, "guards", None)
-        if guards is None or guards.policy_hash != workspace.policy_hash:
-            import variantly.generation  # noqa: F401
-            from variantly.generation.guards import PolicyGuards
-
-            guards = state.guards = PolicyGuards(workspace.root, workspace.policy, workspace.policy_hash)
-        return guards.check_slots(workspace, module_id, cohort, slots)
-
-    return check
+    if getattr(state, "checkers", None) is None:
+        state.checkers = CheckerCache()
+    return state.checkers.for_workspace(workspace)
 
 
 def slot_checker(request: Request) -> review.SlotChecker:
-    return slot_checker_for(request.app.state)
+    workspace = request.app.state.service.workspace
+    return policy_checker(request.app.state, workspace).check_slots
 
 
 @router.get("/v1/variants", response_model=VariantPage, responses=ERRORS)
@@ -224,6 +221,6 @@ def preview(
     who: Principal = Depends(reviewer),
 ) -> HTMLResponse:
     """The module rendered for the variant's cohort with this variant, whatever its status."""
-    from variantly.preview import preview_variant
+    from variantly.authoring.preview import preview_variant
 
     return HTMLResponse(preview_variant(svc.workspace, get_variant(svc.store, variant_id), channel))

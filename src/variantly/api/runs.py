@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from variantly.api.deps import admin, service
 from variantly.api.schemas import ERRORS
 from variantly.auth import Principal
-from variantly.serving import RenderService
+from variantly.serving.service import RenderService
 from variantly.store.runs import get_run
 
 router = APIRouter(tags=["runs"])
@@ -42,13 +42,10 @@ class RunOut(BaseModel):
 
 def start_run(svc: RenderService, body: RunRequest, actor: str) -> str:
     """Start a run in a background thread; returns its id at once."""
-    import variantly.generation  # noqa: F401
-    from variantly.generation.llm import LLMClient
-    from variantly.generation.run import Runner, RunOptions
+    from variantly.generation import wiring
+    from variantly.generation.run import RunOptions
 
-    workspace = svc.workspace  # the last good workspace this server is serving
-    llm = LLMClient.from_environment(workspace.settings.generation)  # fails now, not in the thread
-    runner = Runner(svc.store, workspace, llm)
+    runner = wiring.runner(svc.store, svc.workspace)  # the served workspace; a bad LLM setting fails now
     run_id = uuid.uuid4().hex[:12]
     options = RunOptions(**body.model_dump())
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from variantly.profiles import Profile
+from variantly.serving.profiles import Profile
 
 
 class _Target(BaseModel):

@@ -6,21 +6,15 @@ the generation stack.
 
 from __future__ import annotations
 
-import sys
-
-from variantly.cli.common import app, err_console
-from variantly.errors import VariantlyError
+from variantly.cli.common import app
 
 # Registering the commands: each module adds its own to ``app``.
 from variantly.cli import accounts, authoring, report, review, serving  # noqa: F401  isort: skip
 
 
 def main() -> None:
-    try:
-        app()
-    except VariantlyError as exc:  # anything a command did not catch itself
-        err_console.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
+    """Every command reports its own errors (``cli.common.reports_errors``)."""
+    app()
 
 
 __all__ = ["app", "main"]

@@ -7,14 +7,14 @@ from typing import Annotated
 
 import typer
 
-from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, fail, open_store
-from variantly.errors import VariantlyError
+from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, open_store, reports_errors
 
 token_app = typer.Typer(help="Create accounts with a role: renderer, reviewer or admin.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
 
 @token_app.command("create")
+@reports_errors
 def create(
     name: Annotated[str, typer.Argument(help="Who this is for, e.g. rita or landing-pages.")],
     role: Annotated[str, typer.Option(help="renderer, reviewer or admin.")] = "reviewer",
@@ -28,9 +28,6 @@ def create(
     from variantly.auth import create_account
 
     secret = typer.prompt("password", hide_input=True, confirmation_prompt=True) if password else None
-    try:
-        token = create_account(open_store(workspace, database_url), name, role, password=secret)
-    except VariantlyError as exc:
-        fail(exc)
+    token = create_account(open_store(workspace, database_url), name, role, password=secret)
     console.print(f"{role} '{name}' created. Token (shown once, keep it safe):")
     print(token)

@@ -1,4 +1,7 @@
-"""Commands on the authoring side: import, plan, generate. They load the generation stack."""
+"""Commands on the authoring side: lint, import, plan, generate.
+
+Plan and generate need the generation extra; lint and import work without it.
+"""
 
 from __future__ import annotations
 
@@ -10,24 +13,23 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from variantly.cli.common import DEFAULT_ACTOR, ActorOpt, DatabaseOpt, WorkspaceOpt, app, console, fail, open_store
-from variantly.errors import VariantlyError
+from variantly.cli.common import (
+    DEFAULT_ACTOR,
+    ActorOpt,
+    DatabaseOpt,
+    WorkspaceOpt,
+    app,
+    console,
+    err_console,
+    open_store,
+    reports_errors,
+)
 
 ModulesOpt = Annotated[list[str] | None, typer.Option("--module", "-m", help="Only this module; repeat for several.")]
 CohortsOpt = Annotated[
     list[str] | None, typer.Option("--cohort", help="Only this exact cohort key; repeat for several.")
 ]
 LocalesOpt = Annotated[list[str] | None, typer.Option("--locale", "-l", help="Only this locale; repeat for several.")]
-
-
-def import_file(store, ws, file: Path, *, actor: str, approve: bool):
-    """Import through the same guardrails as generated copy."""
-    import variantly.generation  # noqa: F401  (offline environment first)
-    from variantly.generation.guards import PolicyGuards
-    from variantly.importing import import_variants
-
-    guards = PolicyGuards(ws.root, ws.policy, ws.policy_hash)
-    return import_variants(store, ws, file, actor=actor, check=guards.check, approve=approve)
 
 
 def print_import(summary) -> None:
@@ -38,9 +40,29 @@ def print_import(summary) -> None:
     )
     for failure in summary.failures:
         console.print(f"  [yellow]failed[/yellow] {failure}", highlight=False, soft_wrap=True)
+    for note in summary.not_approved:
+        console.print(f"  [yellow]pending[/yellow] {note}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def lint(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Check every module, layout and audience file; print path:line:col: message."""
+    from variantly.serving.trial import lint_workspace
+
+    ws, problems = lint_workspace(workspace)
+    for problem in problems:
+        console.print(str(problem), highlight=False, soft_wrap=True)
+    if problems:
+        err_console.print(f"[red]{len(problems)} problem(s)[/red]")
+        raise typer.Exit(1)
+    assert ws is not None
+    console.print(
+        f"[green]ok[/green]: {len(ws.modules)} modules, {len(ws.layouts)} layouts, locales {', '.join(ws.locales)}"
+    )
 
 
 @app.command("import")
+@reports_errors
 def import_(
     file: Annotated[Path, typer.Argument(help="A JSON Lines file of variants.")],
     approve: Annotated[bool, typer.Option(help="Approve what passes the checks (demo and trusted sources).")] = False,
@@ -49,38 +71,18 @@ def import_(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Check variants written elsewhere with the guardrails and put them in the approval queue."""
-    from variantly.workspace import load_workspace
+    from variantly.generation.wiring import import_file
+    from variantly.serving.trial import load_checked_workspace
 
-    try:
-        ws = load_workspace(workspace)
-        summary = import_file(open_store(workspace, database_url), ws, file, actor=actor, approve=approve)
-    except VariantlyError as exc:
-        fail(exc)
-    print_import(summary)
-
-
-def _runner(workspace: Path, database_url: str | None):
-    import variantly.generation  # noqa: F401
-    from variantly.generation.llm import LLMClient
-    from variantly.generation.run import Runner
-    from variantly.workspace import load_workspace
-
-    ws = load_workspace(workspace)
-    return Runner(open_store(workspace, database_url), ws, LLMClient.from_environment(ws.settings.generation))
+    ws = load_checked_workspace(workspace)
+    print_import(import_file(open_store(workspace, database_url), ws, file, actor=actor, approve=approve))
 
 
 def _plan(workspace: Path, database_url: str | None, **options):
-    """Planning needs prompts and the tokenizer, not the LLM client or guardrails-ai."""
-    import os
+    from variantly.generation import wiring
+    from variantly.serving.trial import load_checked_workspace
 
-    import variantly.generation  # noqa: F401
-    from variantly.generation.plan import make_plan
-    from variantly.generation.prompts import PromptSet
-    from variantly.workspace import load_workspace
-
-    ws = load_workspace(workspace)
-    model = os.environ.get("VARIANTLY_MODEL") or ws.settings.generation.model
-    return make_plan(open_store(workspace, database_url), ws, PromptSet(ws.root), model=model, **options)
+    return wiring.plan(open_store(workspace, database_url), load_checked_workspace(workspace), **options)
 
 
 def _plan_table(plan) -> Table:
@@ -125,6 +127,7 @@ def _print_plan(plan, verbose: bool) -> None:
 
 
 @app.command()
+@reports_errors
 def plan(
     module: ModulesOpt = None,
     locale: LocalesOpt = None,
@@ -135,14 +138,12 @@ def plan(
     database_url: DatabaseOpt = None,
 ) -> None:
     """List the module x cohort x locale jobs a run would do, with tokens and cost."""
-    try:
-        the_plan = _plan(workspace, database_url, modules=module, locales=locale, candidates=candidates, cohorts=cohort)
-    except VariantlyError as exc:
-        fail(exc)
+    the_plan = _plan(workspace, database_url, modules=module, locales=locale, candidates=candidates, cohorts=cohort)
     _print_plan(the_plan, verbose)
 
 
 @app.command()
+@reports_errors
 def generate(
     module: ModulesOpt = None,
     locale: LocalesOpt = None,
@@ -156,47 +157,47 @@ def generate(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Generate candidates, check them with the guardrails, re-ask, and queue them for review."""
-    try:
-        if dry_run:
-            _print_plan(
-                _plan(workspace, database_url, modules=module, locales=locale, candidates=candidates, cohorts=cohort),
-                verbose=False,
-            )
-            return
-        from variantly.generation.run import RunOptions
-
-        options = RunOptions(
-            modules=module,
-            locales=locale,
-            candidates=candidates,
-            concurrency=concurrency,
-            budget_usd=budget_usd,
-            cohorts=cohort,
+    if dry_run:
+        _print_plan(
+            _plan(workspace, database_url, modules=module, locales=locale, candidates=candidates, cohorts=cohort),
+            verbose=False,
         )
-        runner = _runner(workspace, database_url)
-        with Progress(
-            TextColumn("[bold]generating"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
-            task = progress.add_task("run", total=None, info="planning")
+        return
+    from variantly.generation import wiring
+    from variantly.serving.trial import load_checked_workspace
 
-            def on_progress(summary, the_plan) -> None:
-                finished = summary.jobs_done + summary.jobs_failed + summary.jobs_not_started
-                progress.update(
-                    task,
-                    total=len(the_plan.jobs),
-                    completed=finished,
-                    info=f"{summary.candidates_passed} passed, {summary.candidates_failed} failed, "
-                    f"${summary.cost_usd:.4f}",
-                )
+    wiring.require_generation_stack("generating copy")
+    from variantly.generation.run import RunOptions
 
-            summary = asyncio.run(runner.run(options, actor=actor, on_progress=on_progress))
-    except VariantlyError as exc:
-        fail(exc)
+    options = RunOptions(
+        modules=module,
+        locales=locale,
+        candidates=candidates,
+        concurrency=concurrency,
+        budget_usd=budget_usd,
+        cohorts=cohort,
+    )
+    runner = wiring.runner(open_store(workspace, database_url), load_checked_workspace(workspace))
+    with Progress(
+        TextColumn("[bold]generating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("run", total=None, info="planning")
+
+        def on_progress(summary, the_plan) -> None:
+            finished = summary.jobs_done + summary.jobs_failed + summary.jobs_not_started
+            progress.update(
+                task,
+                total=len(the_plan.jobs),
+                completed=finished,
+                info=f"{summary.candidates_passed} passed, {summary.candidates_failed} failed, ${summary.cost_usd:.4f}",
+            )
+
+        summary = asyncio.run(runner.run(options, actor=actor, on_progress=on_progress))
     print_summary(summary)
     if summary.status not in ("done", "stopped_budget"):
         raise typer.Exit(1)

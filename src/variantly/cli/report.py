@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, open_store
+from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, open_store, reports_errors
 
 report_app = typer.Typer(help="Reports on what personalisation achieved.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
@@ -25,9 +25,10 @@ def interval(ci: tuple[float, float] | list[float] | None, points: bool) -> str:
 
 
 @report_app.command()
+@reports_errors
 def lift(module: str | None = None, workspace: WorkspaceOpt = Path("."), database_url: DatabaseOpt = None) -> None:
     """Per module, cohort and variant: conversion rates, lift with 95% intervals, p-value."""
-    from variantly.lift import lift_report
+    from variantly.reporting.lift import lift_report
 
     rows = lift_report(open_store(workspace, database_url), module)
     if not rows:

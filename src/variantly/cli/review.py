@@ -9,8 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, fail, open_store
-from variantly.errors import VariantlyError
+from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, open_store, reports_errors
 
 review_app = typer.Typer(help="List, show, approve and reject variants.", no_args_is_help=True)
 app.add_typer(review_app, name="review")
@@ -19,6 +18,7 @@ REVIEWER = os.environ.get("USER") or "cli"
 
 
 @review_app.command("list")
+@reports_errors
 def list_(
     module: str | None = None,
     locale: str | None = None,
@@ -31,14 +31,11 @@ def list_(
     database_url: DatabaseOpt = None,
 ) -> None:
     """The queue, filtered; counts per status first."""
-    from variantly.review import Filters, list_variants
+    from variantly.authoring.review import Filters, list_variants
 
-    try:
-        page = list_variants(
-            open_store(workspace, database_url), Filters(module, cohort, locale, status or None), limit=limit
-        )
-    except VariantlyError as exc:
-        fail(exc)
+    page = list_variants(
+        open_store(workspace, database_url), Filters(module, cohort, locale, status or None), limit=limit
+    )
     console.print("  ".join(f"{s}: {n}" for s, n in page.counts.items()), highlight=False)
     table = Table(show_lines=False)
     for column in ("id", "v", "module", "cohort", "status", "copy"):
@@ -51,17 +48,15 @@ def list_(
 
 
 @review_app.command()
+@reports_errors
 def show(variant_id: str, workspace: WorkspaceOpt = Path("."), database_url: DatabaseOpt = None) -> None:
     """One variant: its text, guardrail report and history."""
-    from variantly.review import variant_history
+    from variantly.authoring.review import variant_history
     from variantly.store.variants import get_variant
 
     store = open_store(workspace, database_url)
-    try:
-        row = get_variant(store, variant_id)
-        entries = variant_history(store, variant_id)
-    except VariantlyError as exc:
-        fail(exc)
+    row = get_variant(store, variant_id)
+    entries = variant_history(store, variant_id)
     console.print(
         f"[bold]{row.module_id}[/bold] {row.cohort_key}  status [bold]{row.status}[/bold]  "
         f"version {row.version}  ({row.source})",
@@ -78,6 +73,7 @@ def show(variant_id: str, workspace: WorkspaceOpt = Path("."), database_url: Dat
 
 
 @review_app.command()
+@reports_errors
 def approve(
     variant_id: str,
     version: Annotated[int, typer.Option(help="The version you reviewed.")],
@@ -87,16 +83,14 @@ def approve(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Approve: it is served once render processes pick up the new release (seconds)."""
-    from variantly import review
+    from variantly.authoring import review
 
-    try:
-        row = review.approve(open_store(workspace, database_url), variant_id, version=version, actor=who, reason=reason)
-    except VariantlyError as exc:
-        fail(exc)
+    row = review.approve(open_store(workspace, database_url), variant_id, version=version, actor=who, reason=reason)
     console.print(f"approved {row.id} (now version {row.version})")
 
 
 @review_app.command()
+@reports_errors
 def reject(
     variant_id: str,
     version: Annotated[int, typer.Option(help="The version you reviewed.")],
@@ -109,36 +103,29 @@ def reject(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Reject with a reason."""
-    from variantly import review
+    from variantly.authoring import review
 
-    try:
-        row = review.reject(
-            open_store(workspace, database_url),
-            variant_id,
-            version=version,
-            actor=who,
-            reason=reason,
-            regenerate=regenerate,
-        )
-    except VariantlyError as exc:
-        fail(exc)
+    row = review.reject(
+        open_store(workspace, database_url),
+        variant_id,
+        version=version,
+        actor=who,
+        reason=reason,
+        regenerate=regenerate,
+    )
     console.print(f"rejected {row.id}" + (" (regeneration requested)" if regenerate else ""))
 
 
 @review_app.command()
+@reports_errors
 def recheck(who: ReviewerOpt = "policy", workspace: WorkspaceOpt = Path("."), database_url: DatabaseOpt = None) -> None:
     """Re-check approved variants against the current guardrail policy; pull what now fails."""
-    import variantly.generation  # noqa: F401
-    from variantly.generation.guards import PolicyGuards
-    from variantly.review import recheck_policy
-    from variantly.workspace import load_workspace
+    from variantly.authoring.review import recheck_policy
+    from variantly.generation.wiring import policy_checker
+    from variantly.serving.trial import load_checked_workspace
 
-    try:
-        ws = load_workspace(workspace)
-        guards = PolicyGuards(ws.root, ws.policy, ws.policy_hash)
-        pulled = recheck_policy(open_store(workspace, database_url), ws, guards.check_slots, actor=who)
-    except VariantlyError as exc:
-        fail(exc)
+    ws = load_checked_workspace(workspace)
+    pulled = recheck_policy(open_store(workspace, database_url), ws, policy_checker(ws).check_slots, actor=who)
     console.print(
         f"{len(pulled)} approved variant(s) pulled from serving" + (f": {', '.join(pulled)}" if pulled else "")
     )

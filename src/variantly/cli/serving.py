@@ -1,4 +1,4 @@
-"""Commands on the serving side: lint, render, serve, demo."""
+"""Commands on the serving side: render, serve, demo."""
 
 from __future__ import annotations
 
@@ -10,28 +10,11 @@ from typing import Annotated
 
 import typer
 
-from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, err_console, fail, open_store
-from variantly.errors import VariantlyError
+from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, err_console, open_store, reports_errors
 
 
 @app.command()
-def lint(workspace: WorkspaceOpt = Path(".")) -> None:
-    """Check every module, layout and audience file; print path:line:col: message."""
-    from variantly.workspace import workspace_problems
-
-    ws, problems = workspace_problems(workspace)
-    for problem in problems:
-        console.print(str(problem), highlight=False, soft_wrap=True)
-    if problems:
-        err_console.print(f"[red]{len(problems)} problem(s)[/red]")
-        raise typer.Exit(1)
-    assert ws is not None
-    console.print(
-        f"[green]ok[/green]: {len(ws.modules)} modules, {len(ws.layouts)} layouts, locales {', '.join(ws.locales)}"
-    )
-
-
-@app.command()
+@reports_errors
 def render(
     profile: Annotated[Path, typer.Option(help="A profile JSON file (see examples/profiles/).")],
     layout: Annotated[str | None, typer.Option(help="A layout id.")] = None,
@@ -43,34 +26,30 @@ def render(
     """Print what POST /v1/render would return for this profile."""
     from pydantic import ValidationError
 
-    from variantly.profiles import Profile
-    from variantly.release import Release
-    from variantly.render import render_target, viewer_for_profile
-    from variantly.store.variants import approved_variants
-    from variantly.workspace import load_workspace
+    from variantly.serving.profiles import Profile
+    from variantly.serving.release import load_release
+    from variantly.serving.render import render_target, viewer_for_profile
+    from variantly.serving.trial import load_checked_workspace
 
     if bool(layout) == bool(module):
         err_console.print("[red]error:[/red] give either --layout or --module")
         raise typer.Exit(2)
+    ws = load_checked_workspace(workspace)
     try:
-        ws = load_workspace(workspace)
-        try:
-            person = Profile.model_validate_json(profile.read_text(encoding="utf-8"))
-        except ValidationError as exc:
-            fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            err_console.print(f"[red]error:[/red] {profile}: {fields}", soft_wrap=True)
-            raise typer.Exit(1) from exc
-        store = open_store(workspace, database_url)
-        release = Release.build(store.release_number(), approved_variants(store))
-        page = render_target(
-            ws, release, viewer_for_profile(ws, person), channel=channel, module=None, modules=module, layout=layout
-        )
-    except VariantlyError as exc:
-        fail(exc)
+        person = Profile.model_validate_json(profile.read_text(encoding="utf-8"))
+    except ValidationError as exc:
+        fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        err_console.print(f"[red]error:[/red] {profile}: {fields}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    release = load_release(open_store(workspace, database_url))
+    page = render_target(
+        ws, release, viewer_for_profile(ws, person), channel=channel, module=None, modules=module, layout=layout
+    )
     print(json.dumps(page.as_dict() | {"release": release.number}, ensure_ascii=False, indent=2))
 
 
 @app.command()
+@reports_errors
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
@@ -95,14 +74,12 @@ def _serve(
     from variantly.api import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        api = create_app(workspace, database_url, poll_seconds=poll_seconds, review_enabled=review_enabled)
-    except VariantlyError as exc:
-        fail(exc)
+    api = create_app(workspace, database_url, poll_seconds=poll_seconds, review_enabled=review_enabled)
     uvicorn.run(api, host=host, port=port, log_level="info")
 
 
 @app.command()
+@reports_errors
 def demo(
     port: int = 8000,
     host: str = "127.0.0.1",
@@ -111,18 +88,15 @@ def demo(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Set up and print, but do not serve.")] = False,
 ) -> None:
     """Lint, set up the store, import the example variants and serve: no API key needed."""
-    from variantly.cli.authoring import import_file, print_import
-    from variantly.workspace import load_workspace
+    from variantly.cli.authoring import print_import
+    from variantly.generation.wiring import import_file
+    from variantly.serving.trial import load_checked_workspace
 
-    try:
-        ws = load_workspace(workspace)
-        console.print(f"[green]lint ok[/green]: {len(ws.modules)} modules, {len(ws.layouts)} layouts")
-        store = open_store(workspace, database_url)
-        console.print(f"store: {store.engine.url.render_as_string(hide_password=True)}")
-        summary = import_file(store, ws, workspace / "examples" / "variants.jsonl", actor="demo", approve=True)
-    except VariantlyError as exc:
-        fail(exc)
-    print_import(summary)
+    ws = load_checked_workspace(workspace)
+    console.print(f"[green]lint ok[/green]: {len(ws.modules)} modules, {len(ws.layouts)} layouts")
+    store = open_store(workspace, database_url)
+    console.print(f"store: {store.engine.url.render_as_string(hide_password=True)}")
+    print_import(import_file(store, ws, workspace / "examples" / "variants.jsonl", actor="demo", approve=True))
     reviewer_password = _demo_reviewer(store)
     _print_demo_commands(workspace, host, port)
     base = f"http://{host}:{port}"

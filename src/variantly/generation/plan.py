@@ -14,9 +14,9 @@ from itertools import product
 
 from sqlalchemy import select
 
-from variantly.cohorts import ANY, Cohort
 from variantly.errors import NotFound
 from variantly.generation.prompts import BuiltPrompt, PromptSet, build_prompt, estimate_completion_tokens, json_shape
+from variantly.serving.cohorts import ANY, Cohort
 from variantly.store import Store
 from variantly.store.schema import GenerationJobRow, VariantRow
 from variantly.workspace import Workspace

@@ -19,11 +19,11 @@ from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, Field, create_model
 
-from variantly.cohorts import ANY, Cohort
 from variantly.errors import ConfigurationError, PromptTooLarge
-from variantly.policy import Policy
+from variantly.serving.cohorts import ANY, Cohort
 from variantly.workspace import Workspace
 from variantly.workspace.models import Module, localized
+from variantly.workspace.policy import Policy
 
 LANGUAGES = {"en": "English", "sv": "Swedish (svenska)"}
 CUT_ORDER = ("reviewer feedback, oldest first", "audience descriptions", "facts, last first")

@@ -16,19 +16,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from variantly.authoring.review import mark_feedback_used, pending_feedback
+from variantly.authoring.staleness import mark_stale
 from variantly.errors import ConfigurationError, LLMCallFailed, LLMRefused, LLMTruncated
 from variantly.generation.llm import CallRecord, LLMClient
 from variantly.generation.plan import Plan, PlannedJob, cost, make_plan
 from variantly.generation.prompts import PromptSet, output_model
-from variantly.review import mark_feedback_used, pending_feedback
-from variantly.staleness import mark_stale
 from variantly.store import Store
 from variantly.store.runs import create_run, save_job, update_run
 from variantly.store.schema import GenerationJobRow, LLMCallRow, VariantRow
 from variantly.workspace import Workspace
 
 if TYPE_CHECKING:
-    from variantly.generation.guards import PolicyGuards
+    from variantly.authoring.policy_checks import PolicyChecker
 
 
 @dataclass
@@ -80,24 +80,24 @@ class Runner:
         workspace: Workspace,
         llm: LLMClient,
         *,
-        guards: PolicyGuards | None = None,
+        checker: PolicyChecker | None = None,
         prompts: PromptSet | None = None,
     ) -> None:
         self.store = store
         self.workspace = workspace
         self.llm = llm
-        self._guards = guards
+        self._checker = checker
         self.prompts = prompts or PromptSet(workspace.root)
         self.settings = workspace.settings.generation
 
     @property
-    def guards(self) -> PolicyGuards:
+    def checker(self) -> PolicyChecker:
         """Built on first use: importing guardrails-ai takes seconds, and planning needs none of it."""
-        if self._guards is None:
-            from variantly.generation.guards import PolicyGuards
+        if self._checker is None:
+            from variantly.generation.wiring import policy_checker
 
-            self._guards = PolicyGuards(self.workspace.root, self.workspace.policy, self.workspace.policy_hash)
-        return self._guards
+            self._checker = policy_checker(self.workspace)
+        return self._checker
 
     def plan(self, options: RunOptions) -> Plan:
         return make_plan(
@@ -217,7 +217,7 @@ class Runner:
 
         def check(slots_list: list[dict[str, str]]) -> list[_Candidate]:
             return [
-                _Candidate(s, self.guards.check_slots(self.workspace, job.module_id, cohort, s)) for s in slots_list
+                _Candidate(s, self.checker.check_slots(self.workspace, job.module_id, cohort, s)) for s in slots_list
             ]
 
         actor = f"generator:{run_id}"

@@ -14,7 +14,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, func, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from variantly.errors import ConfigurationError, StoreUnavailable
@@ -33,6 +34,9 @@ def default_database_url(workspace: str | os.PathLike[str]) -> str:
     return f"sqlite:///{folder / 'variantly.db'}"
 
 
+OUTAGE_MESSAGE = "the store is unreachable or failed: try again shortly (rendering goes on from the last release)"
+
+
 def _engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
@@ -48,10 +52,23 @@ def _engine(url: str) -> Engine:
                 cursor.execute("PRAGMA foreign_keys=ON")
                 cursor.close()
 
-            return engine
-        return create_engine(url, pool_pre_ping=True)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
     except Exception as exc:  # bad URL, missing driver
         raise ConfigurationError(f"cannot use database URL {url!r}: {exc}") from exc
+    event.listen(engine, "handle_error", _outage_as_store_unavailable)
+    return engine
+
+
+def _outage_as_store_unavailable(context: ExceptionContext) -> None:
+    """A lost or refused connection becomes ``StoreUnavailable`` for every caller, in one place.
+
+    Constraint violations and SQL mistakes are not outages and pass through unchanged.
+    """
+    error = context.sqlalchemy_exception
+    if context.is_disconnect or isinstance(error, (OperationalError, InterfaceError)):
+        detail = str(getattr(error, "orig", None) or context.original_exception).strip().splitlines()[0]
+        raise StoreUnavailable(OUTAGE_MESSAGE, detail=detail) from context.original_exception
 
 
 class Store:
@@ -71,8 +88,9 @@ class Store:
             with self.engine.begin() as connection:
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
-        except OperationalError as exc:
-            raise StoreUnavailable(f"cannot reach the store at {self.engine.url!r}: {exc.orig}") from exc
+        except StoreUnavailable as exc:
+            where = self.engine.url.render_as_string(hide_password=True)
+            raise StoreUnavailable(f"cannot reach the store at {where}: {exc.detail}", detail=exc.detail) from exc
 
     @contextmanager
     def session(self) -> Iterator[Session]:

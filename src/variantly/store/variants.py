@@ -9,7 +9,6 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from variantly.errors import Conflict, InvalidTransition, NotFound
-from variantly.release import ServedVariant
 from variantly.store.db import Store
 from variantly.store.schema import STATUSES, AuditEntry, VariantRow, utcnow
 
@@ -128,10 +127,9 @@ def history(store: Store, variant_id: str) -> list[AuditEntry]:
         )
 
 
-def approved_variants(store: Store) -> list[ServedVariant]:
+def approved_rows(store: Store) -> list[VariantRow]:
     with store.sessions() as session:
-        rows = session.scalars(select(VariantRow).where(VariantRow.status == "approved"))
-        return [ServedVariant(r.id, r.module_id, r.cohort_key, dict(r.slots), r.module_hash, r.version) for r in rows]
+        return list(session.scalars(select(VariantRow).where(VariantRow.status == "approved")))
 
 
 def existing_ids(store: Store, ids: Iterable[str]) -> set[str]:

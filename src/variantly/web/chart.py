@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from variantly.lift import LiftRow
+from variantly.reporting.lift import LiftRow
 
 
 @dataclass

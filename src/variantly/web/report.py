@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from variantly.cohorts import Cohort
+from variantly.serving.cohorts import Cohort
 from variantly.store.schema import VariantRow
 from variantly.workspace import Workspace
 from variantly.workspace.models import localized

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from variantly import review
 from variantly.auth import Principal, by_password, by_token
+from variantly.authoring import review
 from variantly.errors import Unauthenticated, VariantlyError
 from variantly.store.variants import get_variant
 from variantly.web import session as sessions
@@ -208,7 +208,7 @@ def variant_preview(variant_id: str, channel: str, request: Request) -> Response
     _, who = _signed_in(request)
     if who is None:
         raise Unauthenticated("sign in to preview")
-    from variantly.preview import preview_variant
+    from variantly.authoring.preview import preview_variant
 
     svc = request.app.state.service
     return HTMLResponse(preview_variant(svc.workspace, get_variant(svc.store, variant_id), channel))
@@ -280,7 +280,7 @@ def lift_page(request: Request) -> Response:
     session, who = _signed_in(request)
     if who is None:
         return _to_login()
-    from variantly.lift import lift_report
+    from variantly.reporting.lift import lift_report
     from variantly.web.chart import lift_chart
 
     store = request.app.state.service.store

@@ -12,7 +12,7 @@ from variantly.workspace.templates import KNOWN_BLOCKS, CompiledTemplate
 from variantly.workspace.yamlpos import PositionedYAML
 
 if TYPE_CHECKING:
-    from variantly.workspace.loader import ModuleFile, Workspace
+    from variantly.workspace.loader import ModuleFile
 
 
 def slot_text_problems(slot_name: str, slot, text: str) -> list[str]:
@@ -162,46 +162,3 @@ def _block_problems(
 def _block_line(template: CompiledTemplate, block: str) -> int:
     match = re.search(r"{%-?\s*block\s+" + re.escape(block) + r"\b", template.source)
     return template.source.count("\n", 0, match.start()) + 1 if match else 1
-
-
-def trial_render(workspace: Workspace) -> list[Problem]:
-    """Render every module and layout with its defaults in every channel and locale.
-
-    Catches what static checks cannot (a filter on a missing value, a type error in
-    an expression) before a customer's request does.
-    """
-    from variantly.render import render_layout_defaults, render_module_defaults
-
-    problems = []
-    for locale in workspace.locales:
-        for module_file in workspace.modules.values():
-            for channel in module_file.module.channels:
-                try:
-                    render_module_defaults(workspace, module_file.module.id, channel, locale)
-                except Exception as exc:  # any failure here is a marketer-fixable template bug
-                    problems.append(
-                        Problem(
-                            module_file.path, _line_of(exc), 1, f"renders with an error ({channel}, {locale}): {exc}"
-                        )
-                    )
-        for layout_file in workspace.layouts.values():
-            for channel in layout_file.layout.channels:
-                try:
-                    render_layout_defaults(workspace, layout_file.layout.id, channel, locale)
-                except Exception as exc:
-                    problems.append(
-                        Problem(
-                            layout_file.path, _line_of(exc), 1, f"renders with an error ({channel}, {locale}): {exc}"
-                        )
-                    )
-    return problems
-
-
-def _line_of(exc: BaseException) -> int:
-    tb = exc.__traceback__
-    line = 1
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == "<template>":
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line

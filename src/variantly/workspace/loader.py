@@ -1,8 +1,10 @@
-"""Load and lint a workspace: every problem found, each with ``path:line:col``.
+"""Load and statically check a workspace: every problem found, each with ``path:line:col``.
 
-Loading and linting are the same walk. ``workspace_problems`` collects every problem
+Loading and checking are the same walk. ``workspace_problems`` collects every problem
 rather than stopping at the first, because a marketer fixing a file wants the whole
-list; ``load_workspace`` raises ``WorkspaceError`` with that list.
+list; ``load_workspace`` raises ``WorkspaceError`` with that list. The trial render
+that completes lint is the render path's (``variantly.serving.trial``), so this
+package never imports the render code.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from variantly.errors import Problem, WorkspaceError
 from variantly.workspace import checks
 from variantly.workspace.models import Audiences, Layout, Module, Settings
+from variantly.workspace.policy import Policy, load_policy
 from variantly.workspace.templates import (
     CompiledTemplate,
     FrontMatterMissing,
@@ -63,7 +66,7 @@ class Workspace:
     modules: dict[str, ModuleFile] = field(default_factory=dict)
     layouts: dict[str, LayoutFile] = field(default_factory=dict)
     fingerprint: str = ""
-    policy: Any = None  # variantly.policy.Policy
+    policy: Policy = field(default_factory=Policy)
     policy_hash: str = ""
 
     @property
@@ -148,8 +151,6 @@ def workspace_problems(root: str | os.PathLike[str]) -> tuple[Workspace | None, 
         problems += checks.check_layout(rel, layout, template, doc, modules, broken)
         layouts[layout.id] = LayoutFile(layout, template, rel)
 
-    from variantly.policy import Policy, load_policy
-
     try:
         policy, policy_hash = load_policy(root)
     except WorkspaceError as exc:
@@ -159,9 +160,7 @@ def workspace_problems(root: str | os.PathLike[str]) -> tuple[Workspace | None, 
 
     if problems or audiences is None:
         return None, problems
-    workspace = Workspace(root, settings, audiences, modules, layouts, stamp, policy, policy_hash)
-    problems += checks.trial_render(workspace)
-    return (None, problems) if problems else (workspace, [])
+    return Workspace(root, settings, audiences, modules, layouts, stamp, policy, policy_hash), []
 
 
 def _prompt_problems(root: Path) -> list[Problem]:

@@ -8,14 +8,29 @@ which rule put a profile in its cohort.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from variantly.profiles import Profile
+
+class ProfileEvent(Protocol):
+    type: str
+    at: datetime
+    properties: dict[str, Any]
+
+
+class Profile(Protocol):
+    """What a rule reads from a profile. The concrete model is ``variantly.serving.profiles.Profile``;
+    rules only need this much, which keeps the workspace free of the serving path."""
+
+    @property
+    def events(self) -> Sequence[ProfileEvent]: ...
+
+    def trait(self, dotted: str) -> Any: ...
+
 
 TRAIT_OPS = ("equals", "in", "gte", "gt", "lte", "lt", "prefix", "exists", "contains")
 

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from variantly.errors import VariantlyError
-from variantly.events import Activity
-from variantly.release import EMPTY_RELEASE, Release
+from variantly.errors import StoreUnavailable, VariantlyError
+from variantly.serving.activity import Activity
+from variantly.serving.release import EMPTY_RELEASE, Release, load_release
+from variantly.serving.trial import load_checked_workspace
 from variantly.store import Store
-from variantly.store.variants import approved_variants
-from variantly.workspace import Workspace, load_workspace
+from variantly.workspace import Workspace
 from variantly.workspace.loader import fingerprint
 
 log = logging.getLogger("variantly.serving")
@@ -38,7 +38,7 @@ class RenderService:
         self.root = Path(root)
         self.store = store
         self.poll_seconds = poll_seconds
-        self.workspace: Workspace = load_workspace(self.root)  # must be good to start at all
+        self.workspace: Workspace = load_checked_workspace(self.root)  # must be good to start at all
         self.release: Release = EMPTY_RELEASE
         self.activity = Activity()
         self.workspace_error: str | None = None
@@ -59,7 +59,7 @@ class RenderService:
         self._last_attempt = stamp
         try:
             previous_policy = self.workspace.policy_hash
-            self.workspace = load_workspace(self.root)
+            self.workspace = load_checked_workspace(self.root)
             self.workspace_error = None
             log.info("workspace reloaded (%s)", stamp)
             if self.on_policy_change and self.workspace.policy_hash != previous_policy:
@@ -78,14 +78,15 @@ class RenderService:
         try:
             number = self.store.release_number()
             if number != self.release.number or not self._release_loaded:
-                self.release = Release.build(number, approved_variants(self.store))
-                log.info("release %d loaded: %d approved variants", number, len(self.release))
+                self.release = load_release(self.store)
+                log.info("release %d loaded: %d approved variants", self.release.number, len(self.release))
                 self._release_loaded = True
             self.store_error = None
         except Exception as exc:  # store down: keep serving the release we have
+            reason = exc.detail if isinstance(exc, StoreUnavailable) else str(exc)
             if self.store_error is None:
-                log.error("store unreachable; still serving release %d: %s", self.release.number, exc)
-            self.store_error = str(exc)
+                log.error("store unreachable; still serving release %d: %s", self.release.number, reason)
+            self.store_error = reason
 
     def refresh_activity(self) -> None:
         if self.store is None:

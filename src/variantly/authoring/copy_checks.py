@@ -1,8 +1,9 @@
 """The policy checks on a piece of copy, as plain functions.
 
 Each returns findings with character spans in the original text, so a reviewer sees
-exactly what failed. ``variantly.generation.guards`` wraps each one as a guardrails-ai
-validator; keeping the logic here keeps it testable and free of the generation stack.
+exactly what failed. ``variantly.authoring.policy_checks`` names them and runs them on
+a candidate; ``variantly.generation.guards`` wraps the same table as guardrails-ai
+validators. Keeping the logic here keeps it testable and free of the generation stack.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from variantly.policy import Policy
+from variantly.workspace.policy import Policy
 
 
 @dataclass(frozen=True)
@@ -221,16 +222,3 @@ def check_asset(text: str, ctx: SlotContext) -> list[Finding]:
             Finding("asset_choice", f"'{text}' is not one of the module's assets ({', '.join(sorted(ctx.assets))})")
         ]
     return []
-
-
-def check_text(text: str, ctx: SlotContext, policy: Policy) -> list[Finding]:
-    """All built-in checks for one slot's text (custom validators run in the guard)."""
-    if ctx.slot_type == "asset":
-        return check_asset(text, ctx)
-    found = check_length(text, ctx) + check_banned_phrases(text, policy) + check_competitors(text, policy)
-    found += check_disclaimer(text, ctx) + check_markup_and_links(text, ctx, policy) + check_language(text, ctx, policy)
-    if policy.claims_from_facts:
-        found += check_claims(text, ctx)
-    if policy.block_personal_data:
-        found += check_personal_data(text)
-    return found

@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from variantly.cohorts import Cohort
 from variantly.errors import Conflict, NotFound, ReasonRequired, VariantlyError
+from variantly.serving.cohorts import Cohort
 from variantly.store import Store
 from variantly.store.schema import STATUSES, AuditEntry, FeedbackRow, VariantRow
 from variantly.store.variants import change_variant, get_variant, history

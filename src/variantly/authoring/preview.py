@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from variantly.cohorts import ANY, Cohort
 from variantly.errors import ChannelNotSupported, NotFound
-from variantly.release import Release, ServedVariant
-from variantly.render import render_module, viewer_for_cohort
+from variantly.serving.cohorts import ANY, Cohort
+from variantly.serving.release import Release, ServedVariant
+from variantly.serving.render import render_module, viewer_for_cohort
 from variantly.store.schema import VariantRow
 from variantly.workspace import Workspace
 

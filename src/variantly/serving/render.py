@@ -15,13 +15,13 @@ from typing import Any
 
 from markupsafe import Markup
 
-from variantly.cohorts import Resolution, resolve
-from variantly.decide import Decision, Viewer, decide
 from variantly.errors import ChannelNotSupported, ConsentRequired, NotFound
-from variantly.events import Activity
-from variantly.holdout import arm_for
-from variantly.profiles import Profile
-from variantly.release import EMPTY_RELEASE, Release
+from variantly.serving.activity import Activity
+from variantly.serving.cohorts import Resolution, resolve
+from variantly.serving.decide import Decision, Viewer, decide
+from variantly.serving.holdout import arm_for
+from variantly.serving.profiles import Profile
+from variantly.serving.release import EMPTY_RELEASE, Release
 from variantly.workspace.loader import Workspace
 from variantly.workspace.models import DIMENSIONS, Module, localized
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import combinations
 
-from variantly.profiles import Profile
+from variantly.serving.profiles import Profile
 from variantly.workspace.models import DIMENSIONS, Audiences
 
 ANY = "*"

@@ -11,6 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from variantly.store import Store
+from variantly.store.schema import VariantRow
+from variantly.store.variants import approved_rows
+
 
 @dataclass(frozen=True)
 class ServedVariant:
@@ -22,6 +26,10 @@ class ServedVariant:
     slots: dict[str, str]
     module_hash: str
     version: int = 1
+
+    @classmethod
+    def of(cls, row: VariantRow) -> ServedVariant:
+        return cls(row.id, row.module_id, row.cohort_key, dict(row.slots), row.module_hash, row.version)
 
 
 @dataclass(frozen=True)
@@ -45,3 +53,9 @@ class Release:
 
 
 EMPTY_RELEASE = Release(0)
+
+
+def load_release(store: Store) -> Release:
+    """The current release as the store has it: its number and every approved variant."""
+    number = store.release_number()
+    return Release.build(number, (ServedVariant.of(row) for row in approved_rows(store)))

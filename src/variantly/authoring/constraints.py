@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from variantly.copy_checks import SlotContext, check_asset
-from variantly.importing import Candidate
+from variantly.authoring.copy_checks import SlotContext, check_asset
+from variantly.authoring.importing import Candidate
 from variantly.workspace import Workspace
 from variantly.workspace.checks import slot_text_problems
 

@@ -13,38 +13,19 @@ generated copy, and what fails is kept as ``guardrail_failed`` with its report.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from variantly.cohorts import ANY, Cohort
+from variantly.authoring.candidates import Candidate, VariantLine, parse_candidate, variant_id
 from variantly.errors import ImportFileError
 from variantly.store import Store
 from variantly.store.schema import VariantRow
 from variantly.store.variants import add_variant, change_variant
 from variantly.workspace import Workspace
-
-
-class VariantLine(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    module: str
-    cohort: dict[str, str] = Field(description="dimension -> audience id; locale is required")
-    slots: dict[str, str]
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """Copy for one module and cohort, before any check."""
-
-    module_id: str
-    cohort: Cohort
-    slots: dict[str, str]
 
 
 @dataclass
@@ -55,38 +36,11 @@ class ImportSummary:
     pending: int = 0
     failed: int = 0
     failures: list[str] = field(default_factory=list)
+    not_approved: list[str] = field(default_factory=list)  # passed, but a check could not run
 
 
-# A check returns (passed, report); issue 3's guardrails plug in here.
+# A check returns (passed, report): ``PolicyChecker.check``, or any function like it.
 Check = Callable[[Workspace, Candidate], tuple[bool, dict[str, Any]]]
-
-
-def parse_candidate(workspace: Workspace, line: VariantLine) -> tuple[Candidate | None, list[str]]:
-    """Turn one line into a candidate, or say what is wrong with it."""
-    module_file = workspace.modules.get(line.module)
-    if module_file is None:
-        return None, [f"module: unknown module '{line.module}' (modules: {', '.join(sorted(workspace.modules))})"]
-    module = module_file.module
-    errors = []
-    for dim, value in line.cohort.items():
-        if dim not in module.dimensions:
-            errors.append(
-                f"cohort.{dim}: module '{module.id}' does not vary by {dim}"
-                f" (it varies by {', '.join(module.dimensions)})"
-            )
-        elif value != ANY and value not in {a.id for a in workspace.audiences.of(dim)}:
-            errors.append(f"cohort.{dim}: unknown {dim} '{value}'")
-    if "locale" not in line.cohort:
-        errors.append(f"cohort.locale: required (one of {', '.join(workspace.locales)})")
-    missing = sorted(set(module.slots) - set(line.slots))
-    unknown = sorted(set(line.slots) - set(module.slots))
-    if missing:
-        errors.append(f"slots: missing {', '.join(missing)}")
-    if unknown:
-        errors.append(f"slots: module '{module.id}' has no slot {', '.join(unknown)}")
-    if errors:
-        return None, errors
-    return Candidate(module.id, Cohort.of(module.dimensions, line.cohort), dict(line.slots)), []
 
 
 def read_variants_file(workspace: Workspace, path: str | Path) -> list[Candidate]:
@@ -113,15 +67,6 @@ def read_variants_file(workspace: Workspace, path: str | Path) -> list[Candidate
     if problems:
         raise ImportFileError(f"{path} has {len(problems)} problem(s); nothing was imported:\n" + "\n".join(problems))
     return candidates
-
-
-def variant_id(module_hash: str, candidate: Candidate, source: str) -> str:
-    basis = json.dumps(
-        [candidate.module_id, candidate.cohort.key, candidate.slots, module_hash, source],
-        sort_keys=True,
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(basis.encode()).hexdigest()[:24]
 
 
 def import_variants(
@@ -159,6 +104,12 @@ def import_variants(
         if not passed:
             summary.failed += 1
             summary.failures.append(f"{candidate.module_id} {candidate.cohort.key}: {report.get('summary', 'failed')}")
+        elif approve and report.get("unchecked"):  # never auto-approve copy a policy check did not see
+            summary.pending += 1
+            summary.not_approved.append(
+                f"{candidate.module_id} {candidate.cohort.key}: left pending, not checked by "
+                f"{', '.join(report['unchecked'])}"
+            )
         elif approve:
             change_variant(
                 store,

@@ -12,11 +12,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from variantly.cohorts import Resolution
-from variantly.events import Activity
-from variantly.holdout import Arm
-from variantly.profiles import Profile
-from variantly.release import Release, ServedVariant
+from variantly.serving.activity import Activity
+from variantly.serving.cohorts import Resolution
+from variantly.serving.holdout import Arm
+from variantly.serving.profiles import Profile
+from variantly.serving.release import Release, ServedVariant
 from variantly.workspace.loader import ModuleFile, Workspace
 from variantly.workspace.rules import AudienceLookup
 

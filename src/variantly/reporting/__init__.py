@@ -1,0 +1,1 @@
+"""What personalisation achieved: lift against the holdout control group."""
