@@ -87,6 +87,27 @@ def store(database_url: str):
     handle.dispose()
 
 
+@pytest.fixture
+def served_app(workspace_dir: Path, database_url: str):
+    """The API with the example variants approved (on each store engine)."""
+    from variantly.api import create_app
+    from variantly.authoring.constraints import check_constraints
+    from variantly.authoring.importing import import_variants
+
+    app = create_app(workspace_dir, database_url)
+    svc = app.state.service
+    import_variants(
+        svc.store,
+        svc.workspace,
+        workspace_dir / "examples" / "variants.jsonl",
+        actor="t",
+        check=check_constraints,
+        approve=True,
+    )
+    svc.refresh_release()
+    return app
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -122,3 +143,12 @@ def load_profile(name: str):
     from variantly.serving.profiles import Profile
 
     return Profile.model_validate_json((REPO / "examples" / "profiles" / f"{name}.json").read_text())
+
+
+def consenting_profile(pid: str, **traits) -> dict:
+    """A startup reader in English who consented to personalisation and email (a profile as JSON)."""
+    return {
+        "id": pid,
+        "traits": {"company_size": 20, "locale": "en"} | traits,
+        "consent": {"personalisation": True, "marketing_email": True},
+    }

@@ -36,7 +36,8 @@ class ImportSummary:
     pending: int = 0
     failed: int = 0
     failures: list[str] = field(default_factory=list)
-    not_approved: list[str] = field(default_factory=list)  # passed, but a check could not run
+    not_approved: int = 0  # passed, but a custom validator could not run: left pending
+    unchecked: set[str] = field(default_factory=set)  # those validators
 
 
 # A check returns (passed, report): ``PolicyChecker.check``, or any function like it.
@@ -106,10 +107,8 @@ def import_variants(
             summary.failures.append(f"{candidate.module_id} {candidate.cohort.key}: {report.get('summary', 'failed')}")
         elif approve and report.get("unchecked"):  # never auto-approve copy a policy check did not see
             summary.pending += 1
-            summary.not_approved.append(
-                f"{candidate.module_id} {candidate.cohort.key}: left pending, not checked by "
-                f"{', '.join(report['unchecked'])}"
-            )
+            summary.not_approved += 1
+            summary.unchecked.update(report["unchecked"])
         elif approve:
             change_variant(
                 store,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -39,9 +40,18 @@ def print_import(summary) -> None:
         f"{summary.already_present} already present"
     )
     for failure in summary.failures:
-        console.print(f"  [yellow]failed[/yellow] {failure}", highlight=False, soft_wrap=True)
-    for note in summary.not_approved:
-        console.print(f"  [yellow]pending[/yellow] {note}", highlight=False, soft_wrap=True)
+        console.print(f"  [yellow]failed[/yellow] {escape(failure)}", highlight=False, soft_wrap=True)
+    if summary.not_approved:
+        from variantly.generation.wiring import INSTALL_COMMAND
+
+        console.print(
+            f"  [yellow]{summary.not_approved} left pending instead of approved[/yellow]: "
+            + escape(
+                f"custom validator(s) {', '.join(sorted(summary.unchecked))} need guardrails-ai: {INSTALL_COMMAND}"
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()

@@ -10,6 +10,7 @@ from typing import Annotated, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from variantly.errors import StoreUnavailable, VariantlyError
 
@@ -41,7 +42,7 @@ def fail(exc: VariantlyError) -> NoReturn:
     message = exc.message
     if isinstance(exc, StoreUnavailable) and exc.detail and exc.detail not in message:
         message += f" ({exc.detail})"
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
 

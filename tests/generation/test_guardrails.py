@@ -177,3 +177,36 @@ def test_import_runs_through_the_same_guardrails(store, workspace, guards, tmp_p
     failed_id = next(v for v in summary.failures if "enterprise" in v)
     assert "banned phrase 'buy now'" in failed_id and "names competitor 'Braze'" in failed_id
     assert all(get_variant(store, v.id).report["passed"] for v in approved_rows(store))
+
+
+@pytest.mark.parametrize(
+    ("module", "slots", "cohort"),
+    [
+        ("cta", CTA, {}),
+        ("cta", CTA | {"label": "Buy now, beat Braze", "note": "Call +46 70 123 45 67 or see http://evil.test"}, {}),
+        ("cta", CTA | {"label": "See it NOW!"}, {}),
+        ("hero", {"headline": "{{ 7*7 }} <b>87%</b> faster", "subheadline": "For {first_name} at {company}"}, {}),
+        (
+            "customer_example",
+            {"customer": "A bank", "story": "It went well.", "metric": "Live in 6 weeks"},
+            {"industry": "financial_services"},
+        ),
+        ("cta", {"label": "See what is new", "note": "A short tour of what changed for your team."}, {"locale": "sv"}),
+    ],
+)
+def test_plain_checker_reports_what_the_guards_report(guards, ws, module: str, slots: dict, cohort: dict) -> None:
+    """Without guardrails-ai the same table of checks runs; only custom validators are left out (and named)."""
+    from variantly.authoring.policy_checks import BuiltInChecker
+
+    module_slots = set(ws.modules[module].module.slots)
+    slots = {k: v for k, v in slots.items() if k in module_slots}
+    cohort = {"locale": "en"} | cohort
+    plain = BuiltInChecker(ws.policy, ws.policy_hash).check_slots(ws, module, cohort, slots)
+    guarded = guards.check_slots(ws, module, cohort, slots)
+    built_in = {
+        name: [f for f in found if f["validator"].startswith("variantly/")] for name, found in guarded["slots"].items()
+    }
+    assert plain["slots"] == built_in
+    assert plain["passed"] == (not any(built_in.values()))
+    kinds = {c.name for c in ws.policy.custom_validators if ws.modules[module].module.kind in c.kinds}
+    assert set(plain.get("unchecked", [])) == kinds
