@@ -49,7 +49,10 @@ def candidates_for(prompt: str, count: int, enums: dict[str, list[str]], seed: i
     out = []
     for i in range(count):
         slots = {}
-        for j, (name, rules) in enumerate(SLOT_LINE.findall(prompt)):
+        rules_by_slot: dict[str, str] = {}
+        for name, rules in SLOT_LINE.findall(prompt):  # a slot may have cohort requirements further down
+            rules_by_slot[name] = f"{rules_by_slot[name]}; {rules}" if name in rules_by_slot else rules
+        for j, (name, rules) in enumerate(rules_by_slot.items()):
             if name in enums:
                 slots[name] = enums[name][(seed + i) % len(enums[name])]
                 continue

@@ -25,14 +25,15 @@ Class map::
     │   ├── PromptTooLarge               400  a prompt over its token budget after every cut
     │   ├── LLMNotConfigured             400  no API key or endpoint (exit 2)
     │   ├── LLMEndpointMisconfigured     400  401/403/404 from the endpoint (exit 2)
+    │   ├── LLMUnreachable               400  connections refused again and again (exit 2)
     │   └── LLMCallFailed                502  no usable answer after retries
     │       ├── LLMRefused               502  the model refused
     │       └── LLMTruncated             502  the answer hit max_completion_tokens
     └── StoreError                            the database
         └── StoreUnavailable             503  unreachable or failing: try again shortly
 
-``LLMNotConfigured`` and ``LLMEndpointMisconfigured`` are also ``ConfigurationError``:
-every later call would fail alike, so a run stops at the first.
+``LLMNotConfigured``, ``LLMEndpointMisconfigured`` and ``LLMUnreachable`` are also
+``ConfigurationError``: every later call would fail alike, so a run stops at the first.
 """
 
 from __future__ import annotations
@@ -188,6 +189,12 @@ class LLMEndpointMisconfigured(GenerationError, ConfigurationError):
     """401, 403 or 404 from the endpoint: check the key, the base URL and the model name."""
 
     code = "llm_misconfigured"
+
+
+class LLMUnreachable(GenerationError, ConfigurationError):
+    """The endpoint refused connection after connection: check OPENAI_BASE_URL and the network."""
+
+    code = "llm_unreachable"
 
 
 class LLMCallFailed(GenerationError):

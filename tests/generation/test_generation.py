@@ -60,6 +60,11 @@ def error(status: int, **headers: str) -> httpx.Response:
 
 @pytest.fixture
 def runner(workspace, tmp_path: Path):
+    yield from wire_runner(workspace, tmp_path)
+
+
+def wire_runner(workspace, tmp_path: Path):
+    """A runner against respx at BASE: two candidates a job, fast backoff, three attempts."""
     from variantly.store import Store
 
     settings = workspace.settings.generation.model_copy(
@@ -142,11 +147,11 @@ def test_content_that_is_not_json_is_retried_then_given_up(runner: Runner) -> No
         ]
     )
     summary = run(runner)
-    assert (summary.jobs_done, summary.jobs_failed) == (0, 1)
+    assert (summary.jobs_done, summary.jobs_unfinished) == (0, 1)
     assert "no usable answer after 3 attempt(s)" in summary.errors[0]
     assert [c.outcome for c in calls(runner)] == ["ValidationError", "NotJSONBody", "JSONDecodeError"]
     assert variants(runner) == []
-    # not marked done: the next run tries this job again
+    # unfinished, not failed: trouble on the way, so the next run tries this job again by itself
     respx.post(URL).mock(return_value=completion([GOOD, GOOD]))
     assert run(runner).jobs_done == 1
 
@@ -165,7 +170,9 @@ def test_refusal_fails_the_job_without_retrying(runner: Runner) -> None:
     summary = run(runner)
     assert route.call_count == 1 and summary.jobs_failed == 1
     assert "refused: I can't help with that." in summary.errors[0]
-    assert run(runner).jobs_skipped == 1  # a refusal is final for these inputs: no paying again
+    again = run(runner)  # a refusal would repeat: not paid for again unless asked, but never hidden
+    assert (again.jobs_failed_before, again.llm_calls, route.call_count) == (1, 0, 1)
+    assert again.left_over == 1 and "--retry-failed" in again.message
 
 
 @respx.mock

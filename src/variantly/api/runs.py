@@ -29,6 +29,7 @@ class RunRequest(BaseModel):
     candidates: int | None = Field(default=None, ge=1, le=10)
     concurrency: int | None = Field(default=None, ge=1, le=256)
     budget_usd: float | None = Field(default=None, gt=0)
+    retry_failed: bool = Field(default=False, description="also redo jobs that failed before")
 
 
 class RunOut(BaseModel):

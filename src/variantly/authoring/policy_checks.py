@@ -14,6 +14,7 @@ with one failure per validator per slot: ``{"validator", "message", "spans"}``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -52,10 +53,16 @@ def run_check(name: str, text: str, ctx: SlotContext, policy: Policy) -> list[Fi
 
 
 def failure(validator: str, findings: list[Finding]) -> dict[str, Any]:
-    """The report entry for one validator's findings on one slot."""
+    """The report entry for one validator's findings on one slot: each message once, every span.
+
+    Six pieces of template syntax read "contains template syntax (6 places)", not the
+    same sentence six times.
+    """
+    counts = Counter(f.message for f in findings)
+    messages = [m if n == 1 else f"{m} ({n} places)" for m, n in counts.items()]
     return {
         "validator": validator,
-        "message": "; ".join(f.message for f in findings),
+        "message": "; ".join(messages),
         "spans": [[s, e] for f in findings for s, e in f.spans],
     }
 

@@ -6,6 +6,7 @@ Plan and generate need the generation extra; lint and import work without it.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -97,18 +98,21 @@ def _plan(workspace: Path, database_url: str | None, **options):
 
 def _plan_table(plan) -> Table:
     table = Table(title=f"Plan: model {plan.model}, prompts {plan.prompt_hash}, policy {plan.policy_hash}")
-    for column in ("module", "jobs", "prompt tokens", "completion tokens (est.)", "cost (est.)"):
+    columns = ("module", "jobs", "prompt tokens", "completion tokens (est.)", "cost (est.)", "with re-asks (est.)")
+    for column in columns:
         table.add_column(column, justify="left" if column == "module" else "right")
     by_module: dict[str, list] = {}
     for job in plan.jobs:
         by_module.setdefault(job.module_id, []).append(job)
     for module_id, jobs in sorted(by_module.items()):
+        part = replace(plan, jobs=jobs)
         table.add_row(
             module_id,
             str(len(jobs)),
-            f"{sum(j.prompt.tokens for j in jobs):,}",
-            f"{sum(j.completion_tokens for j in jobs):,}",
-            f"${sum(j.cost_usd for j in jobs):.4f}",
+            f"{part.prompt_tokens:,}",
+            f"{part.completion_tokens:,}",
+            f"${part.cost_usd:.4f}",
+            f"${part.cost_with_reasks_usd:.4f}",
         )
     table.add_section()
     table.add_row(
@@ -117,6 +121,7 @@ def _plan_table(plan) -> Table:
         f"{plan.prompt_tokens:,}",
         f"{plan.completion_tokens:,}",
         f"${plan.cost_usd:.4f}",
+        f"${plan.cost_with_reasks_usd:.4f}",
         style="bold",
     )
     return table
@@ -128,7 +133,21 @@ def _print_plan(plan, verbose: bool) -> None:
             cuts = f"  [yellow]cut: {'; '.join(job.prompt.cuts)}[/yellow]" if job.prompt.cuts else ""
             console.print(f"{job.module_id:<18} {job.cohort.key:<70} {job.prompt.tokens:>5} tok{cuts}", highlight=False)
     console.print(_plan_table(plan))
+    console.print(
+        f"cost: ${plan.cost_usd:.4f} to ${plan.cost_with_reasks_usd:.4f} (re-asks {plan.reask_basis})", highlight=False
+    )
     console.print(f"skipped: {plan.skipped_done} already generated, {plan.skipped_current} with a current variant")
+    if plan.unfinished:
+        console.print(f"{plan.unfinished} job(s) did not finish in an earlier run and are planned again")
+    if plan.failed:
+        console.print(
+            f"[red]{len(plan.failed)} job(s) failed in an earlier run[/red] and have no variant; "
+            "`variantly generate --retry-failed` redoes them with the failure as context:"
+        )
+        for failed in plan.failed[:20]:
+            console.print(f"  {failed.module_id} {failed.cohort_key}: {escape(failed.error)}", highlight=False)
+        if len(plan.failed) > 20:
+            console.print(f"  ... and {len(plan.failed) - 20} more")
     if plan.price is None:
         console.print(
             f"[yellow]no price for model {plan.model}[/yellow]: add it under generation.prices in "
@@ -152,6 +171,11 @@ def plan(
     _print_plan(the_plan, verbose)
 
 
+# Exit codes of `variantly generate` (also in the README).
+EXIT_LEFT_OVER = 4  # the run left failed, unfinished or unstarted jobs: their cohorts have no variant yet
+EXIT_INTERRUPTED = 130  # Ctrl-C: answered calls are recorded; run again to resume
+
+
 @app.command()
 @reports_errors
 def generate(
@@ -160,18 +184,32 @@ def generate(
     candidates: Annotated[int | None, typer.Option(help="Candidates per job (default: variantly.yml).")] = None,
     cohort: CohortsOpt = None,
     concurrency: Annotated[int | None, typer.Option(help="LLM calls in flight at once.")] = None,
-    budget_usd: Annotated[float | None, typer.Option(help="Stop cleanly before spending more than this.")] = None,
+    budget_usd: Annotated[
+        float | None, typer.Option(help="Never spend more than this: each call reserves its worst case first.")
+    ] = None,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Also redo jobs that failed before, with the failure as context.")
+    ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; call nothing.")] = False,
     actor: ActorOpt = DEFAULT_ACTOR,
     workspace: WorkspaceOpt = Path("."),
     database_url: DatabaseOpt = None,
 ) -> None:
-    """Generate candidates, check them with the guardrails, re-ask, and queue them for review."""
+    """Generate candidates, check them with the guardrails, re-ask, and queue them for review.
+
+    Exit codes: 0 every planned cohort has a variant; 1 the run failed (bad key, endpoint
+    down); 2 a setting is missing; 4 jobs were left failed, unfinished or not started
+    (the summary says which and how to redo them); 130 interrupted (run again to resume).
+    """
+    plan_options = {
+        "modules": module,
+        "locales": locale,
+        "candidates": candidates,
+        "cohorts": cohort,
+        "retry_failed": retry_failed,
+    }
     if dry_run:
-        _print_plan(
-            _plan(workspace, database_url, modules=module, locales=locale, candidates=candidates, cohorts=cohort),
-            verbose=False,
-        )
+        _print_plan(_plan(workspace, database_url, **plan_options), verbose=False)
         return
     from variantly.generation import wiring
     from variantly.serving.trial import load_checked_workspace
@@ -179,59 +217,66 @@ def generate(
     wiring.require_generation_stack("generating copy")
     from variantly.generation.run import RunOptions
 
-    options = RunOptions(
-        modules=module,
-        locales=locale,
-        candidates=candidates,
-        concurrency=concurrency,
-        budget_usd=budget_usd,
-        cohorts=cohort,
-    )
+    options = RunOptions(concurrency=concurrency, budget_usd=budget_usd, **plan_options)
     runner = wiring.runner(open_store(workspace, database_url), load_checked_workspace(workspace))
-    with Progress(
-        TextColumn("[bold]generating"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
-        task = progress.add_task("run", total=None, info="planning")
+    try:
+        with Progress(
+            TextColumn("[bold]generating"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("run", total=None, info="planning")
 
-        def on_progress(summary, the_plan) -> None:
-            finished = summary.jobs_done + summary.jobs_failed + summary.jobs_not_started
-            progress.update(
-                task,
-                total=len(the_plan.jobs),
-                completed=finished,
-                info=f"{summary.candidates_passed} passed, {summary.candidates_failed} failed, ${summary.cost_usd:.4f}",
-            )
+            def on_progress(summary, the_plan) -> None:
+                finished = summary.jobs_done + summary.jobs_failed + summary.jobs_unfinished + summary.jobs_not_started
+                progress.update(
+                    task,
+                    total=len(the_plan.jobs),
+                    completed=finished,
+                    info=f"{summary.candidates_passed} passed, {summary.candidates_failed} failed, "
+                    f"${summary.cost_usd:.4f}",
+                )
 
-        summary = asyncio.run(runner.run(options, actor=actor, on_progress=on_progress))
+            summary = asyncio.run(runner.run(options, actor=actor, on_progress=on_progress))
+    except KeyboardInterrupt:
+        if runner.last_summary is not None:
+            print_summary(runner.last_summary)
+        err_console.print("[yellow]interrupted[/yellow]: run again to resume; finished jobs are not redone")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     print_summary(summary)
-    if summary.status not in ("done", "stopped_budget"):
+    if summary.status == "failed":
         raise typer.Exit(1)
+    if summary.left_over:
+        raise typer.Exit(EXIT_LEFT_OVER)
 
 
 def print_summary(summary) -> None:
     table = Table(title=f"Run {summary.run_id}: {summary.status}", show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
+    cache_share = summary.cached_tokens / summary.prompt_tokens if summary.prompt_tokens else 0.0
     rows = [
         (
-            "jobs done / failed / skipped / not started",
-            f"{summary.jobs_done} / {summary.jobs_failed} / {summary.jobs_skipped} / {summary.jobs_not_started}",
+            "jobs done / failed / unfinished / not started",
+            f"{summary.jobs_done} / {summary.jobs_failed} / {summary.jobs_unfinished} / {summary.jobs_not_started}",
         ),
+        ("jobs skipped (done before) / failed before", f"{summary.jobs_skipped} / {summary.jobs_failed_before}"),
         ("candidates passed / failed guardrails", f"{summary.candidates_passed} / {summary.candidates_failed}"),
-        ("re-asks", str(summary.reasks)),
+        ("re-asks / top-ups", f"{summary.reasks} / {summary.top_ups}"),
         ("LLM calls", str(summary.llm_calls)),
         ("tokens in / out", f"{summary.prompt_tokens:,} / {summary.completion_tokens:,}"),
+        ("prompt tokens from the provider's cache", f"{summary.cached_tokens:,} ({cache_share:.0%})"),
         ("cost", f"${summary.cost_usd:.4f}"),
         ("time", f"{summary.seconds:.1f} s"),
     ]
+    if summary.candidates_short:
+        rows.insert(3, ("candidates the LLM never delivered", str(summary.candidates_short)))
     for row in rows:
         table.add_row(*row)
     console.print(table)
-    console.print(summary.message)
+    console.print(escape(summary.message), highlight=False, soft_wrap=True)
     for error in summary.errors[:20]:
-        console.print(f"  [red]failed[/red] {error}", highlight=False, soft_wrap=True)
+        console.print(f"  [red]failed[/red] {escape(error)}", highlight=False, soft_wrap=True)

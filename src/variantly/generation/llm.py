@@ -5,10 +5,16 @@ decides: 429 waits as long as ``Retry-After`` says, 5xx, timeouts, dropped
 connections and unparseable answers back off exponentially with jitter, and every
 call stops after ``max_attempts``. A refusal or a truncated answer is not retried:
 asking the same thing again would give the same result.
+
+Two guards protect the money and the operator's time: ``before_attempt`` is called
+before every HTTP attempt (a run reserves the attempt's worst-case cost there and may
+refuse it), and a circuit breaker stops every call once the endpoint has refused
+``CONNECTION_FAILURES_TO_STOP`` connections in a row, instead of each job retrying alone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -29,10 +35,12 @@ from variantly.errors import (
     LLMNotConfigured,
     LLMRefused,
     LLMTruncated,
+    LLMUnreachable,
 )
 from variantly.workspace.models import GenerationSettings
 
 MAX_RETRY_AFTER_SECONDS = 120.0
+CONNECTION_FAILURES_TO_STOP = 5  # in a row, across all calls of a client
 
 
 class NotJSONBody(Exception):
@@ -66,6 +74,7 @@ class CallRecord:
     outcome: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0  # of prompt_tokens, served from the provider's prompt cache
     latency_ms: float = 0.0
 
 
@@ -133,6 +142,7 @@ class LLMClient:
             "http_client": http_client,
         }
         self._client: AsyncOpenAI | None = None
+        self.connection_failures = 0  # in a row; any answer resets it
 
     @property
     def client(self) -> AsyncOpenAI:
@@ -164,8 +174,13 @@ class LLMClient:
         messages: list[dict[str, str]],
         output: type[BaseModel],
         on_call: Callable[[CallRecord], None] | None = None,
+        before_attempt: Callable[[], None] | None = None,
     ) -> Completion:
-        """Ask for ``output``; returns its ``candidates`` as plain dicts and every attempt's cost."""
+        """Ask for ``output``; returns its ``candidates`` as plain dicts and every attempt's cost.
+
+        ``before_attempt`` runs before each HTTP attempt and may raise to prevent it (a
+        budget); ``on_call`` gets each attempt's record, answered or not.
+        """
         calls: list[CallRecord] = []
         retrying = AsyncRetrying(
             retry=retry_if_exception(_retryable),
@@ -176,6 +191,9 @@ class LLMClient:
         try:
             async for attempt in retrying:
                 with attempt:
+                    self._check_circuit()
+                    if before_attempt:
+                        before_attempt()
                     number = attempt.retry_state.attempt_number
                     started = time.perf_counter()
                     record = CallRecord(number, "error")
@@ -183,15 +201,29 @@ class LLMClient:
                     try:
                         parsed, raw = await self._once(messages, output, record)
                         record.outcome = "ok"
+                        self.connection_failures = 0
                     except BaseException as exc:
-                        record.outcome = type(exc).__name__
+                        # cut off in flight (Ctrl-C): the provider may still bill it, so it is recorded as such
+                        record.outcome = (
+                            "interrupted" if isinstance(exc, asyncio.CancelledError) else type(exc).__name__
+                        )
+                        if isinstance(exc, openai.APIConnectionError):  # timeouts are a subclass
+                            self.connection_failures += 1
+                        elif isinstance(exc, openai.APIStatusError | ValidationError | json.JSONDecodeError):
+                            self.connection_failures = 0  # the endpoint answered
                         raise
                     finally:
                         record.latency_ms = (time.perf_counter() - started) * 1000
                         if on_call:
                             on_call(record)
-        except (LLMRefused, LLMTruncated):
+        except (LLMRefused, LLMTruncated, LLMUnreachable):
             raise
+        except openai.APIConnectionError as exc:
+            if self.connection_failures >= CONNECTION_FAILURES_TO_STOP:
+                raise self._unreachable(exc) from exc
+            raise LLMCallFailed(
+                f"no answer after {len(calls)} attempt(s): {type(exc).__name__}: {str(exc)[:200]}"
+            ) from exc
         except openai.APIStatusError as exc:
             if exc.status_code in (401, 403, 404):
                 raise LLMEndpointMisconfigured(
@@ -246,6 +278,17 @@ class LLMClient:
         content = choice.message.content or ""
         return output.model_validate_json(content), content
 
+    def _check_circuit(self) -> None:
+        if self.connection_failures >= CONNECTION_FAILURES_TO_STOP:
+            raise self._unreachable(None)
+
+    def _unreachable(self, exc: BaseException | None) -> LLMUnreachable:
+        last = f" (last: {type(exc).__name__}: {str(exc)[:120]})" if exc else ""
+        return LLMUnreachable(
+            f"the LLM endpoint {self.base_url or 'api.openai.com'} refused {self.connection_failures} connections "
+            f"in a row{last}: check OPENAI_BASE_URL and the network; finished jobs are kept, run again to continue"
+        )
+
     def _truncated_message(self) -> str:
         return (
             f"the answer was cut off at max_completion_tokens={self.settings.max_completion_tokens}: raise "
@@ -258,6 +301,8 @@ class LLMClient:
         if usage is not None:
             record.prompt_tokens = usage.prompt_tokens or 0
             record.completion_tokens = usage.completion_tokens or 0
+            details = getattr(usage, "prompt_tokens_details", None)
+            record.cached_tokens = (getattr(details, "cached_tokens", None) or 0) if details else 0
 
     async def close(self) -> None:
         if self._client is not None:

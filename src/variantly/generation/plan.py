@@ -3,6 +3,12 @@
 A job's key is derived from everything that shapes its output (module content,
 cohort, prompts, policy, model, parameters), so a job that has been done is never
 paid for again, and a run killed halfway resumes where it stopped.
+
+A job that ended without a usable variant is never silently skipped. ``unfinished``
+(out of attempts, the endpoint down, the budget reached mid-job) is planned again by
+the next run. ``failed`` (refused, truncated, no candidate passed the guardrails) would
+most likely fail the same way, so it is listed and redone only when asked
+(``retry_failed``), with the failure in the prompt.
 """
 
 from __future__ import annotations
@@ -12,13 +18,14 @@ import json
 from dataclasses import dataclass, field
 from itertools import product
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from variantly.errors import NotFound
+from variantly.generation.budget import cost
 from variantly.generation.prompts import BuiltPrompt, PromptSet, build_prompt, estimate_completion_tokens, json_shape
 from variantly.serving.cohorts import ANY, Cohort
 from variantly.store import Store
-from variantly.store.schema import GenerationJobRow, VariantRow
+from variantly.store.schema import GenerationJobRow, LLMCallRow, VariantRow
 from variantly.workspace import Workspace
 from variantly.workspace.models import GenerationSettings, Price
 
@@ -32,6 +39,16 @@ class PlannedJob:
     completion_tokens: int
     cost_usd: float
     feedback: list[str] = field(default_factory=list)
+    retry_of: str = ""  # the earlier failure this job retries, given to the LLM as context
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    """A job that failed in an earlier run and is not in this plan: its cohort has no variant."""
+
+    module_id: str
+    cohort_key: str
+    error: str
 
 
 @dataclass
@@ -44,6 +61,10 @@ class Plan:
     jobs: list[PlannedJob] = field(default_factory=list)
     skipped_done: int = 0
     skipped_current: int = 0
+    failed: list[FailedJob] = field(default_factory=list)  # left out: retry with retry_failed
+    unfinished: int = 0  # planned again: they did not finish in an earlier run
+    reasks_per_job: float = 0.0  # expected follow-up calls (re-asks, top-ups) per job
+    reask_basis: str = ""  # where that number comes from
 
     def params_for(self, job: PlannedJob) -> dict:
         return self.params | ({"feedback": job.feedback} if job.feedback else {})
@@ -58,13 +79,42 @@ class Plan:
 
     @property
     def cost_usd(self) -> float:
+        """Without re-asks: the low end of the range."""
         return sum(j.cost_usd for j in self.jobs)
 
+    @property
+    def cost_with_reasks_usd(self) -> float:
+        """With the expected re-asks: the high end. A re-ask resends the prompt with the answer and the failures."""
+        return sum(
+            j.cost_usd
+            + self.reasks_per_job * cost(self.price, j.prompt.tokens + 2 * j.completion_tokens, j.completion_tokens)
+            for j in self.jobs
+        )
 
-def cost(price: Price | None, prompt_tokens: int, completion_tokens: int) -> float:
-    if price is None:
-        return 0.0
-    return (prompt_tokens * price.input_per_million + completion_tokens * price.output_per_million) / 1_000_000
+
+def reask_history(store: Store, max_reasks: int) -> tuple[float, str]:
+    """Follow-up calls per job in this store's history, or the maximum when there is none."""
+    with store.sessions() as session:
+        counts = dict(
+            session.execute(
+                select(LLMCallRow.purpose, func.count(func.distinct(LLMCallRow.job_key)))
+                .where(LLMCallRow.outcome == "ok")
+                .group_by(LLMCallRow.purpose)
+            ).all()
+        )
+        followups = (
+            session.scalar(
+                select(func.count())
+                .select_from(LLMCallRow)
+                .where(LLMCallRow.purpose != "generate", LLMCallRow.outcome == "ok")
+            )
+            or 0
+        )
+    jobs = counts.get("generate", 0)
+    if jobs < 10:
+        return float(max_reasks), f"no history yet: assumes {max_reasks} re-asks per job (the most a run makes)"
+    rate = followups / jobs
+    return rate, f"from {jobs} earlier jobs: {rate:.2f} re-asks per job"
 
 
 def cohorts_for(workspace: Workspace, module_id: str, locales: list[str]) -> list[Cohort]:
@@ -97,9 +147,11 @@ def make_plan(
     candidates: int | None = None,
     cohorts: list[str] | None = None,
     feedback: dict[tuple[str, str], list[str]] | None = None,
+    retry_failed: bool = False,
 ) -> Plan:
     """``cohorts`` limits the plan to exact cohort keys; ``feedback`` adds reviewer notes
-    per (module, cohort key) to those prompts (and to their job keys)."""
+    per (module, cohort key) to those prompts (and to their job keys); ``retry_failed``
+    plans the jobs that failed before again, with their failure as context."""
     settings: GenerationSettings = workspace.settings.generation
     for module_id in modules or []:
         if module_id not in workspace.modules:
@@ -115,8 +167,14 @@ def make_plan(
         "max_completion_tokens": settings.max_completion_tokens,
     }
     plan = Plan(model, prompts.hash, workspace.policy_hash, params, settings.prices.get(model))
+    plan.reasks_per_job, plan.reask_basis = reask_history(store, settings.max_reasks)
     with store.sessions() as session:
-        done = set(session.scalars(select(GenerationJobRow.key)))
+        earlier = dict(session.execute(select(GenerationJobRow.key, GenerationJobRow.status)).all())
+        errors = dict(
+            session.execute(
+                select(GenerationJobRow.key, GenerationJobRow.error).where(GenerationJobRow.status != "done")
+            ).all()
+        )
         current = {
             tuple(row)
             for row in session.execute(
@@ -136,20 +194,44 @@ def make_plan(
             key = job_key(
                 module_file.content_hash, module_id, cohort, prompts.hash, workspace.policy_hash, model, job_params
             )
-            if key in done:
+            status = earlier.get(key)
+            if status == "done":
                 plan.skipped_done += 1
                 continue
             if not notes and (module_id, cohort.key, module_file.content_hash) in current:
                 plan.skipped_current += 1
                 continue
+            retry_of = ""
+            if status == "failed":
+                if not retry_failed:
+                    plan.failed.append(FailedJob(module_id, cohort.key, errors.get(key, "")))
+                    continue
+                retry_of = errors.get(key, "")
+            elif status == "unfinished":
+                plan.unfinished += 1
             shape = json_shape(module) if settings.response_format == "json_object" else None
             prompt = build_prompt(
-                prompts, workspace, workspace.policy, module_id, cohort, candidates=n, json_shape=shape, feedback=notes
+                prompts,
+                workspace,
+                workspace.policy,
+                module_id,
+                cohort,
+                candidates=n,
+                json_shape=shape,
+                feedback=notes,
+                retry_of=retry_of,
             )
             completion = estimate_completion_tokens(module, n)
             plan.jobs.append(
                 PlannedJob(
-                    module_id, cohort, key, prompt, completion, cost(plan.price, prompt.tokens, completion), notes
+                    module_id,
+                    cohort,
+                    key,
+                    prompt,
+                    completion,
+                    cost(plan.price, prompt.tokens, completion),
+                    notes,
+                    retry_of,
                 )
             )
     return plan

@@ -2,9 +2,11 @@
 
 Only cohort-level context goes in: the module's brief, facts and slot constraints,
 the cohort's audience descriptions and the locale. Never a profile (DESIGN invariant
-1). Static text comes first and variable text last so that provider prompt caching
-can reuse the prefix. When the prompt is over budget, context is cut in the stated
-order ``CUT_ORDER`` and every cut is recorded in the variant's report.
+1). What every job of a module shares comes first (system rules, brand voice, the
+kind's task, brief, facts, assets, slot rules) and the cohort last (``_cohort.jinja``),
+so that provider prompt caching can reuse the prefix across a module's jobs. When the
+prompt is over budget, context is cut in the stated order ``CUT_ORDER`` and every cut
+is recorded in the variant's report.
 """
 
 from __future__ import annotations
@@ -92,23 +94,25 @@ def build_prompt(
     candidates: int,
     feedback: list[str] | None = None,
     json_shape: str | None = None,
+    retry_of: str = "",
 ) -> BuiltPrompt:
     settings = workspace.settings
     module = workspace.modules[module_id].module
     locale = cohort.locale
     dims = cohort.as_dict()
-    slots = []
+    slots, requirements = [], []
     for name, slot in module.slots.items():
         rules = [slot.description or "text"]
         if slot.type == "asset":
-            rules[0] += " (the id of one asset below)"
+            rules[0] += " (the id of one asset above)"
         if slot.min_chars:
             rules.append(f"at least {slot.min_chars} characters")
         if slot.max_chars:
             rules.append(f"at most {slot.max_chars} characters")
-        if disclaimer := policy.disclaimer_for(dims.get("industry"), module.kind, name):
-            rules.append(f'must include the sentence "{localized(disclaimer.text, locale, settings.default_locale)}"')
         slots.append({"name": name, "rules": "; ".join(rules)})
+        if disclaimer := policy.disclaimer_for(dims.get("industry"), module.kind, name):
+            sentence = localized(disclaimer.text, locale, settings.default_locale)
+            requirements.append({"slot": name, "rule": f'must include the sentence "{sentence}"'})
     context: dict[str, Any] = {
         "module": {"id": module.id, "kind": module.kind, "brief": module.brief.strip()},
         "facts": list(module.facts),
@@ -119,15 +123,18 @@ def build_prompt(
         "candidates": candidates,
         "merge_fields": sorted(settings.merge_fields),
         "feedback": list(feedback or []),
+        "requirements": requirements,
+        "retry_of": retry_of,
     }
     system = prompts.render("system.jinja", brand=settings.name, brand_voice=settings.brand_voice.strip())
     budget = settings.generation.prompt_token_budget
     cuts: list[str] = []
 
     def messages() -> list[dict[str, str]]:
-        user = prompts.render(f"{module.kind}.jinja", **context)
+        shared = prompts.render(f"{module.kind}.jinja", **context)  # the same for every cohort of this module
         if json_shape:
-            user += f"\n\nAnswer with a JSON object of this shape:\n{json_shape}"
+            shared += f"\n\nAnswer with a JSON object of this shape:\n{json_shape}"
+        user = shared + "\n\n" + prompts.render("_cohort.jinja", **context)
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     built = messages()
@@ -150,17 +157,29 @@ def build_prompt(
     return BuiltPrompt(built, tokens, cuts)
 
 
-def output_model(module: Module) -> type[BaseModel]:
-    """The structured-output schema: a list of candidates, each filling every slot."""
+def output_model(module: Module, candidates: int) -> type[BaseModel]:
+    """The structured-output schema: ``candidates`` candidates, each filling every slot.
+
+    The schema states the count (``minItems``/``maxItems``) and each text slot's length
+    limits, so a server that honours JSON schema keeps to them. Parsing does not enforce
+    them: a short answer is topped up and an over-long slot fails the guardrails and is
+    re-asked, both cheaper than throwing a paid answer away as garbage.
+    """
     fields: dict[str, Any] = {}
     for name, slot in module.slots.items():
         if slot.type == "asset":
             choices = tuple(a.id for a in module.assets)
             fields[name] = (Literal[choices], Field(description=slot.description or "asset id"))  # type: ignore[valid-type]
-        else:
-            fields[name] = (str, Field(description=slot.description or name))
+            continue
+        limits = {"minLength": slot.min_chars, "maxLength": slot.max_chars}
+        extra = {k: v for k, v in limits.items() if v is not None}
+        fields[name] = (str, Field(description=slot.description or name, json_schema_extra=extra or None))
     slot_model = create_model(f"{_camel(module.id)}Slots", **fields)
-    return create_model(f"{_camel(module.id)}Candidates", candidates=(list[slot_model], ...))  # type: ignore[valid-type]
+    count = {"minItems": candidates, "maxItems": candidates}
+    return create_model(
+        f"{_camel(module.id)}Candidates",
+        candidates=(list[slot_model], Field(json_schema_extra=count)),  # type: ignore[valid-type]
+    )
 
 
 def json_shape(module: Module) -> str:

@@ -50,12 +50,22 @@ def list_runs(store: Store, limit: int = 20) -> list[RunRow]:
 def save_job(
     store: Store, job: GenerationJobRow | None, variants: list[VariantRow], calls: list[LLMCallRow], *, actor: str
 ) -> int:
-    """Persist a finished job with its variants and calls; returns variants added."""
+    """Persist a job's outcome with its variants and calls in one transaction; returns variants added.
+
+    A job retried after a failure keeps its key: the new outcome replaces the old one.
+    """
     added = 0
     with store.session() as session:
         for row in variants:
             added += insert_variant(session, row, actor=actor, reason=row.report.get("summary", ""))
         session.add_all(calls)
-        if job is not None and session.get(GenerationJobRow, job.key) is None:
-            session.add(job)
+        if job is not None:
+            session.merge(job)
     return added
+
+
+def save_calls(store: Store, calls: list[LLMCallRow]) -> None:
+    """Answered calls of jobs that did not finish (an interrupted run): paid for, so recorded."""
+    if calls:
+        with store.session() as session:
+            session.add_all(calls)

@@ -116,7 +116,7 @@ class GenerationJobRow(Base):
     run_id: Mapped[str] = mapped_column(String(32), index=True)
     module_id: Mapped[str] = mapped_column(String(64))
     cohort_key: Mapped[str] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(20))  # done, failed
+    status: Mapped[str] = mapped_column(String(20))  # done, failed (retry when asked), unfinished (retried)
     passed: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     reasks: Mapped[int] = mapped_column(Integer, default=0)
@@ -130,12 +130,13 @@ class LLMCallRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(String(32), index=True)
     job_key: Mapped[str] = mapped_column(String(40))
-    purpose: Mapped[str] = mapped_column(String(20))  # generate, reask
+    purpose: Mapped[str] = mapped_column(String(20))  # generate, top_up, reask
     attempt: Mapped[int] = mapped_column(Integer)
     model: Mapped[str] = mapped_column(String(100))
     outcome: Mapped[str] = mapped_column(String(60))
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cached_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -132,6 +132,10 @@ class Price(_Strict):
 
     input_per_million: float = Field(ge=0)
     output_per_million: float = Field(ge=0)
+    cached_input_per_million: float | None = Field(
+        default=None, ge=0, description="prompt tokens served from the provider's cache; input price if unset"
+    )
+    batch_discount: float = Field(default=0.5, ge=0, le=1, description="share of the price the Batch API charges")
 
 
 class GenerationSettings(_Strict):
@@ -152,9 +156,9 @@ class GenerationSettings(_Strict):
     tokenizer: str = "o200k_base"
     prices: dict[str, Price] = Field(
         default_factory=lambda: {
-            "gpt-4o-mini": Price(input_per_million=0.15, output_per_million=0.60),
-            "gpt-4o": Price(input_per_million=2.50, output_per_million=10.00),
-            "gpt-4.1-mini": Price(input_per_million=0.40, output_per_million=1.60),
+            "gpt-4o-mini": Price(input_per_million=0.15, output_per_million=0.60, cached_input_per_million=0.075),
+            "gpt-4o": Price(input_per_million=2.50, output_per_million=10.00, cached_input_per_million=1.25),
+            "gpt-4.1-mini": Price(input_per_million=0.40, output_per_million=1.60, cached_input_per_million=0.10),
         }
     )
 

@@ -11,7 +11,7 @@ import hashlib
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from variantly.errors import Problem, WorkspaceError
 from variantly.workspace.models import Kind, Localized
@@ -44,8 +44,16 @@ class Policy(_Strict):
     allowed_link_domains: list[str] = Field(default_factory=list)
     claims_from_facts: bool = True
     block_personal_data: bool = True
-    languages: dict[str, list[str]] = Field(default_factory=dict)
+    languages: list[str] = Field(
+        default_factory=list, description="locales whose copy must be in that locale's language"
+    )
     custom_validators: list[CustomValidator] = Field(default_factory=list)
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _locales_of_older_files(cls, value: object) -> object:
+        """Older policy files listed marker words per locale; only the locales matter now."""
+        return list(value) if isinstance(value, dict) else value
 
     def disclaimer_for(self, industry: str | None, kind: str, slot: str) -> Disclaimer | None:
         return next(

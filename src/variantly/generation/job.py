@@ -1,0 +1,364 @@
+"""One job (module x cohort x locale): generate, top up, check, re-ask, keep what passes.
+
+Every call reserves its worst case against the run's budget first, and every answered
+call is recorded, also when the job cannot finish. Copy that fails for personal data
+is redacted before it is quoted back to the LLM or stored. The job ends in one of
+three states (``GenerationJobRow.status``): done (at least one candidate passed),
+failed (refused, truncated, or nothing passed: redone on ``--retry-failed``) or
+unfinished (out of attempts, or the budget ran out mid-job: redone by the next run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from variantly.authoring.copy_checks import REDACTED, redact_personal_data
+from variantly.authoring.policy_checks import make_report
+from variantly.authoring.review import mark_feedback_used
+from variantly.errors import LLMCallFailed, LLMRefused, LLMTruncated
+from variantly.generation.budget import Budget, BudgetReached, cost
+from variantly.generation.llm import CallRecord, Completion, LLMClient
+from variantly.generation.plan import Plan, PlannedJob
+from variantly.generation.prompts import PromptSet, count_tokens, output_model
+from variantly.store import Store
+from variantly.store.runs import save_job
+from variantly.store.schema import GenerationJobRow, LLMCallRow, VariantRow
+from variantly.workspace import Workspace
+
+if TYPE_CHECKING:
+    from variantly.authoring.policy_checks import PolicyChecker
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    status: str = "running"
+    message: str = ""
+    jobs_planned: int = 0
+    jobs_done: int = 0
+    jobs_failed: int = 0  # this run: refused, truncated, nothing passed (retry with --retry-failed)
+    jobs_unfinished: int = 0  # this run: out of attempts or out of budget mid-job (the next run redoes them)
+    jobs_skipped: int = 0
+    jobs_failed_before: int = 0  # failed in an earlier run and not retried now
+    jobs_not_started: int = 0
+    candidates_passed: int = 0
+    candidates_failed: int = 0
+    candidates_short: int = 0  # asked for but never delivered, even after a top-up
+    reasks: int = 0
+    top_ups: int = 0
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def left_over(self) -> int:
+        """Jobs this run leaves without a variant: failed, unfinished or never started."""
+        return self.jobs_failed + self.jobs_unfinished + self.jobs_not_started + self.jobs_failed_before
+
+
+@dataclass
+class JobContext:
+    """What every job of one run shares."""
+
+    store: Store
+    workspace: Workspace
+    llm: LLMClient
+    checker: Callable[[], PolicyChecker]
+    prompts: PromptSet
+    plan: Plan
+    run_id: str
+    summary: RunSummary
+    budget: Budget
+    worker: ThreadPoolExecutor
+    max_reasks: int
+    unsaved: dict[str, list[LLMCallRow]] = field(default_factory=dict)  # job key -> calls of a job still running
+
+
+@dataclass
+class _Candidate:
+    slots: dict[str, str]
+    report: dict[str, Any]
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+
+
+class JobStopped(Exception):
+    """Internal: the budget cannot cover the job's next call; what it has is kept."""
+
+
+async def run_job(ctx: JobContext, job: PlannedJob) -> None:
+    """Run one job and save its outcome; raises ``JobStopped`` when the budget stopped it."""
+    loop = asyncio.get_running_loop()
+    calls: list[LLMCallRow] = ctx.unsaved.setdefault(job.key, [])
+    wanted = ctx.plan.params["candidates"]
+    module = ctx.workspace.modules[job.module_id].module
+    cohort = job.cohort.as_dict()
+    candidates: list[_Candidate] = []
+    reasks = 0
+    status, error = "failed", ""
+    out_of_budget = False
+
+    async def ask(messages: list[dict[str, str]], purpose: str, count: int) -> Completion:
+        return await _call(ctx, job, calls, messages, purpose, output_model(module, count))
+
+    def check(slots_list: list[dict[str, str]]) -> list[_Candidate]:
+        checker = ctx.checker()
+        return [
+            _redacted(
+                ctx, job.module_id, cohort, _Candidate(s, checker.check_slots(ctx.workspace, job.module_id, cohort, s))
+            )
+            for s in slots_list
+        ]
+
+    try:
+        completion = await ask(job.prompt.messages, "generate", wanted)
+        items = [_as_text(c) for c in completion.items[:wanted]]
+        conversation = [*job.prompt.messages, {"role": "assistant", "content": redact_personal_data(completion.raw)}]
+        if len(items) < wanted:  # the schema asked for `wanted`; not every server keeps to it
+            missing = wanted - len(items)
+            top_up = [*conversation, {"role": "user", "content": _top_up_request(len(items), missing)}]
+            try:
+                extra = await ask(top_up, "top_up", missing)
+                ctx.summary.top_ups += 1
+                items += [_as_text(c) for c in extra.items[:missing]]
+            except JobStopped:
+                out_of_budget = True
+            ctx.summary.candidates_short += wanted - len(items)
+        candidates = await loop.run_in_executor(ctx.worker, check, items)
+        while not out_of_budget and reasks < ctx.max_reasks:
+            failing_at = [i for i, c in enumerate(candidates) if not c.report["passed"]]
+            if not failing_at:
+                break
+            try:
+                completion = await ask(
+                    [*conversation, {"role": "user", "content": _reask(ctx, candidates, failing_at)}],
+                    "reask",
+                    len(failing_at),
+                )
+            except JobStopped:
+                out_of_budget = True
+                break
+            conversation = [
+                *job.prompt.messages,
+                {"role": "assistant", "content": redact_personal_data(completion.raw)},
+            ]
+            reasks += 1
+            fresh = await loop.run_in_executor(
+                ctx.worker, check, [_as_text(c) for c in completion.items[: len(failing_at)]]
+            )
+            for index, new in zip(failing_at, fresh, strict=False):  # by position: equal texts are possible
+                old = candidates[index]
+                new.attempts = [*old.attempts, {"slots": old.slots, "report": old.report}]
+                candidates[index] = new
+        if out_of_budget:
+            status, error = "unfinished", "the budget ran out before the job could finish"
+        else:
+            first = next((c.report["summary"] for c in candidates), "the LLM returned no candidates")
+            error = f"no candidate passed the guardrails after {reasks} re-ask(s): {first}"
+    except (LLMRefused, LLMTruncated) as exc:
+        status, error = "failed", exc.message
+    except LLMCallFailed as exc:  # out of attempts: trouble on the way, not in the inputs
+        status, error = "unfinished", exc.message
+    except JobStopped:
+        if not calls:  # the budget could not cover its first call: it never started
+            del ctx.unsaved[job.key]
+            ctx.summary.jobs_not_started += 1
+            raise
+        out_of_budget = True
+        status, error = "unfinished", "the budget ran out before the job could finish"
+    if any(c.report["passed"] for c in candidates):
+        status, error = "done", ""
+    await _save(ctx, job, calls, candidates, status, error, reasks)
+    if out_of_budget:
+        raise JobStopped
+
+
+def _reask(ctx: JobContext, candidates: list[_Candidate], failing_at: list[int]) -> str:
+    """The follow-up that quotes each failing candidate (redacted) with its problems."""
+    failures = [
+        {
+            "slots": candidates[i].slots,
+            "problems": [f"{slot}: {f['message']}" for slot, fs in candidates[i].report["slots"].items() for f in fs],
+        }
+        for i in failing_at
+    ]
+    return ctx.prompts.render("reask.jinja", count=len(failing_at), failures=failures)
+
+
+async def _call(
+    ctx: JobContext,
+    job: PlannedJob,
+    calls: list[LLMCallRow],
+    messages: list[dict[str, str]],
+    purpose: str,
+    output: Any,
+) -> Completion:
+    """One LLM request (with its retries), each attempt paid for from the budget first."""
+    settings = ctx.workspace.settings.generation
+    prompt_tokens = count_tokens(messages, settings.tokenizer) if ctx.budget.limit_usd is not None else 0
+    worst = cost(ctx.plan.price, prompt_tokens, settings.max_completion_tokens)
+    held: list[float] = []
+
+    def reserve() -> None:
+        try:
+            held.append(ctx.budget.reserve(worst))
+        except BudgetReached as exc:
+            raise JobStopped from exc
+
+    def record(call: CallRecord) -> None:
+        spent = cost(ctx.plan.price, call.prompt_tokens, call.completion_tokens, call.cached_tokens)
+        ctx.budget.settle(held.pop() if held else 0.0, spent)
+        summary = ctx.summary
+        summary.llm_calls += 1
+        summary.prompt_tokens += call.prompt_tokens
+        summary.cached_tokens += call.cached_tokens
+        summary.completion_tokens += call.completion_tokens
+        summary.cost_usd += spent
+        calls.append(
+            LLMCallRow(
+                run_id=ctx.run_id,
+                job_key=job.key,
+                purpose=purpose,
+                attempt=call.attempt,
+                model=ctx.plan.model,
+                outcome=call.outcome,
+                prompt_tokens=call.prompt_tokens,
+                completion_tokens=call.completion_tokens,
+                cached_tokens=call.cached_tokens,
+                cost_usd=spent,
+                latency_ms=call.latency_ms,
+            )
+        )
+
+    return await ctx.llm.complete(messages, output, on_call=record, before_attempt=reserve)
+
+
+async def _save(
+    ctx: JobContext,
+    job: PlannedJob,
+    calls: list[LLMCallRow],
+    candidates: list[_Candidate],
+    status: str,
+    error: str,
+    reasks: int,
+) -> None:
+    summary, plan = ctx.summary, ctx.plan
+    summary.reasks += reasks
+    if error:
+        summary.errors.append(f"{job.module_id} {job.cohort.key}: {error}")
+    rows = []
+    for index, candidate in enumerate(candidates):
+        passed = candidate.report["passed"]
+        summary.candidates_passed += passed
+        summary.candidates_failed += not passed
+        report = candidate.report | {
+            "attempts": candidate.attempts,
+            "prompt_cuts": job.prompt.cuts,
+            "run_id": ctx.run_id,
+            "prompt_tokens": job.prompt.tokens,
+        }
+        rows.append(
+            VariantRow(
+                # the run is part of the id: a job redone by a later run must not collide with its first try
+                id=hashlib.sha256(f"{job.key}:{ctx.run_id}:{index}".encode()).hexdigest()[:24],
+                module_id=job.module_id,
+                cohort_key=job.cohort.key,
+                locale=job.cohort.locale,
+                slots=candidate.slots,
+                status="pending" if passed else "guardrail_failed",
+                module_hash=ctx.workspace.modules[job.module_id].content_hash,
+                prompt_hash=plan.prompt_hash,
+                policy_hash=plan.policy_hash,
+                model=plan.model,
+                params=plan.params_for(job) | {"run_id": ctx.run_id},
+                source="generated",
+                report=report,
+            )
+        )
+    outcome = GenerationJobRow(
+        key=job.key,
+        run_id=ctx.run_id,
+        module_id=job.module_id,
+        cohort_key=job.cohort.key,
+        status=status,
+        passed=sum(c.report["passed"] for c in candidates),
+        failed=sum(not c.report["passed"] for c in candidates),
+        reasks=reasks,
+        error=error,
+    )
+    if status == "done":
+        summary.jobs_done += 1
+    elif status == "failed":
+        summary.jobs_failed += 1
+    else:
+        summary.jobs_unfinished += 1
+    del ctx.unsaved[job.key]  # from here on the save below owns them, even if the run is interrupted
+    loop = asyncio.get_running_loop()
+    await _uninterrupted(
+        loop.run_in_executor(
+            ctx.worker, lambda: save_job(ctx.store, outcome, rows, calls, actor=f"generator:{ctx.run_id}")
+        )
+    )
+    if status == "done" and plan.params_for(job).get("feedback"):
+        await _uninterrupted(
+            loop.run_in_executor(ctx.worker, mark_feedback_used, ctx.store, job.module_id, job.cohort.key, ctx.run_id)
+        )
+
+
+async def _uninterrupted(write: Awaitable[Any]) -> Any:
+    """Let a store write finish when the run is interrupted: what it records was paid for.
+
+    Cancelling the await of ``run_in_executor`` would cancel a write still queued
+    behind the worker thread, and the job's calls would be lost.
+    """
+    task = asyncio.ensure_future(write)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
+
+
+def _redacted(ctx: JobContext, module_id: str, cohort: dict[str, str], candidate: _Candidate) -> _Candidate:
+    """Personal data never leaves the check: not into a re-ask, not into the store.
+
+    The redacted text is checked again so every span in the report points into the text
+    that is kept; the personal-data failure stays, now marking the placeholders.
+    """
+    found = {
+        slot: f["message"]
+        for slot, fs in candidate.report["slots"].items()
+        for f in fs
+        if f["validator"] == "variantly/personal_data"
+    }
+    if not found:
+        return candidate
+    slots = {name: redact_personal_data(text) for name, text in candidate.slots.items()}
+    report = ctx.checker().check_slots(ctx.workspace, module_id, cohort, slots)
+    for slot, message in found.items():
+        spans = [[m.start(), m.end()] for m in REDACTED.finditer(slots[slot])]
+        report["slots"][slot].append({"validator": "variantly/personal_data", "message": message, "spans": spans})
+    report = make_report(report["slots"], report["policy_hash"], report.get("unchecked")) | {"redacted": True}
+    return _Candidate(slots, report, candidate.attempts)
+
+
+def _top_up_request(have: int, missing: int) -> str:
+    return (
+        f"You wrote {have} candidate{'s' if have != 1 else ''}; {have + missing} were asked for. "
+        f"Write {missing} more, different from those, following all the rules and the same shape."
+    )
+
+
+def _as_text(candidate: dict[str, Any]) -> dict[str, str]:
+    return {k: "" if v is None else str(v) for k, v in candidate.items()}

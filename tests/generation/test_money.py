@@ -1,0 +1,160 @@
+"""Generation you can trust with money: no lost cohorts, no overspend, every paid call counted.
+
+At the wire with respx, as in test_generation.py: the real openai SDK, answers in OpenAI's format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+import respx
+from test_generation import COHORT, GOOD, PUSHY, URL, calls, completion, run, variants, wire_runner
+
+from conftest import REPO
+from variantly.generation.run import Runner, RunOptions
+from variantly.store.schema import GenerationJobRow, LLMCallRow, VariantRow
+
+SWEDISH = {"label": "Prova gratis i dag", "note": "Inget kreditkort behövs. Se alla era kunder på ett ställe."}
+
+
+@pytest.fixture
+def runner(workspace, tmp_path: Path):
+    yield from wire_runner(workspace, tmp_path)
+
+
+def jobs(runner: Runner) -> dict[str, str]:
+    with runner.store.sessions() as session:
+        return {row.cohort_key: row.status for row in session.query(GenerationJobRow)}
+
+
+@respx.mock
+def test_a_job_where_nothing_passes_is_failed_listed_and_retried_with_the_failure(runner: Runner) -> None:
+    route = respx.post(URL).mock(return_value=completion([PUSHY, PUSHY]))
+    first = run(runner)
+    assert (first.jobs_done, first.jobs_failed, first.left_over) == (0, 1, 1)
+    assert jobs(runner) == {COHORT: "failed"}
+    assert "no candidate passed the guardrails after 2 re-ask(s)" in first.errors[0]
+
+    plan = runner.plan(RunOptions(modules=["cta"], cohorts=[COHORT], candidates=2))
+    assert [(f.cohort_key, f.error[:40]) for f in plan.failed] == [(COHORT, first.errors[0].split(": ", 1)[1][:40])]
+    assert plan.jobs == []
+
+    route.mock(return_value=completion([GOOD, GOOD]))
+    retried = run(runner, retry_failed=True)
+    assert (retried.jobs_done, retried.left_over) == (1, 0)
+    prompt = json.loads(route.calls[-1].request.content)["messages"][-1]["content"]
+    assert "An earlier attempt for this cohort failed: no candidate passed" in prompt
+    assert jobs(runner) == {COHORT: "done"}  # the same job, now done
+    assert runner.plan(RunOptions(modules=["cta"], cohorts=[COHORT], candidates=2)).failed == []
+
+
+@respx.mock
+def test_budget_is_never_exceeded_even_with_reasks_and_the_summary_says_what_was_spent(runner: Runner) -> None:
+    # every first answer has a failing candidate, so every job wants a re-ask
+    respx.post(URL).mock(
+        side_effect=lambda request: completion([GOOD, PUSHY] if "Some of" not in request.content.decode() else [GOOD])
+    )
+    limit = 0.002
+    summary = run(runner, cohorts=None, locales=["en"], concurrency=4, budget_usd=limit)
+    assert summary.status == "stopped_budget"
+    assert 0 < summary.cost_usd <= limit
+    with runner.store.sessions() as session:
+        recorded = sum(c.cost_usd for c in session.query(LLMCallRow))
+    assert abs(recorded - summary.cost_usd) < 1e-12
+    assert f"${summary.cost_usd:.4f} spent" in summary.message and "not started" in summary.message
+    assert summary.jobs_not_started > 0 and summary.left_over >= summary.jobs_not_started
+
+
+@respx.mock
+def test_a_short_answer_is_topped_up_and_the_schema_states_the_count(runner: Runner) -> None:
+    route = respx.post(URL).mock(side_effect=[completion([GOOD]), completion([GOOD | {"label": "See Lumen"}])])
+    summary = run(runner, candidates=2)
+    assert (summary.candidates_passed, summary.top_ups, summary.candidates_short) == (2, 1, 0)
+    first, top_up = (json.loads(c.request.content) for c in route.calls)
+    schema = first["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["candidates"]["minItems"] == schema["properties"]["candidates"]["maxItems"] == 2
+    slot = next(iter(schema["$defs"].values()))["properties"]["label"]
+    assert slot["maxLength"] == runner.workspace.modules["cta"].module.slots["label"].max_chars
+    assert top_up["response_format"]["json_schema"]["schema"]["properties"]["candidates"]["maxItems"] == 1
+    assert "You wrote 1 candidate; 2 were asked for. Write 1 more" in top_up["messages"][-1]["content"]
+    assert [c.purpose for c in calls(runner)] == ["generate", "top_up"]
+
+
+@respx.mock
+def test_personal_data_is_redacted_before_a_reask_and_before_storage(runner: Runner) -> None:
+    leaky = {"label": "Talk to Anna", "note": "Mail anna.berg@example.com or call +46 70 123 45 67 today."}
+    route = respx.post(URL).mock(side_effect=[completion([GOOD, leaky]), completion([leaky]), completion([leaky])])
+    run(runner)
+    for call in route.calls[1:]:
+        sent = call.request.content.decode()
+        assert "anna.berg@example.com" not in sent and "123 45 67" not in sent
+        assert "[e-mail removed]" in sent and "[phone removed]" in sent
+    failed = next(v for v in variants(runner) if v.status == "guardrail_failed")
+    stored = json.dumps(failed.slots) + json.dumps(failed.report)
+    assert "anna.berg" not in stored and "123 45 67" not in stored
+    [pii] = [f for f in failed.report["slots"]["note"] if f["validator"] == "variantly/personal_data"]
+    assert pii["message"] == "contains an e-mail address; contains a phone number"
+    assert [failed.slots["note"][s:e] for s, e in pii["spans"]] == ["[e-mail removed]", "[phone removed]"]
+    assert not [f for f in failed.report["slots"]["note"] if f["validator"] == "variantly/claims_from_facts"]
+
+
+@respx.mock
+def test_an_unreachable_endpoint_stops_the_run_within_seconds(runner: Runner) -> None:
+    route = respx.post(URL).mock(side_effect=httpx.ConnectError("connection refused"))
+    runner.llm.settings = runner.llm.settings.model_copy(update={"max_attempts": 5})
+    summary = run(runner, cohorts=None, concurrency=4)
+    assert summary.status == "failed" and "refused 5 connections in a row" in summary.message
+    assert route.call_count <= 8 and summary.seconds < 5
+    assert summary.jobs_not_started >= 30
+
+
+@respx.mock
+def test_an_interrupted_run_records_every_answered_call(runner: Runner) -> None:
+    answered = 0
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        nonlocal answered
+        await asyncio.sleep(0.05)
+        answered += 1
+        return completion([GOOD, GOOD])
+
+    respx.post(URL).mock(side_effect=slow)
+
+    async def interrupt_after(answers: int) -> None:
+        task = asyncio.ensure_future(runner.run(RunOptions(modules=["cta"], candidates=2, concurrency=8), actor="t"))
+        for _ in range(400):  # at most 20 s
+            if answered >= answers:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.07)  # the next wave is in flight
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(interrupt_after(12))
+    summary = runner.last_summary
+    assert summary.status == "interrupted" and "Run again to resume" in summary.message
+    with runner.store.sessions() as session:
+        outcomes = [c.outcome for c in session.query(LLMCallRow)]
+        ok_tokens = sum(c.prompt_tokens for c in session.query(LLMCallRow).filter(LLMCallRow.outcome == "ok"))
+        stored = session.query(VariantRow).count()
+    assert 0 < summary.jobs_done < 20  # cut short
+    # every answer is recorded: read in full (ok, with its tokens), or cut off while being read
+    assert outcomes.count("ok") + outcomes.count("interrupted") >= answered
+    assert outcomes.count("ok") >= answered - 8  # at most one call per slot was in flight
+    assert ok_tokens == 500 * outcomes.count("ok")
+    assert stored == 2 * summary.jobs_done
+
+
+def test_language_check_uses_lingua_on_short_copy() -> None:
+    from variantly.authoring.copy_checks import detect_language
+
+    assert detect_language("Boka en demo", ("en", "sv")) == "sv"
+    assert detect_language("Book a demo", ("en", "sv")) == "en"
+    assert detect_language("Fika Labs", ("en", "sv")) is None  # a name: too short to tell
+    assert (REPO / "guardrails" / "policy.yml").read_text().count("languages: [en, sv]") == 1
