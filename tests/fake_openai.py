@@ -78,9 +78,11 @@ def _enums(response_format: dict) -> dict[str, list[str]]:
 
 def create_app(latency: float = 0.0) -> Starlette:
     async def completions(request: Request) -> JSONResponse:
+        """Answers ``latency`` seconds after the request arrived: the fake's own work is inside that time,
+        so a benchmark's "ideal" (calls x latency) is what a server with exactly that latency would take."""
+        arrived = time.perf_counter()
         body = await request.json()
         app.state.requests.append(body)
-        await asyncio.sleep(app.state.latency)
         user = body["messages"][-1]["content"]
         count = int(m.group(1)) if (m := re.search(r"Write (\d+) (?:different|new) candidate", user)) else 1
         prompt = next(m["content"] for m in body["messages"] if m["role"] == "user")
@@ -89,7 +91,7 @@ def create_app(latency: float = 0.0) -> Starlette:
             ensure_ascii=False,
         )
         words = sum(len(m["content"].split()) for m in body["messages"])
-        return JSONResponse(
+        response = JSONResponse(
             {
                 "id": f"chatcmpl-{len(app.state.requests)}",
                 "object": "chat.completion",
@@ -110,6 +112,8 @@ def create_app(latency: float = 0.0) -> Starlette:
                 },
             }
         )
+        await asyncio.sleep(max(0.0, app.state.latency - (time.perf_counter() - arrived)))
+        return response
 
     app = Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
     app.state.latency = latency

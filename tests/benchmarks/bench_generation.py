@@ -1,15 +1,17 @@
 """Benchmark: what the generation pipeline adds on top of the LLM's own latency.
 
-Runs real generation (prompts, openai SDK over HTTP, guardrails-ai, SQLite) against
-the local fake OpenAI-compatible server with a fixed latency, at 1, 8 and 32
-concurrent calls, and prints:
+Runs real generation (prompts, openai SDK over HTTP, guardrails-ai validators, SQLite)
+against the local fake OpenAI-compatible server with a fixed latency, at 8 and 32
+concurrent calls (and 1 with --serial), and prints:
 
 - overhead per candidate: (actual time - ideal time) / candidates, where ideal time
   is what the LLM latency alone would take at that concurrency;
 - concurrency efficiency: ideal time / actual time (1.0 = the pipeline adds nothing);
-- in the same run, a zero-latency baseline and the cost of each stage measured alone.
+- the longest the event loop went without running (a stall delays every call in flight);
+- in the same run, a zero-latency baseline with the CPU this process spends per
+  candidate, and the cost of each stage measured alone.
 
-    .venv/bin/python tests/benchmarks/bench_generation.py [--latency 0.1] [--jobs 48]
+    .venv/bin/python tests/benchmarks/bench_generation.py [--latency 1.0] [--jobs 48] [--serial]
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -41,18 +44,44 @@ from variantly.serving.trial import load_checked_workspace  # noqa: E402
 from variantly.store import Store  # noqa: E402
 
 
-def one_run(root: Path, base_url: str, cohorts: list[str], concurrency: int, guards: PolicyGuards) -> tuple[float, int]:
+@dataclass
+class Measured:
+    seconds: float
+    cpu_seconds: float
+    candidates: int
+    max_stall_ms: float
+
+
+async def _run_watching_the_loop(runner: Runner, options: RunOptions) -> tuple[object, float]:
+    """The run, and the longest gap between two 5 ms ticks of the event loop."""
+    worst = 0.0
+
+    async def watch() -> None:
+        nonlocal worst
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(0.005)
+            worst = max(worst, time.perf_counter() - before - 0.005)
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        return await runner.run(options, actor="bench"), worst
+    finally:
+        watcher.cancel()
+
+
+def one_run(root: Path, base_url: str, cohorts: list[str], concurrency: int, guards: PolicyGuards) -> Measured:
     ws = load_checked_workspace(root)
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(f"sqlite:///{tmp}/bench.db")
         runner = Runner(store, ws, LLMClient(ws.settings.generation, api_key="x", base_url=base_url), checker=guards)
         options = RunOptions(modules=["hero"], cohorts=cohorts, concurrency=concurrency)
-        started = time.perf_counter()
-        summary = asyncio.run(runner.run(options, actor="bench"))
-        elapsed = time.perf_counter() - started
+        started, cpu = time.perf_counter(), time.process_time()
+        summary, stall = asyncio.run(_run_watching_the_loop(runner, options))
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         store.dispose()
     assert summary.jobs_done == len(cohorts) and summary.reasks == 0, summary
-    return elapsed, summary.candidates_passed + summary.candidates_failed
+    return Measured(elapsed, cpu, summary.candidates_passed + summary.candidates_failed, stall * 1000)
 
 
 def stage_costs(root: Path, guards: PolicyGuards, cohorts: list[str]) -> dict[str, float]:
@@ -98,8 +127,9 @@ def fake_llm(latency: float):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--latency", type=float, default=0.1, help="seconds the fake LLM takes per call")
+    parser.add_argument("--latency", type=float, default=1.0, help="seconds the fake LLM takes per call")
     parser.add_argument("--jobs", type=int, default=48)
+    parser.add_argument("--serial", action="store_true", help="also 1 call at a time (jobs x latency seconds)")
     args = parser.parse_args()
     console = Console()
     with tempfile.TemporaryDirectory() as tmp:
@@ -108,30 +138,40 @@ def main() -> None:
         cohorts = [c.key for c in cohorts_for(ws, "hero", ["en"])][: args.jobs]
         guards = PolicyGuards(root)
         with fake_llm(0.0) as base:
-            one_run(root, base, cohorts[:4], 4, guards)  # warm up imports, tokenizer, connections
-            baseline, candidates = one_run(root, base, cohorts, 1, guards)
+            one_run(root, base, cohorts[:4], 4, guards)  # warm up imports, tokenizer, models, connections
+            baseline = one_run(root, base, cohorts, 1, guards)
         rows = []
         with fake_llm(args.latency) as base:
-            for concurrency in (1, 8, 32):
-                elapsed, candidates = one_run(root, base, cohorts, concurrency, guards)
+            for concurrency in (1, 8, 32) if args.serial else (8, 32):
+                run = one_run(root, base, cohorts, concurrency, guards)
                 ideal = math.ceil(len(cohorts) / concurrency) * args.latency
-                rows.append((concurrency, elapsed, ideal, (elapsed - ideal) / candidates * 1000, ideal / elapsed))
+                overhead = (run.seconds - ideal) / run.candidates * 1000
+                rows.append((concurrency, run, ideal, overhead, ideal / run.seconds))
         stages = stage_costs(root, guards, cohorts)
 
     table = Table(
         title=f"Generation pipeline: {len(cohorts)} jobs x 3 candidates, fake LLM latency {args.latency * 1000:.0f} ms"
     )
-    for column in ("concurrent calls", "actual s", "ideal s (LLM only)", "overhead ms / candidate", "efficiency"):
+    columns = ("concurrent calls", "actual s", "ideal s (LLM only)", "overhead ms / candidate", "efficiency")
+    for column in (*columns, "longest loop stall ms"):
         table.add_column(column, justify="right")
-    for concurrency, elapsed, ideal, overhead, efficiency in rows:
-        table.add_row(str(concurrency), f"{elapsed:.2f}", f"{ideal:.2f}", f"{overhead:.1f}", f"{efficiency:.2f}")
+    for concurrency, run, ideal, overhead, efficiency in rows:
+        table.add_row(
+            str(concurrency),
+            f"{run.seconds:.2f}",
+            f"{ideal:.2f}",
+            f"{overhead:.1f}",
+            f"{efficiency:.2f}",
+            f"{run.max_stall_ms:.0f}",
+        )
     console.print(table)
     console.print(
-        f"baseline, same run, zero-latency LLM, 1 call at a time: {baseline:.2f} s = "
-        f"{baseline / candidates * 1000:.1f} ms per candidate (HTTP + parse + guardrails + store)"
+        f"baseline, same run, zero-latency LLM, 1 call at a time: {baseline.seconds:.2f} s = "
+        f"{baseline.seconds / baseline.candidates * 1000:.1f} ms per candidate (HTTP + parse + guardrails + store), "
+        f"of which {baseline.cpu_seconds / baseline.candidates * 1000:.1f} ms CPU in this process"
     )
     for name, seconds in stages.items():
-        console.print(f"  {name}: {seconds * 1000:.1f} ms")
+        console.print(f"  {name}: {seconds * 1000:.2f} ms")
 
 
 if __name__ == "__main__":

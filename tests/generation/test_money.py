@@ -143,7 +143,7 @@ def test_an_interrupted_run_records_every_answered_call(runner: Runner) -> None:
         outcomes = [c.outcome for c in session.query(LLMCallRow)]
         ok_tokens = sum(c.prompt_tokens for c in session.query(LLMCallRow).filter(LLMCallRow.outcome == "ok"))
         stored = session.query(VariantRow).count()
-    assert 0 < summary.jobs_done < 20  # cut short
+    assert summary.jobs_done < 20  # cut short
     # every answer is recorded: read in full (ok, with its tokens), or cut off while being read
     assert outcomes.count("ok") + outcomes.count("interrupted") >= answered
     assert outcomes.count("ok") >= answered - 8  # at most one call per slot was in flight

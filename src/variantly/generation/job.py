@@ -69,8 +69,17 @@ class RunSummary:
 
 
 @dataclass
+class RunStop:
+    """Why the run is stopping, once it is: jobs that have not made a call yet do not start."""
+
+    status: str = ""  # stopped_budget, failed
+    reason: str = ""
+
+
+@dataclass
 class JobContext:
-    """What every job of one run shares."""
+    """What every job of one run shares. ``calls_in_flight`` caps LLM calls, not jobs:
+    a job checking or saving its candidates does not hold a slot another job could call with."""
 
     store: Store
     workspace: Workspace
@@ -83,6 +92,8 @@ class JobContext:
     budget: Budget
     worker: ThreadPoolExecutor
     max_reasks: int
+    calls_in_flight: asyncio.Semaphore
+    stop: RunStop = field(default_factory=RunStop)
     unsaved: dict[str, list[LLMCallRow]] = field(default_factory=dict)  # job key -> calls of a job still running
 
 
@@ -95,6 +106,10 @@ class _Candidate:
 
 class JobStopped(Exception):
     """Internal: the budget cannot cover the job's next call; what it has is kept."""
+
+
+class NotStarted(Exception):
+    """Internal: the run stopped before this job made its first call."""
 
 
 async def run_job(ctx: JobContext, job: PlannedJob) -> None:
@@ -170,10 +185,12 @@ async def run_job(ctx: JobContext, job: PlannedJob) -> None:
         status, error = "failed", exc.message
     except LLMCallFailed as exc:  # out of attempts: trouble on the way, not in the inputs
         status, error = "unfinished", exc.message
-    except JobStopped:
-        if not calls:  # the budget could not cover its first call: it never started
+    except (JobStopped, NotStarted) as exc:
+        if not calls:  # stopped before its first call: it never started
             del ctx.unsaved[job.key]
             ctx.summary.jobs_not_started += 1
+            raise
+        if isinstance(exc, NotStarted):
             raise
         out_of_budget = True
         status, error = "unfinished", "the budget ran out before the job could finish"
@@ -241,7 +258,10 @@ async def _call(
             )
         )
 
-    return await ctx.llm.complete(messages, output, on_call=record, before_attempt=reserve)
+    async with ctx.calls_in_flight:
+        if ctx.stop.status and purpose == "generate":
+            raise NotStarted
+        return await ctx.llm.complete(messages, output, on_call=record, before_attempt=reserve)
 
 
 async def _save(

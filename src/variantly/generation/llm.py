@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import Any
 
 import httpx
@@ -91,6 +92,26 @@ class Completion:
     @property
     def completion_tokens(self) -> int:
         return sum(c.completion_tokens for c in self.calls)
+
+
+@lru_cache(maxsize=256)
+def response_format_for(output: type[BaseModel]) -> dict[str, Any]:
+    """Structured output in OpenAI's strict form: every object closed, every property required."""
+    schema = output.model_json_schema()
+
+    def close(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "object" and "properties" in node:
+                node["additionalProperties"] = False
+                node["required"] = list(node["properties"])
+            for value in node.values():
+                close(value)
+        elif isinstance(node, list):
+            for value in node:
+                close(value)
+
+    close(schema)
+    return {"type": "json_schema", "json_schema": {"name": output.__name__, "schema": schema, "strict": True}}
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -243,29 +264,18 @@ class LLMClient:
     async def _once(
         self, messages: list[dict[str, str]], output: type[BaseModel], record: CallRecord
     ) -> tuple[Any, str]:
-        common = {
-            "model": self.model,
-            "messages": messages,
-            "temperature": self.settings.temperature,
-            "max_completion_tokens": self.settings.max_completion_tokens,
-        }
+        """One HTTP attempt. Parsed here, with the schema built once per output model: the SDK's
+        ``.parse()`` rebuilds it on every call, and with 32 calls in flight that work stalls the loop."""
         if self.settings.response_format == "json_schema":
-            raw = await self.client.chat.completions.with_raw_response.parse(response_format=output, **common)
-            _require_json(raw)
-            try:
-                response = raw.parse()
-            except openai.LengthFinishReasonError as exc:
-                self._count(record, exc.completion)
-                raise LLMTruncated(self._truncated_message()) from exc
-            except openai.ContentFilterFinishReasonError as exc:
-                raise LLMRefused("the LLM's content filter stopped the answer") from exc
-            self._count(record, response)
-            message = response.choices[0].message
-            if message.refusal:
-                raise LLMRefused(f"the LLM refused: {message.refusal}")
-            return message.parsed, message.content or ""
+            response_format: dict[str, Any] = response_format_for(output)
+        else:
+            response_format = {"type": "json_object"}
         raw = await self.client.chat.completions.with_raw_response.create(
-            response_format={"type": "json_object"}, **common
+            model=self.model,
+            messages=messages,  # type: ignore[arg-type]
+            temperature=self.settings.temperature,
+            max_completion_tokens=self.settings.max_completion_tokens,
+            response_format=response_format,  # type: ignore[arg-type]
         )
         _require_json(raw)
         response = raw.parse()
@@ -273,6 +283,8 @@ class LLMClient:
         choice = response.choices[0]
         if choice.finish_reason == "length":
             raise LLMTruncated(self._truncated_message())
+        if choice.finish_reason == "content_filter":
+            raise LLMRefused("the LLM's content filter stopped the answer")
         if getattr(choice.message, "refusal", None):
             raise LLMRefused(f"the LLM refused: {choice.message.refusal}")
         content = choice.message.content or ""

@@ -157,7 +157,18 @@ def build_prompt(
     return BuiltPrompt(built, tokens, cuts)
 
 
+_OUTPUT_MODELS: dict[tuple[str, str, int], type[BaseModel]] = {}
+
+
 def output_model(module: Module, candidates: int) -> type[BaseModel]:
+    """The structured-output model for ``candidates`` candidates of ``module``, made once per module version."""
+    key = (module.id, module.content_hash(), candidates)
+    if key not in _OUTPUT_MODELS:
+        _OUTPUT_MODELS[key] = _make_output_model(module, candidates)
+    return _OUTPUT_MODELS[key]
+
+
+def _make_output_model(module: Module, candidates: int) -> type[BaseModel]:
     """The structured-output schema: ``candidates`` candidates, each filling every slot.
 
     The schema states the count (``minItems``/``maxItems``) and each text slot's length

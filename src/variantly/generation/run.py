@@ -25,7 +25,7 @@ from variantly.authoring.review import pending_feedback
 from variantly.authoring.staleness import mark_stale
 from variantly.errors import ConfigurationError
 from variantly.generation.budget import Budget
-from variantly.generation.job import JobContext, JobStopped, RunSummary, run_job
+from variantly.generation.job import JobContext, JobStopped, NotStarted, RunStop, RunSummary, run_job
 from variantly.generation.llm import LLMClient
 from variantly.generation.plan import Plan, PlannedJob, make_plan
 from variantly.generation.prompts import PromptSet
@@ -108,7 +108,7 @@ class Runner:
         loop = asyncio.get_running_loop()
         budget = Budget(options.budget_usd)
         ctx: JobContext | None = None
-        stop = _Stop()
+        stop = RunStop()
         try:
             await loop.run_in_executor(
                 worker, lambda: mark_stale(self.store, self.workspace, self.prompts.hash, actor=f"run:{run_id}")
@@ -124,8 +124,8 @@ class Runner:
             summary.jobs_planned = len(plan.jobs)
             summary.jobs_skipped = plan.skipped_done + plan.skipped_current
             summary.jobs_failed_before = len(plan.failed)
-            if plan.jobs:  # guardrails-ai loads in the worker, off the event loop, before any call is made
-                await loop.run_in_executor(worker, lambda: self.checker)
+            if plan.jobs:  # guardrails-ai loads in the worker while the first calls are in flight, never on the loop
+                loop.run_in_executor(worker, lambda: self.checker).add_done_callback(lambda f: f.exception())
             if on_progress:
                 on_progress(summary, plan)
             ctx = JobContext(
@@ -140,28 +140,30 @@ class Runner:
                 budget,
                 worker,
                 self.settings.max_reasks,
+                asyncio.Semaphore(options.concurrency or self.settings.concurrency),
+                stop,
             )
-            semaphore = asyncio.Semaphore(options.concurrency or self.settings.concurrency)
+            progress = _Progress()
 
             async def one(job: PlannedJob) -> None:
-                async with semaphore:
-                    if stop.status:
-                        summary.jobs_not_started += 1
-                        return
-                    try:
-                        await run_job(ctx, job)
-                    except JobStopped:
-                        stop.status = stop.status or "stopped_budget"
-                    except ConfigurationError as exc:  # bad key, unknown model, endpoint down: all would fail alike
+                try:
+                    await run_job(ctx, job)
+                except NotStarted:
+                    return
+                except JobStopped:
+                    stop.status = stop.status or "stopped_budget"
+                except ConfigurationError as exc:  # bad key, unknown model, endpoint down: all would fail alike
+                    if not stop.status:
                         stop.status, stop.reason = "failed", exc.message
-                        summary.errors.append(f"{job.module_id} {job.cohort.key}: {exc.message}")
-                        summary.jobs_unfinished += 1
-                        return
+                    summary.errors.append(f"{job.module_id} {job.cohort.key}: {exc.message}")
+                    summary.jobs_unfinished += 1
+                    return
+                if progress.due():
                     await loop.run_in_executor(
                         worker, lambda: update_run(self.store, run_id, progress=summary.as_dict())
                     )
-                    if on_progress:
-                        on_progress(summary, plan)
+                if on_progress:
+                    on_progress(summary, plan)
 
             await asyncio.gather(*(one(job) for job in plan.jobs))
             summary.status = stop.status or ("done" if not summary.left_over else "done_with_errors")
@@ -186,7 +188,7 @@ class Runner:
         return summary
 
     @staticmethod
-    def _message(summary: RunSummary, stop: _Stop, budget: Budget) -> str:
+    def _message(summary: RunSummary, stop: RunStop, budget: Budget) -> str:
         parts = [f"{summary.jobs_done} job(s) done, ${summary.cost_usd:.4f} spent"]
         if stop.status == "stopped_budget":
             parts.append(
@@ -204,6 +206,15 @@ class Runner:
 
 
 @dataclass
-class _Stop:
-    status: str = ""
-    reason: str = ""
+class _Progress:
+    """The run's row is updated at most twice a second: a write per job would queue behind the checks."""
+
+    every_seconds: float = 0.5
+    last: float = 0.0
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self.last < self.every_seconds:
+            return False
+        self.last = now
+        return True

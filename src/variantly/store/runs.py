@@ -10,7 +10,7 @@ from sqlalchemy import select
 from variantly.errors import NotFound
 from variantly.store.db import Store
 from variantly.store.schema import GenerationJobRow, LLMCallRow, RunRow, VariantRow, utcnow
-from variantly.store.variants import insert_variant
+from variantly.store.variants import insert_variants
 
 
 def create_run(store: Store, run_id: str, *, actor: str, options: dict[str, Any]) -> None:
@@ -56,8 +56,9 @@ def save_job(
     """
     added = 0
     with store.session() as session:
-        for row in variants:
-            added += insert_variant(session, row, actor=actor, reason=row.report.get("summary", ""))
+        if variants:
+            reasons = [row.report.get("summary", "") for row in variants]
+            added = insert_variants(session, variants, actor=actor, reasons=reasons)
         session.add_all(calls)
         if job is not None:
             session.merge(job)

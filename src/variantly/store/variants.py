@@ -27,15 +27,20 @@ def snapshot(row: VariantRow) -> dict[str, Any]:
     return {"status": row.status, "slots": row.slots, "version": row.version}
 
 
-def insert_variant(session: Session, row: VariantRow, *, actor: str, reason: str = "") -> bool:
-    """Add a new variant and its 'create' audit entry to ``session``; False if the id exists."""
-    assert row.status in STATUSES, row.status
-    if session.get(VariantRow, row.id) is not None:
-        return False
-    row.version = 1
-    session.add(row)
+def insert_variants(session: Session, rows: list[VariantRow], *, actor: str, reasons: list[str]) -> int:
+    """Add new variants and their 'create' audit entries to ``session``; ids that exist are skipped.
+
+    One query finds the existing ids and one flush writes the rest: a generation job
+    saves its candidates together, and a query and flush per variant would double its cost.
+    """
+    assert all(row.status in STATUSES for row in rows), [row.status for row in rows]
+    existing = set(session.scalars(select(VariantRow.id).where(VariantRow.id.in_([row.id for row in rows]))))
+    new = [(row, reason) for row, reason in zip(rows, reasons, strict=True) if row.id not in existing]
+    for row, _ in new:
+        row.version = 1
+    session.add_all([row for row, _ in new])
     session.flush()
-    session.add(
+    session.add_all(
         AuditEntry(
             variant_id=row.id,
             actor=actor,
@@ -46,14 +51,15 @@ def insert_variant(session: Session, row: VariantRow, *, actor: str, reason: str
             after=snapshot(row),
             reason=reason,
         )
+        for row, reason in new
     )
-    return True
+    return len(new)
 
 
 def add_variant(store: Store, row: VariantRow, *, actor: str, reason: str = "") -> bool:
     """Insert one variant in its own transaction. False if the id exists."""
     with store.session() as session:
-        return insert_variant(session, row, actor=actor, reason=reason)
+        return insert_variants(session, [row], actor=actor, reasons=[reason]) == 1
 
 
 def change_variant(
