@@ -119,19 +119,19 @@ def test_an_interrupted_run_records_every_answered_call(runner: Runner) -> None:
 
     async def slow(request: httpx.Request) -> httpx.Response:
         nonlocal answered
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
         answered += 1
         return completion([GOOD, GOOD])
 
     respx.post(URL).mock(side_effect=slow)
 
     async def interrupt_after(answers: int) -> None:
-        task = asyncio.ensure_future(runner.run(RunOptions(modules=["cta"], candidates=2, concurrency=8), actor="t"))
+        options = RunOptions(modules=["cta"], candidates=2, concurrency=8)  # 40 jobs, 5 waves of calls
+        task = asyncio.ensure_future(runner.run(options, actor="t"))
         for _ in range(400):  # at most 20 s
             if answered >= answers:
                 break
             await asyncio.sleep(0.05)
-        await asyncio.sleep(0.07)  # the next wave is in flight
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -143,7 +143,7 @@ def test_an_interrupted_run_records_every_answered_call(runner: Runner) -> None:
         outcomes = [c.outcome for c in session.query(LLMCallRow)]
         ok_tokens = sum(c.prompt_tokens for c in session.query(LLMCallRow).filter(LLMCallRow.outcome == "ok"))
         stored = session.query(VariantRow).count()
-    assert summary.jobs_done < 20  # cut short
+    assert summary.jobs_done < 40  # cut short
     # every answer is recorded: read in full (ok, with its tokens), or cut off while being read
     assert outcomes.count("ok") + outcomes.count("interrupted") >= answered
     assert outcomes.count("ok") >= answered - 8  # at most one call per slot was in flight
