@@ -190,6 +190,13 @@ def generate(
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Also redo jobs that failed before, with the failure as context.")
     ] = False,
+    batch: Annotated[
+        bool,
+        typer.Option(
+            "--batch", help="Collect earlier batches, then send the jobs left through the Batch API (half price, 24 h)."
+        ),
+    ] = False,
+    collect: Annotated[bool, typer.Option("--collect", help="Only collect what earlier batches answered.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; call nothing.")] = False,
     actor: ActorOpt = DEFAULT_ACTOR,
     workspace: WorkspaceOpt = Path("."),
@@ -197,9 +204,10 @@ def generate(
 ) -> None:
     """Generate candidates, check them with the guardrails, re-ask, and queue them for review.
 
-    Exit codes: 0 every planned cohort has a variant; 1 the run failed (bad key, endpoint
-    down); 2 a setting is missing; 4 jobs were left failed, unfinished or not started
-    (the summary says which and how to redo them); 130 interrupted (run again to resume).
+    Exit codes: 0 every planned cohort has a variant (or waits in a batch); 1 the run failed
+    (bad key, endpoint down); 2 a setting is missing; 4 jobs were left failed, unfinished or
+    not started (the summary says which and how to redo them); 130 interrupted (run again
+    to resume).
     """
     plan_options = {
         "modules": module,
@@ -217,7 +225,8 @@ def generate(
     wiring.require_generation_stack("generating copy")
     from variantly.generation.run import RunOptions
 
-    options = RunOptions(concurrency=concurrency, budget_usd=budget_usd, **plan_options)
+    mode = "collect" if collect else "submit" if batch else None
+    options = RunOptions(concurrency=concurrency, budget_usd=budget_usd, batch=mode, **plan_options)
     runner = wiring.runner(open_store(workspace, database_url), load_checked_workspace(workspace))
     try:
         with Progress(
@@ -277,6 +286,8 @@ def print_summary(summary) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    for line in summary.batch_lines:
+        console.print(escape(line), highlight=False, soft_wrap=True)
     console.print(escape(summary.message), highlight=False, soft_wrap=True)
     for error in summary.errors[:20]:
         console.print(f"  [red]failed[/red] {escape(error)}", highlight=False, soft_wrap=True)

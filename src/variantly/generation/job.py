@@ -51,6 +51,9 @@ class RunSummary:
     candidates_short: int = 0  # asked for but never delivered, even after a top-up
     reasks: int = 0
     top_ups: int = 0
+    jobs_in_batch: int = 0  # sent to the provider's Batch API by this run
+    batches_waiting: int = 0  # sent earlier and not answered yet
+    batch_lines: list[str] = field(default_factory=list)
     llm_calls: int = 0
     prompt_tokens: int = 0
     cached_tokens: int = 0
@@ -112,8 +115,12 @@ class NotStarted(Exception):
     """Internal: the run stopped before this job made its first call."""
 
 
-async def run_job(ctx: JobContext, job: PlannedJob) -> None:
-    """Run one job and save its outcome; raises ``JobStopped`` when the budget stopped it."""
+async def run_job(ctx: JobContext, job: PlannedJob, first: Completion | None = None) -> None:
+    """Run one job and save its outcome; raises ``JobStopped`` when the budget stopped it.
+
+    ``first`` is an answer that came another way (a batch result, with its call): the job
+    goes on from it with top-ups and re-asks as live calls.
+    """
     loop = asyncio.get_running_loop()
     calls: list[LLMCallRow] = ctx.unsaved.setdefault(job.key, [])
     wanted = ctx.plan.params["candidates"]
@@ -137,7 +144,12 @@ async def run_job(ctx: JobContext, job: PlannedJob) -> None:
         ]
 
     try:
-        completion = await ask(job.prompt.messages, "generate", wanted)
+        if first is None:
+            completion = await ask(job.prompt.messages, "generate", wanted)
+        else:
+            completion = first
+            for call in first.calls:
+                ctx.budget.settle(0.0, record_call(ctx, job, calls, call, "batch", batch=True))
         items = [_as_text(c) for c in completion.items[:wanted]]
         conversation = [*job.prompt.messages, {"role": "assistant", "content": redact_personal_data(completion.raw)}]
         if len(items) < wanted:  # the schema asked for `wanted`; not every server keeps to it
@@ -234,34 +246,50 @@ async def _call(
             raise JobStopped from exc
 
     def record(call: CallRecord) -> None:
-        spent = cost(ctx.plan.price, call.prompt_tokens, call.completion_tokens, call.cached_tokens)
-        ctx.budget.settle(held.pop() if held else 0.0, spent)
-        summary = ctx.summary
-        summary.llm_calls += 1
-        summary.prompt_tokens += call.prompt_tokens
-        summary.cached_tokens += call.cached_tokens
-        summary.completion_tokens += call.completion_tokens
-        summary.cost_usd += spent
-        calls.append(
-            LLMCallRow(
-                run_id=ctx.run_id,
-                job_key=job.key,
-                purpose=purpose,
-                attempt=call.attempt,
-                model=ctx.plan.model,
-                outcome=call.outcome,
-                prompt_tokens=call.prompt_tokens,
-                completion_tokens=call.completion_tokens,
-                cached_tokens=call.cached_tokens,
-                cost_usd=spent,
-                latency_ms=call.latency_ms,
-            )
-        )
+        ctx.budget.settle(held.pop() if held else 0.0, record_call(ctx, job, calls, call, purpose))
 
     async with ctx.calls_in_flight:
         if ctx.stop.status and purpose == "generate":
             raise NotStarted
         return await ctx.llm.complete(messages, output, on_call=record, before_attempt=reserve)
+
+
+def record_call(
+    ctx: JobContext, job: PlannedJob, calls: list[LLMCallRow], call: CallRecord, purpose: str, *, batch: bool = False
+) -> float:
+    """Count one answered (or failed) attempt in the summary and in the job's calls; returns its cost."""
+    price = ctx.plan.price
+    spent = cost(price, call.prompt_tokens, call.completion_tokens, call.cached_tokens)
+    if batch and price is not None:
+        spent *= price.batch_discount
+    summary = ctx.summary
+    summary.llm_calls += 1
+    summary.prompt_tokens += call.prompt_tokens
+    summary.cached_tokens += call.cached_tokens
+    summary.completion_tokens += call.completion_tokens
+    summary.cost_usd += spent
+    calls.append(
+        LLMCallRow(
+            run_id=ctx.run_id,
+            job_key=job.key,
+            purpose=purpose,
+            attempt=call.attempt,
+            model=ctx.plan.model,
+            outcome=call.outcome,
+            prompt_tokens=call.prompt_tokens,
+            completion_tokens=call.completion_tokens,
+            cached_tokens=call.cached_tokens,
+            cost_usd=spent,
+            latency_ms=call.latency_ms,
+        )
+    )
+    return spent
+
+
+async def save_outcome(ctx: JobContext, job: PlannedJob, calls: list[LLMCallRow], status: str, error: str) -> None:
+    """A job that ends without candidates (a batch result that failed): recorded, with its calls."""
+    ctx.unsaved[job.key] = calls
+    await _save(ctx, job, calls, [], status, error, 0)
 
 
 async def _save(

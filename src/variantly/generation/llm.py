@@ -18,7 +18,7 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
@@ -27,6 +27,8 @@ from typing import Any
 import httpx
 import openai
 from openai import AsyncOpenAI
+from openai.types import Batch
+from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
 
@@ -266,10 +268,7 @@ class LLMClient:
     ) -> tuple[Any, str]:
         """One HTTP attempt. Parsed here, with the schema built once per output model: the SDK's
         ``.parse()`` rebuilds it on every call, and with 32 calls in flight that work stalls the loop."""
-        if self.settings.response_format == "json_schema":
-            response_format: dict[str, Any] = response_format_for(output)
-        else:
-            response_format = {"type": "json_object"}
+        response_format = self.response_format(output)
         raw = await self.client.chat.completions.with_raw_response.create(
             model=self.model,
             messages=messages,  # type: ignore[arg-type]
@@ -278,7 +277,10 @@ class LLMClient:
             response_format=response_format,  # type: ignore[arg-type]
         )
         _require_json(raw)
-        response = raw.parse()
+        return self.read_answer(raw.parse(), output, record)
+
+    def read_answer(self, response: ChatCompletion, output: type[BaseModel], record: CallRecord) -> tuple[Any, str]:
+        """Tokens into ``record``, then the candidates, or why there are none (a live call or a batch result)."""
         self._count(record, response)
         choice = response.choices[0]
         if choice.finish_reason == "length":
@@ -289,6 +291,67 @@ class LLMClient:
             raise LLMRefused(f"the LLM refused: {choice.message.refusal}")
         content = choice.message.content or ""
         return output.model_validate_json(content), content
+
+    # --- the Batch API (/v1/files + /v1/batches): half the price, results within 24 hours ---
+
+    def response_format(self, output: type[BaseModel]) -> dict[str, Any]:
+        if self.settings.response_format == "json_schema":
+            return response_format_for(output)
+        return {"type": "json_object"}
+
+    async def submit_batch(self, requests: list[dict[str, Any]]) -> tuple[str, str]:
+        """Upload the requests as JSONL and start a batch; returns (batch id, input file id)."""
+        body = "\n".join(json.dumps(r, ensure_ascii=False) for r in requests).encode()
+        uploaded = await self._with_retries(
+            lambda: self.client.files.create(file=("variantly-batch.jsonl", body), purpose="batch")
+        )
+        batch = await self._with_retries(
+            lambda: self.client.batches.create(
+                input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+            )
+        )
+        return batch.id, uploaded.id
+
+    async def batch(self, batch_id: str) -> Batch:
+        return await self._with_retries(lambda: self.client.batches.retrieve(batch_id))
+
+    async def batch_file(self, file_id: str) -> list[dict[str, Any]]:
+        """A batch's output or error file, one parsed line each."""
+        content = await self._with_retries(lambda: self.client.files.content(file_id))
+        return [json.loads(line) for line in content.text.splitlines() if line.strip()]
+
+    def batch_request(self, custom_id: str, messages: list[dict[str, str]], output: type[BaseModel]) -> dict[str, Any]:
+        """One line of a batch input file: the same request a live call would make."""
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": self.settings.temperature,
+            "max_completion_tokens": self.settings.max_completion_tokens,
+            "response_format": self.response_format(output),
+        }
+        return {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": body}
+
+    async def _with_retries(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """The live calls' retry policy for the batch endpoints (429 with Retry-After, 5xx, timeouts)."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_retryable),
+            wait=self._wait,
+            stop=stop_after_attempt(self.settings.max_attempts),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await call()
+        except openai.APIStatusError as exc:
+            if exc.status_code in (401, 403, 404):
+                raise LLMEndpointMisconfigured(
+                    f"the batch endpoint answered {exc.status_code} ({exc.message}): check OPENAI_API_KEY and "
+                    "OPENAI_BASE_URL, and that the server offers the Batch API"
+                ) from exc
+            raise LLMCallFailed(f"the batch endpoint answered {exc.status_code}: {exc.message}") from exc
+        except RETRYABLE as exc:
+            raise LLMCallFailed(f"the batch endpoint did not answer: {type(exc).__name__}: {exc}") from exc
 
     def _check_circuit(self) -> None:
         if self.connection_failures >= CONNECTION_FAILURES_TO_STOP:

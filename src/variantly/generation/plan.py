@@ -25,7 +25,7 @@ from variantly.generation.budget import cost
 from variantly.generation.prompts import BuiltPrompt, PromptSet, build_prompt, estimate_completion_tokens, json_shape
 from variantly.serving.cohorts import ANY, Cohort
 from variantly.store import Store
-from variantly.store.schema import GenerationJobRow, LLMCallRow, VariantRow
+from variantly.store.schema import BatchRow, GenerationJobRow, LLMCallRow, VariantRow
 from variantly.workspace import Workspace
 from variantly.workspace.models import GenerationSettings, Price
 
@@ -63,6 +63,7 @@ class Plan:
     skipped_current: int = 0
     failed: list[FailedJob] = field(default_factory=list)  # left out: retry with retry_failed
     unfinished: int = 0  # planned again: they did not finish in an earlier run
+    in_batch: int = 0  # waiting in a provider batch: collected by `generate --batch` or `--collect`
     reasks_per_job: float = 0.0  # expected follow-up calls (re-asks, top-ups) per job
     reask_basis: str = ""  # where that number comes from
 
@@ -159,14 +160,9 @@ def make_plan(
     for locale in locales or []:
         if locale not in workspace.locales:
             raise NotFound(f"unknown locale '{locale}' (locales: {', '.join(workspace.locales)})")
-    n = candidates or settings.candidates
-    params = {
-        "temperature": settings.temperature,
-        "candidates": n,
-        "response_format": settings.response_format,
-        "max_completion_tokens": settings.max_completion_tokens,
-    }
-    plan = Plan(model, prompts.hash, workspace.policy_hash, params, settings.prices.get(model))
+    plan = Plan(
+        model, prompts.hash, workspace.policy_hash, run_params(settings, candidates), settings.prices.get(model)
+    )
     plan.reasks_per_job, plan.reask_basis = reask_history(store, settings.max_reasks)
     with store.sessions() as session:
         earlier = dict(session.execute(select(GenerationJobRow.key, GenerationJobRow.status)).all())
@@ -183,20 +179,24 @@ def make_plan(
                 )
             )
         }
+        in_batches = {
+            job["key"]
+            for jobs in session.scalars(select(BatchRow.jobs).where(BatchRow.status != "collected"))
+            for job in jobs
+        }
     for module_id in modules or sorted(workspace.modules):
         module_file = workspace.modules[module_id]
-        module = module_file.module
         for cohort in cohorts_for(workspace, module_id, locales or workspace.locales):
             if cohorts and cohort.key not in cohorts:
                 continue
             notes = (feedback or {}).get((module_id, cohort.key), [])
-            job_params = params | ({"feedback": notes} if notes else {})  # feedback makes it a new job
-            key = job_key(
-                module_file.content_hash, module_id, cohort, prompts.hash, workspace.policy_hash, model, job_params
-            )
+            key = job_key_for(workspace, prompts, module_id, cohort, model, plan.params, notes)
             status = earlier.get(key)
             if status == "done":
                 plan.skipped_done += 1
+                continue
+            if key in in_batches:
+                plan.in_batch += 1
                 continue
             if not notes and (module_id, cohort.key, module_file.content_hash) in current:
                 plan.skipped_current += 1
@@ -209,29 +209,55 @@ def make_plan(
                 retry_of = errors.get(key, "")
             elif status == "unfinished":
                 plan.unfinished += 1
-            shape = json_shape(module) if settings.response_format == "json_object" else None
-            prompt = build_prompt(
-                prompts,
-                workspace,
-                workspace.policy,
-                module_id,
-                cohort,
-                candidates=n,
-                json_shape=shape,
-                feedback=notes,
-                retry_of=retry_of,
-            )
-            completion = estimate_completion_tokens(module, n)
-            plan.jobs.append(
-                PlannedJob(
-                    module_id,
-                    cohort,
-                    key,
-                    prompt,
-                    completion,
-                    cost(plan.price, prompt.tokens, completion),
-                    notes,
-                    retry_of,
-                )
-            )
+            plan.jobs.append(plan_job(workspace, prompts, plan, module_id, cohort, notes, retry_of))
     return plan
+
+
+def run_params(settings: GenerationSettings, candidates: int | None = None) -> dict:
+    """The parameters that shape every job's output (part of each job's key)."""
+    return {
+        "temperature": settings.temperature,
+        "candidates": candidates or settings.candidates,
+        "response_format": settings.response_format,
+        "max_completion_tokens": settings.max_completion_tokens,
+    }
+
+
+def job_key_for(
+    workspace: Workspace, prompts: PromptSet, module_id: str, cohort: Cohort, model: str, params: dict, notes: list[str]
+) -> str:
+    job_params = params | ({"feedback": notes} if notes else {})  # feedback makes it a new job
+    module_hash = workspace.modules[module_id].content_hash
+    return job_key(module_hash, module_id, cohort, prompts.hash, workspace.policy_hash, model, job_params)
+
+
+def plan_job(
+    workspace: Workspace,
+    prompts: PromptSet,
+    plan: Plan,
+    module_id: str,
+    cohort: Cohort,
+    notes: list[str],
+    retry_of: str = "",
+) -> PlannedJob:
+    """One job with its prompt and estimated cost."""
+    settings = workspace.settings.generation
+    module = workspace.modules[module_id].module
+    n = plan.params["candidates"]
+    shape = json_shape(module) if settings.response_format == "json_object" else None
+    prompt = build_prompt(
+        prompts,
+        workspace,
+        workspace.policy,
+        module_id,
+        cohort,
+        candidates=n,
+        json_shape=shape,
+        feedback=notes,
+        retry_of=retry_of,
+    )
+    completion = estimate_completion_tokens(module, n)
+    key = job_key_for(workspace, prompts, module_id, cohort, plan.model, plan.params, notes)
+    return PlannedJob(
+        module_id, cohort, key, prompt, completion, cost(plan.price, prompt.tokens, completion), notes, retry_of
+    )

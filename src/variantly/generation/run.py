@@ -19,11 +19,13 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from variantly.authoring.review import pending_feedback
 from variantly.authoring.staleness import mark_stale
 from variantly.errors import ConfigurationError
+from variantly.generation import batch
+from variantly.generation.batch import BatchReport
 from variantly.generation.budget import Budget
 from variantly.generation.job import JobContext, JobStopped, NotStarted, RunStop, RunSummary, run_job
 from variantly.generation.llm import LLMClient
@@ -49,6 +51,7 @@ class RunOptions:
     cohorts: list[str] | None = None
     feedback: dict[tuple[str, str], list[str]] | None = None
     retry_failed: bool = False
+    batch: Literal["submit", "collect"] | None = None  # through the provider's Batch API (see generation.batch)
 
 
 class Runner:
@@ -165,7 +168,10 @@ class Runner:
                 if on_progress:
                     on_progress(summary, plan)
 
-            await asyncio.gather(*(one(job) for job in plan.jobs))
+            if options.batch:
+                await self._batches(ctx, options, stop)
+            else:
+                await asyncio.gather(*(one(job) for job in plan.jobs))
             summary.status = stop.status or ("done" if not summary.left_over else "done_with_errors")
             summary.message = self._message(summary, stop, budget)
         except BaseException as exc:
@@ -187,9 +193,38 @@ class Runner:
             await self.llm.close()
         return summary
 
+    async def _batches(self, ctx: JobContext, options: RunOptions, stop: RunStop) -> None:
+        """Collect what earlier batches answered; with ``submit``, send the jobs left as a new batch."""
+        summary = ctx.summary
+        report = BatchReport()
+        await batch.collect(ctx, report)
+        if options.batch == "submit":
+            loop = asyncio.get_running_loop()
+            ctx.plan = await loop.run_in_executor(ctx.worker, self.plan, options)  # collected jobs are done now
+            summary.jobs_planned = len(ctx.plan.jobs)
+            batch_id, left = await batch.submit(ctx, ctx.plan.jobs)
+            summary.jobs_in_batch = len(ctx.plan.jobs) - len(left)
+            summary.jobs_not_started += len(left)
+            if left:
+                stop.status = "stopped_budget"
+            if batch_id:
+                report.waiting += 1
+                report.lines.append(
+                    f"batch {batch_id}: sent {summary.jobs_in_batch} job(s); "
+                    "`variantly generate --collect` picks up the results (within 24 hours)"
+                )
+        summary.batches_waiting = report.waiting
+        summary.batch_lines = report.lines
+
     @staticmethod
     def _message(summary: RunSummary, stop: RunStop, budget: Budget) -> str:
         parts = [f"{summary.jobs_done} job(s) done, ${summary.cost_usd:.4f} spent"]
+        if summary.jobs_in_batch:
+            parts.append(
+                f"{summary.jobs_in_batch} job(s) sent as a batch, up to ${budget.reserved_usd:.4f} at the batch price"
+            )
+        if summary.batches_waiting:
+            parts.append(f"{summary.batches_waiting} batch(es) with the provider: collect later with --collect")
         if stop.status == "stopped_budget":
             parts.append(
                 f"the budget of ${budget.limit_usd:.4f} could not cover the next call; "

@@ -142,6 +142,23 @@ class LLMCallRow(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class BatchRow(Base):
+    """Jobs sent through the provider's Batch API. ``status`` is the provider's until the results
+    are collected (``collected``); ``jobs`` holds what is needed to check and save each result."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(20))
+    model: Mapped[str] = mapped_column(String(100))
+    input_file_id: Mapped[str] = mapped_column(String(100))
+    jobs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    collected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class AccountRow(Base):
     """A person or a system with a role. Tokens and passwords are stored hashed."""
 

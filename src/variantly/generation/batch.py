@@ -1,0 +1,195 @@
+"""Half the cost for big runs: jobs through the provider's Batch API (``/v1/files`` + ``/v1/batches``).
+
+``variantly generate --batch`` first collects every batch sent earlier, then sends the
+jobs that are left as one new batch and stores its id; ``--collect`` only collects. A
+batch is answered within 24 hours at the batch price (``Price.batch_discount``).
+
+Collecting goes by the provider's status. ``validating``, ``in_progress``, ``finalizing``
+and ``cancelling`` wait for a later collect. ``completed``, ``expired`` and ``cancelled``
+deliver what was answered: each answer goes through the same checks as a live call,
+and failing candidates are re-asked with live calls. Jobs a batch did not answer, and
+every job of a ``failed`` batch, become unfinished, so the next run plans them again.
+An answer for a module or prompt edited since the batch was sent is discarded: its job
+key no longer matches, and the job is planned afresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from openai.types.chat import ChatCompletion
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from variantly.errors import LLMRefused, LLMTruncated
+from variantly.generation.budget import BudgetReached, cost
+from variantly.generation.job import JobContext, JobStopped, record_call, run_job, save_outcome
+from variantly.generation.llm import CallRecord, Completion
+from variantly.generation.plan import PlannedJob, plan_job
+from variantly.generation.prompts import count_tokens, output_model
+from variantly.serving.cohorts import Cohort
+from variantly.store.schema import BatchRow, utcnow
+
+WAITING = ("validating", "in_progress", "finalizing", "cancelling")
+ANSWERED = ("completed", "expired", "cancelled")  # the output file holds what was answered
+
+
+@dataclass
+class BatchReport:
+    """What one collect or submit did, for the summary."""
+
+    lines: list[str] = field(default_factory=list)
+    waiting: int = 0  # batches still with the provider
+    submitted: str = ""  # the id of the batch sent now
+
+
+async def submit(ctx: JobContext, jobs: list[PlannedJob]) -> tuple[str, list[PlannedJob]]:
+    """Send ``jobs`` as one batch, as many as the budget's worst case covers; returns (id, jobs not sent)."""
+    settings = ctx.workspace.settings.generation
+    price = ctx.plan.price
+    discount = price.batch_discount if price is not None else 1.0
+    sent, left = [], []
+    for job in jobs:
+        worst = cost(price, count_tokens(job.prompt.messages, settings.tokenizer), settings.max_completion_tokens)
+        try:
+            ctx.budget.reserve(worst * discount)  # committed: the batch may answer every request in full
+            sent.append(job)
+        except BudgetReached:
+            left.append(job)
+    if not sent:
+        return "", left
+    wanted = ctx.plan.params["candidates"]
+    requests = [
+        ctx.llm.batch_request(
+            job.key, job.prompt.messages, output_model(ctx.workspace.modules[job.module_id].module, wanted)
+        )
+        for job in sent
+    ]
+    batch_id, file_id = await ctx.llm.submit_batch(requests)
+    row = BatchRow(
+        id=batch_id,
+        run_id=ctx.run_id,
+        status="validating",
+        model=ctx.plan.model,
+        input_file_id=file_id,
+        jobs=[
+            {
+                "key": j.key,
+                "module_id": j.module_id,
+                "cohort": j.cohort.key,
+                "feedback": j.feedback,
+                "retry_of": j.retry_of,
+            }
+            for j in sent
+        ],
+    )
+    await _in_worker(ctx, lambda: _save_batch(ctx, row))
+    return batch_id, left
+
+
+async def collect(ctx: JobContext, report: BatchReport) -> None:
+    """Fetch every batch not yet collected; check, re-ask and save what the finished ones answered."""
+    rows = await _in_worker(ctx, lambda: _open_batches(ctx))
+    for row in rows:
+        batch = await ctx.llm.batch(row.id)
+        counts = batch.request_counts
+        done = f"{counts.completed}/{counts.total}" if counts else "?"
+        if batch.status in WAITING:
+            report.waiting += 1
+            report.lines.append(f"batch {row.id}: {batch.status}, {done} answered; collect again later")
+            await _in_worker(ctx, lambda row=row, status=batch.status: _set_status(ctx, row.id, status))
+            continue
+        answers: dict[str, dict[str, Any]] = {}
+        errors: dict[str, str] = {}
+        if batch.status in ANSWERED:
+            for line in await ctx.llm.batch_file(batch.output_file_id) if batch.output_file_id else []:
+                answers[line["custom_id"]] = line
+            for line in await ctx.llm.batch_file(batch.error_file_id) if batch.error_file_id else []:
+                errors[line["custom_id"]] = _error_text(line)
+        why = _batch_error(batch) if batch.status == "failed" else f"the batch ended {batch.status} before answering it"
+        outcomes = await asyncio.gather(
+            *(_settle(ctx, job, answers.get(job["key"]), errors.get(job["key"], why)) for job in row.jobs)
+        )
+        message = f"{batch.status}: {outcomes.count('answered')} answered, {outcomes.count('unanswered')} unanswered"
+        if outcomes.count("stale"):
+            message += f", {outcomes.count('stale')} discarded (module or prompts edited since)"
+        report.lines.append(f"batch {row.id}: {message}")
+        await _in_worker(ctx, lambda row=row, message=message: _set_status(ctx, row.id, "collected", message))
+
+
+async def _settle(ctx: JobContext, info: dict[str, Any], answer: dict[str, Any] | None, error: str) -> str:
+    job = _rebuild(ctx, info)
+    if job is None:
+        return "stale"
+    if answer is None or answer.get("error") or (answer.get("response") or {}).get("status_code") != 200:
+        reason = _error_text(answer) if answer else error
+        await save_outcome(ctx, job, [], "unfinished", f"batch: {reason}")
+        return "unanswered"
+    output = output_model(ctx.workspace.modules[job.module_id].module, ctx.plan.params["candidates"])
+    record = CallRecord(1, "ok")
+    try:
+        parsed, raw = ctx.llm.read_answer(ChatCompletion.model_validate(answer["response"]["body"]), output, record)
+    except (LLMRefused, LLMTruncated, ValidationError, ValueError) as exc:
+        record.outcome = type(exc).__name__
+        calls: list = []
+        ctx.budget.settle(0.0, record_call(ctx, job, calls, record, "batch", batch=True))
+        final = isinstance(exc, LLMRefused | LLMTruncated)
+        message = exc.message if isinstance(exc, LLMRefused | LLMTruncated) else "the answer was not the JSON asked for"
+        await save_outcome(ctx, job, calls, "failed" if final else "unfinished", f"batch: {message}")
+        return "answered"
+    items = [c.model_dump() for c in parsed.candidates]
+    with contextlib.suppress(JobStopped):  # re-asks the budget could not cover: the job is saved as it stands
+        await run_job(ctx, job, first=Completion(items, raw, [record]))
+    return "answered"
+
+
+def _rebuild(ctx: JobContext, info: dict[str, Any]) -> PlannedJob | None:
+    """The job as the workspace would plan it now, or None when its inputs changed since it was sent."""
+    if info["module_id"] not in ctx.workspace.modules:
+        return None
+    cohort = Cohort.from_key(info["cohort"])
+    job = plan_job(ctx.workspace, ctx.prompts, ctx.plan, info["module_id"], cohort, info["feedback"], info["retry_of"])
+    return job if job.key == info["key"] else None
+
+
+def _error_text(line: dict[str, Any] | None) -> str:
+    if not line:
+        return "no answer"
+    error = line.get("error") or ((line.get("response") or {}).get("body") or {}).get("error") or {}
+    status = (line.get("response") or {}).get("status_code")
+    return f"{error.get('code') or status or 'error'}: {error.get('message', 'no answer')}"
+
+
+def _batch_error(batch: Any) -> str:
+    errors = getattr(getattr(batch, "errors", None), "data", None) or []
+    return "the batch failed: " + ("; ".join(f"{e.code}: {e.message}" for e in errors) or "no reason given")
+
+
+async def _in_worker(ctx: JobContext, work: Callable[[], Any]) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(ctx.worker, work)
+
+
+def _open_batches(ctx: JobContext) -> list[BatchRow]:
+    with ctx.store.sessions() as session:
+        return list(
+            session.scalars(select(BatchRow).where(BatchRow.status != "collected").order_by(BatchRow.created_at))
+        )
+
+
+def _save_batch(ctx: JobContext, row: BatchRow) -> None:
+    with ctx.store.session() as session:
+        session.add(row)
+
+
+def _set_status(ctx: JobContext, batch_id: str, status: str, message: str = "") -> None:
+    with ctx.store.session() as session:
+        row = session.get(BatchRow, batch_id)
+        row.status = status
+        if message:
+            row.message = message
+        if status == "collected":
+            row.collected_at = utcnow()
