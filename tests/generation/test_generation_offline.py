@@ -134,3 +134,54 @@ def test_editing_a_module_makes_its_variants_stale_and_plans_them_again(workspac
         reasons = {r for (r,) in conn.exec_driver_sql("select reason from audit_log where action = 'stale'")}
     assert counts == {"stale": 60, "pending": 60}
     assert reasons == {"module cta was edited (brief, facts, slots or assets)"}
+
+
+def test_ctrl_c_prints_the_summary_records_the_calls_and_exits_130(workspace_dir: Path) -> None:
+    fake = create_app(latency=0.3)
+    db = workspace_dir / ".variantly" / "variantly.db"
+    command = [
+        sys.executable,
+        "-m",
+        "variantly",
+        "generate",
+        "-w",
+        str(workspace_dir),
+        "-m",
+        "cta",
+        "--concurrency",
+        "4",
+    ]
+    with LiveServer(fake) as llm:
+        env = _env(f"{llm.url}/v1")
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.monotonic() + 120
+        while len(fake.state.requests) < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert ": interrupted" in out and "Run again to resume" in out  # the summary table and its message
+    assert "run again to resume" in err
+    with sqlite3.connect(db) as conn:
+        status, message = conn.execute("select status, message from runs").fetchone()
+        answered = conn.execute("select count(*) from llm_calls where outcome = 'ok'").fetchone()[0]
+        done = conn.execute("select count(*) from generation_jobs").fetchone()[0]
+    assert status == "interrupted" and "CancelledError" not in message
+    assert answered >= done > 0  # every finished job's call is there, and calls of cut-short jobs too
+
+
+def test_a_run_that_leaves_jobs_unstarted_exits_4_and_says_what_to_do(workspace_dir: Path) -> None:
+    command = [sys.executable, "-m", "variantly", "generate", "-w", str(workspace_dir), "-m", "cta"]
+    with LiveServer(create_app()) as llm:
+        out = subprocess.run(
+            [*command, "--concurrency", "1", "--budget-usd", "0.002"],
+            capture_output=True,
+            text=True,
+            env=_env(f"{llm.url}/v1"),
+            timeout=300,
+        )
+    assert out.returncode == 4, out.stdout + out.stderr
+    text = " ".join(out.stdout.split())
+    assert "stopped_budget" in text and "not started: run again (with a higher --budget-usd) to continue" in text
+    spent = float(text.split("job(s) done, $", 1)[1].split(" ", 1)[0])
+    assert 0 < spent <= 0.002
