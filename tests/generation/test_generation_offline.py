@@ -154,9 +154,14 @@ def test_ctrl_c_prints_the_summary_records_the_calls_and_exits_130(workspace_dir
     with LiveServer(fake) as llm:
         env = _env(f"{llm.url}/v1")
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        deadline = time.monotonic() + 120
-        while len(fake.state.requests) < 10 and time.monotonic() < deadline:
+        deadline, done = time.monotonic() + 120, 0
+        while done < 2 and time.monotonic() < deadline:  # some jobs finished, others in flight
             time.sleep(0.05)
+            try:
+                with sqlite3.connect(db) as conn:
+                    done = conn.execute("select count(*) from generation_jobs").fetchone()[0]
+            except sqlite3.OperationalError:  # not created yet
+                pass
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

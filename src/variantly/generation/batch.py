@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from openai.types.chat import ChatCompletion
 from pydantic import ValidationError
 from sqlalchemy import select
 
@@ -132,7 +131,7 @@ async def _settle(ctx: JobContext, info: dict[str, Any], answer: dict[str, Any] 
     output = output_model(ctx.workspace.modules[job.module_id].module, ctx.plan.params["candidates"])
     record = CallRecord(1, "ok")
     try:
-        parsed, raw = ctx.llm.read_answer(ChatCompletion.model_validate(answer["response"]["body"]), output, record)
+        parsed, raw = ctx.llm.read_answer(answer["response"]["body"], output, record)
     except (LLMRefused, LLMTruncated, ValidationError, ValueError) as exc:
         record.outcome = type(exc).__name__
         calls: list = []

@@ -28,7 +28,6 @@ import httpx
 import openai
 from openai import AsyncOpenAI
 from openai.types import Batch
-from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
 
@@ -50,10 +49,10 @@ class NotJSONBody(Exception):
     """The endpoint answered 200 with something other than JSON (a proxy's HTML page)."""
 
 
-def _require_json(raw: Any) -> None:
-    content_type = raw.headers.get("content-type", "")
+def _require_json(response: httpx.Response) -> None:
+    content_type = response.headers.get("content-type", "")
     if "json" not in content_type:
-        raise NotJSONBody(f"the endpoint answered {content_type or 'no content type'}: {raw.http_response.text[:80]!r}")
+        raise NotJSONBody(f"the endpoint answered {content_type or 'no content type'}: {response.text[:80]!r}")
 
 
 # Exceptions worth another attempt. ValidationError: the content was not the JSON we
@@ -266,31 +265,44 @@ class LLMClient:
     async def _once(
         self, messages: list[dict[str, str]], output: type[BaseModel], record: CallRecord
     ) -> tuple[Any, str]:
-        """One HTTP attempt. Parsed here, with the schema built once per output model: the SDK's
-        ``.parse()`` rebuilds it on every call, and with 32 calls in flight that work stalls the loop."""
-        response_format = self.response_format(output)
-        raw = await self.client.chat.completions.with_raw_response.create(
-            model=self.model,
-            messages=messages,  # type: ignore[arg-type]
-            temperature=self.settings.temperature,
-            max_completion_tokens=self.settings.max_completion_tokens,
-            response_format=response_format,  # type: ignore[arg-type]
-        )
-        _require_json(raw)
-        return self.read_answer(raw.parse(), output, record)
+        """One HTTP attempt, through the SDK's plain ``post`` with the body as it is, read as JSON here.
 
-    def read_answer(self, response: ChatCompletion, output: type[BaseModel], record: CallRecord) -> tuple[Any, str]:
+        The SDK's typed ``create``/``parse`` transform the whole request (the JSON schema
+        included) and build a response model on every call; with 32 calls in flight that
+        work stalls the event loop. Status errors, timeouts and connection errors are the
+        SDK's as before, so the retry policy is unchanged.
+        """
+        body = self.request_body(messages, output)
+        response = await self.client.post("/chat/completions", cast_to=httpx.Response, body=body)
+        _require_json(response)
+        return self.read_answer(response.json(), output, record)
+
+    def read_answer(self, response: dict[str, Any], output: type[BaseModel], record: CallRecord) -> tuple[Any, str]:
         """Tokens into ``record``, then the candidates, or why there are none (a live call or a batch result)."""
-        self._count(record, response)
-        choice = response.choices[0]
-        if choice.finish_reason == "length":
+        usage = response.get("usage") or {}
+        record.prompt_tokens = usage.get("prompt_tokens") or 0
+        record.completion_tokens = usage.get("completion_tokens") or 0
+        record.cached_tokens = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        choice = (response.get("choices") or [{}])[0]
+        message = choice.get("message") or {}
+        if choice.get("finish_reason") == "length":
             raise LLMTruncated(self._truncated_message())
-        if choice.finish_reason == "content_filter":
+        if choice.get("finish_reason") == "content_filter":
             raise LLMRefused("the LLM's content filter stopped the answer")
-        if getattr(choice.message, "refusal", None):
-            raise LLMRefused(f"the LLM refused: {choice.message.refusal}")
-        content = choice.message.content or ""
+        if message.get("refusal"):
+            raise LLMRefused(f"the LLM refused: {message['refusal']}")
+        content = message.get("content") or ""
         return output.model_validate_json(content), content
+
+    def request_body(self, messages: list[dict[str, str]], output: type[BaseModel]) -> dict[str, Any]:
+        """What a chat completion request sends, live or in a batch."""
+        return {
+            "model": self.model,
+            "messages": messages,
+            "temperature": self.settings.temperature,
+            "max_completion_tokens": self.settings.max_completion_tokens,
+            "response_format": self.response_format(output),
+        }
 
     # --- the Batch API (/v1/files + /v1/batches): half the price, results within 24 hours ---
 
@@ -322,13 +334,7 @@ class LLMClient:
 
     def batch_request(self, custom_id: str, messages: list[dict[str, str]], output: type[BaseModel]) -> dict[str, Any]:
         """One line of a batch input file: the same request a live call would make."""
-        body = {
-            "model": self.model,
-            "messages": messages,
-            "temperature": self.settings.temperature,
-            "max_completion_tokens": self.settings.max_completion_tokens,
-            "response_format": self.response_format(output),
-        }
+        body = self.request_body(messages, output)
         return {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": body}
 
     async def _with_retries(self, call: Callable[[], Awaitable[Any]]) -> Any:
@@ -369,15 +375,6 @@ class LLMClient:
             f"the answer was cut off at max_completion_tokens={self.settings.max_completion_tokens}: raise "
             "generation.max_completion_tokens or lower generation.candidates in variantly.yml"
         )
-
-    @staticmethod
-    def _count(record: CallRecord, response: Any) -> None:
-        usage = getattr(response, "usage", None)
-        if usage is not None:
-            record.prompt_tokens = usage.prompt_tokens or 0
-            record.completion_tokens = usage.completion_tokens or 0
-            details = getattr(usage, "prompt_tokens_details", None)
-            record.cached_tokens = (getattr(details, "cached_tokens", None) or 0) if details else 0
 
     async def close(self) -> None:
         if self._client is not None:
