@@ -210,3 +210,19 @@ def test_plain_checker_reports_what_the_guards_report(guards, ws, module: str, s
     assert plain["passed"] == (not any(built_in.values()))
     kinds = {c.name for c in ws.policy.custom_validators if ws.modules[module].module.kind in c.kinds}
     assert set(plain.get("unchecked", [])) == kinds
+
+
+def test_one_message_per_validator_per_slot_with_every_span(guards, ws) -> None:
+    text = "{{ a }} and {{ b }} and {% if c %}"
+    [failure] = [
+        f
+        for f in guards.check_slots(ws, "cta", {"locale": "en"}, CTA | {"note": text})["slots"]["note"]
+        if f["validator"] == "variantly/markup_and_links"
+    ]
+    assert failure["message"] == "contains template syntax (6 places)"
+    assert len(failure["spans"]) == 6
+
+
+def test_a_phone_number_is_personal_data_not_six_invented_numbers(guards, ws) -> None:
+    found = failures(guards, ws, "cta", CTA | {"note": "Call us on +46 70 123 45 67 to book a demo."})
+    assert found["note"] == ["variantly/personal_data: contains a phone number"]

@@ -158,3 +158,33 @@ def test_language_check_uses_lingua_on_short_copy() -> None:
     assert detect_language("Book a demo", ("en", "sv")) == "en"
     assert detect_language("Fika Labs", ("en", "sv")) is None  # a name: too short to tell
     assert (REPO / "guardrails" / "policy.yml").read_text().count("languages: [en, sv]") == 1
+
+
+@respx.mock
+def test_plan_gives_a_cost_range_with_reasks_from_this_workspaces_history(runner: Runner) -> None:
+    options = RunOptions(modules=["cta"], locales=["sv"], candidates=2)
+    fresh = runner.plan(options)
+    assert fresh.reasks_per_job == runner.settings.max_reasks and "no history yet" in fresh.reask_basis
+    assert fresh.cost_with_reasks_usd > fresh.cost_usd > 0
+    # history: every job needed exactly one re-ask
+    respx.post(URL).mock(
+        side_effect=lambda request: completion([GOOD, PUSHY] if "Some of" not in request.content.decode() else [GOOD])
+    )
+    run(runner, cohorts=None, locales=["en"])  # 20 English jobs, each re-asked once
+    learned = runner.plan(options)
+    assert learned.reasks_per_job == 1.0 and "from 20 earlier jobs: 1.00 re-asks per job" in learned.reask_basis
+    assert learned.cost_usd < learned.cost_with_reasks_usd < fresh.cost_with_reasks_usd
+
+
+@respx.mock
+def test_cached_prompt_tokens_are_recorded_and_billed_at_the_cached_price(runner: Runner) -> None:
+    answer = completion([GOOD, GOOD], usage=(1000, 100))
+    body = json.loads(answer.content)
+    body["usage"]["prompt_tokens_details"] = {"cached_tokens": 800}
+    respx.post(URL).mock(return_value=httpx.Response(200, json=body))
+    summary = run(runner)
+    assert (summary.prompt_tokens, summary.cached_tokens) == (1000, 800)
+    price = runner.settings.prices["gpt-4o-mini"]
+    expected = (200 * price.input_per_million + 800 * price.cached_input_per_million + 100 * 0.60) / 1_000_000
+    assert abs(summary.cost_usd - expected) < 1e-12
+    assert calls(runner)[0].cached_tokens == 800
