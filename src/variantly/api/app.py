@@ -11,7 +11,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from variantly import __version__, web
 from variantly.api import events, render, review, runs
@@ -56,13 +58,33 @@ def create_app(
 
     @app.exception_handler(VariantlyError)
     async def _variantly_error(request: Request, exc: VariantlyError) -> JSONResponse:
-        """The one place an error becomes a response; the store's own words go to the log only."""
+        """An error a caller can act on; the store's own words go to the log only."""
         if isinstance(exc, StoreUnavailable):
             log.warning("store error on %s: %s", request.url.path, exc.detail or exc.message)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        return JSONResponse(
-            {"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status_code, headers=headers
-        )
+        return error_response(exc.status_code, exc.code, exc.message, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's 422, in the one shape; each field named, its value never echoed back."""
+        details = [
+            {"field": ".".join(str(part) for part in error["loc"]), "message": error["msg"]} for error in exc.errors()
+        ]
+        first = details[0] if details else {"field": "body", "message": "invalid"}
+        more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+        message = f"{first['field']}: {first['message']}{more}"
+        return error_response(422, "invalid_request", message, details=details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        message = "no such route: see /docs" if exc.status_code == 404 else str(exc.detail)
+        return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal", "something went wrong on our side; it is logged: try again")
 
     app.include_router(render.router)
     app.include_router(events.router)
@@ -71,6 +93,14 @@ def create_app(
         app.include_router(runs.router)
         app.include_router(web.router)
     return app
+
+
+def error_response(
+    status: int, code: str, message: str, *, details: list | None = None, headers: dict | None = None
+) -> JSONResponse:
+    """The one shape of every 4xx and 5xx: ``{"error": {"code", "message", "details"}}``."""
+    body = {"error": {"code": code, "message": message, "details": details or []}}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _recheck_in_background(app: FastAPI, workspace) -> None:

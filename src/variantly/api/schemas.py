@@ -35,12 +35,20 @@ class BatchRenderRequest(_Target):
     profiles: list[Profile] = Field(min_length=1, max_length=20_000)
 
 
-class ErrorBody(BaseModel):
-    code: str
+class ErrorDetail(BaseModel):
+    field: str = Field(description="where in the request, e.g. body.profile.events.3.at")
     message: str
 
 
+class ErrorBody(BaseModel):
+    code: str = Field(description="stable and machine-readable, e.g. not_found, invalid_request, consent_required")
+    message: str = Field(description="what went wrong and what to do about it")
+    details: list[ErrorDetail] = Field(default_factory=list, description="one entry per bad field, for 422")
+
+
 class ErrorResponse(BaseModel):
+    """Every 4xx and 5xx answer has this shape. It never repeats the request's content."""
+
     error: ErrorBody
 
 
@@ -49,6 +57,8 @@ ERRORS = {
     403: {"model": ErrorResponse, "description": "role too low, or consent missing"},
     404: {"model": ErrorResponse},
     409: {"model": ErrorResponse, "description": "stale version"},
+    422: {"model": ErrorResponse, "description": "the body or a parameter is invalid; details name each field"},
+    503: {"model": ErrorResponse, "description": "the store is unreachable (render goes on from the last release)"},
 }
 
 

@@ -193,6 +193,10 @@ TEMPLATE = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
 FIELD = re.compile(r"\{([^{}]*)\}")
 MARKDOWN_LINK = re.compile(r"\[[^\]]+\]\([^)]+\)")
 URL = re.compile(r"(?:https?://|www\.)[^\s<>\"')]+", re.IGNORECASE)
+# Links a browser would follow without https: script and data URLs, and protocol-relative ones.
+UNSAFE_LINK = re.compile(
+    r"(?<![\w.+-])(?:(?:javascript|vbscript)\s*:|(?:data|file):(?=\S))|(?<![\w:/])//[\w-]+\.", re.IGNORECASE
+)
 
 
 def check_markup_and_links(text: str, ctx: SlotContext, policy: Policy) -> list[Finding]:
@@ -214,10 +218,17 @@ def check_markup_and_links(text: str, ctx: SlotContext, policy: Policy) -> list[
     found += [
         Finding("no_markup", "contains a Markdown link", ((m.start(), m.end()),)) for m in MARKDOWN_LINK.finditer(text)
     ]
+    for m in UNSAFE_LINK.finditer(text):
+        found.append(Finding("allowed_links", "links with a scheme other than https", ((m.start(), m.end()),)))
     for m in URL.finditer(text):
         raw = m.group().rstrip(".,;:!?")
-        host = (urlsplit(raw if "://" in raw else "https://" + raw).hostname or "").lower()
-        if not any(host == d or host.endswith("." + d) for d in policy.allowed_link_domains):
+        parts = urlsplit(raw if "://" in raw else "https://" + raw)
+        host = (parts.hostname or "").lower()
+        if parts.scheme.lower() != "https":
+            found.append(
+                Finding("allowed_links", f"links over {parts.scheme}, not https", ((m.start(), m.start() + len(raw)),))
+            )
+        elif not any(host == d or host.endswith("." + d) for d in policy.allowed_link_domains):
             found.append(
                 Finding(
                     "allowed_links",

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from variantly.serving.profiles import reject_invalid_text
 from variantly.store import Store
 from variantly.store.schema import EventRow
 
@@ -24,6 +25,11 @@ EventType = Literal["impression", "click", "conversion"]
 
 class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_text(cls, value: Any) -> Any:
+        return reject_invalid_text(value)
 
     type: EventType
     profile_id: str = Field(min_length=1, max_length=200)

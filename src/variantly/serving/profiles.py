@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 RELATIVE_TIME = re.compile(r"^now(?:-(\d+(?:\.\d+)?)([mhd]))?$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -31,8 +31,10 @@ class Event(BaseModel):
         """Example and fixture profiles say 'now-2d' so they never age out of a window."""
         if isinstance(value, str) and (match := RELATIVE_TIME.match(value.strip())):
             amount, unit = match.groups()
-            delta = timedelta(**{UNITS[unit]: float(amount)}) if amount else timedelta()
-            return datetime.now(UTC) - delta
+            try:
+                return datetime.now(UTC) - (timedelta(**{UNITS[unit]: float(amount)}) if amount else timedelta())
+            except OverflowError:
+                raise ValueError("a relative time further back than a date can go") from None
         return value
 
 
@@ -45,8 +47,34 @@ class Consent(BaseModel):
     marketing_email: bool = False
 
 
+def reject_invalid_text(value: Any, where: str = "") -> Any:
+    """Refuse strings that are not valid Unicode (a lone surrogate such as "\\ud800").
+
+    JSON can carry them, but they cannot be encoded, hashed or stored, so deep inside
+    render they would be a 500; at the edge they are a 422 that names the field.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{where or 'a value'} is not valid Unicode text (a lone surrogate)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            reject_invalid_text(key, f"{where}.{key}" if where else "a key")
+            reject_invalid_text(item, f"{where}.{key}".lstrip("."))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            reject_invalid_text(item, f"{where}.{i}".lstrip("."))
+    return value
+
+
 class Profile(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_text(cls, value: Any) -> Any:
+        return reject_invalid_text(value)
 
     id: str = Field(min_length=1, max_length=200)
     traits: dict[str, Any] = Field(default_factory=dict)

@@ -92,6 +92,11 @@ def person_fields(workspace: Workspace, profile: Profile | None, locale: str) ->
     return out
 
 
+def header_safe(text: str) -> str:
+    """An email subject is a header: a line break from a profile's first name must not start another one."""
+    return " ".join(text.split())
+
+
 def fill_merge_fields(text: str, person: dict[str, str]) -> str:
     """Replace whitelisted ``{name}`` fields; anything else stays literal."""
     return MERGE_FIELD.sub(lambda m: person.get(m.group(1), m.group(0)), text)
@@ -199,7 +204,7 @@ def render_layout(workspace: Workspace, release: Release, layout_id: str, channe
     person = person_fields(workspace, viewer.profile, locale)
     default_locale = workspace.settings.default_locale
     title = fill_merge_fields(localized(layout.title, locale, default_locale) or "", person)
-    subject = fill_merge_fields(localized(layout.subject, locale, default_locale) or "", person)
+    subject = header_safe(fill_merge_fields(localized(layout.subject, locale, default_locale) or "", person))
     context = {
         "person": person,
         "locale": locale,

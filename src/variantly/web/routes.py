@@ -17,6 +17,7 @@ from variantly.errors import Unauthenticated, VariantlyError
 from variantly.store.variants import get_variant
 from variantly.web import session as sessions
 from variantly.web.report import slot_rows
+from variantly.web.security import SecureRoute
 
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -27,7 +28,7 @@ TEMPLATES = Environment(
 STATIC = Path(__file__).parent / "static"
 FILTER_KEYS = ("module", "cohort", "locale", "status", "guardrail")
 
-router = APIRouter(prefix="/ui", include_in_schema=False)
+router = APIRouter(prefix="/ui", include_in_schema=False, route_class=SecureRoute)
 
 
 def _page(
@@ -61,6 +62,16 @@ def _int(value: object) -> int:
         return int(str(value))
     except ValueError:
         return 0
+
+
+def local_path(target: str, default: str = "/ui/") -> str:
+    """A redirect target from a form, kept inside the review UI: never another site."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/ui/") or "\\" in target:
+        return default
+    return target
 
 
 def _to_login() -> RedirectResponse:
@@ -166,7 +177,7 @@ async def approve_selected(request: Request) -> Response:
     message = f"approved {len(result.approved)}" + (
         f", {len(result.conflicts)} changed meanwhile" if result.conflicts else ""
     )
-    target = str(form.get("next") or "/ui/")
+    target = local_path(str(form.get("next") or ""))
     separator = "&" if "?" in target else "?"
     return RedirectResponse(f"{target}{separator}{urlencode({'message': message})}", status_code=303)
 

@@ -16,6 +16,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from variantly.auth import Principal, shared_secret
 from variantly.errors import Forbidden
+from variantly.web.security import secure_cookies
 
 COOKIE = "variantly_session"
 MAX_AGE = 12 * 3600
@@ -56,7 +57,7 @@ def save(request: Request, response: Response, session: Session) -> None:
         max_age=MAX_AGE,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=secure_cookies(request),
     )
 
 

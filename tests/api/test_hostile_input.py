@@ -1,0 +1,135 @@
+"""Input from outside cannot break the service, steer a redirect or smuggle a header or a link.
+
+Every answer that is not a 200 has one shape, ``{"error": {"code", "message", "details"}}``,
+and never repeats what the caller sent.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from conftest import load_profile
+from variantly.api import create_app
+from variantly.auth import create_account
+from variantly.authoring.copy_checks import SlotContext, check_markup_and_links
+from variantly.web.routes import local_path
+
+
+@pytest.fixture
+def client(workspace_dir, tmp_path):
+    app = create_app(workspace_dir, f"sqlite:///{tmp_path / 'store.db'}")
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def render(client: TestClient, profile: dict, **target) -> object:
+    body = {"layout": "email", "channel": "email"} | target | {"profile": profile}
+    return client.post("/v1/render", content=json.dumps(body), headers={"content-type": "application/json"})
+
+
+def consenting(name: str = "anna_retail_enterprise_sv") -> dict:
+    profile = load_profile(name).model_dump(mode="json")
+    return profile | {"consent": {"personalisation": True, "marketing_email": True}}
+
+
+@pytest.mark.parametrize(
+    ("where", "mutate"),
+    [
+        ("traits.first_name", lambda p: p["traits"].__setitem__("first_name", "\ud800")),
+        ("profile", lambda p: p.__setitem__("id", "anna\udfff")),
+        ("profile.events.0.at", lambda p: p["events"].insert(0, {"type": "page_view", "at": "now-99999999999d"})),
+    ],
+)
+def test_json_no_server_could_use_gets_a_422_naming_the_field_never_a_500(client, where: str, mutate) -> None:
+    profile = consenting()
+    mutate(profile)
+    response = render(client, profile)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request" and where in error["message"]
+    assert "99999999999" not in response.text and "anna" not in response.text  # the input is not echoed
+
+
+def test_every_error_has_one_shape(client) -> None:
+    missing_field = client.post("/v1/render", json={"layout": "landing"}).json()
+    unknown_module = client.post("/v1/render", json={"module": "nav", "profile": consenting()}).json()
+    no_route = client.get("/v1/nothing-here").json()
+    for body in (missing_field, unknown_module, no_route):
+        assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    assert missing_field["error"]["details"][0]["field"] == "body.profile"
+    assert (unknown_module["error"]["code"], no_route["error"]["code"]) == ("not_found", "not_found")
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    assert set(schema["ErrorBody"]["properties"]) == {"code", "message", "details"}
+
+
+def test_a_line_break_in_a_first_name_cannot_start_another_email_header(client) -> None:
+    profile = consenting()
+    profile["traits"]["first_name"] = "Anna\r\nBcc: everyone@example.com"
+    subject = render(client, profile).json()["subject"]
+    assert "\r" not in subject and "\n" not in subject and "Anna Bcc:" in subject
+
+
+@pytest.mark.parametrize(
+    "copy",
+    [
+        "javascript:alert(document.domain)",
+        "JavaScript :alert(1)",
+        "See data:text/html;base64,PHNjcmlwdD4=",
+        "vbscript:msgbox(1)",
+        "Go to //evil.example/login",
+        "See http://lumen.example/pricing",
+    ],
+)
+def test_links_other_than_https_to_allowed_domains_fail_the_link_check(workspace, copy: str) -> None:
+    ctx = SlotContext(slot="note", kind="cta", locale="en")
+    assert [f.validator for f in check_markup_and_links(copy, ctx, workspace.policy)] == ["allowed_links"]
+
+
+def test_ordinary_copy_with_colons_is_not_a_link(workspace) -> None:
+    ctx = SlotContext(slot="note", kind="cta", locale="en")
+    for copy in ("Your data: one view", "Live at 10:30", "See https://lumen.example/pricing"):
+        assert check_markup_and_links(copy, ctx, workspace.policy) == []
+
+
+@pytest.mark.parametrize(
+    ("target", "kept"),
+    [
+        ("/ui/?module=cta", "/ui/?module=cta"),
+        ("https://evil.example/ui/", "/ui/"),
+        ("//evil.example/ui/", "/ui/"),
+        ("/\\evil.example", "/ui/"),
+        ("/v1/variants", "/ui/"),
+    ],
+)
+def test_redirects_after_a_form_stay_inside_the_review_ui(target: str, kept: str) -> None:
+    assert local_path(target) == kept
+
+
+def test_bulk_approve_does_not_redirect_to_another_site(client) -> None:
+    create_account(client.app.state.service.store, "rita", "reviewer", password="pw-for-rita", token=False)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/ui/login").text).group(1)
+    client.post("/ui/login", data={"csrf": csrf, "name": "rita", "password": "pw-for-rita"})
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/ui/").text).group(1)
+    response = client.post(
+        "/ui/approve-selected", data={"csrf": csrf, "next": "https://evil.example/"}, follow_redirects=False
+    )
+    assert response.status_code == 303 and response.headers["location"].startswith("/ui/?")
+
+
+def test_review_ui_pages_cannot_be_framed_or_run_inline_script(client) -> None:
+    headers = client.get("/ui/login").headers
+    policy = headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "same-origin"
+    assert "content-security-policy" not in client.get("/healthz").headers  # render routes pay nothing
+
+
+def test_session_cookies_can_be_marked_secure_behind_tls(client, monkeypatch) -> None:
+    assert "secure" not in client.get("/ui/login").headers["set-cookie"].lower()
+    monkeypatch.setenv("VARIANTLY_SECURE_COOKIES", "1")
+    assert "secure" in client.get("/ui/login").headers["set-cookie"].lower()
