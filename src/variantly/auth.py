@@ -3,6 +3,12 @@
 Roles are ordered: a renderer renders and records events; a reviewer also works the
 approval queue; an admin also starts runs and manages accounts. Tokens are random,
 shown once, and stored as SHA-256; passwords are stored with scrypt.
+
+Every request is checked against ``Accounts``, an in-memory copy of the accounts table
+that the render service's poller refreshes: a token or session never costs a store
+query, works while the store is down, and stops working within a poll of being
+revoked. A session names an account and its version; signing out or
+``variantly token revoke`` bumps the version, which ends every session at once.
 """
 
 from __future__ import annotations
@@ -48,6 +54,10 @@ def _check_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(_password_hash(password, bytes.fromhex(salt)).split("$")[2], digest)
 
 
+# Checked when the name is unknown, so an unknown name takes as long as a wrong password.
+_NO_ACCOUNT = _password_hash(secrets.token_urlsafe(16))
+
+
 def create_account(
     store: Store, name: str, role: str, *, password: str | None = None, token: bool = True
 ) -> str | None:
@@ -69,24 +79,67 @@ def create_account(
     return plain
 
 
-def by_token(store: Store, token: str | None) -> Principal:
-    if not token:
-        raise Unauthenticated(
-            "sign in: send 'Authorization: Bearer <token>' (create one with `variantly token create`)"
-        )
-    with store.sessions() as session:
-        row = session.scalar(select(AccountRow).where(AccountRow.token_hash == _token_hash(token)))
-    if row is None:
-        raise Unauthenticated("that token is not valid: check it, or create one with `variantly token create`")
-    return Principal(row.name, row.role)
-
-
 def by_password(store: Store, name: str, password: str) -> Principal:
     with store.sessions() as session:
         row = session.get(AccountRow, name)
-    if row is None or not row.password_hash or not _check_password(password, row.password_hash):
+    stored = row.password_hash if row is not None and row.password_hash else _NO_ACCOUNT
+    if not _check_password(password, stored) or stored is _NO_ACCOUNT:
         raise Unauthenticated("wrong name or password")
     return Principal(row.name, row.role)
+
+
+def end_sessions(store: Store, name: str, *, revoke_token: bool = False) -> None:
+    """End every session of the account (its version moves on); ``revoke_token`` also voids its token."""
+    with store.session() as session:
+        row = session.get(AccountRow, name)
+        if row is None:
+            raise NotFound(f"no account named '{name}' (`variantly token create` makes one)")
+        row.version += 1
+        if revoke_token:
+            row.token_hash = None
+
+
+@dataclass(frozen=True)
+class _Known:
+    name: str
+    role: str
+    version: int
+
+
+class Accounts:
+    """The accounts table in memory, swapped whole on ``refresh``; lookups never touch the store."""
+
+    def __init__(self) -> None:
+        self._by_token: dict[str, _Known] = {}
+        self._by_name: dict[str, _Known] = {}
+
+    def refresh(self, store: Store) -> None:
+        with store.sessions() as session:
+            rows = list(
+                session.execute(select(AccountRow.name, AccountRow.role, AccountRow.version, AccountRow.token_hash))
+            )
+        by_name = {name: _Known(name, role, version) for name, role, version, _ in rows}
+        self._by_token = {digest: by_name[name] for name, _, _, digest in rows if digest}
+        self._by_name = by_name
+
+    def by_token(self, token: str | None) -> Principal:
+        if not token:
+            raise Unauthenticated(
+                "sign in: send 'Authorization: Bearer <token>' (create one with `variantly token create`)"
+            )
+        known = self._by_token.get(_token_hash(token))
+        if known is None:
+            raise Unauthenticated("that token is not valid: check it, or create one with `variantly token create`")
+        return Principal(known.name, known.role)
+
+    def session(self, name: str, version: int) -> Principal | None:
+        """Who a session is for, if its account still exists at that version (else it has ended)."""
+        known = self._by_name.get(name)
+        return Principal(known.name, known.role) if known is not None and known.version == version else None
+
+    def version(self, name: str) -> int:
+        known = self._by_name.get(name)
+        return known.version if known is not None else 0
 
 
 def shared_secret(store: Store, name: str = "session_key") -> str:

@@ -16,6 +16,7 @@ Class map::
     │   └── GenerationStackMissing            the generation extra is not installed
     ├── AuthError                             who is calling
     │   ├── Unauthenticated              401  no or bad credentials
+    │   ├── TooManyAttempts              429  too many failed sign-ins: wait ``retry_after`` seconds
     │   └── Forbidden                    403  a role too low, or a form without its CSRF token
     ├── ReviewError                           the approval queue
     │   ├── Conflict                     409  a stale version: reload and try again
@@ -129,6 +130,17 @@ class Unauthenticated(AuthError):
 
     status_code = 401
     code = "unauthenticated"
+
+
+class TooManyAttempts(AuthError):
+    """Too many failed sign-ins for this account or address: wait ``retry_after`` seconds."""
+
+    status_code = 429
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Forbidden(AuthError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from variantly.auth import ANONYMOUS, Principal, by_token
+from variantly.auth import ANONYMOUS, Principal
 from variantly.serving.service import RenderService
 
 
@@ -23,11 +23,7 @@ def caller(request: Request, role: str) -> Principal:
     svc = service(request)
     if role == "renderer" and svc.workspace.settings.anonymous_render and not bearer(request):
         return Principal(ANONYMOUS, "renderer")
-    if svc.store is None:
-        from variantly.errors import Unauthenticated
-
-        raise Unauthenticated("this server has no store, so no accounts: only anonymous rendering")
-    return by_token(svc.store, bearer(request)).require(role)
+    return svc.principal_for_token(bearer(request)).require(role)
 
 
 def renderer(request: Request) -> Principal:

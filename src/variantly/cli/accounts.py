@@ -9,7 +9,7 @@ import typer
 
 from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, open_store, reports_errors
 
-token_app = typer.Typer(help="Create accounts with a role: renderer, reviewer or admin.", no_args_is_help=True)
+token_app = typer.Typer(help="Accounts with a role (renderer, reviewer, admin): create, revoke.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
 
@@ -31,3 +31,20 @@ def create(
     token = create_account(open_store(workspace, database_url), name, role, password=secret)
     console.print(f"{role} '{name}' created. Token (shown once, keep it safe):")
     print(token)
+
+
+@token_app.command("revoke")
+@reports_errors
+def revoke(
+    name: Annotated[str, typer.Argument(help="The account whose token and sessions end.")],
+    workspace: WorkspaceOpt = Path("."),
+    database_url: DatabaseOpt = None,
+) -> None:
+    """End every session and void the token of an account at once (servers notice within a poll)."""
+    from variantly.auth import end_sessions
+
+    end_sessions(open_store(workspace, database_url), name, revoke_token=True)
+    console.print(
+        f"'{name}': token revoked and every session ended; make a new token with `variantly token create`"
+        " (the account and its password are kept)"
+    )

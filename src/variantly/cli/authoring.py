@@ -228,6 +228,7 @@ def generate(
     mode = "collect" if collect else "submit" if batch else None
     options = RunOptions(concurrency=concurrency, budget_usd=budget_usd, batch=mode, **plan_options)
     runner = wiring.runner(open_store(workspace, database_url), load_checked_workspace(workspace))
+    runner.checker  # noqa: B018  guardrails-ai loads now, before the event loop and its progress bar start
     try:
         with Progress(
             TextColumn("[bold]generating"),

@@ -129,8 +129,10 @@ class Runner:
             summary.jobs_planned = len(plan.jobs)
             summary.jobs_skipped = plan.skipped_done + plan.skipped_current
             summary.jobs_failed_before = len(plan.failed)
-            if plan.jobs:  # guardrails-ai loads in the worker while the first calls are in flight, never on the loop
-                loop.run_in_executor(worker, lambda: self.checker).add_done_callback(lambda f: f.exception())
+            if plan.jobs:
+                # guardrails-ai is imported off the loop, but before any call: importing it while a call is in
+                # flight let the openai SDK find a half-imported httpx2 in sys.modules (seen in CI)
+                await loop.run_in_executor(worker, lambda: self.checker)
             if on_progress:
                 on_progress(summary, plan)
             ctx = JobContext(

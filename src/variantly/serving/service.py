@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from variantly.errors import StoreUnavailable, VariantlyError
+from variantly.auth import Accounts, Principal
+from variantly.errors import StoreUnavailable, Unauthenticated, VariantlyError
 from variantly.serving.activity import Activity
 from variantly.serving.release import EMPTY_RELEASE, Release, load_release
 from variantly.serving.trial import load_checked_workspace
@@ -41,6 +43,8 @@ class RenderService:
         self.workspace: Workspace = load_checked_workspace(self.root)  # must be good to start at all
         self.release: Release = EMPTY_RELEASE
         self.activity = Activity()
+        self.accounts = Accounts()  # tokens and sessions are checked here, never in the store per request
+        self._accounts_refreshed_for_miss = 0.0
         self.workspace_error: str | None = None
         self.store_error: str | None = None
         # Called with the new workspace when the guardrail policy changed (review servers
@@ -51,6 +55,7 @@ class RenderService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.refresh_release()
+        self.refresh_accounts()
 
     def refresh_workspace(self) -> None:
         stamp = fingerprint(self.root)
@@ -88,6 +93,27 @@ class RenderService:
                 log.error("store unreachable; still serving release %d: %s", self.release.number, reason)
             self.store_error = reason
 
+    def principal_for_token(self, token: str | None) -> Principal:
+        """The caller a bearer token names, from memory. An unknown token may refresh the copy (a token
+        made a moment ago works at once), at most twice a second, so guessing cannot load the store."""
+        try:
+            return self.accounts.by_token(token)
+        except Unauthenticated:
+            if not token or time.monotonic() - self._accounts_refreshed_for_miss < 0.5:
+                raise
+            self._accounts_refreshed_for_miss = time.monotonic()
+            if self.store is not None:
+                self.accounts.refresh(self.store)  # a store that is down says so (503), not "bad token"
+            return self.accounts.by_token(token)
+
+    def refresh_accounts(self) -> None:
+        if self.store is None:
+            return
+        try:
+            self.accounts.refresh(self.store)
+        except Exception as exc:  # the store is down: tokens and sessions go on from the last copy
+            log.warning("could not read accounts: %s", exc)
+
     def refresh_activity(self) -> None:
         if self.store is None:
             return
@@ -99,11 +125,13 @@ class RenderService:
     def poll_once(self) -> None:
         self.refresh_workspace()
         self.refresh_release()
+        self.refresh_accounts()
         self.refresh_activity()
 
     def start(self) -> None:
         if self._thread is not None:
             return
+        self.refresh_accounts()
         self._thread = threading.Thread(target=self._run, name="variantly-poller", daemon=True)
         self._thread.start()
 

@@ -168,6 +168,7 @@ class AccountRow(Base):
     role: Mapped[str] = mapped_column(String(20))
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer, default=1)  # bumped to end every session at once
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import logging
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -11,13 +11,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from variantly.auth import Principal, by_password, by_token
+from variantly.auth import Principal, by_password, end_sessions
 from variantly.authoring import review
-from variantly.errors import Unauthenticated, VariantlyError
+from variantly.errors import TooManyAttempts, Unauthenticated, VariantlyError
 from variantly.store.variants import get_variant
 from variantly.web import session as sessions
 from variantly.web.report import slot_rows
 from variantly.web.security import SecureRoute
+from variantly.web.throttle import SignInThrottle
 
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -29,6 +30,7 @@ STATIC = Path(__file__).parent / "static"
 FILTER_KEYS = ("module", "cohort", "locale", "status", "guardrail")
 
 router = APIRouter(prefix="/ui", include_in_schema=False, route_class=SecureRoute)
+log = logging.getLogger("variantly.web")
 
 
 def _page(
@@ -64,6 +66,14 @@ def _int(value: object) -> int:
         return 0
 
 
+def _throttle(request: Request) -> SignInThrottle:
+    """This app's sign-in throttle (one per process, made on first use)."""
+    state = request.app.state
+    if getattr(state, "sign_in_throttle", None) is None:
+        state.sign_in_throttle = SignInThrottle()
+    return state.sign_in_throttle
+
+
 def local_path(target: str, default: str = "/ui/") -> str:
     """A redirect target from a form, kept inside the review UI: never another site."""
     from urllib.parse import urlsplit
@@ -97,18 +107,32 @@ async def login(request: Request) -> Response:
     session = sessions.load(request)
     form = await request.form()
     sessions.check_csrf(session, form.get("csrf"))
-    store = request.app.state.service.store
+    svc = request.app.state.service
+    name = str(form.get("name", "")).strip()
+    client = request.client.host if request.client else "unknown"
+    throttle = _throttle(request)
     try:
-        if form.get("token"):
-            who = by_token(store, str(form["token"]).strip())
-        else:
-            who = by_password(store, str(form.get("name", "")).strip(), str(form.get("password", "")))
-        who.require("reviewer")
+        throttle.check(name, client)
+        try:
+            if form.get("token"):
+                who = svc.principal_for_token(str(form["token"]).strip())
+            else:
+                who = by_password(svc.store, name, str(form.get("password", "")))
+            who.require("reviewer")
+        except VariantlyError:
+            throttle.failed(name, client)
+            log.warning("failed sign-in for %r from %s", name or "(token)", client)
+            raise
     except VariantlyError as exc:
-        return _page(
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyAttempts) else None
+        page = _page(
             request, session, "login.html", status_code=exc.status_code, message=exc.message, message_kind="error"
         )
-    session = sessions.Session(csrf=secrets.token_urlsafe(24), principal=who)  # a new CSRF token per sign-in
+        page.headers.update(headers or {})
+        return page
+    throttle.succeeded(name, client)
+    svc.refresh_accounts()
+    session = sessions.signed_in(request, who)
     response = RedirectResponse("/ui/", status_code=303)
     sessions.save(request, response, session)
     return response
@@ -118,6 +142,10 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     session = sessions.load(request)
     sessions.check_csrf(session, (await request.form()).get("csrf"))
+    if session.principal is not None:  # a copied cookie dies with this one: every session of the account ends
+        svc = request.app.state.service
+        end_sessions(svc.store, session.principal.name)
+        svc.refresh_accounts()
     response = RedirectResponse("/ui/login", status_code=303)
     response.delete_cookie(sessions.COOKIE)
     return response

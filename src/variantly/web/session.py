@@ -1,14 +1,18 @@
 """Signed-cookie sessions and CSRF tokens for the review UI.
 
-The cookie holds who signed in, their role and a CSRF token, signed with a secret
-every process on the store shares. Every form carries the CSRF token; a POST whose
-token does not match the session's is refused.
+The cookie holds who signed in, their account's version, when, and a CSRF token,
+signed with a secret every process on the store shares. The role is never taken from
+the cookie: it comes from the account (``auth.Accounts``), and a session whose account
+has moved to a new version (signed out, revoked) is over. A session lasts ``MAX_AGE``
+from sign-in, however active: pages re-send the cookie, but never extend it. Every
+form carries the CSRF token; a POST whose token does not match the session's is refused.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 
 from fastapi import Request, Response
@@ -26,6 +30,8 @@ MAX_AGE = 12 * 3600
 class Session:
     csrf: str
     principal: Principal | None = None
+    version: int = 0
+    signed_in_at: float = 0.0
 
 
 def _serializer(request: Request) -> URLSafeTimedSerializer:
@@ -40,17 +46,26 @@ def load(request: Request) -> Session:
     if raw:
         try:
             data = _serializer(request).loads(raw, max_age=MAX_AGE)
-            who = Principal(data["name"], data["role"]) if data.get("name") else None
-            return Session(data["csrf"], who)
-        except (BadSignature, KeyError, TypeError):
+            who, version, since = None, 0, 0.0
+            if data.get("name") and time.time() - float(data["since"]) < MAX_AGE:
+                version, since = int(data["version"]), float(data["since"])
+                who = request.app.state.service.accounts.session(data["name"], version)
+            return Session(data["csrf"], who, version, since)
+        except (BadSignature, KeyError, TypeError, ValueError):
             pass
     return Session(secrets.token_urlsafe(24))
 
 
+def signed_in(request: Request, who: Principal) -> Session:
+    """A new session for ``who`` (with a new CSRF token), at their account's current version."""
+    version = request.app.state.service.accounts.version(who.name)
+    return Session(secrets.token_urlsafe(24), who, version, time.time())
+
+
 def save(request: Request, response: Response, session: Session) -> None:
-    data = {"csrf": session.csrf}
+    data: dict = {"csrf": session.csrf}
     if session.principal:
-        data |= {"name": session.principal.name, "role": session.principal.role}
+        data |= {"name": session.principal.name, "version": session.version, "since": session.signed_in_at}
     response.set_cookie(
         COOKIE,
         _serializer(request).dumps(data),
