@@ -133,3 +133,27 @@ def test_session_cookies_can_be_marked_secure_behind_tls(client, monkeypatch) ->
     assert "secure" not in client.get("/ui/login").headers["set-cookie"].lower()
     monkeypatch.setenv("VARIANTLY_SECURE_COOKIES", "1")
     assert "secure" in client.get("/ui/login").headers["set-cookie"].lower()
+
+
+def test_a_body_over_its_routes_limit_is_refused_at_once(client) -> None:
+    huge = consenting() | {"events": [{"type": "page_view", "at": "now-1d"}] * 100_000}
+    response = render(client, huge)
+    assert response.status_code == 413
+    assert (
+        response.json()["error"]["code"] == "body_too_large" and "render limit" in response.json()["error"]["message"]
+    )
+
+
+def test_long_lists_are_counted_before_each_item_is_validated(client) -> None:
+    events = [{"type": "impression", "profile_id": "p", "arm": "none"}] * 5001
+    response = client.post("/v1/events", json={"events": events})
+    assert response.status_code == 422 and "5,001, over the limit of 5,000" in response.json()["error"]["message"]
+
+
+def test_body_limits_are_configurable_and_a_typo_is_named() -> None:
+    from variantly.api.limits import body_limits
+    from variantly.errors import ConfigurationError
+
+    assert body_limits("render=64k, events=2m")["render"] == 64 * 1024
+    with pytest.raises(ConfigurationError, match="'rendr=64k' is not NAME=SIZE"):
+        body_limits("rendr=64k")

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from conftest import REPO, LiveServer
 from variantly.api import create_app
+from variantly.auth import create_account
 from variantly.authoring.constraints import check_constraints
 from variantly.authoring.importing import import_variants
 from variantly.serving.trial import load_checked_workspace
@@ -147,6 +148,7 @@ def test_openapi_and_health(client: TestClient) -> None:
 
 def test_broken_workspace_edit_keeps_serving_the_last_good_one(workspace_dir: Path, database_url: str) -> None:
     app = create_app(workspace_dir, database_url, poll_seconds=0.05)
+    operator = {"Authorization": f"Bearer {create_account(app.state.service.store, 'ops', 'admin')}"}
     hero = workspace_dir / "modules" / "hero.jinja"
     with LiveServer(app) as server:
         before = httpx.get(f"{server.url}/v1/render/hero").text
@@ -154,8 +156,10 @@ def test_broken_workspace_edit_keeps_serving_the_last_good_one(workspace_dir: Pa
         app.state.service.poll_once()
         response = httpx.get(f"{server.url}/v1/render/hero")
         assert response.status_code == 200 and response.text == before
-        health = httpx.get(f"{server.url}/healthz").json()
+        health = httpx.get(f"{server.url}/healthz", headers=operator).json()
         assert health["status"] == "degraded" and "Jinja syntax error" in health["problems"][0]
+        stranger = httpx.get(f"{server.url}/healthz").json()  # status for a load balancer, not the details
+        assert stranger["status"] == "degraded" and "hero.jinja" not in str(stranger)
         hero.write_text(hero.read_text().replace("{{ slots.headline </h1>", "{{ slots.headline }}!</h1>"))
         app.state.service.poll_once()
         assert "</h1>" in httpx.get(f"{server.url}/v1/render/hero").text

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from variantly import __version__, web
 from variantly.api import events, render, review, runs
+from variantly.api.limits import BodyLimit, body_limits
 from variantly.errors import StoreUnavailable, VariantlyError
 from variantly.serving.service import RenderService
 from variantly.store import Store, default_database_url
@@ -53,6 +54,7 @@ def create_app(
         summary="Personalised content from approved variants, with the reason for every choice.",
     )
     app.state.service = service
+    app.add_middleware(BodyLimit, limits=body_limits())
     if review_enabled:
         service.on_policy_change = lambda workspace: _recheck_in_background(app, workspace)
 

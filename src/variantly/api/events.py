@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from variantly.api.deps import renderer, reviewer, service
 from variantly.api.schemas import ERRORS
@@ -16,10 +18,21 @@ from variantly.serving.service import RenderService
 router = APIRouter()
 
 
+MAX_EVENTS = 5000
+
+
 class EventBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    events: list[EventIn] = Field(min_length=1, max_length=5000)
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _count_first(cls, value: Any) -> Any:
+        events = value.get("events") if isinstance(value, dict) else None
+        if isinstance(events, list) and len(events) > MAX_EVENTS:
+            raise ValueError(f"events: {len(events):,}, over the limit of {MAX_EVENTS:,} a request: send in batches")
+        return value
 
 
 class EventsAccepted(BaseModel):

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from variantly.api.deps import renderer, service
+from variantly.api.deps import bearer, renderer, service
 from variantly.api.schemas import ERRORS, BatchRenderRequest, HealthResponse, RenderRequest, RenderResponse
 from variantly.auth import Principal
 from variantly.errors import VariantlyError
@@ -21,8 +21,16 @@ BATCH_CHUNK_LINES = 100
 
 
 @router.get("/healthz", response_model=HealthResponse, tags=["ops"])
-def healthz(svc: RenderService = Depends(service)) -> HealthResponse:
-    return HealthResponse.of(svc.health())
+def healthz(request: Request, svc: RenderService = Depends(service)) -> HealthResponse:
+    """Status and release for anyone (load balancers); what is wrong only for a reviewer or admin token,
+    since a store error or a broken file path says more about the deployment than strangers should know."""
+    health = HealthResponse.of(svc.health())
+    try:
+        svc.principal_for_token(bearer(request)).require("reviewer")
+    except VariantlyError:
+        if health.problems:
+            health.problems = ["details for operators: send a reviewer or admin token"]
+    return health
 
 
 @router.post("/v1/render", response_model=RenderResponse, responses=ERRORS, tags=["render"])

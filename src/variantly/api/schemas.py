@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from variantly.serving.profiles import Profile
 
+MAX_BATCH = 20_000
+
 
 class _Target(BaseModel):
     """What to render: exactly one of a module, a list of modules, or a layout."""
@@ -32,7 +34,16 @@ class RenderRequest(_Target):
 
 
 class BatchRenderRequest(_Target):
-    profiles: list[Profile] = Field(min_length=1, max_length=20_000)
+    profiles: list[Profile] = Field(min_length=1, max_length=MAX_BATCH)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _count_first(cls, value: Any) -> Any:
+        """The count is checked before 20,001 profiles are validated one by one."""
+        profiles = value.get("profiles") if isinstance(value, dict) else None
+        if isinstance(profiles, list) and len(profiles) > MAX_BATCH:
+            raise ValueError(f"profiles: {len(profiles):,}, over the limit of {MAX_BATCH:,} a request: split the send")
+        return value
 
 
 class ErrorDetail(BaseModel):

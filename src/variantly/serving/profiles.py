@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+MAX_EVENTS = 5000
 RELATIVE_TIME = re.compile(r"^now(?:-(\d+(?:\.\d+)?)([mhd]))?$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
@@ -74,11 +75,15 @@ class Profile(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _valid_text(cls, value: Any) -> Any:
+        """Cheap checks first: a profile with 100,000 events is refused before any event is validated."""
+        events = value.get("events") if isinstance(value, dict) else None
+        if isinstance(events, list) and len(events) > MAX_EVENTS:
+            raise ValueError(f"events: {len(events):,} events, over the limit of {MAX_EVENTS:,}: send the recent ones")
         return reject_invalid_text(value)
 
     id: str = Field(min_length=1, max_length=200)
     traits: dict[str, Any] = Field(default_factory=dict)
-    events: list[Event] = Field(default_factory=list, max_length=5000)
+    events: list[Event] = Field(default_factory=list, max_length=MAX_EVENTS)
     consent: Consent = Field(default_factory=Consent)
 
     def trait(self, dotted: str) -> Any:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from variantly.auth import Accounts, Principal
 from variantly.errors import StoreUnavailable, Unauthenticated, VariantlyError
+from variantly.serving import snapshot
 from variantly.serving.activity import Activity
 from variantly.serving.release import EMPTY_RELEASE, Release, load_release
 from variantly.serving.trial import load_checked_workspace
@@ -40,22 +41,37 @@ class RenderService:
         self.root = Path(root)
         self.store = store
         self.poll_seconds = poll_seconds
-        self.workspace: Workspace = load_checked_workspace(self.root)  # must be good to start at all
+        self.workspace_error: str | None = None
+        self.store_error: str | None = None
+        self._last_attempt = ""
+        self.workspace: Workspace = self._first_workspace()
         self.release: Release = EMPTY_RELEASE
         self.activity = Activity()
         self.accounts = Accounts()  # tokens and sessions are checked here, never in the store per request
         self._accounts_refreshed_for_miss = 0.0
-        self.workspace_error: str | None = None
-        self.store_error: str | None = None
         # Called with the new workspace when the guardrail policy changed (review servers
         # re-check approved variants; render-only processes leave it unset).
         self.on_policy_change: Callable[[Workspace], None] | None = None
-        self._last_attempt = ""
         self._release_loaded = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.refresh_release()
         self.refresh_accounts()
+
+    def _first_workspace(self) -> Workspace:
+        """The workspace at start; a broken file falls back to the last good copy (and says so)."""
+        try:
+            workspace = load_checked_workspace(self.root)
+        except VariantlyError as exc:
+            fallback = snapshot.last_good_workspace(self.root)
+            if fallback is None:
+                raise
+            log.error("workspace does not lint; starting from the last good copy:\n%s", exc.message)
+            self.workspace_error = exc.message
+            self._last_attempt = fingerprint(self.root)
+            return load_checked_workspace(fallback)
+        snapshot.save_workspace(self.root)
+        return workspace
 
     def refresh_workspace(self) -> None:
         stamp = fingerprint(self.root)
@@ -66,6 +82,7 @@ class RenderService:
             previous_policy = self.workspace.policy_hash
             self.workspace = load_checked_workspace(self.root)
             self.workspace_error = None
+            snapshot.save_workspace(self.root)
             log.info("workspace reloaded (%s)", stamp)
             if self.on_policy_change and self.workspace.policy_hash != previous_policy:
                 self.on_policy_change(self.workspace)
@@ -86,9 +103,13 @@ class RenderService:
                 self.release = load_release(self.store)
                 log.info("release %d loaded: %d approved variants", self.release.number, len(self.release))
                 self._release_loaded = True
+                snapshot.save_release(self.root, self.release)
             self.store_error = None
         except Exception as exc:  # store down: keep serving the release we have
             reason = exc.detail if isinstance(exc, StoreUnavailable) else str(exc)
+            if not self._release_loaded and (kept := snapshot.last_release(self.root)) is not None:
+                self.release, self._release_loaded = kept, True  # a start while the store is down
+                log.error("store unreachable at start; serving the last release on disk (%d)", kept.number)
             if self.store_error is None:
                 log.error("store unreachable; still serving release %d: %s", self.release.number, reason)
             self.store_error = reason

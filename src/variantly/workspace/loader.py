@@ -77,7 +77,7 @@ class Workspace:
 def fingerprint(root: Path) -> str:
     """Cheap change detector over the files a workspace is made of (names, sizes, mtimes)."""
     digest = hashlib.sha256()
-    for path in sorted(_workspace_files(root)):
+    for path in sorted(workspace_files(root)):
         try:
             st = path.stat()
         except OSError:
@@ -86,7 +86,8 @@ def fingerprint(root: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _workspace_files(root: Path) -> list[Path]:
+def workspace_files(root: Path) -> list[Path]:
+    """The files a workspace is made of (what a change detector and a snapshot look at)."""
     files = [root / SETTINGS_FILE, root / AUDIENCES_FILE, root / "guardrails" / "policy.yml"]
     files += root.glob(MODULE_GLOB)
     files += root.glob(LAYOUT_GLOB)

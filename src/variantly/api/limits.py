@@ -1,0 +1,102 @@
+"""Request body limits per route, before anything parses the body.
+
+A render request is one profile and a few kilobytes; a batch is a send list; events
+come in batches of 5,000. A body over its route's limit gets 413 at once (from its
+Content-Length, or while it streams in), so a 5 MB render body or a profile with
+100,000 events costs nothing to refuse. Limits are set with ``VARIANTLY_BODY_LIMITS``,
+e.g. ``render=256k,batch=64m,events=8m,other=1m``.
+
+A plain ASGI middleware, not Starlette's ``BaseHTTPMiddleware``: it adds no task or
+thread hop to the render path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
+
+LIMITS_ENV = "VARIANTLY_BODY_LIMITS"
+DEFAULT_LIMITS = {"render": 256 * 1024, "batch": 64 * 1024 * 1024, "events": 8 * 1024 * 1024, "other": 1024 * 1024}
+UNITS = {"k": 1024, "m": 1024 * 1024, "": 1}
+
+
+def body_limits(spec: str | None = None) -> dict[str, int]:
+    """The limits, from ``VARIANTLY_BODY_LIMITS`` over the defaults; a bad entry names itself."""
+    limits = dict(DEFAULT_LIMITS)
+    spec = os.environ.get(LIMITS_ENV, "") if spec is None else spec
+    for entry in filter(None, (part.strip() for part in spec.split(","))):
+        name, _, size = entry.partition("=")
+        size = size.strip().lower()
+        unit = size[-1] if size and size[-1] in "km" else ""
+        number = size[:-1] if unit else size
+        if name.strip() not in DEFAULT_LIMITS or not number.isdigit():
+            from variantly.errors import ConfigurationError
+
+            raise ConfigurationError(
+                f"{LIMITS_ENV}: '{entry}' is not NAME=SIZE with NAME one of {', '.join(DEFAULT_LIMITS)} "
+                "and SIZE like 256k or 8m"
+            )
+        limits[name.strip()] = int(number) * UNITS[unit]
+    return limits
+
+
+def route_of(path: str) -> str:
+    if path == "/v1/render/batch":
+        return "batch"
+    if path.startswith("/v1/render"):
+        return "render"
+    if path == "/v1/events":
+        return "events"
+    return "other"
+
+
+class BodyLimit:
+    def __init__(self, app: ASGIApp, limits: dict[str, int] | None = None) -> None:
+        self.app = app
+        self.limits = limits or body_limits()
+
+    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]], send: Callable) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        route = route_of(scope["path"])
+        limit = self.limits[route]
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(send, route, limit)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await _too_large(send, route, limit)
+
+
+class _TooLarge(Exception):
+    """Internal: a streamed body passed its limit."""
+
+
+async def _too_large(send: Callable, route: str, limit: int) -> None:
+    message = (
+        f"the request body is over the {route} limit of {limit // 1024:,} KB: send less (or raise it with {LIMITS_ENV})"
+    )
+    body = json.dumps({"error": {"code": "body_too_large", "message": message, "details": []}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

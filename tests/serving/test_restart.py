@@ -1,0 +1,68 @@
+"""A restart is never an outage: a node that starts with a broken file or without its store serves what it had."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from conftest import load_profile
+from variantly.api import create_app
+from variantly.auth import create_account
+from variantly.authoring.constraints import check_constraints
+from variantly.authoring.importing import import_variants
+from variantly.errors import WorkspaceError
+from variantly.store import Store
+
+HERO = "<h1>{{ slots.headline }}</h1>"
+
+
+def break_hero(workspace_dir: Path) -> None:
+    hero = workspace_dir / "modules" / "hero.jinja"
+    hero.write_text(hero.read_text().replace(HERO, "<h1>{{ slots.headline </h1>"))
+
+
+def test_a_node_restarted_with_a_broken_file_serves_the_last_good_workspace(workspace_dir: Path, tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with TestClient(create_app(workspace_dir, url)) as client:
+        before = client.get("/v1/render/hero").text
+    break_hero(workspace_dir)
+    app = create_app(workspace_dir, url)  # the restart: this raised before
+    token = create_account(app.state.service.store, "ops", "admin")
+    with TestClient(app) as client:
+        assert client.get("/v1/render/hero").text == before
+        health = client.get("/healthz", headers={"Authorization": f"Bearer {token}"}).json()
+    assert health["status"] == "degraded" and "Jinja syntax error" in health["problems"][0]
+
+
+def test_without_a_good_copy_a_broken_workspace_still_refuses_to_start(workspace_dir: Path, tmp_path) -> None:
+    break_hero(workspace_dir)
+    with pytest.raises(WorkspaceError, match=r"hero\.jinja"):
+        create_app(workspace_dir, f"sqlite:///{tmp_path / 'store.db'}")
+
+
+def test_a_node_restarted_while_the_store_is_down_serves_the_last_release(workspace_dir: Path, tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    app = create_app(workspace_dir, url)
+    svc = app.state.service
+    import_variants(
+        svc.store,
+        svc.workspace,
+        workspace_dir / "examples" / "variants.jsonl",
+        actor="t",
+        check=check_constraints,
+        approve=True,
+    )
+    svc.refresh_release()
+    served = svc.release.number
+    gone = Store(f"sqlite:///{tmp_path / 'gone' / 'x.db'}", migrate=False)
+    from variantly.serving.service import RenderService
+
+    restarted = RenderService(workspace_dir, gone)  # the restart, with the store unreachable
+    assert restarted.release.number == served and len(restarted.release) == len(svc.release)
+    assert restarted.store_error
+    body = {"module": "cta", "profile": load_profile("ben_fintech_startup_en").model_dump(mode="json")}
+    with TestClient(create_app(workspace_dir, service=restarted)) as client:
+        decision = client.post("/v1/render", json=body).json()["decisions"][0]
+    assert decision["outcome"] == "variant"
