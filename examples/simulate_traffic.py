@@ -32,18 +32,28 @@ def main() -> None:
     rates = {"default": 0.04, "variant": 0.06}
     with httpx.Client(base_url=args.url, headers=headers, timeout=60) as client:
         for start in range(0, args.visitors, 1000):
-            profiles = [{"id": f"visitor-{args.seed}-{i}",
-                         "traits": {"company_size": rng.choice([12, 40, 300, 2500]), "locale": rng.choice(["en", "sv"])},
-                         "consent": {"personalisation": True, "marketing_email": True}}
-                        for i in range(start, min(start + 1000, args.visitors))]
+            profiles = [
+                {
+                    "id": f"visitor-{args.seed}-{i}",
+                    "traits": {"company_size": rng.choice([12, 40, 300, 2500]), "locale": rng.choice(["en", "sv"])},
+                    "consent": {"personalisation": True, "marketing_email": True},
+                }
+                for i in range(start, min(start + 1000, args.visitors))
+            ]
             response = client.post("/v1/render/batch", json={"module": "cta", "profiles": profiles})
             response.raise_for_status()
             events = []
             for line in response.text.splitlines():
                 result = json.loads(line)
                 decision = result["decisions"][0]
-                common = {"profile_id": result["profile_id"], "module": "cta", "variant_id": decision["variant_id"],
-                          "arm": decision["arm"], "cohort": decision["cohort"]}
+                common = {
+                    "profile_id": result["profile_id"],
+                    "module": "cta",
+                    "variant_id": decision["variant_id"],
+                    "arm": decision["arm"],
+                    "cohort": decision["cohort"],
+                    "signature": decision["signature"],
+                }  # events without a token must bring it back
                 events.append({"type": "impression", **common})
                 if rng.random() < rates["variant" if decision["outcome"] == "variant" else "default"]:
                     events.append({"type": "conversion", **common})

@@ -82,6 +82,7 @@ def test_simulated_experiment_finds_the_true_lifts_and_moves_traffic(workspace_d
                     "variant_id": decision["variant_id"],
                     "arm": decision["arm"],
                     "cohort": decision["cohort"],
+                    "signature": decision["signature"],  # as a landing page sends it back, without a token
                 }
                 events.append({"type": "impression", **common})
                 if rng.random() < rate[decision["variant_id"]]:

@@ -19,6 +19,8 @@ def test_frequency_cap_reached_gets_the_default(served_app) -> None:
                 "module": "cta",
                 "variant_id": decision["variant_id"],
                 "arm": "treatment",
+                "cohort": decision["cohort"],
+                "signature": decision["signature"],
                 "idempotency_key": f"imp-{i}",
             }
             for i in range(5)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from variantly.errors import Conflict, InvalidTransition
 from variantly.store import Store
-from variantly.store.schema import VariantRow
+from variantly.store.schema import ReleaseRow, VariantRow
 from variantly.store.variants import add_variant, approved_rows, change_variant, history
 
 
@@ -110,3 +110,11 @@ def test_release_counter_increases(store: Store) -> None:
     assert store.publish("rita", "approved v1") == 1
     assert store.publish("rita", "approved v2") == 2
     assert store.release_number() == 2
+
+
+@pytest.mark.postgres
+def test_timestamps_come_back_timezone_aware_on_every_engine(store) -> None:
+    store.publish("t", "a release")
+    with store.sessions() as session:
+        row = session.scalars(sa.select(ReleaseRow)).one()
+    assert row.published_at.tzinfo is not None and row.published_at.utcoffset().total_seconds() == 0

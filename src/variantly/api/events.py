@@ -9,10 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from variantly.api.deps import renderer, reviewer, service
 from variantly.api.schemas import ERRORS
-from variantly.auth import Principal
-from variantly.errors import NotFound
+from variantly.auth import ANONYMOUS, Principal
+from variantly.errors import Forbidden, NotFound
 from variantly.reporting.lift import lift_report
-from variantly.serving.events import EventIn, record_events
+from variantly.serving.events import EventIn, record_events, signature_problems
 from variantly.serving.service import RenderService
 
 router = APIRouter()
@@ -50,6 +50,11 @@ def post_events(
     for i, event in enumerate(body.events):
         if event.module and event.module not in modules:
             raise NotFound(f"events.{i}.module: unknown module '{event.module}'")
+    if who.name == ANONYMOUS and (unsigned := signature_problems(svc.event_key, body.events)):
+        raise Forbidden(
+            f"{', '.join(unsigned[:5])}: events sent without a token must carry the decision's signature from the "
+            "render response (or send a renderer token)"
+        )
     new_rows, duplicates = record_events(svc.store, body.events)
     svc.activity.ingest(new_rows)  # this process's caps and statistics see them at once
     return EventsAccepted(accepted=len(new_rows), duplicates=duplicates)

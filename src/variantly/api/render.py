@@ -43,6 +43,7 @@ def render(
     page = render_target(
         workspace, release, viewer, channel=body.channel, module=body.module, modules=body.modules, layout=body.layout
     )
+    svc.sign(body.profile.id, page.decisions)
     response.headers["X-Variantly-Arm"] = page.arm
     response.headers["X-Variantly-Release"] = str(release.number)
     return RenderResponse(**page.as_dict(), release=release.number)
@@ -75,6 +76,7 @@ def render_batch(
                     modules=body.modules,
                     layout=body.layout,
                 )
+                svc.sign(profile.id, page.decisions)
                 out = {"profile_id": profile.id, "ok": True, **page.as_dict(), "release": release.number}
             except VariantlyError as exc:
                 out = {"profile_id": profile.id, "ok": False, "error": {"code": exc.code, "message": exc.message}}

@@ -82,6 +82,9 @@ class DecisionOut(BaseModel):
     served_cohort: str | None
     rule: str | None
     reasons: list[str]
+    signature: str | None = Field(
+        default=None, description="send it back with this decision's events (required for events without a token)"
+    )
 
 
 class RenderResponse(BaseModel):

@@ -48,6 +48,7 @@ class Decision:
     served_cohort: str | None = None
     rule: str | None = None
     reasons: list[str] = field(default_factory=list)
+    signature: str | None = None  # set by the render service for a profile; events without a token bring it back
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -8,6 +8,7 @@ What render needs from recorded events lives in ``variantly.serving.activity``.
 from __future__ import annotations
 
 import hashlib
+import hmac
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -40,6 +41,12 @@ class EventIn(BaseModel):
     arm: Literal["treatment", "control", "none"] = Field(description="from the render decision, for joining lift")
     cohort: str | None = Field(default=None, max_length=255, description="the decision's cohort key")
     at: datetime | None = Field(default=None, description="when it happened; now if omitted")
+    signature: str | None = Field(
+        default=None,
+        max_length=64,
+        description="the decision's signature from the render response; required when events are sent without a "
+        "token, so that nobody outside can steer variant selection or the lift report",
+    )
     idempotency_key: str | None = Field(
         default=None,
         min_length=1,
@@ -97,3 +104,26 @@ def record_events(store: Store, events: list[EventIn]) -> tuple[list[EventRow], 
             else []
         )
     return new_rows, len(events) - len(new_rows)
+
+
+def decision_signature(
+    key: bytes, profile_id: str, module: str, variant_id: str | None, arm: str, cohort: str | None
+) -> str:
+    """What a render response signs for each decision, and an anonymous event must bring back.
+
+    An event without a token is credited only for what was really served to that
+    profile: the signature binds the profile, module, variant, arm and cohort together.
+    """
+    message = "\x1f".join([profile_id, module, variant_id or "", arm, cohort or ""]).encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+
+
+def signature_problems(key: bytes, events: list[EventIn]) -> list[str]:
+    """The events whose signature is missing or does not match what was served; a page-level conversion
+    (no module) is bound to the profile and arm alone."""
+    problems = []
+    for i, event in enumerate(events):
+        expected = decision_signature(key, event.profile_id, event.module, event.variant_id, event.arm, event.cohort)
+        if not event.signature or not hmac.compare_digest(event.signature, expected):
+            problems.append(f"events.{i}.signature")
+    return problems

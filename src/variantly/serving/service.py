@@ -14,10 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from variantly.auth import Accounts, Principal
+from variantly.auth import Accounts, Principal, shared_secret
 from variantly.errors import StoreUnavailable, Unauthenticated, VariantlyError
 from variantly.serving import snapshot
 from variantly.serving.activity import Activity
+from variantly.serving.decide import Decision
+from variantly.serving.events import decision_signature
 from variantly.serving.release import EMPTY_RELEASE, Release, load_release
 from variantly.serving.trial import load_checked_workspace
 from variantly.store import Store
@@ -48,6 +50,7 @@ class RenderService:
         self.release: Release = EMPTY_RELEASE
         self.activity = Activity()
         self.accounts = Accounts()  # tokens and sessions are checked here, never in the store per request
+        self.event_key = self._event_key()
         self._accounts_refreshed_for_miss = 0.0
         # Called with the new workspace when the guardrail policy changed (review servers
         # re-check approved variants; render-only processes leave it unset).
@@ -113,6 +116,22 @@ class RenderService:
             if self.store_error is None:
                 log.error("store unreachable; still serving release %d: %s", self.release.number, reason)
             self.store_error = reason
+
+    def _event_key(self) -> bytes:
+        """The key that signs decisions, shared by every process on the store (read once, at start)."""
+        if self.store is None:
+            return b""
+        try:
+            return shared_secret(self.store, "event_signing").encode()
+        except Exception as exc:  # the store is down at start: decisions go unsigned, anonymous events are refused
+            log.warning("no event signing key (store unreachable): %s", exc)
+            return b""
+
+    def sign(self, profile_id: str, decisions: list[Decision]) -> None:
+        """Sign each decision for ``profile_id``, so events about it can be credited without a token."""
+        if self.event_key:
+            for d in decisions:
+                d.signature = decision_signature(self.event_key, profile_id, d.module, d.variant_id, d.arm, d.cohort)
 
     def principal_for_token(self, token: str | None) -> Principal:
         """The caller a bearer token names, from memory. An unknown token may refresh the copy (a token
