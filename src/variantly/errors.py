@@ -12,7 +12,7 @@ Class map::
     ├── NotFound                         404  an id, module, layout or audience that does not exist
     ├── ChannelNotSupported              422  a module or layout without that channel
     ├── ConsentRequired                  403  email to a profile without marketing consent
-    ├── ConfigurationError               400  a setting is missing or wrong (exit 2)
+    ├── ConfigurationError               503  a setting is missing or wrong (exit 2)
     │   └── GenerationStackMissing            the generation extra is not installed
     ├── AuthError                             who is calling
     │   ├── Unauthenticated              401  no or bad credentials
@@ -24,9 +24,9 @@ Class map::
     │   └── ReasonRequired               422  a rejection without a reason
     ├── GenerationError                       prompts and the LLM
     │   ├── PromptTooLarge               400  a prompt over its token budget after every cut
-    │   ├── LLMNotConfigured             400  no API key or endpoint (exit 2)
-    │   ├── LLMEndpointMisconfigured     400  401/403/404 from the endpoint (exit 2)
-    │   ├── LLMUnreachable               400  connections refused again and again (exit 2)
+    │   ├── LLMNotConfigured             503  no API key or endpoint (exit 2)
+    │   ├── LLMEndpointMisconfigured     503  401/403/404 from the endpoint (exit 2)
+    │   ├── LLMUnreachable               503  connections refused again and again (exit 2)
     │   └── LLMCallFailed                502  no usable answer after retries
     │       ├── LLMRefused               502  the model refused
     │       └── LLMTruncated             502  the answer hit max_completion_tokens
@@ -106,8 +106,12 @@ class ConsentRequired(VariantlyError):
 
 
 class ConfigurationError(VariantlyError):
-    """A setting is missing or wrong (database URL, LLM endpoint, ...): correct it and rerun."""
+    """A setting is missing or wrong (database URL, LLM endpoint, ...): correct it and rerun.
 
+    Over HTTP it is the server's setting, not the caller's mistake: 503.
+    """
+
+    status_code = 503
     code = "configuration"
     exit_code = 2
 

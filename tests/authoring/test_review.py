@@ -227,7 +227,8 @@ def test_lift_page_needs_sign_in_and_shows_the_chart(app, tokens) -> None:
         for i in range(200)
     ]
     with TestClient(app) as client:
-        client.post("/v1/events", json={"events": events})
+        sent = client.post("/v1/events", json={"events": events}, headers=auth(tokens["pages"]))  # a trusted sender
+        assert sent.status_code == 200
         assert client.get("/ui/lift", follow_redirects=False).status_code == 303
         csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/ui/login").text).group(1)
         signed_in = client.post("/ui/login", data={"csrf": csrf, "name": "lena", "password": "pw-for-lena"})

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from variantly.api.deps import reviewer, service
@@ -140,7 +140,7 @@ def list_variants(
     status: str | None = None,
     guardrail: Literal["passed", "failed"] | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=10_000_000),
     svc: RenderService = Depends(service),
     who: Principal = Depends(reviewer),
 ) -> VariantPage:
@@ -150,17 +150,18 @@ def list_variants(
     return VariantPage(items=[VariantOut.of(v) for v in page.items], total=page.total, counts=page.counts)
 
 
+# Before /v1/variants/{variant_id}: for this path, that route would answer 405s with the wrong Allow header.
+@router.post("/v1/variants/approve", responses=ERRORS)
+def bulk(body: BulkApprove, svc: RenderService = Depends(service), who: Principal = Depends(reviewer)) -> dict:
+    result = review.bulk_approve(svc.store, [(i.id, i.version) for i in body.items], actor=who.name, reason=body.reason)
+    return {"approved": result.approved, "conflicts": result.conflicts}
+
+
 @router.get("/v1/variants/{variant_id}", response_model=VariantDetail, responses=ERRORS)
 def show(variant_id: str, svc: RenderService = Depends(service), who: Principal = Depends(reviewer)) -> VariantDetail:
     row = get_variant(svc.store, variant_id)
     history = [AuditOut.of(e) for e in review.variant_history(svc.store, variant_id)]
     return VariantDetail(**VariantOut.of(row).model_dump(), history=history)
-
-
-@router.post("/v1/variants/approve", responses=ERRORS)
-def bulk(body: BulkApprove, svc: RenderService = Depends(service), who: Principal = Depends(reviewer)) -> dict:
-    result = review.bulk_approve(svc.store, [(i.id, i.version) for i in body.items], actor=who.name, reason=body.reason)
-    return {"approved": result.approved, "conflicts": result.conflicts}
 
 
 @router.post("/v1/variants/{variant_id}/approve", response_model=VariantOut, responses=ERRORS)
@@ -213,13 +214,13 @@ def edit(
     )
 
 
-@router.get("/v1/variants/{variant_id}/preview", response_class=HTMLResponse, responses=ERRORS)
+@router.get("/v1/variants/{variant_id}/preview", responses={200: {"content": {"text/html": {}}}, **ERRORS})
 def preview(
     variant_id: str,
     channel: Literal["web", "email"] = "web",
     svc: RenderService = Depends(service),
     who: Principal = Depends(reviewer),
-) -> HTMLResponse:
+) -> Response:
     """The module rendered for the variant's cohort with this variant, whatever its status."""
     from variantly.authoring.preview import preview_variant
 

@@ -14,11 +14,20 @@ MAX_BATCH = 20_000
 class _Target(BaseModel):
     """What to render: exactly one of a module, a list of modules, or a layout."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["module"], "properties": {"module": {"type": "string", "minLength": 1}}},
+                {"required": ["modules"], "properties": {"modules": {"type": "array", "minItems": 1}}},
+                {"required": ["layout"], "properties": {"layout": {"type": "string", "minLength": 1}}},
+            ]
+        },
+    )
 
-    module: str | None = None
+    module: str | None = Field(default=None, min_length=1, max_length=64)
     modules: list[str] | None = Field(default=None, min_length=1, max_length=50)
-    layout: str | None = None
+    layout: str | None = Field(default=None, min_length=1, max_length=64)
     channel: Literal["web", "email"] = "web"
 
     @model_validator(mode="after")
@@ -68,6 +77,8 @@ ERRORS = {
     403: {"model": ErrorResponse, "description": "role too low, or consent missing"},
     404: {"model": ErrorResponse},
     409: {"model": ErrorResponse, "description": "stale version"},
+    413: {"model": ErrorResponse, "description": "the body is over this route's limit"},
+    400: {"model": ErrorResponse, "description": "the body could not be read as JSON"},
     422: {"model": ErrorResponse, "description": "the body or a parameter is invalid; details name each field"},
     503: {"model": ErrorResponse, "description": "the store is unreachable (render goes on from the last release)"},
 }

@@ -12,7 +12,7 @@ import hmac
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -54,6 +54,13 @@ class EventIn(BaseModel):
         description="the same key twice counts once; if omitted it is derived from the content including "
         "'at', so send 'at' or a key to make retries safe",
     )
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _a_time_string(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, str | datetime):
+            raise ValueError("a date-time string (ISO 8601)")
+        return value
 
     def key(self, at: datetime) -> str:
         if self.idempotency_key:

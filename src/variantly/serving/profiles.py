@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 MAX_EVENTS = 5000
 RELATIVE_TIME = re.compile(r"^now(?:-(\d+(?:\.\d+)?)([mhd]))?$")
@@ -29,7 +29,10 @@ class Event(BaseModel):
     @field_validator("at", mode="before")
     @classmethod
     def _relative_time(cls, value: Any) -> Any:
-        """Example and fixture profiles say 'now-2d' so they never age out of a window."""
+        """Example and fixture profiles say 'now-2d' so they never age out of a window. A number is refused:
+        the schema says a date-time string, and seconds or milliseconds since 1970 would be a guess."""
+        if not isinstance(value, str | datetime):
+            raise ValueError("a date-time string (ISO 8601) or a relative time such as 'now-3d'")
         if isinstance(value, str) and (match := RELATIVE_TIME.match(value.strip())):
             amount, unit = match.groups()
             try:
@@ -44,8 +47,8 @@ class Consent(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    personalisation: bool = False
-    marketing_email: bool = False
+    personalisation: StrictBool = False
+    marketing_email: StrictBool = False
 
 
 def reject_invalid_text(value: Any, where: str = "") -> Any:
