@@ -157,3 +157,42 @@ def test_body_limits_are_configurable_and_a_typo_is_named() -> None:
     assert body_limits("render=64k, events=2m")["render"] == 64 * 1024
     with pytest.raises(ConfigurationError, match="'rendr=64k' is not NAME=SIZE"):
         body_limits("rendr=64k")
+
+
+def test_metrics_count_renders_decisions_events_and_the_release_for_a_token_holder(client) -> None:
+    svc = client.app.state.service
+    token = create_account(svc.store, "prometheus", "renderer")
+    assert client.get("/metrics").status_code == 401  # not for strangers
+    before = client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).text
+    decision = render(client, consenting(), layout="landing", channel="web").json()["decisions"][0]
+    event = {"type": "impression", "profile_id": consenting()["id"], "module": decision["module"]}
+    event |= {"variant_id": decision["variant_id"], "arm": decision["arm"], "cohort": decision["cohort"]}
+    client.post("/v1/events", json={"events": [event | {"signature": decision["signature"]}]})
+    after = client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).text
+
+    def value(text: str, sample: str) -> float:
+        line = next((line for line in text.splitlines() if line.startswith(sample + " ")), f"{sample} 0")
+        return float(line.rsplit(" ", 1)[1])
+
+    assert (
+        value(after, 'variantly_render_seconds_count{route="render"}')
+        == value(before, 'variantly_render_seconds_count{route="render"}') + 1
+    )
+    outcome = f'variantly_decisions_total{{module="{decision["module"]}",outcome="{decision["outcome"]}"}}'
+    assert value(after, outcome) == value(before, outcome) + 1
+    assert value(after, 'variantly_events_ingested_total{type="impression"}') >= 1
+    assert "variantly_release " in after and "variantly_release_loaded_at_seconds " in after
+
+
+def test_log_lines_can_be_json_for_a_log_pipeline(monkeypatch, capsys) -> None:
+    import logging
+
+    from variantly.logs import configure_logging
+
+    monkeypatch.setenv("VARIANTLY_LOG_FORMAT", "json")
+    configure_logging()
+    logging.getLogger("variantly.test").warning("store unreachable; still serving release %d", 7)
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["level"] == "warning" and line["message"] == "store unreachable; still serving release 7"
+    assert line["time"].endswith("+00:00") and line["logger"] == "variantly.test"
+    logging.getLogger().handlers.clear()

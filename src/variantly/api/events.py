@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from variantly import metrics
 from variantly.api.deps import renderer, reviewer, service
 from variantly.api.schemas import ERRORS
 from variantly.auth import ANONYMOUS, Principal
@@ -57,6 +58,8 @@ def post_events(
         )
     new_rows, duplicates = record_events(svc.store, body.events)
     svc.activity.ingest(new_rows)  # this process's caps and statistics see them at once
+    for row in new_rows:
+        metrics.EVENTS.labels(row.type).inc()
     return EventsAccepted(accepted=len(new_rows), duplicates=duplicates)
 
 

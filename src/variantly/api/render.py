@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
+from variantly import metrics
 from variantly.api.deps import bearer, renderer, service
 from variantly.api.schemas import ERRORS, BatchRenderRequest, HealthResponse, RenderRequest, RenderResponse
-from variantly.auth import Principal
-from variantly.errors import VariantlyError
+from variantly.auth import ANONYMOUS, Principal
+from variantly.errors import Unauthenticated, VariantlyError
 from variantly.serving.render import render_module, render_target, viewer_for_cohort, viewer_for_profile
 from variantly.serving.service import RenderService
 
@@ -38,6 +40,7 @@ def render(
     body: RenderRequest, response: Response, svc: RenderService = Depends(service), who: Principal = Depends(renderer)
 ) -> RenderResponse:
     """Render a module, several modules or a layout for one profile."""
+    started = time.perf_counter()
     workspace, release = svc.workspace, svc.release
     viewer = viewer_for_profile(workspace, body.profile, activity=svc.activity)
     page = render_target(
@@ -46,7 +49,9 @@ def render(
     svc.sign(body.profile.id, page.decisions)
     response.headers["X-Variantly-Arm"] = page.arm
     response.headers["X-Variantly-Release"] = str(release.number)
-    return RenderResponse(**page.as_dict(), release=release.number)
+    answer = RenderResponse(**page.as_dict(), release=release.number)
+    _measured("render", started, page.decisions)
+    return answer
 
 
 @router.post("/v1/render/batch", tags=["render"], responses={200: {"content": {"application/x-ndjson": {}}}, **ERRORS})
@@ -65,6 +70,7 @@ def render_batch(
         # in chunks so a send to 20,000 profiles is not 20,000 thread hops.
         chunk: list[bytes] = []
         for profile in body.profiles:
+            started = time.perf_counter()
             try:
                 viewer = viewer_for_profile(workspace, profile, activity=svc.activity)
                 page = render_target(
@@ -77,6 +83,7 @@ def render_batch(
                     layout=body.layout,
                 )
                 svc.sign(profile.id, page.decisions)
+                _measured("batch", started, page.decisions)
                 out = {"profile_id": profile.id, "ok": True, **page.as_dict(), "release": release.number}
             except VariantlyError as exc:
                 out = {"profile_id": profile.id, "ok": False, "error": {"code": exc.code, "message": exc.message}}
@@ -102,6 +109,7 @@ def render_fragment(
     who: Principal = Depends(renderer),
 ) -> Response:
     """An anonymous cohort fragment (web), cacheable by a CDN: no profile, no arm."""
+    started = time.perf_counter()
     workspace, release = svc.workspace, svc.release
     viewer = viewer_for_cohort(
         workspace, {"segment": segment, "industry": industry, "behaviour": behaviour, "locale": locale}
@@ -116,9 +124,25 @@ def render_fragment(
         "X-Variantly-Cohort": rendered.decision.cohort,
         "X-Variantly-Release": str(release.number),
     }
+    _measured("fragment", started, [rendered.decision])
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     return Response(rendered.html, media_type="text/html; charset=utf-8", headers=headers)
+
+
+def _measured(route: str, started: float, decisions: list) -> None:
+    metrics.RENDER_SECONDS.labels(route).observe(time.perf_counter() - started)
+    for decision in decisions:
+        metrics.DECISIONS.labels(decision.module, decision.outcome).inc()
+
+
+@router.get("/metrics", include_in_schema=False)
+def get_metrics(svc: RenderService = Depends(service), who: Principal = Depends(renderer)) -> Response:
+    """Prometheus metrics (any account's token: a scraper gets a renderer token of its own)."""
+    if who.name == ANONYMOUS:
+        raise Unauthenticated("metrics need a token: `variantly token create prometheus --role renderer`")
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)
 
 
 ASSET_TYPES = {".svg": "image/svg+xml", ".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp"}

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from variantly import metrics
 from variantly.authoring import copy_checks
 from variantly.authoring.candidates import Candidate
 from variantly.authoring.copy_checks import Finding, SlotContext
@@ -94,6 +95,9 @@ def make_report(
 ) -> dict[str, Any]:
     """The report for one candidate. ``unchecked`` names custom validators that could not run."""
     failed = {name: fs for name, fs in slots.items() if fs}
+    for failures in failed.values():
+        for f in failures:
+            metrics.GUARDRAIL_FAILURES.labels(f["validator"]).inc()
     summary = "; ".join(f"{name}: {f['message']}" for name, fs in failed.items() for f in fs) or "passed"
     report: dict[str, Any] = {"passed": not failed, "policy_hash": policy_hash, "slots": slots, "summary": summary}
     if unchecked:

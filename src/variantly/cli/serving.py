@@ -67,15 +67,14 @@ def serve(
 def _serve(
     workspace: Path, database_url: str | None, host: str, port: int, poll_seconds: float, *, review_enabled: bool = True
 ) -> None:
-    import logging
-
     import uvicorn
 
     from variantly.api import create_app
+    from variantly.logs import configure_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     api = create_app(workspace, database_url, poll_seconds=poll_seconds, review_enabled=review_enabled)
-    uvicorn.run(api, host=host, port=port, log_level="info")
+    uvicorn.run(api, host=host, port=port, log_level="info", log_config=None)  # our handlers, plain or JSON
 
 
 @app.command()

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from variantly import metrics
 from variantly.authoring.copy_checks import REDACTED, redact_personal_data
 from variantly.authoring.policy_checks import make_report
 from variantly.authoring.review import mark_feedback_used
@@ -268,6 +269,11 @@ def record_call(
     summary.cached_tokens += call.cached_tokens
     summary.completion_tokens += call.completion_tokens
     summary.cost_usd += spent
+    model = ctx.plan.model
+    metrics.LLM_TOKENS.labels(model, "prompt").inc(call.prompt_tokens)
+    metrics.LLM_TOKENS.labels(model, "cached").inc(call.cached_tokens)
+    metrics.LLM_TOKENS.labels(model, "completion").inc(call.completion_tokens)
+    metrics.LLM_COST.labels(model).inc(spent)
     calls.append(
         LLMCallRow(
             run_id=ctx.run_id,

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from variantly import metrics
 from variantly.auth import Accounts, Principal, shared_secret
 from variantly.errors import StoreUnavailable, Unauthenticated, VariantlyError
 from variantly.serving import snapshot
@@ -106,6 +107,7 @@ class RenderService:
                 self.release = load_release(self.store)
                 log.info("release %d loaded: %d approved variants", self.release.number, len(self.release))
                 self._release_loaded = True
+                metrics.release_loaded(self.release.number)
                 snapshot.save_release(self.root, self.release)
             self.store_error = None
         except Exception as exc:  # store down: keep serving the release we have
