@@ -162,3 +162,28 @@ def test_queue_and_variant_pages_look_as_before(page, site) -> None:
     page.click("table.variants tbody tr:first-child td:nth-child(4) a")
     page.wait_for_load_state("networkidle")
     _compare(page, "variant", mask=[page.locator("#history"), page.locator(".meta code")])
+
+
+def test_marketer_previews_a_page_as_a_profile_and_sees_a_saved_edit(page, site, workspace_dir: Path) -> None:
+    sign_in(page, site)
+    page.goto(f"{site.url}/ui/preview?target=landing&channel=web&example=carla_healthcare_open_ticket_en")
+    decisions = page.locator("table.decisions").inner_text()
+    assert "alternative" in decisions and "open_ticket_no_sales" in decisions  # the reason beside the page
+    frame = page.frame_locator("iframe")
+    frame.locator("text=See your support ticket").wait_for()  # the support message, not a sales button
+    page.wait_for_load_state("networkidle")
+    _compare(page, "preview", mask=[])
+    # a marketer saves the hero module: the open preview shows it without a click
+    hero = workspace_dir / "modules" / "hero.jinja"
+    web_heading = "  <h1>{{ slots.headline }}</h1>"
+    hero.write_text(hero.read_text().replace(web_heading, '  <h1 class="edited">{{ slots.headline }}</h1>'))
+    page.frame_locator("iframe").locator("h1.edited").wait_for(timeout=15_000)
+
+
+def test_a_pasted_profile_with_a_mistake_is_named_not_rendered(page, site) -> None:
+    sign_in(page, site)
+    page.goto(f"{site.url}/ui/preview?target=landing&example=")
+    page.fill("textarea[name=profile]", '{"id": "x", "consent": {"personalisation": "yes"}}')
+    page.click("#preview-form button[type=submit]")
+    assert "consent.personalisation" in page.locator(".flash.error").inner_text()
+    assert page.locator("iframe").count() == 0

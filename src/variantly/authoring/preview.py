@@ -1,11 +1,20 @@
-"""Render one variant as its cohort would see it, before it is approved (review preview)."""
+"""Previews: one variant as its cohort would see it (review), and a page as a profile would see it (marketers).
+
+Both render exactly as the render endpoint does, from the workspace on disk and the
+release being served, so what a marketer sees after saving a module file is what a
+customer gets.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from html import escape
+
 from variantly.errors import ChannelNotSupported, NotFound
 from variantly.serving.cohorts import ANY, Cohort
+from variantly.serving.profiles import Profile
 from variantly.serving.release import Release, ServedVariant
-from variantly.serving.render import render_module, viewer_for_cohort
+from variantly.serving.render import RenderedPage, render_module, render_target, viewer_for_cohort, viewer_for_profile
 from variantly.store.schema import VariantRow
 from variantly.workspace import Workspace
 
@@ -29,3 +38,66 @@ def preview_variant(workspace: Workspace, row: VariantRow, channel: str) -> str:
     )
     rendered = render_module(workspace, release, row.module_id, channel, viewer)
     return PAGE.format(locale=cohort.get("locale", "en"), body=rendered.html)
+
+
+@dataclass
+class ProfilePreview:
+    """A layout or module rendered for a profile, with the decisions that shaped it."""
+
+    target: str
+    channel: str
+    page: RenderedPage
+
+    @property
+    def document(self) -> str:
+        """The rendered HTML as a whole document (a module alone gets the preview frame)."""
+        html = self.page.html
+        return html if html.lstrip().lower().startswith("<!doctype") else PAGE.format(locale="en", body=html)
+
+
+def preview_for_profile(
+    workspace: Workspace, release: Release, profile: Profile, *, target: str, channel: str = "web"
+) -> ProfilePreview:
+    """``target`` is a layout id, or a module id; the profile is rendered as the render endpoint would."""
+    kind = "layout" if target in workspace.layouts else "module"
+    viewer = viewer_for_profile(workspace, profile)
+    page = render_target(workspace, release, viewer, channel=channel, **{kind: target})
+    return ProfilePreview(target, channel, page)
+
+
+def decision_rows(preview: ProfilePreview) -> list[dict[str, str]]:
+    """One row per module: what it showed and the reason that decided it."""
+    return [
+        {
+            "module": d.module,
+            "outcome": d.outcome,
+            "cohort": d.served_cohort or d.cohort,
+            "arm": d.arm,
+            "variant": (d.variant_id or "")[:10],
+            "why": d.reasons[-1] if d.reasons else "",
+        }
+        for d in preview.page.decisions
+    ]
+
+
+STANDALONE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Preview: {title}</title><style>
+body {{ font-family: system-ui, sans-serif; margin: 16px; color: #1d2433; display: grid;
+  grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 16px; }}
+iframe {{ width: 100%; height: 90vh; border: 1px solid #dfe4f0; border-radius: 6px; background: #fff; }}
+table {{ border-collapse: collapse; font-size: 13px; table-layout: fixed; width: 100%; }}
+td, th {{ text-align: left; padding: 4px 6px; border-bottom: 1px solid #dfe4f0; vertical-align: top;
+  overflow-wrap: anywhere; }}
+</style></head><body><iframe sandbox title="{title}" srcdoc="{srcdoc}"></iframe>
+<section><h1>{title}</h1>{subject}<table><thead><tr><th>module</th><th>outcome</th><th>cohort</th>
+<th>arm</th><th>why</th></tr></thead><tbody>{rows}</tbody></table></section></body></html>"""
+
+
+def standalone_html(preview: ProfilePreview, profile: Profile) -> str:
+    """The preview as one file: the page in a sandboxed frame beside its decision table (``variantly preview``)."""
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{escape(row[k])}</td>" for k in ("module", "outcome", "cohort", "arm", "why")) + "</tr>"
+        for row in decision_rows(preview)
+    )
+    subject = f"<p>Subject: {escape(preview.page.subject)}</p>" if preview.page.subject else ""
+    title = escape(f"{preview.target} ({preview.channel}) for {profile.id}")
+    return STANDALONE.format(title=title, srcdoc=escape(preview.document), rows=rows, subject=subject)

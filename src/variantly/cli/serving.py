@@ -1,4 +1,4 @@
-"""Commands on the serving side: render, serve, demo."""
+"""Commands on the serving side: render, preview, serve, demo."""
 
 from __future__ import annotations
 
@@ -46,6 +46,46 @@ def render(
         ws, release, viewer_for_profile(ws, person), channel=channel, module=None, modules=module, layout=layout
     )
     print(json.dumps(page.as_dict() | {"release": release.number}, ensure_ascii=False, indent=2))
+
+
+@app.command()
+@reports_errors
+def preview(
+    profile: Annotated[Path, typer.Option(help="A profile JSON file (see examples/profiles/).")],
+    layout: Annotated[str | None, typer.Option(help="A layout id.")] = None,
+    module: Annotated[str | None, typer.Option(help="A module id.")] = None,
+    channel: Annotated[str, typer.Option(help="web or email.")] = "web",
+    out: Annotated[
+        Path | None, typer.Option(help="The HTML file to write (default: preview-TARGET-PROFILE.html).")
+    ] = None,
+    workspace: WorkspaceOpt = Path("."),
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Write the page a profile would get, beside the decisions that shaped it, to an HTML file."""
+    from pydantic import ValidationError
+
+    from variantly.authoring.preview import preview_for_profile, standalone_html
+    from variantly.serving.profiles import Profile
+    from variantly.serving.release import load_release
+    from variantly.serving.trial import load_checked_workspace
+
+    if bool(layout) == bool(module):
+        err_console.print("[red]error:[/red] give either --layout or --module")
+        raise typer.Exit(2)
+    ws = load_checked_workspace(workspace)
+    try:
+        person = Profile.model_validate_json(profile.read_text(encoding="utf-8"))
+    except ValidationError as exc:
+        fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        err_console.print(f"[red]error:[/red] {profile}: {fields}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    target = layout or module or ""
+    shown = preview_for_profile(
+        ws, load_release(open_store(workspace, database_url)), person, target=target, channel=channel
+    )
+    out = out or Path(f"preview-{target}-{profile.stem}.html")
+    out.write_text(standalone_html(shown, person), encoding="utf-8")
+    console.print(f"wrote {out}: {target} ({channel}) for {person.id}, {len(shown.page.decisions)} decision(s)")
 
 
 @app.command()

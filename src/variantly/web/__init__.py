@@ -1,5 +1,11 @@
 """The review web UI: server-rendered pages over the same library as the API."""
 
-from variantly.web.routes import router
+from fastapi import APIRouter
+
+from variantly.web import preview, routes
+
+router = APIRouter()
+router.include_router(routes.router)
+router.include_router(preview.router)
 
 __all__ = ["router"]

@@ -41,4 +41,15 @@
       event.preventDefault();
     }
   });
+
+  // The preview page reloads itself when the workspace on disk or the release changes.
+  var preview = document.querySelector(".preview-grid[data-version]");
+  if (preview) {
+    window.setInterval(function () {
+      fetch("/ui/preview/version", { credentials: "same-origin" })
+        .then(function (answer) { return answer.ok ? answer.text() : null; })
+        .then(function (version) { if (version && version !== preview.dataset.version) { window.location.reload(); } })
+        .catch(function () {});
+    }, 1500);
+  }
 })();
