@@ -196,3 +196,42 @@ def test_log_lines_can_be_json_for_a_log_pipeline(monkeypatch, capsys) -> None:
     assert line["level"] == "warning" and line["message"] == "store unreachable; still serving release 7"
     assert line["time"].endswith("+00:00") and line["logger"] == "variantly.test"
     logging.getLogger().handlers.clear()
+
+
+def test_hostile_imported_copy_fails_the_checks_and_renders_inert_even_if_approved(workspace, tmp_path) -> None:
+    from variantly.authoring.policy_checks import BuiltInChecker
+    from variantly.serving.release import load_release
+    from variantly.serving.render import render_target, viewer_for_profile
+    from variantly.store import Store
+    from variantly.store.variants import change_variant
+
+    store = Store(f"sqlite:///{tmp_path / 'hostile.db'}")
+    hostile = {
+        "label": "<img src=x onerror=alert(1)>",
+        "note": "{{ cycler.__init__.__globals__ }} javascript:alert(document.domain)",
+    }
+    path = tmp_path / "agency.jsonl"
+    path.write_text(json.dumps({"module": "cta", "cohort": {"segment": "startup", "locale": "en"}, "slots": hostile}))
+    from variantly.authoring.importing import import_variants
+
+    checker = BuiltInChecker(workspace.policy, workspace.policy_hash)
+    summary = import_variants(store, workspace, path, actor="agency", check=checker.check, approve=True)
+    assert (summary.failed, summary.approved) == (1, 0)
+    report = summary.failures[0]
+    assert "contains HTML markup" in report and "contains template syntax" in report and "other than https" in report
+    # a reviewer approves it anyway (a mistake): it is still only text on the page
+    with store.sessions() as session:
+        from variantly.store.schema import VariantRow
+
+        row = session.query(VariantRow).one()
+    change_variant(store, row.id, expected_version=row.version, actor="t", action="edit", to_status="pending")
+    change_variant(store, row.id, expected_version=row.version + 1, actor="t", action="approve", to_status="approved")
+    store.publish("t", "approved by mistake")
+    profile = load_profile("ben_fintech_startup_en")
+    page = render_target(
+        workspace, load_release(store), viewer_for_profile(workspace, profile), channel="web", module="cta"
+    )
+    assert page.decisions[0].outcome == "variant"
+    assert "<img src=x" not in page.html and "&lt;img src=x onerror=alert(1)&gt;" in page.html
+    assert "{{ cycler" in page.html and "__globals__" in page.html  # shown as text, never compiled
+    assert 'href="javascript' not in page.html
