@@ -14,6 +14,7 @@ from variantly.auth import ANONYMOUS, Principal
 from variantly.errors import Forbidden, NotFound
 from variantly.reporting.lift import lift_report
 from variantly.serving.events import EventIn, record_events, signature_problems
+from variantly.serving.profiles import count_first
 from variantly.serving.service import RenderService
 
 router = APIRouter()
@@ -30,9 +31,7 @@ class EventBatch(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _count_first(cls, value: Any) -> Any:
-        events = value.get("events") if isinstance(value, dict) else None
-        if isinstance(events, list) and len(events) > MAX_EVENTS:
-            raise ValueError(f"events: {len(events):,}, over the limit of {MAX_EVENTS:,} a request: send in batches")
+        count_first(value, "events", MAX_EVENTS, "send them in batches")
         return value
 
 

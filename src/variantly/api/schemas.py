@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from variantly.serving.profiles import Profile
+from variantly.serving.profiles import Profile, count_first
 
 MAX_BATCH = 20_000
 
@@ -49,9 +49,7 @@ class BatchRenderRequest(_Target):
     @classmethod
     def _count_first(cls, value: Any) -> Any:
         """The count is checked before 20,001 profiles are validated one by one."""
-        profiles = value.get("profiles") if isinstance(value, dict) else None
-        if isinstance(profiles, list) and len(profiles) > MAX_BATCH:
-            raise ValueError(f"profiles: {len(profiles):,}, over the limit of {MAX_BATCH:,} a request: split the send")
+        count_first(value, "profiles", MAX_BATCH, "split the send")
         return value
 
 

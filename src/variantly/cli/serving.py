@@ -13,6 +13,23 @@ import typer
 from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, err_console, open_store, reports_errors
 
 
+def _profile_for(path: Path, *, one_target: bool):
+    """The profile in ``path`` for a render or preview of exactly one target; a bad field is named, exit 1."""
+    from pydantic import ValidationError
+
+    from variantly.serving.profiles import Profile
+
+    if not one_target:
+        err_console.print("[red]error:[/red] give either --layout or --module")
+        raise typer.Exit(2)
+    try:
+        return Profile.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValidationError as exc:
+        fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        err_console.print(f"[red]error:[/red] {path}: {fields}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+
+
 @app.command()
 @reports_errors
 def render(
@@ -24,23 +41,13 @@ def render(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Print what POST /v1/render would return for this profile."""
-    from pydantic import ValidationError
 
-    from variantly.serving.profiles import Profile
     from variantly.serving.release import load_release
     from variantly.serving.render import render_target, viewer_for_profile
     from variantly.serving.trial import load_checked_workspace
 
-    if bool(layout) == bool(module):
-        err_console.print("[red]error:[/red] give either --layout or --module")
-        raise typer.Exit(2)
+    person = _profile_for(profile, one_target=bool(layout) != bool(module))
     ws = load_checked_workspace(workspace)
-    try:
-        person = Profile.model_validate_json(profile.read_text(encoding="utf-8"))
-    except ValidationError as exc:
-        fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        err_console.print(f"[red]error:[/red] {profile}: {fields}", soft_wrap=True)
-        raise typer.Exit(1) from exc
     release = load_release(open_store(workspace, database_url))
     page = render_target(
         ws, release, viewer_for_profile(ws, person), channel=channel, module=None, modules=module, layout=layout
@@ -62,23 +69,13 @@ def preview(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Write the page a profile would get, beside the decisions that shaped it, to an HTML file."""
-    from pydantic import ValidationError
 
     from variantly.authoring.preview import preview_for_profile, standalone_html
-    from variantly.serving.profiles import Profile
     from variantly.serving.release import load_release
     from variantly.serving.trial import load_checked_workspace
 
-    if bool(layout) == bool(module):
-        err_console.print("[red]error:[/red] give either --layout or --module")
-        raise typer.Exit(2)
+    person = _profile_for(profile, one_target=bool(layout) != bool(module))
     ws = load_checked_workspace(workspace)
-    try:
-        person = Profile.model_validate_json(profile.read_text(encoding="utf-8"))
-    except ValidationError as exc:
-        fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        err_console.print(f"[red]error:[/red] {profile}: {fields}", soft_wrap=True)
-        raise typer.Exit(1) from exc
     target = layout or module or ""
     shown = preview_for_profile(
         ws, load_release(open_store(workspace, database_url)), person, target=target, channel=channel

@@ -185,6 +185,15 @@ class LLMClient:
             )
         return cls(settings, api_key=api_key or "unused", base_url=base_url, model=os.environ.get("VARIANTLY_MODEL"))
 
+    def _retrying(self) -> AsyncRetrying:
+        """The one retry policy, for chat calls and the batch endpoints alike."""
+        return AsyncRetrying(
+            retry=retry_if_exception(_retryable),
+            wait=self._wait,
+            stop=stop_after_attempt(self.settings.max_attempts),
+            reraise=True,
+        )
+
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if exc is not None and (seconds := retry_after_seconds(exc)) is not None:
@@ -204,12 +213,7 @@ class LLMClient:
         budget); ``on_call`` gets each attempt's record, answered or not.
         """
         calls: list[CallRecord] = []
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(_retryable),
-            wait=self._wait,
-            stop=stop_after_attempt(self.settings.max_attempts),
-            reraise=True,
-        )
+        retrying = self._retrying()
         try:
             async for attempt in retrying:
                 with attempt:
@@ -339,12 +343,7 @@ class LLMClient:
 
     async def _with_retries(self, call: Callable[[], Awaitable[Any]]) -> Any:
         """The live calls' retry policy for the batch endpoints (429 with Retry-After, 5xx, timeouts)."""
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(_retryable),
-            wait=self._wait,
-            stop=stop_after_attempt(self.settings.max_attempts),
-            reraise=True,
-        )
+        retrying = self._retrying()
         try:
             async for attempt in retrying:
                 with attempt:

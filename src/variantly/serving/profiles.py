@@ -51,6 +51,13 @@ class Consent(BaseModel):
     marketing_email: StrictBool = False
 
 
+def count_first(value: Any, field: str, limit: int, advice: str) -> None:
+    """Refuse a list over ``limit`` before pydantic validates its items one by one (a cheap 422, not seconds of CPU)."""
+    items = value.get(field) if isinstance(value, dict) else None
+    if isinstance(items, list) and len(items) > limit:
+        raise ValueError(f"{field}: {len(items):,}, over the limit of {limit:,}: {advice}")
+
+
 def reject_invalid_text(value: Any, where: str = "") -> Any:
     """Refuse strings that are not valid Unicode (a lone surrogate such as "\\ud800").
 
@@ -79,9 +86,7 @@ class Profile(BaseModel):
     @classmethod
     def _valid_text(cls, value: Any) -> Any:
         """Cheap checks first: a profile with 100,000 events is refused before any event is validated."""
-        events = value.get("events") if isinstance(value, dict) else None
-        if isinstance(events, list) and len(events) > MAX_EVENTS:
-            raise ValueError(f"events: {len(events):,} events, over the limit of {MAX_EVENTS:,}: send the recent ones")
+        count_first(value, "events", MAX_EVENTS, "send the recent ones")
         return reject_invalid_text(value)
 
     id: str = Field(min_length=1, max_length=200)
