@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -249,10 +250,13 @@ def _settle_the_heap() -> None:
 
     The generation stack leaves ~400,000 long-lived objects (guardrails-ai, litellm,
     pydantic schemas); a full collection over them took 180 ms, long enough to stall
-    every call in flight. Frozen, they are never scanned again.
+    every call in flight. Frozen, they are never scanned again. Only when the run owns
+    the process (``variantly generate``, on the main thread): a server starting runs in a
+    thread would freeze its requests' objects too, and never free their cycles.
     """
-    gc.collect()
-    gc.freeze()
+    if threading.current_thread() is threading.main_thread():
+        gc.collect()
+        gc.freeze()
 
 
 @dataclass
