@@ -91,21 +91,20 @@ def store(database_url: str):
 def served_app(workspace_dir: Path, database_url: str):
     """The API with the example variants approved (on each store engine)."""
     from variantly.api import create_app
+
+    app = create_app(workspace_dir, database_url)
+    approve_examples(app.state.service)
+    return app
+
+
+def approve_examples(service) -> None:
+    """Import the workspace's example variants as approved (module constraints only) and serve them."""
     from variantly.authoring.constraints import check_constraints
     from variantly.authoring.importing import import_variants
 
-    app = create_app(workspace_dir, database_url)
-    svc = app.state.service
-    import_variants(
-        svc.store,
-        svc.workspace,
-        workspace_dir / "examples" / "variants.jsonl",
-        actor="t",
-        check=check_constraints,
-        approve=True,
-    )
-    svc.refresh_release()
-    return app
+    variants = service.root / "examples" / "variants.jsonl"
+    import_variants(service.store, service.workspace, variants, actor="t", check=check_constraints, approve=True)
+    service.refresh_release()
 
 
 def free_port() -> int:

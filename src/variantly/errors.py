@@ -9,6 +9,7 @@ Class map::
     VariantlyError                       400  base: a problem the user can act on
     ├── WorkspaceError                   400  the files do not lint (``problems``)
     ├── ImportFileError                  400  a variants file has bad lines
+    ├── InvalidProfile                   422  a profile file or pasted profile with a bad field
     ├── NotFound                         404  an id, module, layout or audience that does not exist
     ├── ChannelNotSupported              422  a module or layout without that channel
     ├── ConsentRequired                  403  email to a profile without marketing consent
@@ -82,6 +83,13 @@ class ImportFileError(VariantlyError):
     """A variants file has bad lines (each named ``file:line``): fix them; nothing was imported."""
 
     code = "import_invalid"
+
+
+class InvalidProfile(VariantlyError):
+    """A profile (a file, or pasted in the preview) has bad fields, each named: fix them and try again."""
+
+    status_code = 422
+    code = "profile_invalid"
 
 
 class NotFound(VariantlyError):

@@ -10,12 +10,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import REPO, LiveServer
+from conftest import REPO, LiveServer, approve_examples
 from variantly.api import create_app
 from variantly.auth import create_account
-from variantly.authoring.constraints import check_constraints
-from variantly.authoring.importing import import_variants
-from variantly.serving.trial import load_checked_workspace
 from variantly.store import Store
 
 
@@ -26,16 +23,7 @@ def profile_json(name: str) -> dict:
 @pytest.fixture
 def client(workspace_dir: Path, database_url: str, caplog: pytest.LogCaptureFixture):
     app = create_app(workspace_dir, database_url, poll_seconds=0.1)
-    service = app.state.service
-    import_variants(
-        service.store,
-        service.workspace,
-        workspace_dir / "examples" / "variants.jsonl",
-        actor="test",
-        check=check_constraints,
-        approve=True,
-    )
-    service.refresh_release()
+    approve_examples(app.state.service)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR and "Exception" in r.getMessage()]
@@ -171,15 +159,7 @@ def test_store_outage_keeps_serving_the_last_release(workspace_dir: Path, tmp_pa
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     app = create_app(workspace_dir, url)
     service = app.state.service
-    import_variants(
-        service.store,
-        load_checked_workspace(workspace_dir),
-        workspace_dir / "examples" / "variants.jsonl",
-        actor="t",
-        check=check_constraints,
-        approve=True,
-    )
-    service.refresh_release()
+    approve_examples(service)
     # The store goes away: the same process now points at a database it cannot open.
     service.store = Store(f"sqlite:///{tmp_path / 'gone' / 'db.sqlite'}", migrate=False)
     service.refresh_release()

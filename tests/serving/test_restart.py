@@ -7,11 +7,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import load_profile
+from conftest import approve_examples, load_profile
 from variantly.api import create_app
 from variantly.auth import create_account
-from variantly.authoring.constraints import check_constraints
-from variantly.authoring.importing import import_variants
 from variantly.errors import WorkspaceError
 from variantly.store import Store
 
@@ -46,15 +44,7 @@ def test_a_node_restarted_while_the_store_is_down_serves_the_last_release(worksp
     url = f"sqlite:///{tmp_path / 'store.db'}"
     app = create_app(workspace_dir, url)
     svc = app.state.service
-    import_variants(
-        svc.store,
-        svc.workspace,
-        workspace_dir / "examples" / "variants.jsonl",
-        actor="t",
-        check=check_constraints,
-        approve=True,
-    )
-    svc.refresh_release()
+    approve_examples(svc)
     served = svc.release.number
     gone = Store(f"sqlite:///{tmp_path / 'gone' / 'x.db'}", migrate=False)
     from variantly.serving.service import RenderService

@@ -95,9 +95,6 @@ def make_report(
 ) -> dict[str, Any]:
     """The report for one candidate. ``unchecked`` names custom validators that could not run."""
     failed = {name: fs for name, fs in slots.items() if fs}
-    for failures in failed.values():
-        for f in failures:
-            metrics.GUARDRAIL_FAILURES.labels(f["validator"]).inc()
     summary = "; ".join(f"{name}: {f['message']}" for name, fs in failed.items() for f in fs) or "passed"
     report: dict[str, Any] = {"passed": not failed, "policy_hash": policy_hash, "slots": slots, "summary": summary}
     if unchecked:
@@ -106,16 +103,33 @@ def make_report(
     return report
 
 
+SlotFailures = dict[str, list[dict[str, Any]]]
+
+
 class PolicyChecker(ABC):
-    """What import, review edits, policy re-checks and runs need from a checker."""
+    """What import, review edits, policy re-checks and runs need from a checker.
+
+    A subclass finds the failures (``slot_failures``); ``check_slots`` makes the report
+    and counts the failures for ``/metrics``, once per check, whichever checker ran.
+    """
 
     policy_hash: str
 
     @abstractmethod
+    def slot_failures(
+        self, workspace: Workspace, module_id: str, cohort: dict[str, str], slots: dict[str, str]
+    ) -> tuple[SlotFailures, list[str]]:
+        """Every slot's failures, and the custom validators that could not run."""
+
     def check_slots(
         self, workspace: Workspace, module_id: str, cohort: dict[str, str], slots: dict[str, str]
     ) -> dict[str, Any]:
         """The report for one candidate's slots, for one cohort."""
+        failures, unchecked = self.slot_failures(workspace, module_id, cohort, slots)
+        for found in failures.values():
+            for f in found:
+                metrics.GUARDRAIL_FAILURES.labels(f["validator"]).inc()
+        return make_report(failures, self.policy_hash, unchecked)
 
     def check(self, workspace: Workspace, candidate: Candidate) -> tuple[bool, dict[str, Any]]:
         """The import check: (passed, report)."""
@@ -134,11 +148,11 @@ class BuiltInChecker(PolicyChecker):
         self.policy = policy
         self.policy_hash = policy_hash
 
-    def check_slots(
+    def slot_failures(
         self, workspace: Workspace, module_id: str, cohort: dict[str, str], slots: dict[str, str]
-    ) -> dict[str, Any]:
+    ) -> tuple[SlotFailures, list[str]]:
         kind = workspace.modules[module_id].module.kind
-        report_slots: dict[str, list[dict[str, Any]]] = {}
+        report_slots: SlotFailures = {}
         for name, text in slots.items():
             ctx = slot_context(workspace, self.policy, module_id, name, cohort)
             report_slots[name] = [
@@ -146,5 +160,4 @@ class BuiltInChecker(PolicyChecker):
                 for check in BUILT_IN_CHECKS
                 if (findings := run_check(check, text, ctx, self.policy))
             ]
-        unchecked = [c.name for c in self.policy.custom_validators if kind in c.kinds]
-        return make_report(report_slots, self.policy_hash, unchecked)
+        return report_slots, [c.name for c in self.policy.custom_validators if kind in c.kinds]

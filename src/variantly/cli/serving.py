@@ -15,19 +15,12 @@ from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, err_co
 
 def _profile_for(path: Path, *, one_target: bool):
     """The profile in ``path`` for a render or preview of exactly one target; a bad field is named, exit 1."""
-    from pydantic import ValidationError
-
-    from variantly.serving.profiles import Profile
+    from variantly.serving.profiles import parse_profile
 
     if not one_target:
         err_console.print("[red]error:[/red] give either --layout or --module")
         raise typer.Exit(2)
-    try:
-        return Profile.model_validate_json(path.read_text(encoding="utf-8"))
-    except ValidationError as exc:
-        fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        err_console.print(f"[red]error:[/red] {path}: {fields}", soft_wrap=True)
-        raise typer.Exit(1) from exc
+    return parse_profile(path.read_text(encoding="utf-8"), str(path))
 
 
 @app.command()

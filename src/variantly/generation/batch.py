@@ -29,7 +29,7 @@ from variantly.generation.budget import BudgetReached, cost
 from variantly.generation.job import JobContext, JobStopped, record_call, run_job, save_outcome
 from variantly.generation.llm import CallRecord, Completion
 from variantly.generation.plan import PlannedJob, plan_job
-from variantly.generation.prompts import count_tokens, output_model
+from variantly.generation.prompts import output_model
 from variantly.serving.cohorts import Cohort
 from variantly.store.schema import BatchRow, utcnow
 
@@ -43,7 +43,6 @@ class BatchReport:
 
     lines: list[str] = field(default_factory=list)
     waiting: int = 0  # batches still with the provider
-    submitted: str = ""  # the id of the batch sent now
 
 
 async def submit(ctx: JobContext, jobs: list[PlannedJob]) -> tuple[str, list[PlannedJob]]:
@@ -53,7 +52,7 @@ async def submit(ctx: JobContext, jobs: list[PlannedJob]) -> tuple[str, list[Pla
     discount = price.batch_discount if price is not None else 1.0
     sent, left = [], []
     for job in jobs:
-        worst = cost(price, count_tokens(job.prompt.messages, settings.tokenizer), settings.max_completion_tokens)
+        worst = cost(price, job.prompt.tokens, settings.max_completion_tokens)  # tokens counted when planned
         try:
             ctx.budget.reserve(worst * discount)  # committed: the batch may answer every request in full
             sent.append(job)
@@ -136,9 +135,10 @@ async def _settle(ctx: JobContext, info: dict[str, Any], answer: dict[str, Any] 
         record.outcome = type(exc).__name__
         calls: list = []
         ctx.budget.settle(0.0, record_call(ctx, job, calls, record, "batch", batch=True))
-        final = isinstance(exc, LLMRefused | LLMTruncated)
-        message = exc.message if isinstance(exc, LLMRefused | LLMTruncated) else "the answer was not the JSON asked for"
-        await save_outcome(ctx, job, calls, "failed" if final else "unfinished", f"batch: {message}")
+        if isinstance(exc, LLMRefused | LLMTruncated):  # final for these inputs
+            await save_outcome(ctx, job, calls, "failed", f"batch: {exc.message}")
+        else:
+            await save_outcome(ctx, job, calls, "unfinished", "batch: the answer was not the JSON asked for")
         return "answered"
     items = [c.model_dump() for c in parsed.candidates]
     with contextlib.suppress(JobStopped):  # re-asks the budget could not cover: the job is saved as it stands

@@ -18,8 +18,8 @@ from guardrails.validators import ErrorSpan, FailResult, PassResult, Validator, 
 from variantly.authoring.policy_checks import (
     BUILT_IN_CHECKS,
     PolicyChecker,
+    SlotFailures,
     failure,
-    make_report,
     run_check,
     slot_context,
 )
@@ -96,12 +96,12 @@ class PolicyGuards(PolicyChecker):
             for kind in KINDS
         }
 
-    def check_slots(
+    def slot_failures(
         self, workspace: Workspace, module_id: str, cohort: dict[str, str], slots: dict[str, str]
-    ) -> dict[str, Any]:
-        """The full validation report for one candidate."""
+    ) -> tuple[SlotFailures, list[str]]:
+        """Every slot through every validator of the module's kind, custom ones included."""
         kind = workspace.modules[module_id].module.kind
-        report_slots: dict[str, list[dict[str, Any]]] = {}
+        report_slots: SlotFailures = {}
         for name, text in slots.items():
             metadata = {
                 "slot_context": slot_context(workspace, self.policy, module_id, name, cohort),
@@ -119,4 +119,4 @@ class PolicyGuards(PolicyChecker):
                         }
                     )
             report_slots[name] = failures
-        return make_report(report_slots, self.policy_hash)
+        return report_slots, []

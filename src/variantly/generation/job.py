@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from variantly import metrics
@@ -26,6 +26,7 @@ from variantly.generation.budget import Budget, BudgetReached, cost
 from variantly.generation.llm import CallRecord, Completion, LLMClient
 from variantly.generation.plan import Plan, PlannedJob
 from variantly.generation.prompts import PromptSet, count_tokens, output_model
+from variantly.generation.summary import RunStop, RunSummary
 from variantly.store import Store
 from variantly.store.runs import save_job
 from variantly.store.schema import GenerationJobRow, LLMCallRow, VariantRow
@@ -33,51 +34,6 @@ from variantly.workspace import Workspace
 
 if TYPE_CHECKING:
     from variantly.authoring.policy_checks import PolicyChecker
-
-
-@dataclass
-class RunSummary:
-    run_id: str
-    status: str = "running"
-    message: str = ""
-    jobs_planned: int = 0
-    jobs_done: int = 0
-    jobs_failed: int = 0  # this run: refused, truncated, nothing passed (retry with --retry-failed)
-    jobs_unfinished: int = 0  # this run: out of attempts or out of budget mid-job (the next run redoes them)
-    jobs_skipped: int = 0
-    jobs_failed_before: int = 0  # failed in an earlier run and not retried now
-    jobs_not_started: int = 0
-    candidates_passed: int = 0
-    candidates_failed: int = 0
-    candidates_short: int = 0  # asked for but never delivered, even after a top-up
-    reasks: int = 0
-    top_ups: int = 0
-    jobs_in_batch: int = 0  # sent to the provider's Batch API by this run
-    batches_waiting: int = 0  # sent earlier and not answered yet
-    batch_lines: list[str] = field(default_factory=list)
-    llm_calls: int = 0
-    prompt_tokens: int = 0
-    cached_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    seconds: float = 0.0
-    errors: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @property
-    def left_over(self) -> int:
-        """Jobs this run leaves without a variant: failed, unfinished or never started."""
-        return self.jobs_failed + self.jobs_unfinished + self.jobs_not_started + self.jobs_failed_before
-
-
-@dataclass
-class RunStop:
-    """Why the run is stopping, once it is: jobs that have not made a call yet do not start."""
-
-    status: str = ""  # stopped_budget, failed
-    reason: str = ""
 
 
 @dataclass
@@ -106,6 +62,9 @@ class _Candidate:
     slots: dict[str, str]
     report: dict[str, Any]
     attempts: list[dict[str, Any]] = field(default_factory=list)
+
+
+OUT_OF_BUDGET = "the budget ran out before the job could finish"
 
 
 class JobStopped(Exception):
@@ -152,7 +111,7 @@ async def run_job(ctx: JobContext, job: PlannedJob, first: Completion | None = N
             for call in first.calls:
                 ctx.budget.settle(0.0, record_call(ctx, job, calls, call, "batch", batch=True))
         items = [_as_text(c) for c in completion.items[:wanted]]
-        conversation = [*job.prompt.messages, {"role": "assistant", "content": redact_personal_data(completion.raw)}]
+        conversation = _after(job, completion)
         if len(items) < wanted:  # the schema asked for `wanted`; not every server keeps to it
             missing = wanted - len(items)
             top_up = [*conversation, {"role": "user", "content": _top_up_request(len(items), missing)}]
@@ -177,10 +136,7 @@ async def run_job(ctx: JobContext, job: PlannedJob, first: Completion | None = N
             except JobStopped:
                 out_of_budget = True
                 break
-            conversation = [
-                *job.prompt.messages,
-                {"role": "assistant", "content": redact_personal_data(completion.raw)},
-            ]
+            conversation = _after(job, completion)
             reasks += 1
             fresh = await loop.run_in_executor(
                 ctx.worker, check, [_as_text(c) for c in completion.items[: len(failing_at)]]
@@ -190,10 +146,10 @@ async def run_job(ctx: JobContext, job: PlannedJob, first: Completion | None = N
                 new.attempts = [*old.attempts, {"slots": old.slots, "report": old.report}]
                 candidates[index] = new
         if out_of_budget:
-            status, error = "unfinished", "the budget ran out before the job could finish"
+            status, error = "unfinished", OUT_OF_BUDGET
         else:
-            first = next((c.report["summary"] for c in candidates), "the LLM returned no candidates")
-            error = f"no candidate passed the guardrails after {reasks} re-ask(s): {first}"
+            why = next((c.report["summary"] for c in candidates), "the LLM returned no candidates")
+            error = f"no candidate passed the guardrails after {reasks} re-ask(s): {why}"
     except (LLMRefused, LLMTruncated) as exc:
         status, error = "failed", exc.message
     except LLMCallFailed as exc:  # out of attempts: trouble on the way, not in the inputs
@@ -206,12 +162,17 @@ async def run_job(ctx: JobContext, job: PlannedJob, first: Completion | None = N
         if isinstance(exc, NotStarted):
             raise
         out_of_budget = True
-        status, error = "unfinished", "the budget ran out before the job could finish"
+        status, error = "unfinished", OUT_OF_BUDGET
     if any(c.report["passed"] for c in candidates):
         status, error = "done", ""
     await _save(ctx, job, calls, candidates, status, error, reasks)
     if out_of_budget:
         raise JobStopped
+
+
+def _after(job: PlannedJob, completion: Completion) -> list[dict[str, str]]:
+    """The job's prompt and the LLM's last answer (personal data removed): what a follow-up builds on."""
+    return [*job.prompt.messages, {"role": "assistant", "content": redact_personal_data(completion.raw)}]
 
 
 def _reask(ctx: JobContext, candidates: list[_Candidate], failing_at: list[int]) -> str:
@@ -236,7 +197,12 @@ async def _call(
 ) -> Completion:
     """One LLM request (with its retries), each attempt paid for from the budget first."""
     settings = ctx.workspace.settings.generation
-    prompt_tokens = count_tokens(messages, settings.tokenizer) if ctx.budget.limit_usd is not None else 0
+    if ctx.budget.limit_usd is None:
+        prompt_tokens = 0  # nothing to reserve against
+    elif messages is job.prompt.messages:
+        prompt_tokens = job.prompt.tokens  # counted when the job was planned
+    else:
+        prompt_tokens = count_tokens(messages, settings.tokenizer)
     worst = cost(ctx.plan.price, prompt_tokens, settings.max_completion_tokens)
     held: list[float] = []
 
@@ -399,11 +365,12 @@ def _redacted(ctx: JobContext, module_id: str, cohort: dict[str, str], candidate
     if not found:
         return candidate
     slots = {name: redact_personal_data(text) for name, text in candidate.slots.items()}
-    report = ctx.checker().check_slots(ctx.workspace, module_id, cohort, slots)
+    checker = ctx.checker()
+    failures, unchecked = checker.slot_failures(ctx.workspace, module_id, cohort, slots)  # counted once, before
     for slot, message in found.items():
         spans = [[m.start(), m.end()] for m in REDACTED.finditer(slots[slot])]
-        report["slots"][slot].append({"validator": "variantly/personal_data", "message": message, "spans": spans})
-    report = make_report(report["slots"], report["policy_hash"], report.get("unchecked")) | {"redacted": True}
+        failures[slot].append({"validator": "variantly/personal_data", "message": message, "spans": spans})
+    report = make_report(failures, checker.policy_hash, unchecked) | {"redacted": True}
     return _Candidate(slots, report, candidate.attempts)
 
 

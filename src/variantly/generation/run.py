@@ -29,10 +29,11 @@ from variantly.errors import ConfigurationError
 from variantly.generation import batch
 from variantly.generation.batch import BatchReport
 from variantly.generation.budget import Budget
-from variantly.generation.job import JobContext, JobStopped, NotStarted, RunStop, RunSummary, run_job
+from variantly.generation.job import JobContext, JobStopped, NotStarted, run_job
 from variantly.generation.llm import LLMClient
 from variantly.generation.plan import Plan, PlannedJob, make_plan
 from variantly.generation.prompts import PromptSet
+from variantly.generation.summary import RunStop, RunSummary
 from variantly.store import Store
 from variantly.store.runs import create_run, save_calls, update_run
 from variantly.workspace import Workspace
@@ -130,7 +131,7 @@ class Runner:
             summary.jobs_planned = len(plan.jobs)
             summary.jobs_skipped = plan.skipped_done + plan.skipped_current
             summary.jobs_failed_before = len(plan.failed)
-            if plan.jobs:
+            if plan.jobs or options.batch:  # a collect checks answers for jobs the plan does not list
                 # guardrails-ai is imported off the loop, but before any call: importing it while a call is in
                 # flight let the openai SDK find a half-imported httpx2 in sys.modules (seen in CI)
                 await loop.run_in_executor(worker, lambda: self.checker)
@@ -174,7 +175,7 @@ class Runner:
                     on_progress(summary, plan)
 
             if options.batch:
-                await self._batches(ctx, options, stop)
+                await self._batches(ctx, options)
             else:
                 await asyncio.gather(*(one(job) for job in plan.jobs))
             summary.status = stop.status or ("done" if not summary.left_over else "done_with_errors")
@@ -198,7 +199,7 @@ class Runner:
             await self.llm.close()
         return summary
 
-    async def _batches(self, ctx: JobContext, options: RunOptions, stop: RunStop) -> None:
+    async def _batches(self, ctx: JobContext, options: RunOptions) -> None:
         """Collect what earlier batches answered; with ``submit``, send the jobs left as a new batch."""
         summary = ctx.summary
         report = BatchReport()
@@ -211,7 +212,7 @@ class Runner:
             summary.jobs_in_batch = len(ctx.plan.jobs) - len(left)
             summary.jobs_not_started += len(left)
             if left:
-                stop.status = "stopped_budget"
+                ctx.stop.status = "stopped_budget"
             if batch_id:
                 report.waiting += 1
                 report.lines.append(

@@ -10,7 +10,9 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
+
+from variantly.errors import InvalidProfile
 
 MAX_EVENTS = 5000
 RELATIVE_TIME = re.compile(r"^now(?:-(\d+(?:\.\d+)?)([mhd]))?$")
@@ -102,3 +104,12 @@ class Profile(BaseModel):
                 return None
             value = value[part]
         return value
+
+
+def parse_profile(text: str, source: str) -> Profile:
+    """A profile from JSON text; a mistake is ``InvalidProfile`` naming ``source`` and each bad field."""
+    try:
+        return Profile.model_validate_json(text)
+    except ValidationError as exc:
+        fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'profile'}: {e['msg']}" for e in exc.errors())
+        raise InvalidProfile(f"{source}: {fields}") from None

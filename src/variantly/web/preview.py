@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from variantly.authoring.preview import decision_rows, preview_for_profile
 from variantly.errors import NotFound, Unauthenticated, VariantlyError
-from variantly.serving.profiles import Profile
+from variantly.serving.profiles import Profile, parse_profile
 from variantly.web.routes import _page, _signed_in, _to_login
 from variantly.web.security import SecureRoute
 
@@ -86,21 +86,12 @@ def _preview_version(svc: Any) -> str:
 
 def _preview_profile(svc: Any, example: str, pasted: str) -> Profile | None:
     """The pasted profile, else the named example; a bad one is a clear error naming the field."""
-    from pydantic import ValidationError
-
-    from variantly.errors import ImportFileError
-
     if pasted.strip():
-        source, text = "the pasted profile", pasted
-    elif example:
-        path = svc.root / "examples" / "profiles" / f"{example}.json"
-        if path.parent != svc.root / "examples" / "profiles" or not path.is_file():
-            raise NotFound(f"no example profile '{example}'")
-        source, text = path.name, path.read_text(encoding="utf-8")
-    else:
+        return parse_profile(pasted, "the pasted profile")
+    if not example:
         return None
-    try:
-        return Profile.model_validate_json(text)
-    except ValidationError as exc:
-        fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'profile'}: {e['msg']}" for e in exc.errors()[:5])
-        raise ImportFileError(f"{source}: {fields}") from None
+    folder = svc.root / "examples" / "profiles"
+    path = folder / f"{example}.json"
+    if path.parent != folder or not path.is_file():
+        raise NotFound(f"no example profile '{example}'")
+    return parse_profile(path.read_text(encoding="utf-8"), path.name)
