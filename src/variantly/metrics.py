@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from functools import lru_cache
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -37,6 +38,23 @@ LLM_TOKENS = Counter(
     "variantly_llm_tokens", "LLM tokens, by model and kind (prompt, cached, completion)", ["model", "kind"]
 )
 LLM_COST = Counter("variantly_llm_cost_usd", "What LLM calls cost, by model", ["model"])
+
+
+def rendered(route: str, seconds: float, decisions: list) -> None:
+    """One render answered: its time, and each module's outcome."""
+    _render_seconds(route).observe(seconds)
+    for decision in decisions:
+        _decisions(decision.module, decision.outcome).inc()
+
+
+@lru_cache(maxsize=16)
+def _render_seconds(route: str):
+    return RENDER_SECONDS.labels(route)
+
+
+@lru_cache(maxsize=4096)
+def _decisions(module: str, outcome: str):
+    return DECISIONS.labels(module, outcome)
 
 
 def release_loaded(number: int) -> None:

@@ -8,7 +8,8 @@ from variantly.auth import ANONYMOUS, Principal
 from variantly.serving.service import RenderService
 
 
-def service(request: Request) -> RenderService:
+async def service(request: Request) -> RenderService:
+    """Async, like ``renderer``: a sync dependency would cost every render a thread-pool hop."""
     return request.app.state.service
 
 
@@ -20,13 +21,14 @@ def bearer(request: Request) -> str | None:
 
 def caller(request: Request, role: str) -> Principal:
     """The authenticated caller with at least ``role``; 401 without credentials, 403 below the role."""
-    svc = service(request)
+    svc: RenderService = request.app.state.service
     if role == "renderer" and svc.workspace.settings.anonymous_render and not bearer(request):
         return Principal(ANONYMOUS, "renderer")
     return svc.principal_for_token(bearer(request)).require(role)
 
 
-def renderer(request: Request) -> Principal:
+async def renderer(request: Request) -> Principal:
+    """Reads tokens from memory (a miss may refresh them from the store, at most twice a second)."""
     return caller(request, "renderer")
 
 

@@ -89,13 +89,21 @@ def serve(
     render_only: Annotated[
         bool, typer.Option(help="A render node: no review UI or runs, never loads guardrails.")
     ] = False,
+    access_log: Annotated[bool, typer.Option(help="A log line per request (a busy site logs at its proxy).")] = True,
 ) -> None:
     """Serve the API: render, review UI at /ui/, runs, OpenAPI docs at /docs."""
-    _serve(workspace, database_url, host, port, poll_seconds, review_enabled=not render_only)
+    _serve(workspace, database_url, host, port, poll_seconds, review_enabled=not render_only, access_log=access_log)
 
 
 def _serve(
-    workspace: Path, database_url: str | None, host: str, port: int, poll_seconds: float, *, review_enabled: bool = True
+    workspace: Path,
+    database_url: str | None,
+    host: str,
+    port: int,
+    poll_seconds: float,
+    *,
+    review_enabled: bool = True,
+    access_log: bool = True,
 ) -> None:
     import uvicorn
 
@@ -104,7 +112,8 @@ def _serve(
 
     configure_logging()
     api = create_app(workspace, database_url, poll_seconds=poll_seconds, review_enabled=review_enabled)
-    uvicorn.run(api, host=host, port=port, log_level="info", log_config=None)  # our handlers, plain or JSON
+    # our handlers, plain or JSON
+    uvicorn.run(api, host=host, port=port, log_level="info", log_config=None, access_log=access_log)
 
 
 @app.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property, lru_cache
 from itertools import combinations
 
 from variantly.serving.profiles import Profile
@@ -25,9 +26,9 @@ class Cohort:
 
     @classmethod
     def of(cls, dimensions: tuple[str, ...], values: dict[str, str]) -> Cohort:
-        return cls(tuple((d, values.get(d, ANY)) for d in dimensions))
+        return _interned(tuple((d, values.get(d, ANY)) for d in dimensions))
 
-    @property
+    @cached_property
     def key(self) -> str:
         return ";".join(f"{d}={v}" for d, v in self.values)
 
@@ -42,19 +43,29 @@ class Cohort:
     def locale(self) -> str:
         return self.as_dict()["locale"]
 
-    def fallbacks(self) -> list[Cohort]:
+    def fallbacks(self) -> tuple[Cohort, ...]:
         """This cohort, then the same with fewer dimensions, most specific first.
 
         Locale is kept throughout. Among cohorts of equal size, those that keep the
         dimensions listed first in ``vary_by`` come first, so the order a marketer
         lists dimensions in says which matters most.
         """
-        named = [d for d, v in self.values if d != "locale" and v != ANY]
-        chain: list[Cohort] = []
-        for size in range(len(named), -1, -1):
-            for kept in combinations(named, size):
-                chain.append(Cohort(tuple((d, v if d == "locale" or d in kept else ANY) for d, v in self.values)))
-        return chain
+        return _fallbacks(self)
+
+
+@lru_cache(maxsize=4096)  # one instance per cohort, so its key and fallbacks are worked out once
+def _interned(values: tuple[tuple[str, str], ...]) -> Cohort:
+    return Cohort(values)
+
+
+@lru_cache(maxsize=4096)  # a handful of cohorts serve every request: work each chain out once
+def _fallbacks(cohort: Cohort) -> tuple[Cohort, ...]:
+    named = [d for d, v in cohort.values if d != "locale" and v != ANY]
+    chain: list[Cohort] = []
+    for size in range(len(named), -1, -1):
+        for kept in combinations(named, size):
+            chain.append(Cohort(tuple((d, v if d == "locale" or d in kept else ANY) for d, v in cohort.values)))
+    return tuple(chain)
 
 
 @dataclass(frozen=True)
@@ -66,7 +77,16 @@ class Resolution:
     matched: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def cohort(self, dimensions: tuple[str, ...]) -> Cohort:
-        return Cohort.of(dimensions, self.values)
+        return _cohort_of(dimensions, self._values_key)
+
+    @cached_property
+    def _values_key(self) -> tuple[tuple[str, str], ...]:
+        return tuple(self.values.items())
+
+
+@lru_cache(maxsize=4096)
+def _cohort_of(dimensions: tuple[str, ...], values: tuple[tuple[str, str], ...]) -> Cohort:
+    return Cohort.of(dimensions, dict(values))
 
 
 def resolve(
@@ -83,7 +103,7 @@ def resolve(
     def lookup(dimension: str, ident: str, who: Profile) -> bool:
         if (dimension, ident) not in cache:
             cache[(dimension, ident)] = False  # guards against a rule that refers to itself
-            audience = next((a for a in audiences.of(dimension) if a.id == ident), None)
+            audience = audiences.find(dimension, ident)
             cache[(dimension, ident)] = bool(audience and audience.when.matches(who, now, lookup))
         return cache[(dimension, ident)]
 
@@ -93,7 +113,7 @@ def resolve(
         matched[dimension] = tuple(a.id for a in hits)
         if hits:
             values[dimension] = hits[0].id
-            reasons[dimension] = f"{hits[0].id}: {hits[0].when.describe()}"
+            reasons[dimension] = audiences.reason(dimension, hits[0].id)
         else:
             if dimension == "locale":
                 values[dimension] = default_locale

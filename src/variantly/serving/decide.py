@@ -8,7 +8,7 @@ and always the marketer's default at the end (DESIGN invariant 4).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -51,7 +51,17 @@ class Decision:
     signature: str | None = None  # set by the render service for a profile; events without a token bring it back
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {
+            "module": self.module,
+            "outcome": self.outcome,
+            "cohort": self.cohort,
+            "arm": self.arm,
+            "variant_id": self.variant_id,
+            "served_cohort": self.served_cohort,
+            "rule": self.rule,
+            "reasons": list(self.reasons),
+            "signature": self.signature,
+        }
 
 
 def decide(

@@ -10,6 +10,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 
 from variantly.errors import InvalidProfile
@@ -65,7 +66,19 @@ def reject_invalid_text(value: Any, where: str = "") -> Any:
 
     JSON can carry them, but they cannot be encoded, hashed or stored, so deep inside
     render they would be a 500; at the edge they are a 422 that names the field.
+    One C-speed encode checks the whole value (every render request pays this); only a
+    value that fails it is walked, to name the field.
     """
+    try:
+        orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+        return value
+    except orjson.JSONEncodeError:
+        pass  # a surrogate, or something JSON cannot hold: walk to find a surrogate and name it
+    _walk(value, where)
+    return value
+
+
+def _walk(value: Any, where: str) -> None:
     if isinstance(value, str):
         try:
             value.encode("utf-8")
@@ -73,12 +86,11 @@ def reject_invalid_text(value: Any, where: str = "") -> Any:
             raise ValueError(f"{where or 'a value'} is not valid Unicode text (a lone surrogate)") from None
     elif isinstance(value, dict):
         for key, item in value.items():
-            reject_invalid_text(key, f"{where}.{key}" if where else "a key")
-            reject_invalid_text(item, f"{where}.{key}".lstrip("."))
+            _walk(key, f"{where}.{key}" if where else "a key")
+            _walk(item, f"{where}.{key}".lstrip("."))
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            reject_invalid_text(item, f"{where}.{i}".lstrip("."))
-    return value
+            _walk(item, f"{where}.{i}".lstrip("."))
 
 
 class Profile(BaseModel):

@@ -9,6 +9,7 @@ replacement, with per-locale defaults.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,11 +19,12 @@ from markupsafe import Markup
 from variantly.errors import ChannelNotSupported, ConsentRequired, NotFound
 from variantly.serving.activity import Activity
 from variantly.serving.cohorts import Resolution, resolve
+from variantly.serving.compiled import RENDERED, Pieces, fill, html_values
 from variantly.serving.decide import Decision, Viewer, decide
 from variantly.serving.holdout import arm_for
 from variantly.serving.profiles import Profile
-from variantly.serving.release import EMPTY_RELEASE, Release
-from variantly.workspace.loader import Workspace
+from variantly.serving.release import EMPTY_RELEASE, Release, ServedVariant
+from variantly.workspace.loader import LayoutFile, ModuleFile, Workspace
 from variantly.workspace.models import DIMENSIONS, Module, localized
 
 MERGE_FIELD = re.compile(r"\{([a-z_]+)\}")
@@ -83,12 +85,18 @@ def viewer_for_cohort(workspace: Workspace, values: dict[str, str | None]) -> Vi
 
 
 def person_fields(workspace: Workspace, profile: Profile | None, locale: str) -> dict[str, str]:
-    out = {}
-    for name, merge in workspace.settings.merge_fields.items():
+    names = list(workspace.settings.merge_fields)
+    return dict(zip(names, person_values(workspace, profile, locale), strict=True))
+
+
+def person_values(workspace: Workspace, profile: Profile | None, locale: str) -> list[str]:
+    """The merge-field values for this viewer, in the workspace's order; a locale default where missing."""
+    out = []
+    for merge in workspace.settings.merge_fields.values():
         value = profile.trait(merge.trait) if profile is not None else None
         if value is None or str(value).strip() == "":
             value = localized(merge.default, locale, workspace.settings.default_locale) or ""
-        out[name] = str(value)
+        out.append(str(value))
     return out
 
 
@@ -141,29 +149,91 @@ def module_context(
     }
 
 
+@dataclass
+class _Choice:
+    """One module's decision and how to render it: ``pieces`` (html, text) when it can be reused, else None."""
+
+    module_file: ModuleFile
+    decision: Decision
+    variant: ServedVariant | None
+    key: tuple
+    pieces: tuple[Pieces, ...] | None
+
+
+_HIDDEN: tuple[Pieces, ...] = ((), ())
+
+
+def _choose(workspace: Workspace, release: Release, module_id: str, channel: str, viewer: Viewer) -> _Choice:
+    module_file = _find("module", workspace.modules, module_id)
+    _require_channel("module", module_id, module_file.module.channels, channel)
+    decision, variant = decide(workspace, release, module_file, viewer)
+    if decision.outcome == "hidden":
+        return _Choice(module_file, decision, None, ("hidden",), _HIDDEN)
+    locale = viewer.resolution.values["locale"]
+    key = (
+        "module",
+        module_file.source_hash,
+        workspace.settings.default_locale,
+        tuple(workspace.settings.merge_fields),
+        channel,
+        locale,
+        decision.cohort,
+        decision.outcome,
+        decision.rule,
+        tuple(variant.slots.items()) if variant else None,
+    )
+    names = list(workspace.settings.merge_fields)
+
+    def render(values: Sequence[str]) -> tuple[str, ...]:
+        return _module_blocks(
+            workspace, module_file, channel, decision, variant, locale, dict(zip(names, values, strict=True))
+        )
+
+    return _Choice(module_file, decision, variant, key, RENDERED.get(key, len(names), render))
+
+
+def _module_blocks(
+    workspace: Workspace,
+    module_file: ModuleFile,
+    channel: str,
+    decision: Decision,
+    variant: ServedVariant | None,
+    locale: str,
+    person: dict[str, str],
+) -> tuple[str, str]:
+    """The module's HTML and (for email) text for this decision, rendered by Jinja."""
+    if decision.outcome == "hidden":
+        return "", ""
+    module = module_file.module
+    texts = _slot_texts(workspace, module, locale, decision, variant.slots if variant else None)
+    cohort = dict(pair.split("=", 1) for pair in decision.cohort.split(";"))
+    context = module_context(workspace, module, texts, person, locale, cohort, decision.rule)
+    if channel == "web":
+        return module_file.template.render_block("web", context), ""
+    return module_file.template.render_block("email_html", context), module_file.template.render_block(
+        "email_text", context
+    )
+
+
+def _outputs(pieces: tuple[Pieces, ...], values: list[str]) -> tuple[str, str]:
+    return fill(pieces[0], html_values(values)), fill(pieces[1], values) if len(pieces) > 1 else ""
+
+
+def _choice_outputs(workspace: Workspace, choice: _Choice, channel: str, viewer: Viewer) -> tuple[str, str]:
+    locale = viewer.resolution.values["locale"]
+    values = person_values(workspace, viewer.profile, locale)
+    if choice.pieces is not None:
+        return _outputs(choice.pieces, values)
+    person = dict(zip(workspace.settings.merge_fields, values, strict=True))
+    return _module_blocks(workspace, choice.module_file, channel, choice.decision, choice.variant, locale, person)
+
+
 def render_module(
     workspace: Workspace, release: Release, module_id: str, channel: str, viewer: Viewer
 ) -> RenderedModule:
-    module_file = _find("module", workspace.modules, module_id)
-    module = module_file.module
-    _require_channel("module", module_id, module.channels, channel)
-    decision, variant = decide(workspace, release, module_file, viewer)
-    if decision.outcome == "hidden":
-        return RenderedModule(module_id, "", "" if channel == "email" else None, decision)
-    locale = viewer.resolution.values["locale"]
-    person = person_fields(workspace, viewer.profile, locale)
-    texts = _slot_texts(workspace, module, locale, decision, variant.slots if variant else None)
-    context = module_context(
-        workspace, module, texts, person, locale, viewer.resolution.cohort(module.dimensions).as_dict(), decision.rule
-    )
-    if channel == "web":
-        return RenderedModule(module_id, module_file.template.render_block("web", context), None, decision)
-    return RenderedModule(
-        module_id,
-        module_file.template.render_block("email_html", context),
-        module_file.template.render_block("email_text", context),
-        decision,
-    )
+    choice = _choose(workspace, release, module_id, channel, viewer)
+    html, text = _choice_outputs(workspace, choice, channel, viewer)
+    return RenderedModule(module_id, html, text if channel == "email" else None, choice.decision)
 
 
 def _find(kind: str, items: dict[str, Any], ident: str) -> Any:
@@ -199,26 +269,58 @@ def render_layout(workspace: Workspace, release: Release, layout_id: str, channe
     layout = layout_file.layout
     _require_channel("layout", layout_id, layout.channels, channel)
     _check_email_consent(channel, viewer)
-    parts = [render_module(workspace, release, m, channel, viewer) for m in layout.modules]
+    choices = [_choose(workspace, release, m, channel, viewer) for m in layout.modules]
+    decisions = [c.decision for c in choices]
     locale = viewer.resolution.values["locale"]
-    person = person_fields(workspace, viewer.profile, locale)
-    default_locale = workspace.settings.default_locale
-    title = fill_merge_fields(localized(layout.title, locale, default_locale) or "", person)
-    subject = header_safe(fill_merge_fields(localized(layout.subject, locale, default_locale) or "", person))
+    values = person_values(workspace, viewer.profile, locale)
+    names = list(workspace.settings.merge_fields)
+    subject = _layout_text(workspace, layout.subject, locale, dict(zip(names, values, strict=True)))
+
+    def render(marks: Sequence[str]) -> tuple[str, ...]:
+        modules = [(c.module_file.module.id, *(fill(p, marks) for p in c.pieces or ())) for c in choices]
+        return _layout_blocks(workspace, layout_file, channel, locale, dict(zip(names, marks, strict=True)), modules)
+
+    pieces = None
+    if all(c.pieces is not None for c in choices):
+        key = ("layout", layout_file.source_hash, channel, locale, tuple(c.key for c in choices))
+        pieces = RENDERED.get(key, len(names), render)
+    if pieces is not None:
+        html, text = _outputs(pieces, values)
+    else:  # a module or the layout does more with a merge field than print it: Jinja, per request
+        person = dict(zip(names, values, strict=True))
+        modules = [(c.module_file.module.id, *_choice_outputs(workspace, c, channel, viewer)) for c in choices]
+        html, text = _layout_blocks(workspace, layout_file, channel, locale, person, modules)
+    if channel == "web":
+        return RenderedPage(html, None, None, decisions, viewer.arm)
+    return RenderedPage(html, text, subject, decisions, viewer.arm)
+
+
+def _layout_text(workspace: Workspace, text: dict[str, str] | None, locale: str, person: dict[str, str]) -> str:
+    return header_safe(fill_merge_fields(localized(text, locale, workspace.settings.default_locale) or "", person))
+
+
+def _layout_blocks(
+    workspace: Workspace,
+    layout_file: LayoutFile,
+    channel: str,
+    locale: str,
+    person: dict[str, str],
+    modules: list[tuple[str, ...]],
+) -> tuple[str, str]:
+    """The layout's HTML (CSS inlined for email) and email text around its modules' HTML and text."""
+    layout = layout_file.layout
     context = {
         "person": person,
         "locale": locale,
-        "title": title,
-        "subject": subject,
-        "modules": {p.module: Markup(p.html) for p in parts},
+        "title": fill_merge_fields(localized(layout.title, locale, workspace.settings.default_locale) or "", person),
+        "subject": _layout_text(workspace, layout.subject, locale, person),
+        "modules": {module: Markup(html) for module, html, *_ in modules},
     }
-    decisions = [p.decision for p in parts]
     if channel == "web":
-        return RenderedPage(layout_file.template.render_block("web", context), None, None, decisions, viewer.arm)
+        return layout_file.template.render_block("web", context), ""
     html = _inline_css(layout_file.template.render_block("email_html", context))
-    text_context = context | {"modules": {p.module: p.text or "" for p in parts}}
-    text = layout_file.template.render_block("email_text", text_context)
-    return RenderedPage(html, text, subject, decisions, viewer.arm)
+    text_context = context | {"modules": {module: text for module, _, text in modules}}
+    return html, layout_file.template.render_block("email_text", text_context)
 
 
 def _inline_css(html: str) -> str:

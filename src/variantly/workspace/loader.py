@@ -48,7 +48,8 @@ class ModuleFile:
     module: Module
     template: CompiledTemplate
     path: str
-    content_hash: str
+    content_hash: str  # the copy's inputs: variants made for another hash are stale
+    source_hash: str = ""  # everything in the file: what its rendered output depends on
 
 
 @dataclass
@@ -56,6 +57,11 @@ class LayoutFile:
     layout: Layout
     template: CompiledTemplate
     path: str
+    source_hash: str = ""
+
+
+def source_hash(model: BaseModel, template: CompiledTemplate) -> str:
+    return hashlib.sha256((model.model_dump_json() + "\0" + template.source).encode()).hexdigest()[:20]
 
 
 @dataclass
@@ -138,7 +144,7 @@ def workspace_problems(root: str | os.PathLike[str]) -> tuple[Workspace | None, 
             problems.append(Problem(rel, line, col, f"module id '{module.id}' must match the file name '{path.stem}'"))
         problems += check_names(rel, ast, MODULE_NAMES, {"slots": set(module.slots)})
         problems += checks.check_module(rel, module, template, doc, audiences, settings)
-        modules[module.id] = ModuleFile(module, template, rel, module.content_hash())
+        modules[module.id] = ModuleFile(module, template, rel, module.content_hash(), source_hash(module, template))
 
     layouts: dict[str, Any] = {}
     for path in sorted(root.glob(LAYOUT_GLOB)):
@@ -150,7 +156,7 @@ def workspace_problems(root: str | os.PathLike[str]) -> tuple[Workspace | None, 
             rel, ast, {"modules", "person", "locale", "title", "subject"}, {"modules": set(layout.modules)}
         )
         problems += checks.check_layout(rel, layout, template, doc, modules, broken)
-        layouts[layout.id] = LayoutFile(layout, template, rel)
+        layouts[layout.id] = LayoutFile(layout, template, rel, source_hash(layout, template))
 
     try:
         policy, policy_hash = load_policy(root)

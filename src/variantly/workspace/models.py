@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -92,7 +93,7 @@ class Module(_Strict):
     suppress: list[Suppression] = Field(default_factory=list)
     frequency_cap: FrequencyCap | None = None
 
-    @property
+    @cached_property
     def dimensions(self) -> tuple[str, ...]:
         """The cohort dimensions of this module, in fallback order. Locale is always
         one: copy must be in the reader's language, so it is never generalised away."""
@@ -188,12 +189,31 @@ class Audiences(_Strict):
     locales: list[Audience] = Field(min_length=1)
 
     def of(self, dimension: str) -> list[Audience]:
+        return self._by_dimension[dimension]
+
+    def find(self, dimension: str, ident: str) -> Audience | None:
+        return self._by_id.get((dimension, ident))
+
+    def reason(self, dimension: str, ident: str) -> str:
+        """Why a profile is in this audience, as a render decision says it (worked out once per rule)."""
+        return self._reasons[(dimension, ident)]
+
+    @cached_property
+    def _by_dimension(self) -> dict[str, list[Audience]]:
         return {
             "segment": self.segments,
             "industry": self.industries,
             "behaviour": self.behaviours,
             "locale": self.locales,
-        }[dimension]
+        }
+
+    @cached_property
+    def _by_id(self) -> dict[tuple[str, str], Audience]:
+        return {(d, a.id): a for d, audiences in reversed(self._by_dimension.items()) for a in reversed(audiences)}
+
+    @cached_property
+    def _reasons(self) -> dict[tuple[str, str], str]:
+        return {key: f"{a.id}: {a.when.describe()}" for key, a in self._by_id.items()}
 
 
 def _hash(data: object) -> str:

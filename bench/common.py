@@ -1,0 +1,158 @@
+"""What the benchmarks share: a prepared workspace, servers in their own processes, and wrk.
+
+Everything runs on loopback. Servers are started as a user would start them (the
+``variantly`` CLI, or uvicorn for the bare baseline) and stopped by the benchmark.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+WORKSPACE_PARTS = ("variantly.yml", "audiences.yml", "modules", "prompts", "guardrails", "examples")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepared_workspace(folder: Path, database_url: str | None = None) -> tuple[Path, str]:
+    """A copy of the example workspace with the example variants imported and approved (``variantly demo``)."""
+    root = folder / "ws"
+    root.mkdir(parents=True)
+    for part in WORKSPACE_PARTS:
+        source = REPO / part
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, root / part)
+    url = database_url or f"sqlite:///{folder / 'bench.db'}"
+    subprocess.run(
+        [PYTHON, "-m", "variantly", "demo", "--no-serve", "--workspace", str(root), "--database-url", url],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env=os.environ | {"OTEL_SDK_DISABLED": "true"},
+    )
+    return root, url
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen
+    port: int
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server and its worker processes, in MB."""
+        pids = [self.process.pid] + _children(self.process.pid)
+        total = 0
+        for pid in pids:
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            except FileNotFoundError:
+                pass
+        return total / 1024
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return []
+    return [int(c) for c in found] + [g for c in found for g in _children(int(c))]
+
+
+@contextmanager
+def server(name: str, args: list[str], ready_path: str, env: dict | None = None):
+    """Start ``args`` (which must contain ``{port}``), wait until ``ready_path`` answers, stop it afterwards."""
+    port = free_port()
+    process = subprocess.Popen(
+        [a.replace("{port}", str(port)) for a in args],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=os.environ | {"OTEL_SDK_DISABLED": "true"} | (env or {}),
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited: {process.stderr.read().decode()[-2000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=1).status_code < 500:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start in 60 s")
+            time.sleep(0.1)
+        yield Server(name, process, port)
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def variantly_server(root: Path, url: str, *extra: str, env: dict | None = None):
+    args = [PYTHON, "-m", "variantly", "serve", "--port", "{port}", "--workspace", str(root), "--database-url", url]
+    return server("variantly", args + list(extra), "/healthz", env)
+
+
+def bare_server():
+    args = [PYTHON, "-m", "uvicorn", "--factory", "bench.bare_app:create", "--port", "{port}", "--log-level", "warning"]
+    return server("bare FastAPI", args, "/openapi.json")
+
+
+def wrk(
+    url: str,
+    *,
+    seconds: float,
+    connections: int = 16,
+    method: str = "GET",
+    body: Path | None = None,
+    pause_ms: float = 0,
+) -> dict:
+    """One wrk run; requests/s, errors and latency percentiles (ms)."""
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(REPO / "bench" / "request.lua"),
+        url,
+        "--",
+        method,
+        str(body or "-"),
+        str(pause_ms),
+    ]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(line for line in out.splitlines() if line.startswith("RESULT "))
+    result = json.loads(line.removeprefix("RESULT "))
+    result["rps"] = result["requests"] / result["seconds"]
+    return result

@@ -1,0 +1,83 @@
+"""Rendered output reused across requests: each combination rendered once, the person filled in per request.
+
+What a module renders depends on its file, the copy chosen (variant, default or
+alternative), the locale and the cohort, and on the person only through merge fields
+(``{first_name}``, ``person.company``). So the first request for a combination renders
+it with a marker in place of each of the person's fields and keeps the output cut at
+the markers; every later request joins the pieces with that person's values, escaped
+for HTML, instead of running Jinja again. A layout is kept the same way, per
+combination of its modules.
+
+A template that does more with a field than print it (``|upper``, a test on its
+length) would make a marked render wrong for real values. So each entry is rendered
+twice, with two unlike sets of markers, and kept only if both renders agree piece for
+piece; otherwise that combination is rendered per request, as before.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Hashable, Sequence
+
+from markupsafe import escape
+
+Pieces = tuple[str | int, ...]  # literal text, or the index of a merge field
+Render = Callable[[Sequence[str]], tuple[str, ...]]  # markers (one per field) -> outputs
+
+_MARK = re.compile("\ue000x([0-9]+)\ue001")
+MAX_ENTRIES = 5000
+
+
+def markers(count: int) -> list[str]:
+    return [f"\ue000x{i}\ue001" for i in range(count)]
+
+
+def check_markers(count: int) -> list[str]:
+    """Unlike the first set in length, letters and characters, so a filter or test on a field shows up."""
+    return [f"\ue002yY{i}-yyyyyy\ue003" for i in range(count)]
+
+
+def cut(output: str) -> Pieces:
+    parts = _MARK.split(output)
+    return tuple(int(part) if i % 2 else part for i, part in enumerate(parts) if part or i % 2)
+
+
+def fill(pieces: Pieces, values: Sequence[str]) -> str:
+    return "".join(values[p] if type(p) is int else p for p in pieces)
+
+
+def html_values(values: Sequence[str]) -> list[str]:
+    return [str(escape(v)) for v in values]
+
+
+class RenderedOnce:
+    """Entries by key; cleared whole when full (a new release or edit makes new keys, old ones fall away)."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[Hashable, tuple[Pieces, ...] | None] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, fields: int, render: Render) -> tuple[Pieces, ...] | None:
+        """The outputs of ``render`` for ``key``, cut at the merge-field markers; None if they cannot be reused."""
+        try:
+            return self._entries[key]
+        except KeyError:
+            pass
+        first = render(markers(fields))
+        second = render(check_markers(fields))
+        pieces = tuple(cut(output) for output in first)
+        agree = all(fill(p, check_markers(fields)) == out for p, out in zip(pieces, second, strict=True))
+        entry = pieces if agree else None
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[key] = entry
+        return entry
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+RENDERED = RenderedOnce()
