@@ -60,7 +60,7 @@ class Server:
 
     def rss_mb(self) -> float:
         """Resident memory of the server and its worker processes, in MB."""
-        pids = [self.process.pid] + _children(self.process.pid)
+        pids = [self.process.pid, *_children(self.process.pid)]
         total = 0
         for pid in pids:
             try:

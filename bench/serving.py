@@ -22,10 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from bench.common import REPO, bare_server, prepared_workspace, variantly_server, wrk  # noqa: E402
+from bench.common import REPO, bare_server, prepared_workspace, variantly_server, wrk
+from rich.console import Console
+from rich.table import Table
 
 ANNA = json.loads((REPO / "examples/profiles/anna_retail_enterprise_sv.json").read_text())
 FRAGMENT = "/v1/render/hero?segment=enterprise&industry=retail&behaviour=pricing_researcher&locale=sv"

@@ -1,12 +1,17 @@
 """The HTTP app: render routes always; review and runs for signed-in roles.
 
 Imports nothing from the generation stack at start-up (a test checks): a run
-started over HTTP imports it then, in that process, for that run.
+started over HTTP imports it then, in that process, for that run. A render-only
+app does not import the review UI or its routes at all.
+
+``app_from_env`` is the factory for running several worker processes under uvicorn
+(``variantly serve --workers N`` uses it) or any ASGI server that takes a factory.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -15,8 +20,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from variantly import __version__, web
-from variantly.api import events, render, review, runs
+from variantly import __version__
+from variantly.api import events, render
 from variantly.api.limits import BodyLimit, body_limits
 from variantly.errors import StoreUnavailable, VariantlyError
 from variantly.serving.service import RenderService
@@ -32,12 +37,14 @@ def create_app(
     poll_seconds: float = 1.0,
     service: RenderService | None = None,
     review_enabled: bool = True,
+    redis_url: str | None = None,
 ) -> FastAPI:
     """The API. ``review_enabled=False`` makes a render-only node: render routes only,
-    and it never loads guardrails-ai (not even to re-check a changed policy)."""
+    and it never loads guardrails-ai (not even to re-check a changed policy).
+    ``redis_url`` shares frequency caps and variant statistics between processes."""
     if service is None:
         store = Store(database_url or default_database_url(workspace))
-        service = RenderService(workspace, store, poll_seconds=poll_seconds)
+        service = RenderService(workspace, store, poll_seconds=poll_seconds, redis_url=redis_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -91,10 +98,48 @@ def create_app(
     app.include_router(render.router)
     app.include_router(events.router)
     if review_enabled:
+        from variantly import web
+        from variantly.api import review, runs
+
         app.include_router(review.router)
         app.include_router(runs.router)
         app.include_router(web.router)
     return app
+
+
+SETTINGS_ENV = {
+    "workspace": "VARIANTLY_WORKSPACE",
+    "database_url": "VARIANTLY_DATABASE_URL",
+    "redis_url": "VARIANTLY_REDIS_URL",
+    "render_only": "VARIANTLY_RENDER_ONLY",
+    "poll_seconds": "VARIANTLY_POLL_SECONDS",
+}
+
+
+def app_from_env() -> FastAPI:
+    """The app as the environment describes it, for an ASGI server's ``--factory`` (one call per worker).
+
+    ``VARIANTLY_WORKSPACE`` (default: the current folder), ``VARIANTLY_DATABASE_URL``,
+    ``VARIANTLY_REDIS_URL``, ``VARIANTLY_RENDER_ONLY=1``, ``VARIANTLY_POLL_SECONDS``.
+    """
+    from variantly.errors import ConfigurationError
+    from variantly.logs import configure_logging
+
+    env = {name: os.environ.get(var) for name, var in SETTINGS_ENV.items()}
+    try:
+        poll_seconds = float(env["poll_seconds"] or 1.0)
+    except ValueError:
+        raise ConfigurationError(
+            f"VARIANTLY_POLL_SECONDS: '{env['poll_seconds']}' is not a number of seconds"
+        ) from None
+    configure_logging()
+    return create_app(
+        env["workspace"] or ".",
+        env["database_url"],
+        poll_seconds=poll_seconds,
+        review_enabled=(env["render_only"] or "").lower() not in ("1", "true", "yes"),
+        redis_url=env["redis_url"] or None,
+    )
 
 
 def error_response(
@@ -109,6 +154,7 @@ def _recheck_in_background(app: FastAPI, workspace) -> None:
     """Re-check approved variants against a changed policy, off the request path."""
     import threading
 
+    from variantly.api import review
     from variantly.authoring.review import recheck_policy
 
     def work() -> None:

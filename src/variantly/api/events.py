@@ -56,9 +56,10 @@ def post_events(
             "render response (or send a renderer token)"
         )
     new_rows, duplicates = record_events(svc.store, body.events)
-    svc.activity.ingest(new_rows)  # this process's caps and statistics see them at once
-    for row in new_rows:
-        metrics.EVENTS.labels(row.type).inc()
+    svc.activity.record(new_rows)  # caps and statistics (this process's, or Redis) see them at once
+    for kind in ("impression", "click", "conversion"):
+        if count := sum(1 for row in new_rows if row.type == kind):
+            metrics.EVENTS.labels(kind).inc(count)
     return EventsAccepted(accepted=len(new_rows), duplicates=duplicates)
 
 

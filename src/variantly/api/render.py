@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -15,7 +16,14 @@ from variantly.api.deps import bearer, caller, renderer, service
 from variantly.api.schemas import ERRORS, BatchRenderRequest, HealthResponse, RenderRequest, RenderResponse
 from variantly.auth import ANONYMOUS, Principal
 from variantly.errors import Unauthenticated, VariantlyError
-from variantly.serving.render import render_module, render_target, viewer_for_cohort, viewer_for_profile
+from variantly.serving.render import (
+    cap_windows,
+    render_module,
+    render_target,
+    target_modules,
+    viewer_for_cohort,
+    viewer_for_profile,
+)
 from variantly.serving.service import RenderService
 
 router = APIRouter()
@@ -47,9 +55,11 @@ async def render(body: RenderRequest, request: Request) -> Response:
     caller(request, "renderer")
     workspace, release = svc.workspace, svc.release
     viewer = viewer_for_profile(workspace, body.profile, activity=svc.activity)
-    page = render_target(
-        workspace, release, viewer, channel=body.channel, module=body.module, modules=body.modules, layout=body.layout
-    )
+    target = {"module": body.module, "modules": body.modules, "layout": body.layout}
+    if windows := cap_windows(workspace, target_modules(workspace, **target), viewer):
+        seen = await svc.activity.seen_async(body.profile.id, windows)  # one round trip, and only with caps
+        viewer = replace(viewer, seen=seen)
+    page = render_target(workspace, release, viewer, channel=body.channel, **target)
     svc.sign(body.profile.id, page.decisions)
     answer = orjson.dumps(page.as_dict() | {"release": release.number})  # the RenderResponse shape, built directly
     metrics.rendered("render", time.perf_counter() - started, page.decisions)

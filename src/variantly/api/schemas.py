@@ -114,7 +114,7 @@ class HealthResponse(BaseModel):
 
     @classmethod
     def of(cls, health: Any) -> HealthResponse:
-        problems = [p for p in (health.workspace_error, health.store_error) if p]
+        problems = [p for p in (health.workspace_error, health.store_error, health.activity_error) if p]
         return cls(
             status="degraded" if problems else "ok",
             release=health.release,

@@ -90,30 +90,47 @@ def serve(
         bool, typer.Option(help="A render node: no review UI or runs, never loads guardrails.")
     ] = False,
     access_log: Annotated[bool, typer.Option(help="A log line per request (a busy site logs at its proxy).")] = True,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Processes serving the port; each polls the store for new releases.")
+    ] = 1,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(envvar="VARIANTLY_REDIS_URL", help="Share frequency caps and variant statistics through Redis."),
+    ] = None,
 ) -> None:
     """Serve the API: render, review UI at /ui/, runs, OpenAPI docs at /docs."""
-    _serve(workspace, database_url, host, port, poll_seconds, review_enabled=not render_only, access_log=access_log)
-
-
-def _serve(
-    workspace: Path,
-    database_url: str | None,
-    host: str,
-    port: int,
-    poll_seconds: float,
-    *,
-    review_enabled: bool = True,
-    access_log: bool = True,
-) -> None:
     import uvicorn
 
-    from variantly.api import create_app
     from variantly.logs import configure_logging
 
     configure_logging()
-    api = create_app(workspace, database_url, poll_seconds=poll_seconds, review_enabled=review_enabled)
-    # our handlers, plain or JSON
-    uvicorn.run(api, host=host, port=port, log_level="info", log_config=None, access_log=access_log)
+    # our log handlers (plain or JSON), not uvicorn's
+    options = {"host": host, "port": port, "log_level": "info", "log_config": None, "access_log": access_log}
+    if workers == 1:
+        from variantly.api import create_app
+
+        api = create_app(
+            workspace, database_url, poll_seconds=poll_seconds, review_enabled=not render_only, redis_url=redis_url
+        )
+        uvicorn.run(api, **options)
+        return
+    # Several processes: each builds its own app from the environment (variantly.api.app.app_from_env).
+    settings = {
+        "workspace": str(workspace.resolve()),
+        "database_url": database_url or "",
+        "redis_url": redis_url or "",
+        "render_only": "1" if render_only else "",
+        "poll_seconds": str(poll_seconds),
+    }
+    from variantly.api.app import SETTINGS_ENV
+
+    os.environ.update({SETTINGS_ENV[name]: value for name, value in settings.items()})
+    if not redis_url:
+        err_console.print(
+            "[yellow]note:[/yellow] without --redis-url each worker counts frequency caps from what it sees itself "
+            "and what it reads from the store each poll"
+        )
+    uvicorn.run("variantly.api.app:app_from_env", factory=True, workers=workers, **options)
 
 
 @app.command()

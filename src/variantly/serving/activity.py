@@ -1,70 +1,179 @@
-"""What render needs from recent events, held in memory by each render process.
+"""What render needs from recorded events: frequency caps and variant statistics, in bounded memory.
 
-Personalised impressions per profile and module (for frequency caps) and impressions
-and conversions per variant (for Thompson sampling). It is fed by the events a process
-receives and, incrementally, from the store by the poller, so render never queries
-the store per request.
+A render process never holds per-profile history for the whole audience. It keeps
+impressions (a timestamp each) only for modules that have a frequency cap, only
+inside the longest cap window, and only for the most recent ``max_pairs`` profile and
+module pairs (least recently used go first); and one pair of counters per variant
+for Thompson sampling. It is fed by the events the process records itself and, by
+the poller, from the store: at start the statistics in one aggregate query and the
+capped impressions in the window, then only rows newer than the last it read.
+
+With several processes or nodes, ``variantly.serving.shared_activity`` keeps caps and
+statistics in Redis instead, exact for everyone; this class is its fallback.
 """
 
 from __future__ import annotations
 
 import random
 import threading
-from collections import defaultdict, deque
-from datetime import UTC, datetime, timedelta
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from variantly.store import Store
 from variantly.store.schema import EventRow
+from variantly.workspace import Workspace
+
+MAX_PAIRS = 50_000  # about 12 MB of profile and module pairs at most
+READ_CHUNK = 20_000
+
+
+class Recorded(NamedTuple):
+    """A stored event, as little of it as render needs."""
+
+    id: int
+    type: str
+    profile_id: str
+    module_id: str
+    variant_id: str | None
+    at: datetime
+
+
+def recorded_columns() -> tuple:
+    return (EventRow.id, EventRow.type, EventRow.profile_id, EventRow.module_id, EventRow.variant_id, EventRow.at)
+
+
+def cap_days(workspace: Workspace) -> dict[str, float]:
+    """The modules with a frequency cap and the window each counts over, in days."""
+    return {
+        ident: file.module.frequency_cap.per_days
+        for ident, file in workspace.modules.items()
+        if file.module.frequency_cap is not None
+    }
 
 
 class Activity:
-    """Recent events as render needs them. Thread-safe; bounded by the longest cap window."""
+    """Recent events as render needs them, in this process. Thread-safe and bounded."""
 
-    def __init__(self, window_days: float = 30.0) -> None:
-        self.window = timedelta(days=window_days)
+    problem: str | None = None  # what /healthz says is wrong with activity (only the shared kind has one)
+
+    def __init__(self, max_pairs: int = MAX_PAIRS) -> None:
+        self.max_pairs = max_pairs
+        self.capped: dict[str, float] = {}
         self.last_id = 0
-        self._impressions: dict[tuple[str, str], deque[datetime]] = defaultdict(deque)
-        self.variant_stats: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # impressions, conversions
-        self._seen: set[int] = set()
+        self.variant_stats: dict[str, list[int]] = {}  # impressions, conversions
+        self._impressions: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
+        self._local: set[int] = set()  # ids this process recorded that the poller has not passed yet
         self._lock = threading.Lock()
         self.rng = random.Random()  # Thompson sampling draws; tests seed it
 
-    def ingest(self, rows: list[EventRow]) -> None:
+    def set_caps(self, workspace: Workspace) -> None:
+        self.capped = cap_days(workspace)
+
+    def record(self, rows: Iterable[Recorded], *, local: bool = True) -> None:
+        """Take in events: ``local`` ones were recorded by this process, and the poller will skip them."""
         with self._lock:
             for row in rows:
-                if row.id in self._seen:
+                if local:
+                    self._local.add(row.id)
+                elif row.id in self._local:
                     continue
-                self._seen.add(row.id)
-                self.last_id = max(self.last_id, row.id)
-                at = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)
-                if row.type == "impression" and row.variant_id:
-                    self._impressions[(row.profile_id, row.module_id)].append(at)
-                    self.variant_stats[row.variant_id][0] += 1
-                elif row.type == "conversion" and row.variant_id:
-                    self.variant_stats[row.variant_id][1] += 1
-            if len(self._seen) > 200_000:  # ids below last_id are never fetched again
-                self._seen = {i for i in self._seen if i > self.last_id - 50_000}
+                if row.variant_id:
+                    stats = self.variant_stats.setdefault(row.variant_id, [0, 0])
+                    if row.type == "impression":
+                        stats[0] += 1
+                        if row.module_id in self.capped:
+                            self._add_impression(row)
+                    elif row.type == "conversion":
+                        stats[1] += 1
 
-    def refresh(self, store: Store, limit: int = 50_000) -> None:
-        """Take in what other processes recorded since the last refresh."""
+    def _add_impression(self, row: Recorded) -> None:
+        key = (row.profile_id, row.module_id)
+        times = self._impressions.get(key)
+        if times is None:
+            times = self._impressions[key] = []
+            if len(self._impressions) > self.max_pairs:
+                self._impressions.popitem(last=False)
+        else:
+            self._impressions.move_to_end(key)
+        horizon = time.time() - self.capped[row.module_id] * 86400
+        times[:] = [t for t in times if t >= horizon]
+        times.append(row.at.timestamp())
+
+    def load(self, store: Store) -> None:
+        """At start: statistics from one aggregate query, capped impressions inside their windows."""
         with store.sessions() as session:
-            rows = list(
-                session.scalars(select(EventRow).where(EventRow.id > self.last_id).order_by(EventRow.id).limit(limit))
-            )
-        self.ingest(rows)
-
-    def personalised_impressions(self, profile_id: str, module_id: str, since: datetime) -> int:
+            last = session.scalar(select(func.max(EventRow.id))) or 0
+            counts = session.execute(
+                select(EventRow.variant_id, EventRow.type, func.count())
+                .where(EventRow.variant_id.is_not(None), EventRow.id <= last)
+                .group_by(EventRow.variant_id, EventRow.type)
+            ).all()
+        stats: dict[str, list[int]] = {}
+        for variant_id, kind, count in counts:
+            column = {"impression": 0, "conversion": 1}.get(kind)
+            if column is not None:
+                stats.setdefault(variant_id, [0, 0])[column] += count
         with self._lock:
-            times = self._impressions.get((profile_id, module_id))
-            if not times:
-                return 0
-            cutoff = datetime.now(UTC) - self.window
-            while times and times[0] < cutoff:
-                times.popleft()
-            return sum(1 for t in times if t >= since)
+            self.variant_stats = stats
+            self.last_id = last
+        if self.capped:
+            since = datetime.fromtimestamp(time.time() - max(self.capped.values()) * 86400).astimezone()
+            query = (
+                select(*recorded_columns())
+                .where(EventRow.type == "impression", EventRow.module_id.in_(list(self.capped)))
+                .where(EventRow.at >= since, EventRow.id <= last, EventRow.variant_id.is_not(None))
+                .order_by(EventRow.id)
+            )
+            self._read(store, query, stats_too=False)
+
+    def refresh(self, store: Store, limit: int = READ_CHUNK) -> None:
+        """Take in what other processes recorded since the last read (a chunk at a time)."""
+        query = select(*recorded_columns()).where(EventRow.id > self.last_id).order_by(EventRow.id).limit(limit)
+        self._read(store, query)
+
+    def skip_to_latest(self, store: Store) -> None:
+        """Treat everything stored so far as read (Redis has it)."""
+        with store.sessions() as session:
+            last = session.scalar(select(func.max(EventRow.id))) or 0
+        with self._lock:
+            self.last_id = max(self.last_id, last)
+            self._local = {i for i in self._local if i > self.last_id}
+
+    def _read(self, store: Store, query, *, stats_too: bool = True) -> None:
+        with store.sessions() as session:
+            rows = [Recorded(*r) for r in session.execute(query)]
+        if stats_too:
+            self.record(rows, local=False)
+        else:
+            with self._lock:
+                for row in rows:
+                    self._add_impression(row)
+        if rows and stats_too:
+            with self._lock:
+                self.last_id = max(self.last_id, rows[-1].id)
+                self._local = {i for i in self._local if i > self.last_id}
+
+    def seen(self, profile_id: str, windows: Mapping[str, datetime]) -> dict[str, int]:
+        """Personalised impressions of ``profile_id`` per module since each module's window start."""
+        out = {}
+        with self._lock:
+            for module_id, since in windows.items():
+                times = self._impressions.get((profile_id, module_id), ())
+                start = since.timestamp()
+                out[module_id] = sum(1 for t in times if t >= start)
+        return out
+
+    async def seen_async(self, profile_id: str, windows: Mapping[str, datetime]) -> dict[str, int]:
+        return self.seen(profile_id, windows)
 
     def stats(self, variant_id: str) -> tuple[int, int]:
         impressions, conversions = self.variant_stats.get(variant_id, (0, 0))
         return impressions, conversions
+
+    def pairs(self) -> int:
+        return len(self._impressions)

@@ -8,17 +8,21 @@ and always the marketer's default at the end (DESIGN invariant 4).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from variantly.serving.activity import Activity
 from variantly.serving.cohorts import Resolution
 from variantly.serving.holdout import Arm
 from variantly.serving.profiles import Profile
 from variantly.serving.release import Release, ServedVariant
 from variantly.workspace.loader import ModuleFile, Workspace
 from variantly.workspace.rules import AudienceLookup
+
+if TYPE_CHECKING:
+    from variantly.serving.activity import Activity
+    from variantly.serving.shared_activity import SharedActivity
 
 Outcome = Literal["variant", "default", "alternative", "hidden"]
 
@@ -31,11 +35,20 @@ class Viewer:
     arm: Arm
     profile: Profile | None = None
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
-    activity: Activity | None = None  # recent events: frequency caps and variant statistics
+    activity: Activity | SharedActivity | None = None  # recent events: frequency caps and variant statistics
+    seen: Mapping[str, int] | None = None  # personalised impressions per capped module, when asked up front
 
     @property
     def anonymous(self) -> bool:
         return self.profile is None
+
+    def personalised_impressions(self, module_id: str, since: datetime) -> int | None:
+        """How often this profile got a personalised ``module_id`` since ``since``; None if nothing knows."""
+        if self.seen is not None and module_id in self.seen:
+            return self.seen[module_id]
+        if self.activity is None or self.profile is None:
+            return None
+        return self.activity.seen(self.profile.id, {module_id: since}).get(module_id, 0)
 
 
 @dataclass
@@ -87,11 +100,9 @@ def decide(
         decision.reasons.append("default: profile is in the holdout control group")
         return decision, None
     cap = module.frequency_cap
-    if cap and viewer.profile is not None and viewer.activity is not None:
-        seen = viewer.activity.personalised_impressions(
-            viewer.profile.id, module.id, viewer.now - timedelta(days=cap.per_days)
-        )
-        if seen >= cap.max_impressions:
+    if cap and viewer.profile is not None:
+        seen = viewer.personalised_impressions(module.id, viewer.now - timedelta(days=cap.per_days))
+        if seen is not None and seen >= cap.max_impressions:
             decision.reasons.append(
                 f"default: frequency cap reached ({seen} personalised impressions in "
                 f"{cap.per_days:g} days, cap {cap.max_impressions})"

@@ -14,10 +14,10 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from variantly.serving.activity import Recorded, recorded_columns
 from variantly.serving.profiles import reject_invalid_text
 from variantly.store import Store
 from variantly.store.schema import EventRow
@@ -70,8 +70,16 @@ class EventIn(BaseModel):
         return "auto:" + hashlib.sha256(basis.encode()).hexdigest()[:40]
 
 
-def record_events(store: Store, events: list[EventIn]) -> tuple[list[EventRow], int]:
-    """Store a batch; returns the rows that were new and how many were duplicates."""
+INSERT_CHUNK = 1000  # rows per statement: SQLite allows 32,766 parameters, and a row has nine
+
+
+def record_events(store: Store, events: list[EventIn]) -> tuple[list[Recorded], int]:
+    """Store a batch; returns the events that were new and how many were duplicates.
+
+    One ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` per chunk: the store decides
+    what is new, in the same round trip that writes it, so a retried batch (or the
+    same batch through two nodes at once) counts once.
+    """
     now = datetime.now(UTC)
     rows: dict[str, dict] = {}
     for event in events:
@@ -95,23 +103,16 @@ def record_events(store: Store, events: list[EventIn]) -> tuple[list[EventRow], 
     if not rows:
         return [], 0
     insert = pg_insert if store.engine.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(EventRow).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(*recorded_columns())
+    )
+    values = list(rows.values())
+    new: list[Recorded] = []
     with store.session() as session:
-        existing = set(
-            session.scalars(select(EventRow.idempotency_key).where(EventRow.idempotency_key.in_(list(rows))))
-        )
-        fresh = [row for key, row in rows.items() if key not in existing]
-        if fresh:
-            session.execute(insert(EventRow).values(fresh).on_conflict_do_nothing(index_elements=["idempotency_key"]))
-        new_rows = (
-            list(
-                session.scalars(
-                    select(EventRow).where(EventRow.idempotency_key.in_([r["idempotency_key"] for r in fresh]))
-                )
-            )
-            if fresh
-            else []
-        )
-    return new_rows, len(events) - len(new_rows)
+        for i in range(0, len(values), INSERT_CHUNK):
+            new += [Recorded(*r) for r in session.execute(statement.values(values[i : i + INSERT_CHUNK]))]
+    new.sort(key=lambda r: r.id)
+    return new, len(events) - len(new)
 
 
 def decision_signature(

@@ -11,13 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
 from variantly.errors import ChannelNotSupported, ConsentRequired, NotFound
-from variantly.serving.activity import Activity
 from variantly.serving.cohorts import Resolution, resolve
 from variantly.serving.compiled import RENDERED, Pieces, fill, html_values
 from variantly.serving.decide import Decision, Viewer, decide
@@ -26,6 +25,10 @@ from variantly.serving.profiles import Profile
 from variantly.serving.release import EMPTY_RELEASE, Release, ServedVariant
 from variantly.workspace.loader import LayoutFile, ModuleFile, Workspace
 from variantly.workspace.models import DIMENSIONS, Module, localized
+
+if TYPE_CHECKING:
+    from variantly.serving.activity import Activity
+    from variantly.serving.shared_activity import SharedActivity
 
 MERGE_FIELD = re.compile(r"\{([a-z_]+)\}")
 
@@ -59,7 +62,10 @@ class RenderedPage:
 
 
 def viewer_for_profile(
-    workspace: Workspace, profile: Profile, now: datetime | None = None, activity: Activity | None = None
+    workspace: Workspace,
+    profile: Profile,
+    now: datetime | None = None,
+    activity: Activity | SharedActivity | None = None,
 ) -> Viewer:
     now = now or datetime.now(UTC)
     resolution = resolve(profile, workspace.audiences, workspace.settings.default_locale, now)
@@ -340,6 +346,34 @@ def render_module_defaults(workspace: Workspace, module_id: str, channel: str, l
 
 def render_layout_defaults(workspace: Workspace, layout_id: str, channel: str, locale: str) -> RenderedPage:
     return render_layout(workspace, EMPTY_RELEASE, layout_id, channel, _default_viewer(workspace, locale))
+
+
+def target_modules(
+    workspace: Workspace, *, module: str | None = None, modules: list[str] | None = None, layout: str | None = None
+) -> list[str]:
+    """The modules a render of this target shows (unknown names are left for render to report)."""
+    if layout:
+        found = workspace.layouts.get(layout)
+        return list(found.layout.modules) if found else []
+    return list(modules or [module or ""])
+
+
+def cap_windows(workspace: Workspace, module_ids: list[str], viewer: Viewer) -> dict[str, datetime]:
+    """For each capped module this viewer could get personalised copy of: when its cap window starts.
+
+    Empty for anyone a cap cannot apply to (anonymous, no consent, holdout), so that
+    render asks the activity store nothing for them.
+    """
+    profile = viewer.profile
+    if profile is None or not profile.consent.personalisation or viewer.arm == "control":
+        return {}
+    windows = {}
+    for module_id in module_ids:
+        found = workspace.modules.get(module_id)
+        cap = found.module.frequency_cap if found else None
+        if cap is not None:
+            windows[module_id] = viewer.now - timedelta(days=cap.per_days)
+    return windows
 
 
 def render_target(

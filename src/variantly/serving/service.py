@@ -8,6 +8,7 @@ store is logged and the process keeps serving what it had (DESIGN invariant 9).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from variantly.serving.activity import Activity
 from variantly.serving.decide import Decision
 from variantly.serving.events import decision_signature
 from variantly.serving.release import EMPTY_RELEASE, Release, load_release
+from variantly.serving.shared_activity import SharedActivity
 from variantly.serving.trial import load_checked_workspace
 from variantly.store import Store
 from variantly.workspace import Workspace
@@ -37,10 +39,13 @@ class Health:
     release: int
     release_variants: int
     store_error: str | None
+    activity_error: str | None = None
 
 
 class RenderService:
-    def __init__(self, root: str | Path, store: Store | None, *, poll_seconds: float = 1.0) -> None:
+    def __init__(
+        self, root: str | Path, store: Store | None, *, poll_seconds: float = 1.0, redis_url: str | None = None
+    ) -> None:
         self.root = Path(root)
         self.store = store
         self.poll_seconds = poll_seconds
@@ -49,7 +54,13 @@ class RenderService:
         self._last_attempt = ""
         self.workspace: Workspace = self._first_workspace()
         self.release: Release = EMPTY_RELEASE
-        self.activity = Activity()
+        # Caps and statistics: shared through Redis when there is one, else this process's bounded copy.
+        self.activity: Activity | SharedActivity = (
+            SharedActivity(redis_url, prefix=os.environ.get("VARIANTLY_REDIS_PREFIX", "variantly:"))
+            if redis_url
+            else Activity()
+        )
+        self.activity.set_caps(self.workspace)
         self.accounts = Accounts()  # tokens and sessions are checked here, never in the store per request
         self.event_key = self._event_key()
         self._accounts_refreshed_for_miss = 0.0
@@ -61,6 +72,15 @@ class RenderService:
         self._thread: threading.Thread | None = None
         self.refresh_release()
         self.refresh_accounts()
+        self._load_activity()
+
+    def _load_activity(self) -> None:
+        if self.store is None:
+            return
+        try:
+            self.activity.load(self.store)
+        except Exception as exc:  # the store is down at start: caps count from what arrives from now on
+            log.warning("could not read recorded events: %s", exc)
 
     def _first_workspace(self) -> Workspace:
         """The workspace at start; a broken file falls back to the last good copy (and says so)."""
@@ -85,6 +105,7 @@ class RenderService:
         try:
             previous_policy = self.workspace.policy_hash
             self.workspace = load_checked_workspace(self.root)
+            self.activity.set_caps(self.workspace)
             self.workspace_error = None
             snapshot.save_workspace(self.root)
             log.info("workspace reloaded (%s)", stamp)
@@ -189,5 +210,10 @@ class RenderService:
 
     def health(self) -> Health:
         return Health(
-            self.workspace.fingerprint, self.workspace_error, self.release.number, len(self.release), self.store_error
+            self.workspace.fingerprint,
+            self.workspace_error,
+            self.release.number,
+            len(self.release),
+            self.store_error,
+            self.activity.problem,
         )

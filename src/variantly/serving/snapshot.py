@@ -31,6 +31,7 @@ def _state(root: Path) -> Path:
 def save_workspace(root: Path) -> None:
     """Copy the files the workspace is made of to ``.variantly/last-good-workspace``."""
     target = _state(root) / "last-good-workspace"
+    staging = None
     try:
         _state(root).mkdir(exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".last-good-", dir=_state(root)))
@@ -38,13 +39,15 @@ def save_workspace(root: Path) -> None:
             destination = staging / path.relative_to(root)
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, destination)
-        old = target.with_name(".last-good-old")
+        old = target.with_name(f".last-good-old-{os.getpid()}")  # several workers may save at once
         shutil.rmtree(old, ignore_errors=True)
         if target.exists():
             target.rename(old)
         staging.rename(target)
         shutil.rmtree(old, ignore_errors=True)
     except OSError as exc:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
         log.warning("could not keep a copy of the good workspace (a restart with a broken file would fail): %s", exc)
 
 
