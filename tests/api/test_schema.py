@@ -3,6 +3,7 @@ answer matches what the schema promises (status codes, bodies, timestamps with a
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -36,6 +37,12 @@ def _api():
     return app, create_account(svc.store, "ops", "admin")
 
 
+@schemathesis.serializer("application/x-ndjson")
+def _ndjson(ctx, value) -> bytes:
+    """A send as NDJSON: the generated profile (or whatever was generated) as one line."""
+    return json.dumps(value).encode() + b"\n"
+
+
 APP, TOKEN = _api()
 # Starting a generation run is not for a property test (tests/api/test_auth_and_runs.py covers it).
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP).exclude(path="/v1/runs", method="POST")
@@ -44,4 +51,10 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP).exclude(path="/v1/
 @schema.parametrize()
 @settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_no_request_gets_a_server_error_and_every_answer_matches_the_schema(case) -> None:
-    case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"})
+    excluded = []
+    if case.media_type == "application/x-ndjson":
+        # OpenAPI cannot say "exactly one of module, modules or layout in the query when the body is NDJSON",
+        # so a generated send without a target is schema-valid and still (rightly) a 422; and a line that is
+        # not a profile is answered in the stream (an error line naming it), not with a 4xx for the send.
+        excluded += [schemathesis.checks.positive_data_acceptance, schemathesis.checks.negative_data_rejection]
+    case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"}, excluded_checks=excluded)

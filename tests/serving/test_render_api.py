@@ -111,6 +111,50 @@ def test_batch_streams_one_line_per_profile_and_isolates_refusals(client: TestCl
     assert sum(line["ok"] for line in lines) == len(profiles) - 1
 
 
+def test_an_ndjson_send_streams_a_line_per_profile_and_names_bad_lines(client: TestClient) -> None:
+    """Over a real server: the upload and the answer stream at the same time."""
+    profiles = [profile_json(n) for n in ("anna_retail_enterprise_sv", "greta_no_email_consent_sv")]
+    lines = [json.dumps(p) for p in profiles] + ['{"id": "broken", "consent": "yes"}', "", "not json"]
+    lines += [
+        json.dumps({"id": f"bulk-{i}", "consent": {"personalisation": True, "marketing_email": True}})
+        for i in range(120)
+    ]
+
+    def chunks():  # arrives in pieces that cut lines in half, as a real upload does
+        body = ("\n".join(lines) + "\n").encode()
+        for i in range(0, len(body), 777):
+            yield body[i : i + 777]
+
+    with (
+        LiveServer(client.app) as server,
+        httpx.stream(
+            "POST",
+            f"{server.url}/v1/render/batch",
+            params={"layout": "email", "channel": "email"},
+            content=chunks(),
+            headers={"content-type": "application/x-ndjson"},
+        ) as response,
+    ):
+        assert response.status_code == 200
+        out = [json.loads(line) for line in response.iter_lines() if line]
+    assert len(out) == len(lines) - 1  # the empty line is no profile
+    assert out[0]["ok"] and out[0]["line"] == 1 and out[0]["subject"].startswith("Anna")
+    assert out[1] == out[1] | {"profile_id": "greta-4410", "line": 2, "ok": False}
+    assert out[1]["error"]["code"] == "consent_required"
+    assert out[2]["ok"] is False and out[2]["line"] == 3 and out[2]["profile_id"] is None
+    assert out[2]["error"]["message"].startswith("line 3: consent: ")
+    assert out[3]["line"] == 5 and out[3]["error"]["code"] == "profile_invalid"
+    assert [o["profile_id"] for o in out[4:]] == [f"bulk-{i}" for i in range(120)] and all(o["ok"] for o in out[4:])
+
+
+def test_an_ndjson_send_needs_its_target_in_the_query(client: TestClient) -> None:
+    response = client.post(
+        "/v1/render/batch", content=b'{"id": "x"}\n', headers={"content-type": "application/x-ndjson"}
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["message"].startswith("query: Value error, give exactly one of module")
+
+
 def test_anonymous_fragment_is_cacheable(client: TestClient) -> None:
     response = client.get("/v1/render/hero", params={"segment": "enterprise", "industry": "retail", "locale": "sv"})
     assert response.status_code == 200

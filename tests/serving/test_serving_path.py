@@ -30,3 +30,21 @@ print("LOADED:" + ",".join(loaded))
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "LOADED:\n" in out.stdout or out.stdout.strip().endswith("LOADED:"), out.stdout
+
+
+def test_a_render_only_node_does_not_import_the_review_ui(workspace_dir, tmp_path) -> None:
+    script = f"""
+import sys
+from fastapi.testclient import TestClient
+import variantly.cli.serving  # what `variantly serve --render-only` loads
+from variantly.api import create_app
+app = create_app({str(workspace_dir)!r}, "sqlite:///{tmp_path / "db.sqlite"}", review_enabled=False)
+with TestClient(app) as client:
+    assert client.get("/v1/render/hero").status_code == 200
+    assert client.get("/ui/").status_code == 404
+print("LOADED:" + ",".join(sorted(m for m in sys.modules if m.startswith(("variantly.web", "variantly.api.review",
+      "variantly.api.runs", "variantly.authoring", "variantly.generation")))))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("LOADED:"), out.stdout

@@ -21,8 +21,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from variantly import __version__
-from variantly.api import events, render
+from variantly.api import batch, events, render
 from variantly.api.limits import BodyLimit, body_limits
+from variantly.api.schemas import BatchRenderRequest
 from variantly.errors import StoreUnavailable, VariantlyError
 from variantly.serving.service import RenderService
 from variantly.store import Store, default_database_url
@@ -95,8 +96,10 @@ def create_app(
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(500, "internal", "something went wrong on our side; it is logged: try again")
 
+    app.include_router(batch.router)  # before render's GET /v1/render/{module}, which would answer it with a 405
     app.include_router(render.router)
     app.include_router(events.router)
+    _document_models(app, BatchRenderRequest)  # a body the batch route reads itself, JSON or NDJSON
     if review_enabled:
         from variantly import web
         from variantly.api import review, runs
@@ -140,6 +143,24 @@ def app_from_env() -> FastAPI:
         review_enabled=(env["render_only"] or "").lower() not in ("1", "true", "yes"),
         redis_url=env["redis_url"] or None,
     )
+
+
+def _document_models(app: FastAPI, *models: type) -> None:
+    """Put request bodies that a route parses itself into the OpenAPI components, so its schema can name them."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()  # FastAPI keeps it as app.openapi_schema
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in models:
+                found = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                for name, definition in found.pop("$defs", {}).items():
+                    components.setdefault(name, definition)
+                components.setdefault(model.__name__, found)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def error_response(

@@ -1,10 +1,12 @@
 """Request body limits per route, before anything parses the body.
 
 A render request is one profile and a few kilobytes; a batch is a send list; events
-come in batches of 5,000. A body over its route's limit gets 413 at once (from its
+come in batches of 5,000; an NDJSON send streams (read a line at a time, each line
+held to the render limit), so its limit only bounds how long one request may run.
+A body over its route's limit gets 413 at once (from its
 Content-Length, or while it streams in), so a 5 MB render body or a profile with
 100,000 events costs nothing to refuse. Limits are set with ``VARIANTLY_BODY_LIMITS``,
-e.g. ``render=256k,batch=64m,events=8m,other=1m``.
+e.g. ``render=256k,batch=64m,stream=16g,events=8m,other=1m``.
 
 A plain ASGI middleware, not Starlette's ``BaseHTTPMiddleware``: it adds no task or
 thread hop to the render path.
@@ -22,8 +24,9 @@ Message = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
 
 LIMITS_ENV = "VARIANTLY_BODY_LIMITS"
-DEFAULT_LIMITS = {"render": 256 * 1024, "batch": 64 * 1024 * 1024, "events": 8 * 1024 * 1024, "other": 1024 * 1024}
-UNITS = {"k": 1024, "m": 1024 * 1024, "": 1}
+MB = 1024 * 1024
+DEFAULT_LIMITS = {"render": 256 * 1024, "batch": 64 * MB, "stream": 16 * 1024 * MB, "events": 8 * MB, "other": MB}
+UNITS = {"k": 1024, "m": MB, "g": 1024 * MB, "": 1}
 
 
 def body_limits(spec: str | None = None) -> dict[str, int]:
@@ -33,22 +36,22 @@ def body_limits(spec: str | None = None) -> dict[str, int]:
     for entry in filter(None, (part.strip() for part in spec.split(","))):
         name, _, size = entry.partition("=")
         size = size.strip().lower()
-        unit = size[-1] if size and size[-1] in "km" else ""
+        unit = size[-1] if size and size[-1] in "kmg" else ""
         number = size[:-1] if unit else size
         if name.strip() not in DEFAULT_LIMITS or not number.isdigit():
             from variantly.errors import ConfigurationError
 
             raise ConfigurationError(
                 f"{LIMITS_ENV}: '{entry}' is not NAME=SIZE with NAME one of {', '.join(DEFAULT_LIMITS)} "
-                "and SIZE like 256k or 8m"
+                "and SIZE like 256k, 8m or 16g"
             )
         limits[name.strip()] = int(number) * UNITS[unit]
     return limits
 
 
-def route_of(path: str) -> str:
+def route_of(path: str, content_type: bytes = b"") -> str:
     if path == "/v1/render/batch":
-        return "batch"
+        return "stream" if content_type.split(b";")[0].strip() == b"application/x-ndjson" else "batch"
     if path.startswith("/v1/render"):
         return "render"
     if path == "/v1/events":
@@ -65,7 +68,8 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        route = route_of(scope["path"])
+        content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
+        route = route_of(scope["path"], content_type)
         limit = self.limits[route]
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if declared is not None and declared.isdigit() and int(declared) > limit:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import StreamingResponse
 
 from variantly import metrics
 from variantly.api.deps import bearer, caller, renderer, service
-from variantly.api.schemas import ERRORS, BatchRenderRequest, HealthResponse, RenderRequest, RenderResponse
+from variantly.api.schemas import ERRORS, HealthResponse, RenderRequest, RenderResponse
 from variantly.auth import ANONYMOUS, Principal
 from variantly.errors import Unauthenticated, VariantlyError
 from variantly.serving.render import (
@@ -27,7 +25,6 @@ from variantly.serving.render import (
 from variantly.serving.service import RenderService
 
 router = APIRouter()
-BATCH_CHUNK_LINES = 100
 
 
 @router.get("/healthz", response_model=HealthResponse, tags=["ops"])
@@ -65,49 +62,6 @@ async def render(body: RenderRequest, request: Request) -> Response:
     metrics.rendered("render", time.perf_counter() - started, page.decisions)
     headers = {"X-Variantly-Arm": page.arm, "X-Variantly-Release": str(release.number)}
     return Response(answer, media_type="application/json", headers=headers)
-
-
-@router.post("/v1/render/batch", tags=["render"], responses={200: {"content": {"application/x-ndjson": {}}}, **ERRORS})
-def render_batch(
-    body: BatchRenderRequest, svc: RenderService = Depends(service), who: Principal = Depends(renderer)
-) -> StreamingResponse:
-    """Render one target for many profiles (an email send); streams one JSON line per profile.
-
-    A profile that cannot get this content (no email consent, say) gets an error
-    line of its own; the rest of the batch goes on.
-    """
-    workspace, release = svc.workspace, svc.release
-
-    def lines() -> Iterator[bytes]:
-        # Starlette runs a sync generator in a thread pool, one hop per chunk: send lines
-        # in chunks so a send to 20,000 profiles is not 20,000 thread hops.
-        chunk: list[bytes] = []
-        for profile in body.profiles:
-            started = time.perf_counter()
-            try:
-                viewer = viewer_for_profile(workspace, profile, activity=svc.activity)
-                page = render_target(
-                    workspace,
-                    release,
-                    viewer,
-                    channel=body.channel,
-                    module=body.module,
-                    modules=body.modules,
-                    layout=body.layout,
-                )
-                svc.sign(profile.id, page.decisions)
-                metrics.rendered("batch", time.perf_counter() - started, page.decisions)
-                out = {"profile_id": profile.id, "ok": True, **page.as_dict(), "release": release.number}
-            except VariantlyError as exc:
-                out = {"profile_id": profile.id, "ok": False, "error": {"code": exc.code, "message": exc.message}}
-            chunk.append(orjson.dumps(out) + b"\n")
-            if len(chunk) >= BATCH_CHUNK_LINES:
-                yield b"".join(chunk)
-                chunk = []
-        if chunk:
-            yield b"".join(chunk)
-
-    return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 
 @router.get("/v1/render/{module}", tags=["render"], responses={200: {"content": {"text/html": {}}}, **ERRORS})

@@ -11,7 +11,7 @@ from variantly.serving.profiles import Profile, count_first
 MAX_BATCH = 20_000
 
 
-class _Target(BaseModel):
+class Target(BaseModel):
     """What to render: exactly one of a module, a list of modules, or a layout."""
 
     model_config = ConfigDict(
@@ -38,11 +38,11 @@ class _Target(BaseModel):
         return self
 
 
-class RenderRequest(_Target):
+class RenderRequest(Target):
     profile: Profile
 
 
-class BatchRenderRequest(_Target):
+class BatchRenderRequest(Target):
     profiles: list[Profile] = Field(min_length=1, max_length=MAX_BATCH)
 
     @model_validator(mode="before")
