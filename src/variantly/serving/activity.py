@@ -14,10 +14,10 @@ statistics in Redis instead, exact for everyone; this class is its fallback.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import NamedTuple
@@ -28,8 +28,9 @@ from variantly.store import Store
 from variantly.store.schema import EventRow
 from variantly.workspace import Workspace
 
-MAX_PAIRS = 50_000  # about 12 MB of profile and module pairs at most
-READ_CHUNK = 20_000
+MAX_PAIRS_ENV = "VARIANTLY_ACTIVITY_PAIRS"
+MAX_PAIRS = 25_000  # about 4.5 MB of profile and module pairs; more with VARIANTLY_ACTIVITY_PAIRS, exact with Redis
+READ_CHUNK = 5_000  # rows the poller reads at a time: small, so reading leaves no high-water mark
 
 
 class Recorded(NamedTuple):
@@ -56,17 +57,30 @@ def cap_days(workspace: Workspace) -> dict[str, float]:
     }
 
 
+def _pairs_from_env() -> int:
+    given = os.environ.get(MAX_PAIRS_ENV, "")
+    if not given:
+        return MAX_PAIRS
+    if not given.isdigit() or int(given) < 1:
+        from variantly.errors import ConfigurationError
+
+        raise ConfigurationError(f"{MAX_PAIRS_ENV}: '{given}' is not a whole number of profile and module pairs")
+    return int(given)
+
+
 class Activity:
     """Recent events as render needs them, in this process. Thread-safe and bounded."""
 
     problem: str | None = None  # what /healthz says is wrong with activity (only the shared kind has one)
 
-    def __init__(self, max_pairs: int = MAX_PAIRS) -> None:
-        self.max_pairs = max_pairs
+    def __init__(self, max_pairs: int | None = None) -> None:
+        self.max_pairs = max_pairs or _pairs_from_env()
         self.capped: dict[str, float] = {}
         self.last_id = 0
         self.variant_stats: dict[str, list[int]] = {}  # impressions, conversions
-        self._impressions: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
+        # "module\x1fprofile" -> impression times (epoch seconds), least recently used first: a plain dict
+        # and a tuple take about 180 bytes a pair where an OrderedDict of lists took 400.
+        self._impressions: dict[str, tuple[float, ...]] = {}
         self._local: set[int] = set()  # ids this process recorded that the poller has not passed yet
         self._lock = threading.Lock()
         self.rng = random.Random()  # Thompson sampling draws; tests seed it
@@ -92,17 +106,12 @@ class Activity:
                         stats[1] += 1
 
     def _add_impression(self, row: Recorded) -> None:
-        key = (row.profile_id, row.module_id)
-        times = self._impressions.get(key)
-        if times is None:
-            times = self._impressions[key] = []
-            if len(self._impressions) > self.max_pairs:
-                self._impressions.popitem(last=False)
-        else:
-            self._impressions.move_to_end(key)
+        key = f"{row.module_id}\x1f{row.profile_id}"
         horizon = time.time() - self.capped[row.module_id] * 86400
-        times[:] = [t for t in times if t >= horizon]
-        times.append(row.at.timestamp())
+        times = self._impressions.pop(key, ())  # popped and put back: now the most recently used
+        self._impressions[key] = (*(t for t in times if t >= horizon), row.at.timestamp())
+        if len(self._impressions) > self.max_pairs:
+            del self._impressions[next(iter(self._impressions))]
 
     def load(self, store: Store) -> None:
         """At start: statistics from one aggregate query, capped impressions inside their windows."""
@@ -131,10 +140,13 @@ class Activity:
             )
             self._read(store, query, stats_too=False)
 
-    def refresh(self, store: Store, limit: int = READ_CHUNK) -> None:
-        """Take in what other processes recorded since the last read (a chunk at a time)."""
-        query = select(*recorded_columns()).where(EventRow.id > self.last_id).order_by(EventRow.id).limit(limit)
-        self._read(store, query)
+    def refresh(self, store: Store, limit: int = READ_CHUNK, chunks: int = 40) -> None:
+        """Take in what other processes recorded since the last read, a chunk at a time until caught up
+        (at most ``chunks`` a poll: 200,000 events a second by default)."""
+        for _ in range(chunks):
+            query = select(*recorded_columns()).where(EventRow.id > self.last_id).order_by(EventRow.id).limit(limit)
+            if self._read(store, query) < limit:
+                return
 
     def skip_to_latest(self, store: Store) -> None:
         """Treat everything stored so far as read (Redis has it)."""
@@ -144,7 +156,7 @@ class Activity:
             self.last_id = max(self.last_id, last)
             self._local = {i for i in self._local if i > self.last_id}
 
-    def _read(self, store: Store, query, *, stats_too: bool = True) -> None:
+    def _read(self, store: Store, query, *, stats_too: bool = True) -> int:
         with store.sessions() as session:
             rows = [Recorded(*r) for r in session.execute(query)]
         if stats_too:
@@ -157,13 +169,14 @@ class Activity:
             with self._lock:
                 self.last_id = max(self.last_id, rows[-1].id)
                 self._local = {i for i in self._local if i > self.last_id}
+        return len(rows)
 
     def seen(self, profile_id: str, windows: Mapping[str, datetime]) -> dict[str, int]:
         """Personalised impressions of ``profile_id`` per module since each module's window start."""
         out = {}
         with self._lock:
             for module_id, since in windows.items():
-                times = self._impressions.get((profile_id, module_id), ())
+                times = self._impressions.get(f"{module_id}\x1f{profile_id}", ())
                 start = since.timestamp()
                 out[module_id] = sum(1 for t in times if t >= start)
         return out

@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from variantly.serving.activity import Recorded, recorded_columns
@@ -70,14 +70,34 @@ class EventIn(BaseModel):
         return "auto:" + hashlib.sha256(basis.encode()).hexdigest()[:40]
 
 
-INSERT_CHUNK = 1000  # rows per statement: SQLite allows 32,766 parameters, and a row has nine
+_COLUMNS = (
+    "idempotency_key",
+    "type",
+    "profile_id",
+    "module_id",
+    "variant_id",
+    "arm",
+    "cohort_key",
+    "at",
+    "received_at",
+)
+_TYPES = ("text", "text", "text", "text", "text", "text", "text", "timestamptz", "timestamptz")
+# PostgreSQL: the batch as nine arrays, so the statement is the same short text for 1 or 5,000 rows (a
+# multi-row VALUES list costs more to build and parse than the insert itself).
+_UNNEST_INSERT = text(
+    f"INSERT INTO {EventRow.__tablename__} ({', '.join(_COLUMNS)}) "
+    f"SELECT * FROM unnest({', '.join(f'CAST(:{c} AS {t}[])' for c, t in zip(_COLUMNS, _TYPES, strict=True))}) "
+    "ON CONFLICT (idempotency_key) DO NOTHING "
+    "RETURNING id, type, profile_id, module_id, variant_id, at"
+)
 
 
 def record_events(store: Store, events: list[EventIn]) -> tuple[list[Recorded], int]:
     """Store a batch; returns the events that were new and how many were duplicates.
 
-    One ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` per chunk: the store decides
-    what is new, in the same round trip that writes it, so a retried batch (or the
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING``, one compiled statement sent for
+    all rows (SQLAlchemy batches them into multi-row statements): the store decides
+    what is new in the same round trip that writes it, so a retried batch (or the
     same batch through two nodes at once) counts once.
     """
     now = datetime.now(UTC)
@@ -102,15 +122,17 @@ def record_events(store: Store, events: list[EventIn]) -> tuple[list[Recorded], 
         )
     if not rows:
         return [], 0
-    insert = pg_insert if store.engine.dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert(EventRow).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(*recorded_columns())
-    )
-    values = list(rows.values())
-    new: list[Recorded] = []
     with store.session() as session:
-        for i in range(0, len(values), INSERT_CHUNK):
-            new += [Recorded(*r) for r in session.execute(statement.values(values[i : i + INSERT_CHUNK]))]
+        if store.engine.dialect.name == "postgresql":
+            found = session.execute(_UNNEST_INSERT, {c: [r[c] for r in rows.values()] for c in _COLUMNS})
+        else:
+            statement = (
+                sqlite_insert(EventRow)
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+                .returning(*recorded_columns())
+            )
+            found = session.connection().execute(statement, list(rows.values()))
+        new = [Recorded(*r) for r in found]
     new.sort(key=lambda r: r.id)
     return new, len(events) - len(new)
 
