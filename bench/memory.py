@@ -20,11 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from bench.common import prepared_workspace, variantly_server  # noqa: E402
+import httpx
+from bench.common import prepared_workspace, variantly_server
+from rich.console import Console
+from rich.table import Table
 
 BATCH = 5000
 
