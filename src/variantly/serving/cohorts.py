@@ -83,6 +83,15 @@ class Resolution:
     def _values_key(self) -> tuple[tuple[str, str], ...]:
         return tuple(self.values.items())
 
+    def dimension_reasons(self, dimensions: tuple[str, ...]) -> list[str]:
+        """ "segment = enterprise: trait company_size >= 1000", one per dimension, as decisions list them."""
+        said = self._dimension_reasons
+        return [said[d] for d in dimensions]
+
+    @cached_property
+    def _dimension_reasons(self) -> dict[str, str]:
+        return {d: f"{d} = {reason}" for d, reason in self.reasons.items()}
+
 
 @lru_cache(maxsize=4096)
 def _cohort_of(dimensions: tuple[str, ...], values: tuple[tuple[str, str], ...]) -> Cohort:
@@ -109,11 +118,19 @@ def resolve(
 
     matched: dict[str, tuple[str, ...]] = {}
     for dimension in DIMENSIONS:
-        hits = tuple(a for a in audiences.of(dimension) if lookup(dimension, a.id, profile))
-        matched[dimension] = tuple(a.id for a in hits)
+        hits = []
+        for audience in audiences.of(dimension):  # every rule, in file order (the lookup is for references)
+            key = (dimension, audience.id)
+            hit = cache.get(key)
+            if hit is None:
+                cache[key] = False
+                hit = cache[key] = audience.when.matches(profile, now, lookup)
+            if hit:
+                hits.append(audience.id)
+        matched[dimension] = tuple(hits)
         if hits:
-            values[dimension] = hits[0].id
-            reasons[dimension] = audiences.reason(dimension, hits[0].id)
+            values[dimension] = hits[0]
+            reasons[dimension] = audiences.reason(dimension, hits[0])
         else:
             if dimension == "locale":
                 values[dimension] = default_locale

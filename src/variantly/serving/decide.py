@@ -83,7 +83,7 @@ def decide(
     module = module_file.module
     cohort = viewer.resolution.cohort(module.dimensions)
     decision = Decision(module.id, "default", cohort.key, viewer.arm)
-    decision.reasons += [f"{dim} = {viewer.resolution.reasons[dim]}" for dim in module.dimensions]
+    decision.reasons += viewer.resolution.dimension_reasons(module.dimensions)
 
     if viewer.profile is not None:
         lookup = _audience_lookup(viewer)
@@ -109,26 +109,21 @@ def decide(
             )
             return decision, None
 
-    for candidate_cohort in cohort.fallbacks():
-        fresh = []
-        for variant in release.candidates(module.id, candidate_cohort.key):
-            if variant.module_hash != module_file.content_hash:
-                decision.reasons.append(f"skipped stale variant {variant.id}: module edited since it was approved")
-            else:
-                fresh.append(variant)
-        if fresh:
-            chosen = _pick(fresh, viewer, module.id, workspace.settings.variant_selection)
-            decision.outcome = "variant"
-            decision.variant_id = chosen.id
-            decision.served_cohort = candidate_cohort.key
-            exact = "exact cohort" if candidate_cohort == cohort else f"fallback cohort {candidate_cohort.key}"
-            decision.reasons.append(f"approved variant for {exact}")
-            return decision, chosen
+    found = release.servable(module_file, cohort)
+    decision.reasons += found.skipped
+    if found.variants:
+        chosen = _pick(found.variants, viewer, module.id, workspace.settings.variant_selection)
+        decision.outcome = "variant"
+        decision.variant_id = chosen.id
+        decision.served_cohort = found.cohort.key
+        exact = "exact cohort" if found.cohort == cohort else f"fallback cohort {found.cohort.key}"
+        decision.reasons.append(f"approved variant for {exact}")
+        return decision, chosen
     decision.reasons.append("default: no approved variant for this cohort or any broader one")
     return decision, None
 
 
-def _pick(variants: list[ServedVariant], viewer: Viewer, module_id: str, selection: str) -> ServedVariant:
+def _pick(variants: tuple[ServedVariant, ...], viewer: Viewer, module_id: str, selection: str) -> ServedVariant:
     """Several approved variants: Thompson sampling on their conversion rates, or an even split.
 
     Thompson sampling draws a plausible conversion rate for each variant from

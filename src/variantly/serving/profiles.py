@@ -110,6 +110,8 @@ class Profile(BaseModel):
 
     def trait(self, dotted: str) -> Any:
         """Look up ``support.open_critical_tickets`` style paths; None when absent."""
+        if "." not in dotted:
+            return self.traits.get(dotted)
         value: Any = self.traits
         for part in dotted.split("."):
             if not isinstance(value, dict) or part not in value:

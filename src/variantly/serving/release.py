@@ -11,9 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from variantly.serving.cohorts import Cohort
 from variantly.store import Store
 from variantly.store.schema import VariantRow
 from variantly.store.variants import approved_rows
+from variantly.workspace.loader import ModuleFile
 
 
 @dataclass(frozen=True)
@@ -33,10 +35,45 @@ class ServedVariant:
 
 
 @dataclass(frozen=True)
+class Servable:
+    """What a module can serve to a cohort: the most specific cohort with fresh variants (none: the default),
+    and the stale variants passed over on the way."""
+
+    cohort: Cohort | None
+    variants: tuple[ServedVariant, ...]
+    skipped: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Release:
     number: int
     variants: dict[tuple[str, str], tuple[ServedVariant, ...]] = field(default_factory=dict)
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The fallback search per module file and cohort, worked out once: a release never changes.
+    _servable: dict[tuple, Servable] = field(default_factory=dict, compare=False, repr=False)
+
+    def servable(self, module_file: ModuleFile, cohort: Cohort) -> Servable:
+        """Walk the cohort's fallback chain for fresh (not stale) variants of this module file."""
+        key = (module_file.module.id, module_file.content_hash, cohort)
+        found = self._servable.get(key)
+        if found is None:
+            skipped: list[str] = []
+            found = Servable(None, (), ())
+            for candidate in cohort.fallbacks():
+                fresh = []
+                for variant in self.candidates(module_file.module.id, candidate.key):
+                    if variant.module_hash != module_file.content_hash:
+                        skipped.append(f"skipped stale variant {variant.id}: module edited since it was approved")
+                    else:
+                        fresh.append(variant)
+                if fresh:
+                    found = Servable(candidate, tuple(fresh), ())
+                    break
+            found = Servable(found.cohort, found.variants, tuple(skipped))
+            if len(self._servable) > 50_000:  # cohorts are few; a flood of odd ones must not grow this forever
+                self._servable.clear()
+            self._servable[key] = found
+        return found
 
     @classmethod
     def build(cls, number: int, variants: Iterable[ServedVariant]) -> Release:

@@ -186,7 +186,7 @@ def _choose(workspace: Workspace, release: Release, module_id: str, channel: str
         decision.cohort,
         decision.outcome,
         decision.rule,
-        tuple(variant.slots.items()) if variant else None,
+        tuple(variant.slots.items()) if variant else None,  # the copy itself: ids and versions are not unique
     )
     names = list(workspace.settings.merge_fields)
 

@@ -8,6 +8,7 @@ which rule put a profile in its cohort.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -32,6 +33,7 @@ class Profile(Protocol):
     def trait(self, dotted: str) -> Any: ...
 
 
+_COMPARE = {"gte": operator.ge, "gt": operator.gt, "lte": operator.le, "lt": operator.lt}
 TRAIT_OPS = ("equals", "in", "gte", "gt", "lte", "lt", "prefix", "exists", "contains")
 
 # (dimension, id) -> does the named audience match this profile?
@@ -88,12 +90,7 @@ class TraitRule(_Rule):
             return isinstance(value, list | str) and expected in value
         if isinstance(value, bool) or not isinstance(value, int | float):
             return False
-        return {
-            "gte": value >= expected,
-            "gt": value > expected,
-            "lte": value <= expected,
-            "lt": value < expected,
-        }[op]
+        return _COMPARE[op](value, expected)
 
     def describe(self) -> str:
         op, expected = self.operator
