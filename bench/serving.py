@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import REPO, bare_server, prepared_workspace, variantly_server, wrk
+from bench.common import REPO, bare_server, pause_for, prepared_workspace, variantly_server, wrk
 from rich.console import Console
 from rich.table import Table
 
@@ -85,16 +85,9 @@ def main() -> None:
 
             half = rps["POST /v1/render, landing layout (anna)"] / 2
             connections = 8
-            pause = connections * 1000 / half  # then corrected by a short calibration run
-            r = wrk(
-                f"{ours.base}/v1/render",
-                seconds=2,
-                connections=connections,
-                method="POST",
-                body=files["landing"],
-                pause_ms=pause,
+            pause = pause_for(
+                f"{ours.base}/v1/render", half, connections=connections, method="POST", body=files["landing"]
             )
-            pause = max(pause - (connections * 1000 / half - connections * 1000 / r["rps"]), 0)
             latency = Table(
                 title=f"Landing render at half its maximum ({half:,.0f} req/s target, {connections} "
                 f"connections pausing {pause:.1f} ms)",
