@@ -26,7 +26,7 @@ Pieces = tuple[str | int, ...]  # literal text, or the index of a merge field
 Render = Callable[[Sequence[str]], tuple[str, ...]]  # markers (one per field) -> outputs
 
 _MARK = re.compile("\ue000x([0-9]+)\ue001")
-MAX_ENTRIES = 5000
+MAX_ENTRIES = 2000  # pages of a few KB each: at most about 10 MB
 
 
 def markers(count: int) -> list[str]:
@@ -52,7 +52,8 @@ def html_values(values: Sequence[str]) -> list[str]:
 
 
 class RenderedOnce:
-    """Entries by key; cleared whole when full (a new release or edit makes new keys, old ones fall away)."""
+    """Entries by key; cleared whole when full (a new release or edit makes new keys, old ones fall away).
+    ``max_entries=0`` keeps nothing: every request is rendered by Jinja, as before this existed."""
 
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self.max_entries = max_entries
@@ -61,6 +62,8 @@ class RenderedOnce:
 
     def get(self, key: Hashable, fields: int, render: Render) -> tuple[Pieces, ...] | None:
         """The outputs of ``render`` for ``key``, cut at the merge-field markers; None if they cannot be reused."""
+        if not self.max_entries:
+            return None
         try:
             return self._entries[key]
         except KeyError:
