@@ -72,8 +72,12 @@ class BodyLimit:
         route = route_of(scope["path"], content_type)
         limit = self.limits[route]
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _too_large(send, route, limit)
+        if declared is not None and declared.isdigit():
+            if int(declared) > limit:
+                await _too_large(send, route, limit)
+                return
+            # The server holds the body to its declared length: nothing more to count (the render path's case).
+            await self.app(scope, receive, send)
             return
         received = 0
 
