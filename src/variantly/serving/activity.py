@@ -108,8 +108,11 @@ class Activity:
     def _add_impression(self, row: Recorded) -> None:
         key = f"{row.module_id}\x1f{row.profile_id}"
         horizon = time.time() - self.capped[row.module_id] * 86400
+        at = row.at.timestamp()
+        if at < horizon:  # older than the cap window (a catch-up read of history): it can never count
+            return
         times = self._impressions.pop(key, ())  # popped and put back: now the most recently used
-        self._impressions[key] = (*(t for t in times if t >= horizon), row.at.timestamp())
+        self._impressions[key] = (*(t for t in times if t >= horizon), at)
         if len(self._impressions) > self.max_pairs:
             del self._impressions[next(iter(self._impressions))]
 
