@@ -7,13 +7,14 @@ first match wins; no match means the dimension is unknown (``*``) for this profi
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property, lru_cache
 from itertools import combinations
 
 from variantly.serving.profiles import Profile
-from variantly.workspace.models import DIMENSIONS, Audiences
+from variantly.workspace.models import DIMENSIONS, Audience, Audiences
 
 ANY = "*"
 
@@ -74,7 +75,8 @@ class Resolution:
 
     values: dict[str, str]
     reasons: dict[str, str]
-    matched: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Every audience the profile is in, per dimension (suppression asks: an open ticket wins over pricing).
+    matched: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def cohort(self, dimensions: tuple[str, ...]) -> Cohort:
         return _cohort_of(dimensions, self._values_key)
@@ -116,26 +118,45 @@ def resolve(
             cache[(dimension, ident)] = bool(audience and audience.when.matches(who, now, lookup))
         return cache[(dimension, ident)]
 
-    matched: dict[str, tuple[str, ...]] = {}
+    def is_in(dimension: str, audience: Audience) -> bool:
+        key = (dimension, audience.id)
+        hit = cache.get(key)
+        if hit is None:
+            cache[key] = False
+            hit = cache[key] = audience.when.matches(profile, now, lookup)
+        return hit
+
     for dimension in DIMENSIONS:
-        hits = []
-        for audience in audiences.of(dimension):  # every rule, in file order (the lookup is for references)
-            key = (dimension, audience.id)
-            hit = cache.get(key)
-            if hit is None:
-                cache[key] = False
-                hit = cache[key] = audience.when.matches(profile, now, lookup)
-            if hit:
-                hits.append(audience.id)
-        matched[dimension] = tuple(hits)
-        if hits:
-            values[dimension] = hits[0]
-            reasons[dimension] = audiences.reason(dimension, hits[0])
+        first = next((a for a in audiences.of(dimension) if is_in(dimension, a)), None)  # rules in file order
+        if first is not None:
+            values[dimension] = first.id
+            reasons[dimension] = audiences.reason(dimension, first.id)
+        elif dimension == "locale":
+            values[dimension] = default_locale
+            reasons[dimension] = f"{default_locale}: no locale rule matched, workspace default"
         else:
-            if dimension == "locale":
-                values[dimension] = default_locale
-                reasons[dimension] = f"{default_locale}: no locale rule matched, workspace default"
-            else:
-                values[dimension] = ANY
-                reasons[dimension] = "no rule matched"
+            values[dimension] = ANY
+            reasons[dimension] = "no rule matched"
+    matched = _Matched(lambda d: tuple(a.id for a in audiences.of(d) if is_in(d, a)))
     return Resolution(values, reasons, matched)
+
+
+class _Matched(Mapping[str, tuple[str, ...]]):
+    """Every audience per dimension, worked out when asked (most renders only need the first match)."""
+
+    def __init__(self, evaluate: Callable[[str], tuple[str, ...]]) -> None:
+        self._evaluate = evaluate
+        self._known: dict[str, tuple[str, ...]] = {}
+
+    def __getitem__(self, dimension: str) -> tuple[str, ...]:
+        if dimension not in DIMENSIONS:
+            raise KeyError(dimension)
+        if dimension not in self._known:
+            self._known[dimension] = self._evaluate(dimension)
+        return self._known[dimension]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(DIMENSIONS)
+
+    def __len__(self) -> int:
+        return len(DIMENSIONS)
