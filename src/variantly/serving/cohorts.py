@@ -79,20 +79,16 @@ class Resolution:
     matched: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def cohort(self, dimensions: tuple[str, ...]) -> Cohort:
-        return _cohort_of(dimensions, self._values_key)
-
-    @cached_property
-    def _values_key(self) -> tuple[tuple[str, str], ...]:
-        return tuple(self.values.items())
+        return _cohort_of(dimensions, tuple(self.values.items()))
 
     def dimension_reasons(self, dimensions: tuple[str, ...]) -> list[str]:
         """ "segment = enterprise: trait company_size >= 1000", one per dimension, as decisions list them."""
-        said = self._dimension_reasons
-        return [said[d] for d in dimensions]
+        return [_said(d, self.reasons[d]) for d in dimensions]
 
-    @cached_property
-    def _dimension_reasons(self) -> dict[str, str]:
-        return {d: f"{d} = {reason}" for d, reason in self.reasons.items()}
+
+@lru_cache(maxsize=4096)  # a Resolution lives for one request; the sentences it says are few
+def _said(dimension: str, reason: str) -> str:
+    return f"{dimension} = {reason}"
 
 
 @lru_cache(maxsize=4096)
