@@ -206,3 +206,35 @@ def _children(pid: int) -> list[int]:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except FileNotFoundError:
         return []
+
+
+@pytest.mark.skipif(not os.environ.get(REDIS_ENV), reason=f"set {REDIS_ENV}")
+def test_with_redis_caps_count_for_every_profile_not_just_the_recent_ones(tmp_path: Path) -> None:
+    import asyncio
+
+    import redis
+
+    from variantly.serving.activity import Activity, Recorded
+    from variantly.serving.shared_activity import SharedActivity
+    from variantly.store import Store
+
+    prefix = f"t{uuid.uuid4().hex[:10]}:"
+    shared = SharedActivity(os.environ[REDIS_ENV], prefix=prefix, local=Activity(max_pairs=10))
+    shared.local.capped = {"cta": 7.0}
+    now = datetime.now(UTC)
+    try:
+        shared.record([Recorded(i, "impression", f"p{i % 100}", "cta", "v1", now) for i in range(1, 301)])
+        week = {"cta": now - timedelta(days=7)}
+        assert shared.local.pairs() == 10  # this process forgot most profiles ...
+        assert shared.seen("p1", week) == {"cta": 3}  # ... Redis did not
+        for _ in range(2):  # two event loops, one after the other, as two test clients or a restart would have
+            assert asyncio.run(shared.seen_async("p1", week)) == {"cta": 3}
+        shared.record([Recorded(1, "impression", "p1", "cta", "v1", now)])  # the same event again counts once
+        assert shared.seen("p1", week) == {"cta": 3}
+        shared.local.variant_stats.clear()
+        shared.refresh(Store(f"sqlite:///{tmp_path / 's.db'}"))  # statistics come back from Redis
+        assert shared.stats("v1") == (301, 0)  # (the store, not this, keeps a repeated event out of the counts)
+    finally:
+        client = redis.Redis.from_url(os.environ[REDIS_ENV])
+        for key in client.scan_iter(f"{prefix}*"):
+            client.delete(key)

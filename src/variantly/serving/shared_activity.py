@@ -15,6 +15,7 @@ while Redis was down are not replayed into it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -42,7 +43,7 @@ class SharedActivity:
         self.local = local or Activity()
         self.problem: str | None = None
         self._client = redis.Redis.from_url(url, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS)
-        self._async: redis.asyncio.Redis | None = None  # made in the serving loop, on first use
+        self._async: tuple[asyncio.AbstractEventLoop, redis.asyncio.Redis] | None = None  # made on first use
 
     # --- the Activity interface -------------------------------------------------------
 
@@ -104,11 +105,7 @@ class SharedActivity:
             return {}
         if self.problem is None:
             try:
-                if self._async is None:
-                    self._async = redis.asyncio.Redis.from_url(
-                        self.url, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS
-                    )
-                pipe = self._async.pipeline(transaction=False)
+                pipe = self._client_for(asyncio.get_running_loop()).pipeline(transaction=False)
                 for module_id, since in windows.items():
                     pipe.zcount(self._impressions_key(module_id, profile_id), since.timestamp(), "+inf")
                 return dict(zip(windows, map(int, await pipe.execute()), strict=True))
@@ -137,6 +134,15 @@ class SharedActivity:
         self.local.variant_stats = stats
 
     # --- internals --------------------------------------------------------------------
+
+    def _client_for(self, loop: asyncio.AbstractEventLoop) -> redis.asyncio.Redis:
+        """The async client of this event loop (its connections belong to the loop that made them)."""
+        if self._async is None or self._async[0] is not loop:
+            client = redis.asyncio.Redis.from_url(
+                self.url, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS
+            )
+            self._async = (loop, client)
+        return self._async[1]
 
     def _key(self, name: str) -> str:
         return f"{self.prefix}{name}"
