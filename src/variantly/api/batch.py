@@ -72,8 +72,7 @@ async def render_batch(
     if request.headers.get("content-type", "").split(";")[0].strip() == NDJSON:
         target = _validated(Target, {**{k: v for k, v in query.items() if v}, "channel": channel or "web"}, "query")
         return _WhileReading(_lines(svc, target, _ndjson_profiles(request)), media_type=NDJSON)
-    else:  # a JSON body says its own target; the query is for NDJSON input only
-        body = _validated(BatchRenderRequest, await request.body(), "body")
+    body = _validated(BatchRenderRequest, await request.body(), "body")  # names its own target; no query
     return StreamingResponse(_lines(svc, body, _listed(body.profiles)), media_type=NDJSON)
 
 
