@@ -54,7 +54,7 @@ class Release:
 
     def servable(self, module_file: ModuleFile, cohort: Cohort) -> Servable:
         """Walk the cohort's fallback chain for fresh (not stale) variants of this module file."""
-        key = (module_file.module.id, module_file.content_hash, cohort)
+        key = (module_file.module.id, module_file.content_hash, cohort.key)  # a str: its hash is kept
         found = self._servable.get(key)
         if found is None:
             skipped: list[str] = []
