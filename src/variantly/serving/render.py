@@ -79,9 +79,9 @@ def viewer_for_cohort(workspace: Workspace, values: dict[str, str | None]) -> Vi
     reasons: dict[str, str] = {}
     for dim in DIMENSIONS:
         given = values.get(dim)
-        known = {a.id for a in workspace.audiences.of(dim)}
-        if given is not None and given not in known:
-            raise NotFound(f"unknown {dim} '{given}' (known: {', '.join(sorted(known))})")
+        if given is not None and workspace.audiences.find(dim, given) is None:
+            known = sorted(a.id for a in workspace.audiences.of(dim))
+            raise NotFound(f"unknown {dim} '{given}' (known: {', '.join(known)})")
         if dim == "locale":
             resolved[dim] = given or workspace.settings.default_locale
         else:
