@@ -77,13 +77,21 @@ class Resolution:
     reasons: dict[str, str]
     # Every audience the profile is in, per dimension (suppression asks: an open ticket wins over pricing).
     matched: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    statements: dict[str, str] = field(default_factory=dict)  # "segment = enterprise: ...", made once
 
     def cohort(self, dimensions: tuple[str, ...]) -> Cohort:
         return _cohort_of(dimensions, tuple(self.values.items()))
 
     def dimension_reasons(self, dimensions: tuple[str, ...]) -> list[str]:
         """ "segment = enterprise: trait company_size >= 1000", one per dimension, as decisions list them."""
-        return [_said(d, self.reasons[d]) for d in dimensions]
+        said = self.statements
+        return [said.get(d) or _said(d, self.reasons[d]) for d in dimensions]
+
+    def in_audience(self, dimension: str, ident: str) -> bool:
+        """Is the profile in this audience, whether or not it was the first match of its dimension?"""
+        if isinstance(self.matched, _Matched):
+            return self.matched.has(dimension, ident)  # that one rule, not the whole dimension
+        return ident in self.matched.get(dimension, ())
 
 
 @lru_cache(maxsize=4096)  # a Resolution lives for one request; the sentences it says are few
@@ -133,15 +141,19 @@ def resolve(
         else:
             values[dimension] = ANY
             reasons[dimension] = "no rule matched"
-    matched = _Matched(lambda d: tuple(a.id for a in audiences.of(d) if is_in(d, a)))
-    return Resolution(values, reasons, matched)
+    matched = _Matched(
+        every=lambda d: tuple(a.id for a in audiences.of(d) if is_in(d, a)),
+        has=lambda d, ident: lookup(d, ident, profile),
+    )
+    return Resolution(values, reasons, matched, {d: _said(d, reasons[d]) for d in DIMENSIONS})
 
 
 class _Matched(Mapping[str, tuple[str, ...]]):
     """Every audience per dimension, worked out when asked (most renders only need the first match)."""
 
-    def __init__(self, evaluate: Callable[[str], tuple[str, ...]]) -> None:
-        self._evaluate = evaluate
+    def __init__(self, every: Callable[[str], tuple[str, ...]], has: Callable[[str, str], bool]) -> None:
+        self._evaluate = every
+        self.has = has
         self._known: dict[str, tuple[str, ...]] = {}
 
     def __getitem__(self, dimension: str) -> tuple[str, ...]:

@@ -155,4 +155,4 @@ def _audience_lookup(viewer: Viewer) -> AudienceLookup:
 def _matches_named(viewer: Viewer, dimension: str, ident: str) -> bool:
     # A profile can match several behaviours while its cohort records only the first;
     # suppression must see all of them ("open ticket" wins over "pricing researcher").
-    return ident in viewer.resolution.matched.get(dimension, ())
+    return viewer.resolution.in_audience(dimension, ident)
