@@ -68,6 +68,16 @@ def _pairs_from_env() -> int:
     return int(given)
 
 
+def _latest_id(store: Store) -> int:
+    with store.sessions() as session:
+        return session.scalar(select(func.max(EventRow.id))) or 0
+
+
+def _recorded(store: Store, query) -> list[Recorded]:
+    with store.sessions() as session:
+        return [Recorded(*r) for r in session.execute(query)]
+
+
 class Activity:
     """Recent events as render needs them, in this process. Thread-safe and bounded."""
 
@@ -118,8 +128,8 @@ class Activity:
 
     def load(self, store: Store) -> None:
         """At start: statistics from one aggregate query, capped impressions inside their windows."""
+        last = _latest_id(store)
         with store.sessions() as session:
-            last = session.scalar(select(func.max(EventRow.id))) or 0
             counts = session.execute(
                 select(EventRow.variant_id, EventRow.type, func.count())
                 .where(EventRow.variant_id.is_not(None), EventRow.id <= last)
@@ -141,38 +151,32 @@ class Activity:
                 .where(EventRow.at >= since, EventRow.id <= last, EventRow.variant_id.is_not(None))
                 .order_by(EventRow.id)
             )
-            self._read(store, query, stats_too=False)
+            rows = _recorded(store, query)
+            with self._lock:
+                for row in rows:
+                    self._add_impression(row)
 
     def refresh(self, store: Store, limit: int = READ_CHUNK, chunks: int = 40) -> None:
         """Take in what other processes recorded since the last read, a chunk at a time until caught up
         (at most ``chunks`` a poll: 200,000 events a second by default)."""
         for _ in range(chunks):
             query = select(*recorded_columns()).where(EventRow.id > self.last_id).order_by(EventRow.id).limit(limit)
-            if self._read(store, query) < limit:
+            rows = _recorded(store, query)
+            self.record(rows, local=False)
+            if rows:
+                self._read_up_to(rows[-1].id)
+            if len(rows) < limit:
                 return
 
     def skip_to_latest(self, store: Store) -> None:
         """Treat everything stored so far as read (Redis has it)."""
-        with store.sessions() as session:
-            last = session.scalar(select(func.max(EventRow.id))) or 0
+        self._read_up_to(_latest_id(store))
+
+    def _read_up_to(self, last: int) -> None:
+        """Events up to id ``last`` are taken in: the ids this process recorded below it can be forgotten."""
         with self._lock:
             self.last_id = max(self.last_id, last)
             self._local = {i for i in self._local if i > self.last_id}
-
-    def _read(self, store: Store, query, *, stats_too: bool = True) -> int:
-        with store.sessions() as session:
-            rows = [Recorded(*r) for r in session.execute(query)]
-        if stats_too:
-            self.record(rows, local=False)
-        else:
-            with self._lock:
-                for row in rows:
-                    self._add_impression(row)
-        if rows and stats_too:
-            with self._lock:
-                self.last_id = max(self.last_id, rows[-1].id)
-                self._local = {i for i in self._local if i > self.last_id}
-        return len(rows)
 
     def seen(self, profile_id: str, windows: Mapping[str, datetime]) -> dict[str, int]:
         """Personalised impressions of ``profile_id`` per module since each module's window start."""

@@ -95,10 +95,10 @@ _UNNEST_INSERT = text(
 def record_events(store: Store, events: list[EventIn]) -> tuple[list[Recorded], int]:
     """Store a batch; returns the events that were new and how many were duplicates.
 
-    ``INSERT ... ON CONFLICT DO NOTHING RETURNING``, one compiled statement sent for
-    all rows (SQLAlchemy batches them into multi-row statements): the store decides
-    what is new in the same round trip that writes it, so a retried batch (or the
-    same batch through two nodes at once) counts once.
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: the store decides what is new in the
+    same round trip that writes it, so a retried batch (or the same batch through two
+    nodes at once) counts once. PostgreSQL gets the batch as arrays (``_UNNEST_INSERT``),
+    SQLite one compiled statement for all rows.
     """
     now = datetime.now(UTC)
     rows: dict[str, dict] = {}

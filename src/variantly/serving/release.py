@@ -58,7 +58,6 @@ class Release:
         found = self._servable.get(key)
         if found is None:
             skipped: list[str] = []
-            found = Servable(None, (), ())
             for candidate in cohort.fallbacks():
                 fresh = []
                 for variant in self.candidates(module_file.module.id, candidate.key):
@@ -67,9 +66,10 @@ class Release:
                     else:
                         fresh.append(variant)
                 if fresh:
-                    found = Servable(candidate, tuple(fresh), ())
+                    found = Servable(candidate, tuple(fresh), tuple(skipped))
                     break
-            found = Servable(found.cohort, found.variants, tuple(skipped))
+            else:
+                found = Servable(None, (), tuple(skipped))
             if len(self._servable) > 50_000:  # cohorts are few; a flood of odd ones must not grow this forever
                 self._servable.clear()
             self._servable[key] = found

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 
 from variantly.errors import ChannelNotSupported, ConsentRequired, NotFound
-from variantly.serving.cohorts import Resolution, resolve
+from variantly.serving.cohorts import Cohort, Resolution, resolve
 from variantly.serving.compiled import RENDERED, Pieces, fill, html_values
 from variantly.serving.decide import Decision, Viewer, decide
 from variantly.serving.holdout import arm_for
@@ -88,11 +88,6 @@ def viewer_for_cohort(workspace: Workspace, values: dict[str, str | None]) -> Vi
             resolved[dim] = given or "*"
         reasons[dim] = f"{resolved[dim]}: given in the request" if given else f"{resolved[dim]}: not given"
     return Viewer(Resolution(resolved, reasons, {d: (v,) for d, v in resolved.items()}), "none")
-
-
-def person_fields(workspace: Workspace, profile: Profile | None, locale: str) -> dict[str, str]:
-    names = list(workspace.settings.merge_fields)
-    return dict(zip(names, person_values(workspace, profile, locale), strict=True))
 
 
 def person_values(workspace: Workspace, profile: Profile | None, locale: str) -> list[str]:
@@ -212,8 +207,9 @@ def _module_blocks(
         return "", ""
     module = module_file.module
     texts = _slot_texts(workspace, module, locale, decision, variant.slots if variant else None)
-    cohort = dict(pair.split("=", 1) for pair in decision.cohort.split(";"))
-    context = module_context(workspace, module, texts, person, locale, cohort, decision.rule)
+    context = module_context(
+        workspace, module, texts, person, locale, Cohort.from_key(decision.cohort).as_dict(), decision.rule
+    )
     if channel == "web":
         return module_file.template.render_block("web", context), ""
     return module_file.template.render_block("email_html", context), module_file.template.render_block(
