@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,6 +79,37 @@ def _children(pid: int) -> list[int]:
     except FileNotFoundError:
         return []
     return [int(c) for c in found] + [g for c in found for g in _children(int(c))]
+
+
+@contextmanager
+def rss_sampled(server: Server, every: float):
+    """Read the server's RSS every ``every`` seconds while the block runs; yields the growing list (MB)."""
+    samples = [server.rss_mb()]
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(every):
+            samples.append(server.rss_mb())
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        yield samples
+    finally:
+        done.set()
+        watcher.join()
+
+
+def renderer_token(url: str) -> str:
+    """A renderer account's token on the store at ``url`` (events sent with it need no signatures)."""
+    from variantly.auth import create_account
+    from variantly.store import Store
+
+    store = Store(url)
+    try:
+        return create_account(store, "bench", "renderer")
+    finally:
+        store.dispose()
 
 
 @contextmanager

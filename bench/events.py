@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 import sqlalchemy as sa
-from bench.common import prepared_workspace, variantly_server
+from bench.common import prepared_workspace, renderer_token, variantly_server
 from rich.console import Console
 from rich.table import Table
 
@@ -75,7 +75,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             root, url = prepared_workspace(Path(tmp), url)
-            token = _token(root, url)
+            token = renderer_token(url)
             run = uuid.uuid4().hex[:8]
             work = batches(run, args.events)
             with variantly_server(root, url, "--render-only", "--no-access-log") as server:
@@ -131,17 +131,6 @@ def main() -> None:
         console.print(table)
     finally:
         drop()
-
-
-def _token(root: Path, url: str) -> str:
-    from variantly.auth import create_account
-    from variantly.store import Store
-
-    store = Store(url)
-    try:
-        return create_account(store, "bench", "renderer")
-    finally:
-        store.dispose()
 
 
 if __name__ == "__main__":

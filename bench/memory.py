@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
-from bench.common import prepared_workspace, variantly_server
+from bench.common import prepared_workspace, renderer_token, variantly_server
 from rich.console import Console
 from rich.table import Table
 
@@ -95,7 +95,7 @@ def main() -> None:
         table.add_column(column, justify="left" if column == "activity" else "right")
     with tempfile.TemporaryDirectory() as tmp:
         root, url = prepared_workspace(Path(tmp))
-        token = _token(url)
+        token = renderer_token(url)
         setups = [("in process (bounded LRU)", [], {})]
         if _redis_answers(args.redis_url):
             prefix = f"bench{uuid.uuid4().hex[:6]}:"
@@ -130,17 +130,6 @@ def _redis_answers(url: str) -> bool:
         return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
     except (redis.RedisError, OSError):
         return False
-
-
-def _token(url: str) -> str:
-    from variantly.auth import create_account
-    from variantly.store import Store
-
-    store = Store(url)
-    try:
-        return create_account(store, "bench", "renderer")
-    finally:
-        store.dispose()
 
 
 if __name__ == "__main__":

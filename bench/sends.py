@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
-from bench.common import prepared_workspace, variantly_server
+from bench.common import prepared_workspace, rss_sampled, variantly_server
 from rich.console import Console
 from rich.table import Table
 
@@ -65,51 +65,41 @@ def main() -> None:
             httpx.post(
                 f"{server.base}/v1/render/batch", json={"layout": "email", "channel": "email", "profiles": [profile(1)]}
             ).raise_for_status()
-            before = server.rss_mb()
-            samples: list[float] = []
-            done = threading.Event()
+            with rss_sampled(server, every=0.5) as samples:
+                ok = refused = 0
+                started = time.perf_counter()
+                curl = subprocess.Popen(
+                    [
+                        "curl",
+                        "-sS",
+                        "-N",
+                        "-T",
+                        "-",
+                        "-X",
+                        "POST",
+                        "-H",
+                        "content-type: application/x-ndjson",
+                        f"{server.base}/v1/render/batch?layout=email&channel=email",
+                    ],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                )
 
-            def watch() -> None:
-                while not done.wait(0.5):
-                    samples.append(server.rss_mb())
+                def feed() -> None:
+                    for piece in ndjson(args.profiles):
+                        curl.stdin.write(piece)
+                    curl.stdin.close()
 
-            watcher = threading.Thread(target=watch)
-            watcher.start()
-            ok = refused = 0
-            started = time.perf_counter()
-            curl = subprocess.Popen(
-                [
-                    "curl",
-                    "-sS",
-                    "-N",
-                    "-T",
-                    "-",
-                    "-X",
-                    "POST",
-                    "-H",
-                    "content-type: application/x-ndjson",
-                    f"{server.base}/v1/render/batch?layout=email&channel=email",
-                ],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-            )
-
-            def feed() -> None:
-                for piece in ndjson(args.profiles):
-                    curl.stdin.write(piece)
-                curl.stdin.close()
-
-            feeder = threading.Thread(target=feed)
-            feeder.start()
-            for line in curl.stdout:
-                answer = json.loads(line)
-                ok += answer["ok"]
-                refused += not answer["ok"]
-            feeder.join()
-            curl.wait()
-            streamed = time.perf_counter() - started
-            done.set()
-            watcher.join()
+                feeder = threading.Thread(target=feed)
+                feeder.start()
+                for line in curl.stdout:
+                    answer = json.loads(line)
+                    ok += answer["ok"]
+                    refused += not answer["ok"]
+                feeder.join()
+                curl.wait()
+                streamed = time.perf_counter() - started
+            before, during = samples[0], samples[1:]
             after = server.rss_mb()
 
             count = min(args.profiles, 20_000)
@@ -122,7 +112,7 @@ def main() -> None:
                 }
                 httpx.post(f"{server.base}/v1/render/batch", json=body, timeout=120).raise_for_status()
             batched = time.perf_counter() - started
-    quarters = [samples[int(len(samples) * q / 4) - 1] for q in (1, 2, 3, 4)] if len(samples) >= 4 else samples
+    quarters = [during[int(len(during) * q / 4) - 1] for q in (1, 2, 3, 4)] if len(during) >= 4 else during
     table = Table(
         title="Email send, layout 'email' (CSS inlined, text part), render-only, 1 process", title_justify="left"
     )

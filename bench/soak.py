@@ -14,12 +14,11 @@ import argparse
 import json
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import REPO, pause_for, prepared_workspace, variantly_server, wrk
+from bench.common import REPO, pause_for, prepared_workspace, rss_sampled, variantly_server, wrk
 from rich.console import Console
 from rich.table import Table
 
@@ -43,20 +42,10 @@ def main() -> None:
             peak = wrk(endpoint, seconds=5, connections=connections, method="POST", body=body)["rps"]
             target = peak * args.share
             pause = pause_for(endpoint, target, connections=connections, method="POST", body=body)
-            rss = [server.rss_mb()]
-            done = threading.Event()
-
-            def watch() -> None:
-                while not done.wait(5):
-                    rss.append(server.rss_mb())
-
-            watcher = threading.Thread(target=watch)
-            watcher.start()
-            result = wrk(
-                endpoint, seconds=args.seconds, connections=connections, method="POST", body=body, pause_ms=pause
-            )
-            done.set()
-            watcher.join()
+            with rss_sampled(server, every=5) as rss:
+                result = wrk(
+                    endpoint, seconds=args.seconds, connections=connections, method="POST", body=body, pause_ms=pause
+                )
     table = Table(
         title=f"{args.seconds} s of POST /v1/render (landing) at {args.share:.0%} of the maximum "
         f"({peak:,.0f} req/s measured, {target:,.0f} req/s target)",
