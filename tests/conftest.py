@@ -17,6 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import respx.mocks
+
+# The LLM client sends through aiohttp (the openai SDK's DefaultAioHttpClient). respx's
+# default mocker patches httpcore, which that transport never reaches; the httpx mocker
+# swaps the transport an httpx client picks for each URL, so respx sees every request the
+# SDK builds, whatever carries it.
+respx.mocks.DEFAULT_MOCKER = respx.mocks.HTTPXMocker.name
 
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_ENV = "VARIANTLY_TEST_POSTGRES_URL"

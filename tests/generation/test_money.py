@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
+import socket
 from pathlib import Path
 
 import httpx
@@ -16,6 +18,7 @@ import respx
 from test_generation import COHORT, GOOD, PUSHY, URL, calls, completion, run, variants, wire_runner
 
 from conftest import REPO
+from variantly.generation.llm import LLMClient
 from variantly.generation.run import Runner, RunOptions
 from variantly.store.schema import GenerationJobRow, LLMCallRow, VariantRow
 
@@ -107,10 +110,24 @@ def test_personal_data_is_redacted_before_a_reask_and_before_storage(runner: Run
 def test_an_unreachable_endpoint_stops_the_run_within_seconds(runner: Runner) -> None:
     route = respx.post(URL).mock(side_effect=httpx.ConnectError("connection refused"))
     runner.llm.settings = runner.llm.settings.model_copy(update={"max_attempts": 5})
+    runner.checker  # noqa: B018 - guardrails-ai imported (seconds) before the run is timed
     summary = run(runner, cohorts=None, concurrency=4)
     assert summary.status == "failed" and "refused 5 connections in a row" in summary.message
     assert route.call_count <= 8 and summary.seconds < 5
     assert summary.jobs_not_started >= 30
+
+
+def test_a_refused_connection_is_named_with_host_and_port(runner: Runner) -> None:
+    """No respx: a real port with nothing listening, through the client's real transport."""
+    with socket.socket() as probe:  # bound and closed: nothing listens there now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    runner.llm = LLMClient(runner.llm.settings, api_key="sk-test", base_url=f"http://127.0.0.1:{port}/v1")
+    runner.checker  # noqa: B018 - guardrails-ai imported (seconds) before the run is timed
+    summary = run(runner, cohorts=None, concurrency=4)
+    assert summary.status == "failed" and re.search(r"refused [5-8] connections in a row", summary.message)
+    assert f"127.0.0.1:{port}" in summary.message  # the transport's error, not the SDK's "Request timed out."
+    assert summary.seconds < 5
 
 
 @respx.mock

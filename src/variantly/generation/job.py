@@ -27,8 +27,8 @@ from variantly.generation.llm import CallRecord, Completion, LLMClient
 from variantly.generation.plan import Plan, PlannedJob
 from variantly.generation.prompts import PromptSet, count_tokens, output_model
 from variantly.generation.summary import RunStop, RunSummary
+from variantly.generation.writer import JobWriter
 from variantly.store import Store
-from variantly.store.runs import save_job
 from variantly.store.schema import GenerationJobRow, LLMCallRow, VariantRow
 from variantly.workspace import Workspace
 
@@ -53,6 +53,7 @@ class JobContext:
     worker: ThreadPoolExecutor
     max_reasks: int
     calls_in_flight: asyncio.Semaphore
+    writer: JobWriter
     stop: RunStop = field(default_factory=RunStop)
     unsaved: dict[str, list[LLMCallRow]] = field(default_factory=dict)  # job key -> calls of a job still running
 
@@ -323,14 +324,10 @@ async def _save(
         summary.jobs_failed += 1
     else:
         summary.jobs_unfinished += 1
-    del ctx.unsaved[job.key]  # from here on the save below owns them, even if the run is interrupted
-    loop = asyncio.get_running_loop()
-    await _uninterrupted(
-        loop.run_in_executor(
-            ctx.worker, lambda: save_job(ctx.store, outcome, rows, calls, actor=f"generator:{ctx.run_id}")
-        )
-    )
+    del ctx.unsaved[job.key]  # from here on the writer owns them, even if the run is interrupted
+    await ctx.writer.save(outcome, rows, calls)
     if status == "done" and plan.params_for(job).get("feedback"):
+        loop = asyncio.get_running_loop()
         await _uninterrupted(
             loop.run_in_executor(ctx.worker, mark_feedback_used, ctx.store, job.module_id, job.cohort.key, ctx.run_id)
         )

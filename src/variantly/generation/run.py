@@ -34,6 +34,7 @@ from variantly.generation.llm import LLMClient
 from variantly.generation.plan import Plan, PlannedJob, make_plan
 from variantly.generation.prompts import PromptSet
 from variantly.generation.summary import RunStop, RunSummary
+from variantly.generation.writer import JobWriter
 from variantly.store import Store
 from variantly.store.runs import create_run, save_calls, update_run
 from variantly.workspace import Workspace
@@ -150,6 +151,7 @@ class Runner:
                 worker,
                 self.settings.max_reasks,
                 asyncio.Semaphore(options.concurrency or self.settings.concurrency),
+                JobWriter(self.store, worker, actor=f"generator:{run_id}"),
                 stop,
             )
             progress = _Progress()
@@ -192,10 +194,12 @@ class Runner:
             raise
         finally:
             summary.seconds = time.perf_counter() - started
-            if ctx is not None and ctx.unsaved:  # jobs cut short: their answered calls were paid for
-                save_calls(self.store, [call for calls in ctx.unsaved.values() for call in calls])
+            worker.shutdown(wait=True)  # a batch of finished jobs being written completes
+            if ctx is not None:
+                ctx.writer.flush()  # finished jobs still waiting for the writer (an interrupted run)
+                if ctx.unsaved:  # jobs cut short: their answered calls were paid for
+                    save_calls(self.store, [call for calls in ctx.unsaved.values() for call in calls])
             update_run(self.store, run_id, progress=summary.as_dict(), status=summary.status, message=summary.message)
-            worker.shutdown(wait=True)
             await self.llm.close()
         return summary
 

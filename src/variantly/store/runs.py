@@ -47,22 +47,29 @@ def list_runs(store: Store, limit: int = 20) -> list[RunRow]:
         return list(session.scalars(select(RunRow).order_by(RunRow.started_at.desc()).limit(limit)))
 
 
-def save_job(
-    store: Store, job: GenerationJobRow | None, variants: list[VariantRow], calls: list[LLMCallRow], *, actor: str
-) -> int:
-    """Persist a job's outcome with its variants and calls in one transaction; returns variants added.
+def save_jobs(
+    store: Store, jobs: list[tuple[GenerationJobRow, list[VariantRow], list[LLMCallRow]]], *, actor: str
+) -> list[int]:
+    """Persist finished jobs with their variants and calls in one transaction; returns variants added per job.
 
+    A run saves the jobs that finished together at once: a wave of answers arrives
+    together, and one transaction for all of them costs a fraction of one each.
     A job retried after a failure keeps its key: the new outcome replaces the old one.
     """
-    added = 0
     with store.session() as session:
-        if variants:
-            reasons = [row.report.get("summary", "") for row in variants]
-            added = insert_variants(session, variants, actor=actor, reasons=reasons)
-        session.add_all(calls)
-        if job is not None:
-            session.merge(job)
-    return added
+        variants = [row for _, rows, _ in jobs for row in rows]
+        added = insert_variants(
+            session, variants, actor=actor, reasons=[row.report.get("summary", "") for row in variants]
+        )
+        session.add_all([call for _, _, calls in jobs for call in calls])
+        keys = [job.key for job, _, _ in jobs]
+        earlier = set(session.scalars(select(GenerationJobRow.key).where(GenerationJobRow.key.in_(keys))))
+        for job, _, _ in jobs:
+            if job.key in earlier:
+                session.merge(job)
+            else:
+                session.add(job)
+    return [sum(row.id in added for row in rows) for _, rows, _ in jobs]
 
 
 def save_calls(store: Store, calls: list[LLMCallRow]) -> None:

@@ -27,8 +27,9 @@ def snapshot(row: VariantRow) -> dict[str, Any]:
     return {"status": row.status, "slots": row.slots, "version": row.version}
 
 
-def insert_variants(session: Session, rows: list[VariantRow], *, actor: str, reasons: list[str]) -> int:
+def insert_variants(session: Session, rows: list[VariantRow], *, actor: str, reasons: list[str]) -> set[str]:
     """Add new variants and their 'create' audit entries to ``session``; ids that exist are skipped.
+    Returns the ids added.
 
     One query finds the existing ids and one flush writes the rest: a generation job
     saves its candidates together, and a query and flush per variant would double its cost.
@@ -53,13 +54,13 @@ def insert_variants(session: Session, rows: list[VariantRow], *, actor: str, rea
         )
         for row, reason in new
     )
-    return len(new)
+    return {row.id for row, _ in new}
 
 
 def add_variant(store: Store, row: VariantRow, *, actor: str, reason: str = "") -> bool:
     """Insert one variant in its own transaction. False if the id exists."""
     with store.session() as session:
-        return insert_variants(session, [row], actor=actor, reasons=[reason]) == 1
+        return bool(insert_variants(session, [row], actor=actor, reasons=[reason]))
 
 
 def change_variant(

@@ -1,0 +1,65 @@
+"""Finished jobs into the store, all that are waiting in one transaction.
+
+A wave of answers comes back together, and a transaction per job would keep the worker
+thread (whose GIL the event loop shares) busy while the next calls should be going out.
+The writer takes every job waiting when the thread is free and saves them at once.
+
+Nothing handed to the writer is lost when a run is interrupted: a batch already given to
+the worker thread completes (the run waits for that thread before it ends), and jobs
+still waiting are written by ``flush``, which the run calls on its way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from variantly.store import Store
+from variantly.store.runs import save_jobs
+from variantly.store.schema import GenerationJobRow, LLMCallRow, VariantRow
+
+FinishedJob = tuple[GenerationJobRow, list[VariantRow], list[LLMCallRow]]
+
+
+class JobWriter:
+    def __init__(self, store: Store, worker: ThreadPoolExecutor, *, actor: str) -> None:
+        self.store = store
+        self.worker = worker
+        self.actor = actor
+        self._waiting: list[tuple[FinishedJob, asyncio.Future[int]]] = []
+        self._writing: asyncio.Task[None] | None = None
+
+    async def save(self, job: GenerationJobRow, variants: list[VariantRow], calls: list[LLMCallRow]) -> int:
+        """Save one finished job; returns the variants added. Cancelling the wait does not cancel the save."""
+        loop = asyncio.get_running_loop()
+        saved: asyncio.Future[int] = loop.create_future()
+        self._waiting.append(((job, variants, calls), saved))
+        if self._writing is None or self._writing.done():
+            self._writing = loop.create_task(self._write_waiting())
+        return await asyncio.shield(saved)
+
+    async def _write_waiting(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            # shielded: once handed to the thread, a batch is written even if this task is cancelled
+            writing = loop.run_in_executor(self.worker, self._save, [job for job, _ in batch])
+            try:
+                added = await asyncio.shield(writing)
+            except Exception as exc:  # every job of the batch hears why
+                for _, saved in batch:
+                    if not saved.done():
+                        saved.set_exception(exc)
+                continue
+            for (_, saved), count in zip(batch, added, strict=True):
+                if not saved.done():
+                    saved.set_result(count)
+
+    def flush(self) -> None:
+        """Write the jobs still waiting, here and now: the run is ending (or interrupted)."""
+        batch, self._waiting = self._waiting, []
+        if batch:
+            self._save([job for job, _ in batch])
+
+    def _save(self, jobs: list[FinishedJob]) -> list[int]:
+        return save_jobs(self.store, jobs, actor=self.actor)
