@@ -11,7 +11,7 @@ concurrent calls (and 1 with --serial), and prints:
 - in the same run, a zero-latency baseline with the CPU this process spends per
   candidate, and the cost of each stage measured alone.
 
-    .venv/bin/python tests/benchmarks/bench_generation.py [--latency 1.0] [--jobs 48] [--serial]
+    .venv/bin/python tests/benchmarks/bench_generation.py [--latency 1.0] [--jobs 48] [--rounds 3] [--serial]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import math
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -130,8 +131,9 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=1.0, help="seconds the fake LLM takes per call")
     parser.add_argument("--jobs", type=int, default=48)
     parser.add_argument("--serial", action="store_true", help="also 1 call at a time (jobs x latency seconds)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per level; the table shows the median")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=100)
     with tempfile.TemporaryDirectory() as tmp:
         root = copy_workspace(Path(tmp) / "ws")
         ws = load_checked_workspace(root)
@@ -140,29 +142,33 @@ def main() -> None:
         with fake_llm(0.0) as base:
             one_run(root, base, cohorts[:4], 4, guards)  # warm up imports, tokenizer, models, connections
             baseline = one_run(root, base, cohorts, 1, guards)
-        rows = []
+        levels = (1, 8, 32) if args.serial else (8, 32)
+        runs: dict[int, list[Measured]] = {concurrency: [] for concurrency in levels}
         with fake_llm(args.latency) as base:
-            for concurrency in (1, 8, 32) if args.serial else (8, 32):
-                run = one_run(root, base, cohorts, concurrency, guards)
-                ideal = math.ceil(len(cohorts) / concurrency) * args.latency
-                overhead = (run.seconds - ideal) / run.candidates * 1000
-                rows.append((concurrency, run, ideal, overhead, ideal / run.seconds))
+            for _ in range(args.rounds):  # interleaved, so a slow spell of a shared machine hits every level
+                for concurrency in levels:
+                    runs[concurrency].append(one_run(root, base, cohorts, concurrency, guards))
         stages = stage_costs(root, guards, cohorts)
 
     table = Table(
-        title=f"Generation pipeline: {len(cohorts)} jobs x 3 candidates, fake LLM latency {args.latency * 1000:.0f} ms"
+        title=f"Generation pipeline: {len(cohorts)} jobs x 3 candidates, fake LLM latency "
+        f"{args.latency * 1000:.0f} ms, median of {args.rounds} rounds (range)"
     )
-    columns = ("concurrent calls", "actual s", "ideal s (LLM only)", "overhead ms / candidate", "efficiency")
+    columns = ("concurrent calls", "actual s", "ideal s (LLM only)", "overhead ms / candidate", "efficiency", "range")
     for column in (*columns, "longest loop stall ms"):
         table.add_column(column, justify="right")
-    for concurrency, run, ideal, overhead, efficiency in rows:
+    for concurrency, measured in runs.items():
+        ideal = math.ceil(len(cohorts) / concurrency) * args.latency
+        seconds = sorted(m.seconds for m in measured)
+        median = statistics.median(seconds)
         table.add_row(
             str(concurrency),
-            f"{run.seconds:.2f}",
+            f"{median:.2f}",
             f"{ideal:.2f}",
-            f"{overhead:.1f}",
-            f"{efficiency:.2f}",
-            f"{run.max_stall_ms:.0f}",
+            f"{(median - ideal) / measured[0].candidates * 1000:.1f}",
+            f"{ideal / median:.2f}",
+            f"{ideal / seconds[-1]:.2f}-{ideal / seconds[0]:.2f}",
+            f"{max(m.max_stall_ms for m in measured):.0f}",
         )
     console.print(table)
     console.print(

@@ -40,8 +40,27 @@ def encoder(name: str) -> Any:
 
 
 def count_tokens(messages: list[dict[str, str]], tokenizer: str) -> int:
-    enc = encoder(tokenizer)
-    return sum(len(enc.encode(m["content"])) + MESSAGE_OVERHEAD_TOKENS for m in messages) + 2
+    return sum(_tokens_in(m["content"], tokenizer) + MESSAGE_OVERHEAD_TOKENS for m in messages) + 2
+
+
+@lru_cache(maxsize=1024)
+def _tokens_in(text: str, tokenizer: str) -> int:
+    """Cached: every job of a run sends the same system message."""
+    return len(encoder(tokenizer).encode(text))
+
+
+@lru_cache(maxsize=16)
+def _environment(folder: Path) -> ImmutableSandboxedEnvironment:
+    """One per prompts folder and process: compiling a template takes ~7 ms, and a process
+    that starts many runs (the API) compiles each once. Jinja checks a template file's
+    modification time on every use, so an edited prompt is compiled again."""
+    return ImmutableSandboxedEnvironment(
+        loader=FileSystemLoader(folder),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
 
 
 class PromptSet:
@@ -51,13 +70,7 @@ class PromptSet:
         folder = Path(root) / "prompts"
         if not (folder / "system.jinja").exists():
             raise ConfigurationError(f"{folder}/system.jinja is missing: the workspace needs its prompts")
-        self.env = ImmutableSandboxedEnvironment(
-            loader=FileSystemLoader(folder),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            autoescape=False,
-        )
+        self.env = _environment(folder.resolve())
         digest = hashlib.sha256()
         for path in sorted(folder.glob("*.jinja")):
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
