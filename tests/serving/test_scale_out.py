@@ -84,6 +84,58 @@ def test_a_render_process_keeps_a_bounded_number_of_profiles() -> None:
     assert activity.stats("v1") == (5000, 0) and activity.stats("v2") == (5000, 0)
 
 
+def event(key: str, profile_id: str = "p1") -> dict:
+    return {
+        "idempotency_key": key,
+        "type": "impression",
+        "profile_id": profile_id,
+        "module_id": "cta",
+        "variant_id": "v1",
+        "arm": "treatment",
+        "cohort_key": "locale=en",
+        "at": datetime.now(UTC),
+    }
+
+
+def test_an_impression_committed_after_a_later_one_still_counts_toward_the_cap(store, monkeypatch) -> None:
+    """On PostgreSQL a slow transaction can commit id N after the poller has read N+1."""
+    import sqlalchemy as sa
+
+    from variantly.serving import activity as activity_module
+    from variantly.store.schema import EventRow
+
+    if store.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has one writer at a time: ids commit in order")
+    activity = activity_module.Activity()
+    activity.capped = {"cta": 7.0}
+    activity.load(store)
+    week_ago = {"cta": datetime.now(UTC) - timedelta(days=7)}
+    with store.engine.connect() as slow:
+        slow.execute(sa.insert(EventRow).values(event("slow")))  # takes an id, not committed yet
+        with store.engine.begin() as quick:
+            quick.execute(sa.insert(EventRow).values(event("quick")))  # the next id, committed first
+        activity.refresh(store)
+        assert activity.seen("p1", week_ago) == {"cta": 1}  # the poller has passed the slow one's id
+        slow.commit()
+    activity.refresh(store)
+    assert activity.seen("p1", week_ago) == {"cta": 2}
+    activity.refresh(store)
+    assert activity.seen("p1", week_ago) == {"cta": 2}  # counted once
+
+    # an id that never commits (rolled back) is given up after LATE_COMMIT_SECONDS
+    with store.engine.connect() as rolled_back:
+        rolled_back.execute(sa.insert(EventRow).values(event("rolled-back")))
+        with store.engine.begin() as quick:
+            quick.execute(sa.insert(EventRow).values(event("after")))
+        activity.refresh(store)
+        rolled_back.rollback()
+    assert len(activity._missing) == 1
+    monkeypatch.setattr(activity_module, "LATE_COMMIT_SECONDS", 0.0)
+    activity._missing = dict.fromkeys(activity._missing, 0.0)
+    activity.refresh(store)
+    assert activity._missing == {} and activity.seen("p1", week_ago) == {"cta": 3}
+
+
 def test_caps_recorded_through_one_node_cap_renders_on_another(
     workspace_dir: Path, database_url: str, redis_url: str | None
 ) -> None:

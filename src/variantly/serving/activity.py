@@ -8,6 +8,11 @@ for Thompson sampling. It is fed by the events the process records itself and, b
 the poller, from the store: at start the statistics in one aggregate query and the
 capped impressions in the window, then only rows newer than the last it read.
 
+Ids are not committed in order on PostgreSQL: a slow transaction can commit id 100 after
+the poller has read 101. The poller remembers the ids it passed without seeing for
+``LATE_COMMIT_SECONDS`` and asks for them again on each poll, so a late commit still
+counts; an id that never appears (a rolled-back insert, an idempotent resend) is dropped.
+
 With several processes or nodes, ``variantly.serving.shared_activity`` keeps caps and
 statistics in Redis instead, exact for everyone; this class is its fallback.
 """
@@ -31,6 +36,8 @@ from variantly.workspace import Workspace
 MAX_PAIRS_ENV = "VARIANTLY_ACTIVITY_PAIRS"
 MAX_PAIRS = 25_000  # about 4.5 MB of profile and module pairs; more with VARIANTLY_ACTIVITY_PAIRS, exact with Redis
 READ_CHUNK = 5_000  # rows the poller reads at a time: small, so reading leaves no high-water mark
+LATE_COMMIT_SECONDS = 10.0  # how long an id the poller passed without seeing is looked for again
+MAX_MISSING = 10_000  # such ids remembered at most (most recent kept): an idempotent resend leaves a gap per event
 
 
 class Recorded(NamedTuple):
@@ -92,6 +99,7 @@ class Activity:
         # and a tuple take about 180 bytes a pair where an OrderedDict of lists took 400.
         self._impressions: dict[str, tuple[float, ...]] = {}
         self._local: set[int] = set()  # ids this process recorded that the poller has not passed yet
+        self._missing: dict[int, float] = {}  # ids the poller passed without seeing -> when to give up on them
         self._lock = threading.Lock()
         self.rng = random.Random()  # Thompson sampling draws; tests seed it
 
@@ -104,6 +112,7 @@ class Activity:
             for row in rows:
                 if local:
                     self._local.add(row.id)
+                    self._missing.pop(row.id, None)  # committed late by this process: taken in here
                 elif row.id in self._local:
                     continue
                 if row.variant_id:
@@ -159,14 +168,42 @@ class Activity:
     def refresh(self, store: Store, limit: int = READ_CHUNK, chunks: int = 40) -> None:
         """Take in what other processes recorded since the last read, a chunk at a time until caught up
         (at most ``chunks`` a poll: 200,000 events a second by default)."""
+        self._read_missing(store)
         for _ in range(chunks):
             query = select(*recorded_columns()).where(EventRow.id > self.last_id).order_by(EventRow.id).limit(limit)
             rows = _recorded(store, query)
             self.record(rows, local=False)
             if rows:
+                self._note_missing(rows)
                 self._read_up_to(rows[-1].id)
             if len(rows) < limit:
                 return
+
+    def _note_missing(self, rows: list[Recorded]) -> None:
+        """Remember the ids between ``last_id`` and these rows that were not there (yet)."""
+        give_up = time.monotonic() + LATE_COMMIT_SECONDS
+        with self._lock:
+            expected = self.last_id + 1
+            for row in rows:
+                for gap in range(max(expected, row.id - MAX_MISSING), row.id):
+                    if gap not in self._local:
+                        self._missing[gap] = give_up
+                expected = row.id + 1
+            while len(self._missing) > MAX_MISSING:  # oldest first: the dict keeps insertion order
+                del self._missing[next(iter(self._missing))]
+
+    def _read_missing(self, store: Store) -> None:
+        """Ask again for the ids passed without seeing; take in those committed since."""
+        now = time.monotonic()
+        with self._lock:
+            self._missing = {i: give_up for i, give_up in self._missing.items() if give_up > now}
+            missing = list(self._missing)
+        for start in range(0, len(missing), 1000):  # a bounded IN list: SQLite caps parameters
+            query = select(*recorded_columns()).where(EventRow.id.in_(missing[start : start + 1000]))
+            rows = _recorded(store, query)
+            with self._lock:
+                rows = [row for row in rows if self._missing.pop(row.id, None) is not None]
+            self.record(rows, local=False)
 
     def skip_to_latest(self, store: Store) -> None:
         """Treat everything stored so far as read (Redis has it)."""
