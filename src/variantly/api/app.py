@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from variantly import __version__
 from variantly.api import batch, events, render
+from variantly.api.fast_path import RenderFastPath
 from variantly.api.limits import BodyLimit, body_limits
 from variantly.api.schemas import BatchRenderRequest
 from variantly.errors import StoreUnavailable, VariantlyError
@@ -40,10 +41,13 @@ def create_app(
     service: RenderService | None = None,
     review_enabled: bool = True,
     redis_url: str | None = None,
+    fast_render: bool = True,
 ) -> FastAPI:
     """The API. ``review_enabled=False`` makes a render-only node: render routes only,
     and it never loads guardrails-ai (not even to re-check a changed policy).
-    ``redis_url`` shares frequency caps and variant statistics between processes."""
+    ``redis_url`` shares frequency caps and variant statistics between processes.
+    ``fast_render=False`` sends every ``POST /v1/render`` through FastAPI's route instead of
+    ``RenderFastPath`` (the same answers, slower: its tests compare the two)."""
     if service is None:
         store = Store(database_url or default_database_url(workspace))
         service = RenderService(workspace, store, poll_seconds=poll_seconds, redis_url=redis_url)
@@ -68,6 +72,8 @@ def create_app(
         summary="Personalised content from approved variants, with the reason for every choice.",
     )
     app.state.service = service
+    if fast_render:
+        app.add_middleware(RenderFastPath)  # inside BodyLimit: added first, so wrapped by it
     app.add_middleware(BodyLimit, limits=body_limits())
     if review_enabled:
         service.on_policy_change = lambda workspace: _recheck_in_background(app, workspace)

@@ -1,0 +1,103 @@
+"""POST /v1/render through RenderFastPath answers exactly as FastAPI's route does.
+
+Two apps on one workspace and store, one with the fast path and one without; every
+request goes to both with the same Thompson-sampling seed, and the answers must match
+byte for byte. Valid renders are answered by the fast path; anything else is handed to
+the route, and the error is the route's own.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from conftest import REPO, approve_examples
+from variantly.api import create_app, fast_path
+
+
+def profile(name: str) -> dict:
+    return json.loads((REPO / "examples" / "profiles" / f"{name}.json").read_text())
+
+
+ANNA, BEN = profile("anna_retail_enterprise_sv"), profile("ben_fintech_startup_en")
+JSON = {"content-type": "application/json"}
+
+SERVED_FAST = {
+    "landing": {"layout": "landing", "profile": ANNA},
+    "one module": {"module": "hero", "profile": BEN},
+    "several modules": {"modules": ["hero", "cta"], "profile": ANNA},
+    "email": {"layout": "email", "channel": "email", "profile": profile("eva_bank_dormant_sv")},
+}
+HANDED_TO_THE_ROUTE = {
+    "no e-mail consent": json.dumps(
+        {"layout": "email", "channel": "email", "profile": profile("greta_no_email_consent_sv")}
+    ).encode(),
+    "unknown module": json.dumps({"module": "nope", "profile": ANNA}).encode(),
+    "no profile": b'{"layout": "landing"}',
+    "two targets": json.dumps({"module": "hero", "layout": "landing", "profile": ANNA}).encode(),
+    "a lone surrogate": b'{"layout": "landing", "profile": {"id": "p\\ud800", "consent": {}}}',
+    "not JSON": b'{"layout": ',
+    "JSON that is not an object": b"[1, 2]",
+}
+
+
+@pytest.fixture
+def clients(workspace_dir: Path, database_url: str):
+    fast = create_app(workspace_dir, database_url)
+    approve_examples(fast.state.service)
+    plain = create_app(workspace_dir, database_url, fast_render=False)
+    plain.state.service.refresh_release()
+    with TestClient(fast, raise_server_exceptions=False) as a, TestClient(plain, raise_server_exceptions=False) as b:
+        yield a, b
+
+
+@pytest.fixture
+def handed_over(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The bodies the fast path handed to the FastAPI route."""
+    seen: list[bytes] = []
+    replay = fast_path._replay
+
+    def counting(body, receive):
+        seen.append(body)
+        return replay(body, receive)
+
+    monkeypatch.setattr(fast_path, "_replay", counting)
+    return seen
+
+
+def both(clients, body: bytes, headers: dict[str, str] = JSON):
+    answers = []
+    for client in clients:
+        client.app.state.service.activity.rng.seed(7)  # the same Thompson-sampling draws for both
+        answers.append(client.post("/v1/render", content=body, headers=headers))
+    return answers
+
+
+@pytest.mark.parametrize("case", SERVED_FAST)
+def test_a_valid_render_is_answered_by_the_fast_path_as_the_route_would(clients, handed_over, case: str) -> None:
+    fast, plain = both(clients, json.dumps(SERVED_FAST[case]).encode())
+    assert fast.status_code == plain.status_code == 200
+    assert fast.content == plain.content
+    assert {k: v for k, v in fast.headers.items() if k != "date"} == {
+        k: v for k, v in plain.headers.items() if k != "date"
+    }
+    assert handed_over == []
+
+
+@pytest.mark.parametrize("case", HANDED_TO_THE_ROUTE)
+def test_a_request_the_fast_path_cannot_answer_gets_the_routes_own_error(clients, handed_over, case: str) -> None:
+    body = HANDED_TO_THE_ROUTE[case]
+    fast, plain = both(clients, body)
+    assert 400 <= fast.status_code < 500 and fast.status_code == plain.status_code
+    assert fast.json() == plain.json() and fast.json()["error"]["code"]
+    assert handed_over == [body]
+
+
+def test_another_content_type_goes_straight_to_the_route(clients, handed_over) -> None:
+    body = json.dumps(SERVED_FAST["landing"]).encode()
+    fast, plain = both(clients, body, headers={"content-type": "text/plain"})
+    assert fast.status_code == plain.status_code and fast.content == plain.content
+    assert handed_over == []  # not read by the fast path at all
