@@ -178,6 +178,34 @@ def test_openapi_and_health(client: TestClient) -> None:
     assert health["status"] == "ok" and health["release_variants"] >= 30
 
 
+def test_a_poll_that_comes_during_another_returns_with_its_result(workspace_dir: Path, monkeypatch) -> None:
+    """The poller is loading a broken edit when someone else polls: the second poll waits, and then
+    health says what the first found (it used to return at once, before the load had failed)."""
+    import threading
+    import time
+
+    from variantly.serving import service as service_module
+
+    svc = service_module.RenderService(workspace_dir, None)
+    loading = threading.Event()
+    real_load = service_module.load_checked_workspace
+
+    def slow_load(root):
+        loading.set()
+        time.sleep(0.3)  # a big workspace on a busy machine
+        return real_load(root)
+
+    monkeypatch.setattr(service_module, "load_checked_workspace", slow_load)
+    hero = workspace_dir / "modules" / "hero.jinja"
+    hero.write_text(hero.read_text().replace("<h1>{{ slots.headline }}</h1>", "<h1>{{ slots.headline </h1>"))
+    poller = threading.Thread(target=svc.poll_once)
+    poller.start()
+    assert loading.wait(5)
+    svc.poll_once()  # comes while the poller is loading the same edit
+    assert svc.health().workspace_error and "Jinja syntax error" in svc.health().workspace_error
+    poller.join()
+
+
 def test_broken_workspace_edit_keeps_serving_the_last_good_one(workspace_dir: Path, database_url: str) -> None:
     app = create_app(workspace_dir, database_url, poll_seconds=0.05)
     operator = {"Authorization": f"Bearer {create_account(app.state.service.store, 'ops', 'admin')}"}

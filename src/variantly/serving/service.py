@@ -70,6 +70,7 @@ class RenderService:
         self._release_loaded = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._polling = threading.Lock()
         self.refresh_release()
         self.refresh_accounts()
         self._load_activity()
@@ -186,10 +187,14 @@ class RenderService:
             log.warning("could not read new events: %s", exc)
 
     def poll_once(self) -> None:
-        self.refresh_workspace()
-        self.refresh_release()
-        self.refresh_accounts()
-        self.refresh_activity()
+        """One poll at a time: a caller that comes while the poller is mid-poll waits for it, so it
+        returns with the workspace and release as they are now (it would otherwise see the edit
+        being loaded as already handled), and no event is read twice."""
+        with self._polling:
+            self.refresh_workspace()
+            self.refresh_release()
+            self.refresh_accounts()
+            self.refresh_activity()
 
     def start(self) -> None:
         if self._thread is not None:
