@@ -81,3 +81,23 @@ def test_jobs_waiting_for_the_writer_are_saved_when_the_run_is_interrupted(store
     worker.shutdown(wait=True)  # what the run does on its way out: the batch in the thread completes
     writer.flush()  # and the jobs still waiting are written
     assert saved(store) == (4, 4, 4)
+
+
+def test_a_job_whose_rows_fail_costs_only_itself_not_the_jobs_saved_with_it(store) -> None:
+    worker = ThreadPoolExecutor(max_workers=1)
+    busy = threading.Event()
+    worker.submit(busy.wait)
+    broken = finished(1)
+    broken[2][0].model = None  # a call row the store refuses (model is required)
+
+    async def main() -> list:
+        writer = JobWriter(store, worker, actor="generator:r1")
+        waiting = [asyncio.ensure_future(writer.save(*job)) for job in (finished(0), broken, finished(2))]
+        await asyncio.sleep(0.05)
+        busy.set()
+        return await asyncio.gather(*waiting, return_exceptions=True)
+
+    good, bad, also_good = asyncio.run(main())
+    worker.shutdown(wait=True)
+    assert good == also_good == 1 and isinstance(bad, Exception)
+    assert saved(store) == (2, 2, 2)  # jobs 0 and 2 with their variants and calls; job 1 not at all
