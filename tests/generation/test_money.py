@@ -112,7 +112,8 @@ def test_an_unreachable_endpoint_stops_the_run_within_seconds(runner: Runner) ->
     runner.llm.settings = runner.llm.settings.model_copy(update={"max_attempts": 5})
     runner.checker  # noqa: B018 - guardrails-ai imported (seconds) before the run is timed
     summary = run(runner, cohorts=None, concurrency=4)
-    assert summary.status == "failed" and "refused 5 connections in a row" in summary.message
+    # the fifth refusal in a row opens the circuit; up to three calls already in flight may add theirs
+    assert summary.status == "failed" and re.search(r"refused [5-8] connections in a row", summary.message)
     assert route.call_count <= 8 and summary.seconds < 5
     assert summary.jobs_not_started >= 30
 
