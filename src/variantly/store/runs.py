@@ -58,8 +58,10 @@ def save_jobs(
     """
     with store.session() as session:
         variants = [row for _, rows, _ in jobs for row in rows]
-        added = insert_variants(
-            session, variants, actor=actor, reasons=[row.report.get("summary", "") for row in variants]
+        added = (  # a batch of failed jobs has none: no query for them
+            insert_variants(session, variants, actor=actor, reasons=[row.report.get("summary", "") for row in variants])
+            if variants
+            else set()
         )
         session.add_all([call for _, _, calls in jobs for call in calls])
         keys = [job.key for job, _, _ in jobs]
