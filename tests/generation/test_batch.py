@@ -187,7 +187,7 @@ def test_an_expired_or_cancelled_batch_keeps_what_was_answered_and_replans_the_r
     summary = run(runner, cohorts=None, locales=["en"], batch="collect")
     assert summary.jobs_done == 5 and summary.jobs_unfinished == 15
     assert f"{status}: 5 answered, 15 unanswered" in summary.batch_lines[0]
-    assert "batch: batch_expired: not run" in summary.errors[0]
+    assert "batch: batch_expired: not run" in summary.errors[0].error
     plan = runner.plan(RunOptions(modules=["cta"], locales=["en"], candidates=2))
     assert len(plan.jobs) == 15 and plan.unfinished == 15  # the next run sends them again
 
@@ -198,7 +198,7 @@ def test_a_failed_batch_replans_every_job_with_the_reason(runner: Runner) -> Non
     respx.get(f"{BASE}/batches/{BATCH_ID}").mock(return_value=httpx.Response(200, json=batch_body("failed", total=20)))
     summary = run(runner, cohorts=None, locales=["en"], batch="collect")
     assert summary.jobs_unfinished == ENGLISH_CTA and summary.jobs_done == 0
-    assert "the batch failed: invalid_json_line: line 3 is not JSON" in summary.errors[0]
+    assert "the batch failed: invalid_json_line: line 3 is not JSON" in summary.errors[0].error
     assert open_batches(runner)[0].status == "collected"
     assert len(runner.plan(RunOptions(modules=["cta"], locales=["en"], candidates=2)).jobs) == ENGLISH_CTA
 

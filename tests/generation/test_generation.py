@@ -148,7 +148,7 @@ def test_content_that_is_not_json_is_retried_then_given_up(runner: Runner) -> No
     )
     summary = run(runner)
     assert (summary.jobs_done, summary.jobs_unfinished) == (0, 1)
-    assert "no usable answer after 3 attempt(s)" in summary.errors[0]
+    assert "no usable answer after 3 attempt(s)" in summary.errors[0].error
     assert [c.outcome for c in calls(runner)] == ["ValidationError", "NotJSONBody", "JSONDecodeError"]
     assert variants(runner) == []
     # unfinished, not failed: trouble on the way, so the next run tries this job again by itself
@@ -161,7 +161,7 @@ def test_truncated_answer_fails_the_job_without_retrying(runner: Runner) -> None
     route = respx.post(URL).mock(return_value=completion(content='{"candidates": [{"label": "Sta', finish="length"))
     summary = run(runner)
     assert route.call_count == 1 and summary.jobs_failed == 1
-    assert "cut off at max_completion_tokens" in summary.errors[0]
+    assert "cut off at max_completion_tokens" in summary.errors[0].error
 
 
 @respx.mock
@@ -169,7 +169,7 @@ def test_refusal_fails_the_job_without_retrying(runner: Runner) -> None:
     route = respx.post(URL).mock(return_value=completion(refusal="I can't help with that."))
     summary = run(runner)
     assert route.call_count == 1 and summary.jobs_failed == 1
-    assert "refused: I can't help with that." in summary.errors[0]
+    assert "refused: I can't help with that." in summary.errors[0].error
     again = run(runner)  # a refusal would repeat: not paid for again unless asked, but never hidden
     assert (again.jobs_failed_before, again.llm_calls, route.call_count) == (1, 0, 1)
     assert again.left_over == 1 and "--retry-failed" in again.message

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -190,3 +191,24 @@ def test_a_run_that_leaves_jobs_unstarted_exits_4_and_says_what_to_do(workspace_
     assert "stopped_budget" in text and "not started: run again (with a higher --budget-usd) to continue" in text
     spent = float(text.split("job(s) done, $", 1)[1].split(" ", 1)[0])
     assert 0 < spent <= 0.002
+
+
+def test_an_unreachable_endpoint_is_reported_once_and_exits_1(workspace_dir: Path) -> None:
+    """The circuit breaker's reason is the run's one message, not a line per job that was in flight."""
+    with socket.socket() as probe:  # bound and closed: nothing listens there now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "variantly", "generate", "-w", str(workspace_dir), "-m", "hero"]
+    started = time.monotonic()
+    out = subprocess.run(
+        [*command, "--concurrency", "8"],
+        capture_output=True,
+        text=True,
+        env=_env(f"http://127.0.0.1:{port}/v1"),
+        timeout=300,
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    text = " ".join(out.stdout.split())
+    assert text.count(f"127.0.0.1:{port}/v1 refused") == 1, out.stdout
+    assert "check OPENAI_BASE_URL" in text and "job(s) unfinished: the next run redoes them" in text
+    assert time.monotonic() - started < 60  # seconds of start-up, not a retry per job (was 200 attempts, 42 s)

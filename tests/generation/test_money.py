@@ -41,10 +41,11 @@ def test_a_job_where_nothing_passes_is_failed_listed_and_retried_with_the_failur
     first = run(runner)
     assert (first.jobs_done, first.jobs_failed, first.left_over) == (0, 1, 1)
     assert jobs(runner) == {COHORT: "failed"}
-    assert "no candidate passed the guardrails after 2 re-ask(s)" in first.errors[0]
+    assert first.errors[0].status == "failed"
+    assert "no candidate passed the guardrails after 2 re-ask(s)" in first.errors[0].error
 
     plan = runner.plan(RunOptions(modules=["cta"], cohorts=[COHORT], candidates=2))
-    assert [(f.cohort_key, f.error[:40]) for f in plan.failed] == [(COHORT, first.errors[0].split(": ", 1)[1][:40])]
+    assert [(f.cohort_key, f.error) for f in plan.failed] == [(COHORT, first.errors[0].error)]
     assert plan.jobs == []
 
     route.mock(return_value=completion([GOOD, GOOD]))
@@ -206,3 +207,25 @@ def test_cached_prompt_tokens_are_recorded_and_billed_at_the_cached_price(runner
     expected = (200 * price.input_per_million + 800 * price.cached_input_per_million + 100 * 0.60) / 1_000_000
     assert abs(summary.cost_usd - expected) < 1e-12
     assert calls(runner)[0].cached_tokens == 800
+
+
+@respx.mock
+def test_many_jobs_failing_for_one_reason_read_as_one_problem_with_their_cohorts(runner: Runner) -> None:
+    from variantly.cli.authoring import console, print_summary
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if b"segment: enterprise" in request.content:
+            return completion(content='{"candidates": [{"label": "Sta', finish="length")
+        return completion(refusal="I can't help with that.")
+
+    respx.post(URL).mock(side_effect=answer)
+    summary = run(runner, cohorts=None, concurrency=4)
+    enterprise = [p for p in summary.errors if "segment=enterprise" in p.cohort_key]
+    assert len(enterprise) > 3 and {p.status for p in summary.errors} == {"failed"}
+
+    with console.capture() as captured:
+        print_summary(summary)
+    text = " ".join(captured.get().split())
+    assert text.count("cut off at max_completion_tokens") == 1 and text.count("I can't help with that.") == 1
+    assert f"{len(enterprise)} failed: the answer was cut off" in text
+    assert enterprise[0].cohort_key in text and f"and {len(enterprise) - 3} more" in text

@@ -144,10 +144,7 @@ def _print_plan(plan, verbose: bool) -> None:
             f"[red]{len(plan.failed)} job(s) failed in an earlier run[/red] and have no variant; "
             "`variantly generate --retry-failed` redoes them with the failure as context:"
         )
-        for failed in plan.failed[:20]:
-            console.print(f"  {failed.module_id} {failed.cohort_key}: {escape(failed.error)}", highlight=False)
-        if len(plan.failed) > 20:
-            console.print(f"  ... and {len(plan.failed) - 20} more")
+        print_problems(plan.failed)
     if plan.price is None:
         console.print(
             f"[yellow]no price for model {plan.model}[/yellow]: add it under generation.prices in "
@@ -290,5 +287,17 @@ def print_summary(summary) -> None:
     for line in summary.batch_lines:
         console.print(escape(line), highlight=False, soft_wrap=True)
     console.print(escape(summary.message), highlight=False, soft_wrap=True)
-    for error in summary.errors[:20]:
-        console.print(f"  [red]failed[/red] {escape(error)}", highlight=False, soft_wrap=True)
+    print_problems(summary.errors)
+
+
+def print_problems(problems, cohorts_shown: int = 3) -> None:
+    """Each distinct reason once, with how many jobs it hit and the first few of their cohorts."""
+    from variantly.generation.summary import group_problems
+
+    for status, error, jobs in group_problems(problems):
+        colour = "red" if status == "failed" else "yellow"
+        console.print(f"  [{colour}]{len(jobs)} {status}[/{colour}]: {escape(error)}", highlight=False, soft_wrap=True)
+        for job in jobs[:cohorts_shown]:
+            console.print(f"      {job.module_id} {job.cohort_key}", highlight=False, soft_wrap=True)
+        if len(jobs) > cohorts_shown:
+            console.print(f"      and {len(jobs) - cohorts_shown} more", highlight=False)

@@ -26,7 +26,7 @@ from variantly.generation.budget import Budget, BudgetReached, cost
 from variantly.generation.llm import CallRecord, Completion, LLMClient
 from variantly.generation.plan import Plan, PlannedJob
 from variantly.generation.prompts import PromptSet, count_tokens, output_model
-from variantly.generation.summary import RunStop, RunSummary
+from variantly.generation.summary import JobProblem, RunStop, RunSummary
 from variantly.generation.writer import JobWriter
 from variantly.store import Store
 from variantly.store.schema import GenerationJobRow, LLMCallRow, VariantRow
@@ -277,7 +277,7 @@ async def _save(
     summary, plan = ctx.summary, ctx.plan
     summary.reasks += reasks
     if error:
-        summary.errors.append(f"{job.module_id} {job.cohort.key}: {error}")
+        summary.errors.append(JobProblem(job.module_id, job.cohort.key, error, status))
     rows = []
     for index, candidate in enumerate(candidates):
         passed = candidate.report["passed"]

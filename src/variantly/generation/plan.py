@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from variantly.errors import NotFound
 from variantly.generation.budget import cost
 from variantly.generation.prompts import BuiltPrompt, PromptSet, build_prompt, estimate_completion_tokens, json_shape
+from variantly.generation.summary import JobProblem
 from variantly.serving.cohorts import ANY, Cohort
 from variantly.store import Store
 from variantly.store.schema import BatchRow, GenerationJobRow, LLMCallRow, VariantRow
@@ -42,15 +43,6 @@ class PlannedJob:
     retry_of: str = ""  # the earlier failure this job retries, given to the LLM as context
 
 
-@dataclass(frozen=True)
-class FailedJob:
-    """A job that failed in an earlier run and is not in this plan: its cohort has no variant."""
-
-    module_id: str
-    cohort_key: str
-    error: str
-
-
 @dataclass
 class Plan:
     model: str
@@ -61,7 +53,7 @@ class Plan:
     jobs: list[PlannedJob] = field(default_factory=list)
     skipped_done: int = 0
     skipped_current: int = 0
-    failed: list[FailedJob] = field(default_factory=list)  # left out: retry with retry_failed
+    failed: list[JobProblem] = field(default_factory=list)  # failed in an earlier run; retry_failed redoes them
     unfinished: int = 0  # planned again: they did not finish in an earlier run
     in_batch: int = 0  # waiting in a provider batch: collected by `generate --batch` or `--collect`
     reasks_per_job: float = 0.0  # expected follow-up calls (re-asks, top-ups) per job
@@ -204,7 +196,7 @@ def make_plan(
             retry_of = ""
             if status == "failed":
                 if not retry_failed:
-                    plan.failed.append(FailedJob(module_id, cohort.key, errors.get(key, "")))
+                    plan.failed.append(JobProblem(module_id, cohort.key, errors.get(key, "")))
                     continue
                 retry_of = errors.get(key, "")
             elif status == "unfinished":

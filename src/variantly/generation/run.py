@@ -164,9 +164,8 @@ class Runner:
                 except JobStopped:
                     stop.status = stop.status or "stopped_budget"
                 except ConfigurationError as exc:  # bad key, unknown model, endpoint down: all would fail alike
-                    if not stop.status:
+                    if not stop.status:  # the run's message gives the reason once, not once per job in flight
                         stop.status, stop.reason = "failed", exc.message
-                    summary.errors.append(f"{job.module_id} {job.cohort.key}: {exc.message}")
                     summary.jobs_unfinished += 1
                     return
                 if progress.due():

@@ -6,6 +6,30 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+@dataclass(frozen=True)
+class JobProblem:
+    """A job that ended without a variant, and why: ``failed`` (redo it with ``--retry-failed``)
+    or ``unfinished`` (the next run redoes it)."""
+
+    module_id: str
+    cohort_key: str
+    error: str
+    status: str = "failed"
+
+
+def group_problems(problems: list[JobProblem]) -> list[tuple[str, str, list[JobProblem]]]:
+    """(status, error, jobs) per distinct error, most frequent first.
+
+    Twenty cohorts truncated at the same limit are one problem to fix, not twenty lines
+    to read; the reader still sees which cohorts it hit.
+    """
+    groups: dict[tuple[str, str], list[JobProblem]] = {}
+    for problem in problems:
+        groups.setdefault((problem.status, problem.error), []).append(problem)
+    ordered = sorted(groups.items(), key=lambda item: -len(item[1]))  # stable: first seen first among equals
+    return [(status, error, jobs) for (status, error), jobs in ordered]
+
+
 @dataclass
 class RunSummary:
     run_id: str
@@ -32,7 +56,7 @@ class RunSummary:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     seconds: float = 0.0
-    errors: list[str] = field(default_factory=list)
+    errors: list[JobProblem] = field(default_factory=list)  # jobs this run left without a variant
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
