@@ -1,8 +1,10 @@
-"""A local OpenAI-compatible chat completions server with a fixed latency.
+"""A local OpenAI-compatible server: chat completions with a fixed latency, and the Batch API.
 
 It writes valid candidates from what the prompt asks for (slot limits, language,
 required sentences, asset choices), so a run through it exercises the whole
-pipeline. Used by the resume test and the generation benchmark. Run it alone with
+pipeline. Batches (``/v1/files`` + ``/v1/batches``) read ``in_progress`` for the first
+``batch_polls`` polls, then ``completed`` with an answer per request. Used by the CLI
+tests and the generation benchmark. Run it alone with
 ``python tests/fake_openai.py PORT LATENCY_SECONDS``.
 """
 
@@ -16,7 +18,7 @@ import time
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 PHRASES = {
@@ -76,49 +78,126 @@ def _enums(response_format: dict) -> dict[str, list[str]]:
     return enums
 
 
-def create_app(latency: float = 0.0) -> Starlette:
+def answer(body: dict, number: int) -> dict:
+    """A chat completion for a request body: valid candidates, as many as the prompt asks for."""
+    user = body["messages"][-1]["content"]
+    count = int(m.group(1)) if (m := re.search(r"Write (\d+) (?:different|new) candidate", user)) else 1
+    prompt = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    content = json.dumps(
+        {"candidates": candidates_for(prompt, count, _enums(body.get("response_format")), number)}, ensure_ascii=False
+    )
+    words = sum(len(m["content"].split()) for m in body["messages"])
+    return {
+        "id": f"chatcmpl-{number}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body["model"],
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "logprobs": None,
+                "message": {"role": "assistant", "content": content, "refusal": None},
+            }
+        ],
+        "usage": {
+            "prompt_tokens": words,
+            "completion_tokens": len(content) // 4,
+            "total_tokens": words + len(content) // 4,
+        },
+    }
+
+
+def create_app(latency: float = 0.0, batch_polls: int = 1) -> Starlette:
+    """``batch_polls``: how many times a batch reads ``in_progress`` before it is ``completed``."""
+
     async def completions(request: Request) -> JSONResponse:
         """Answers ``latency`` seconds after the request arrived: the fake's own work is inside that time,
         so a benchmark's "ideal" (calls x latency) is what a server with exactly that latency would take."""
         arrived = time.perf_counter()
         body = await request.json()
         app.state.requests.append(body)
-        user = body["messages"][-1]["content"]
-        count = int(m.group(1)) if (m := re.search(r"Write (\d+) (?:different|new) candidate", user)) else 1
-        prompt = next(m["content"] for m in body["messages"] if m["role"] == "user")
-        content = json.dumps(
-            {"candidates": candidates_for(prompt, count, _enums(body.get("response_format")), len(app.state.requests))},
-            ensure_ascii=False,
-        )
-        words = sum(len(m["content"].split()) for m in body["messages"])
-        response = JSONResponse(
-            {
-                "id": f"chatcmpl-{len(app.state.requests)}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "finish_reason": "stop",
-                        "logprobs": None,
-                        "message": {"role": "assistant", "content": content, "refusal": None},
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": words,
-                    "completion_tokens": len(content) // 4,
-                    "total_tokens": words + len(content) // 4,
-                },
-            }
-        )
+        response = JSONResponse(answer(body, len(app.state.requests)))
         await asyncio.sleep(max(0.0, app.state.latency - (time.perf_counter() - arrived)))
         return response
 
-    app = Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+    # --- the Batch API: files in and out, and batches that finish after a few polls ---
+
+    async def upload(request: Request) -> JSONResponse:
+        form = await request.form()
+        content = await form["file"].read()
+        file_id = f"file-{len(app.state.files) + 1}"
+        app.state.files[file_id] = content
+        return JSONResponse(_file(file_id, len(content), form["purpose"]))
+
+    async def create_batch(request: Request) -> JSONResponse:
+        body = await request.json()
+        batch_id = f"batch_{len(app.state.batches) + 1}"
+        lines = app.state.files[body["input_file_id"]].decode().splitlines()
+        app.state.batches[batch_id] = {"input_file_id": body["input_file_id"], "requests": len(lines), "polls": 0}
+        return JSONResponse(_batch(batch_id, app.state.batches[batch_id], "validating"))
+
+    async def retrieve_batch(request: Request) -> JSONResponse:
+        batch_id = request.path_params["batch_id"]
+        batch = app.state.batches[batch_id]
+        batch["polls"] += 1
+        if batch["polls"] <= app.state.batch_polls:
+            return JSONResponse(_batch(batch_id, batch, "in_progress"))
+        if "output_file_id" not in batch:
+            out = []
+            for line in app.state.files[batch["input_file_id"]].decode().splitlines():
+                request_line = json.loads(line)
+                app.state.requests.append(request_line["body"])
+                response = {
+                    "status_code": 200,
+                    "request_id": "req",
+                    "body": answer(request_line["body"], len(app.state.requests)),
+                }
+                out.append(
+                    json.dumps({"id": "r", "custom_id": request_line["custom_id"], "response": response, "error": None})
+                )
+            batch["output_file_id"] = f"file-{len(app.state.files) + 1}"
+            app.state.files[batch["output_file_id"]] = "\n".join(out).encode()
+        return JSONResponse(_batch(batch_id, batch, "completed"))
+
+    async def file_content(request: Request) -> Response:
+        return Response(app.state.files[request.path_params["file_id"]], media_type="application/octet-stream")
+
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", completions, methods=["POST"]),
+            Route("/v1/files", upload, methods=["POST"]),
+            Route("/v1/files/{file_id}/content", file_content, methods=["GET"]),
+            Route("/v1/batches", create_batch, methods=["POST"]),
+            Route("/v1/batches/{batch_id}", retrieve_batch, methods=["GET"]),
+        ]
+    )
     app.state.latency = latency
     app.state.requests = []
+    app.state.files = {}
+    app.state.batches = {}
+    app.state.batch_polls = batch_polls
     return app
+
+
+def _file(file_id: str, size: int, purpose: str) -> dict:
+    return {"id": file_id, "object": "file", "bytes": size, "created_at": 1, "filename": "f.jsonl", "purpose": purpose}
+
+
+def _batch(batch_id: str, batch: dict, status: str) -> dict:
+    total, done = batch["requests"], batch["requests"] if status == "completed" else 0
+    return {
+        "id": batch_id,
+        "object": "batch",
+        "endpoint": "/v1/chat/completions",
+        "input_file_id": batch["input_file_id"],
+        "completion_window": "24h",
+        "status": status,
+        "created_at": 1,
+        "output_file_id": batch.get("output_file_id"),
+        "error_file_id": None,
+        "request_counts": {"total": total, "completed": done, "failed": 0},
+    }
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import LiveServer
 from fake_openai import create_app
 
@@ -212,3 +214,39 @@ def test_an_unreachable_endpoint_is_reported_once_and_exits_1(workspace_dir: Pat
     assert text.count(f"127.0.0.1:{port}/v1 refused") == 1, out.stdout
     assert "check OPENAI_BASE_URL" in text and "job(s) unfinished: the next run redoes them" in text
     assert time.monotonic() - started < 60  # seconds of start-up, not a retry per job (was 200 attempts, 42 s)
+
+
+def test_a_batch_is_sent_collected_later_and_billed_at_half_price_from_the_cli(workspace_dir: Path) -> None:
+    """As an operator would: --batch sends, --collect waits while the provider works, then saves the answers."""
+    command = [sys.executable, "-m", "variantly", "generate", "-w", str(workspace_dir), "-m", "cta", "-l", "en"]
+    app = create_app(batch_polls=1)
+    with LiveServer(app) as llm:
+
+        def generate(*extra: str) -> tuple[int, str]:
+            out = subprocess.run(
+                [*command, *extra], capture_output=True, text=True, env=_env(f"{llm.url}/v1"), timeout=300
+            )
+            return out.returncode, " ".join(out.stdout.split()) + out.stderr
+
+        code, sent = generate("--batch")
+        assert code == 0, sent
+        assert "batch batch_1: sent 20 job(s)" in sent and "variantly generate --collect" in sent
+        assert app.state.requests == [] and len(app.state.batches) == 1  # nothing live, one batch
+
+        code, waiting = generate("--collect")
+        assert code == 0 and "in_progress, 0/20 answered; collect again later" in waiting, waiting
+
+        code, collected = generate("--collect")
+        assert code == 0 and "completed: 20 answered, 0 unanswered" in collected, collected
+        assert "20 job(s) done" in collected
+
+        code, again = generate()
+        assert code == 0 and "0 job(s) done, $0.0000 spent" in again, again
+        assert len(app.state.requests) == 20 and len(app.state.batches) == 1  # nothing asked twice
+
+    with sqlite3.connect(workspace_dir / ".variantly" / "variantly.db") as conn:
+        rows = conn.execute("select purpose, prompt_tokens, completion_tokens, cost_usd from llm_calls").fetchall()
+        variants = conn.execute("select count(*) from variants where status = 'pending'").fetchone()[0]
+    assert len(rows) == 20 and {purpose for purpose, *_ in rows} == {"batch"} and variants == 60
+    for _, prompt, completion, spent in rows:  # gpt-4o-mini: $0.15 in, $0.60 out per million; half in a batch
+        assert spent == pytest.approx((prompt * 0.15 + completion * 0.60) / 1e6 * 0.5)
