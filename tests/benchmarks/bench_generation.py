@@ -8,6 +8,9 @@ concurrent calls (and 1 with --serial), and prints:
   is what the LLM latency alone would take at that concurrency;
 - concurrency efficiency: ideal time / actual time (1.0 = the pipeline adds nothing);
 - the longest the event loop went without running (a stall delays every call in flight);
+- in the same rounds, the bare SDK: the same requests through the same openai client at
+  the same concurrency, with no pipeline around them. Its efficiency is the ceiling this
+  fake and this SDK allow on this machine; "of bare" is the pipeline's share of it;
 - in the same run, a zero-latency baseline with the CPU this process spends per
   candidate, and the cost of each stage measured alone.
 
@@ -39,7 +42,7 @@ from conftest import copy_workspace, free_port  # noqa: E402
 from variantly.generation.guards import PolicyGuards  # noqa: E402
 from variantly.generation.llm import LLMClient  # noqa: E402
 from variantly.generation.plan import cohorts_for  # noqa: E402
-from variantly.generation.prompts import PromptSet, build_prompt  # noqa: E402
+from variantly.generation.prompts import PromptSet, build_prompt, output_model  # noqa: E402
 from variantly.generation.run import Runner, RunOptions  # noqa: E402
 from variantly.serving.trial import load_checked_workspace  # noqa: E402
 from variantly.store import Store  # noqa: E402
@@ -83,6 +86,40 @@ def one_run(root: Path, base_url: str, cohorts: list[str], concurrency: int, gua
         store.dispose()
     assert summary.jobs_done == len(cohorts) and summary.reasks == 0, summary
     return Measured(elapsed, cpu, summary.candidates_passed + summary.candidates_failed, stall * 1000)
+
+
+def bare_sdk_run(root: Path, base_url: str, cohorts: list[str], concurrency: int) -> float:
+    """Seconds for the pipeline's first requests sent straight through the same SDK client, nothing else."""
+    import httpx
+
+    from variantly.serving.cohorts import Cohort
+
+    ws = load_checked_workspace(root)
+    prompts = PromptSet(root)
+    llm = LLMClient(ws.settings.generation, api_key="x", base_url=base_url)
+    output = output_model(ws.modules["hero"].module, 3)
+    bodies = [
+        llm.request_body(
+            build_prompt(prompts, ws, ws.policy, "hero", Cohort.from_key(key), candidates=3).messages, output
+        )
+        for key in cohorts
+    ]
+
+    async def run() -> float:
+        slots = asyncio.Semaphore(concurrency)
+
+        async def one(body: dict) -> None:
+            async with slots:
+                response = await llm.client.post("/chat/completions", cast_to=httpx.Response, body=body)
+                response.json()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(body) for body in bodies))
+        elapsed = time.perf_counter() - started
+        await llm.close()
+        return elapsed
+
+    return asyncio.run(run())
 
 
 def stage_costs(root: Path, guards: PolicyGuards, cohorts: list[str]) -> dict[str, float]:
@@ -133,7 +170,7 @@ def main() -> None:
     parser.add_argument("--serial", action="store_true", help="also 1 call at a time (jobs x latency seconds)")
     parser.add_argument("--rounds", type=int, default=3, help="runs per level; the table shows the median")
     args = parser.parse_args()
-    console = Console(width=100)
+    console = Console(width=120)
     with tempfile.TemporaryDirectory() as tmp:
         root = copy_workspace(Path(tmp) / "ws")
         ws = load_checked_workspace(root)
@@ -144,23 +181,26 @@ def main() -> None:
             baseline = one_run(root, base, cohorts, 1, guards)
         levels = (1, 8, 32) if args.serial else (8, 32)
         runs: dict[int, list[Measured]] = {concurrency: [] for concurrency in levels}
+        bare: dict[int, list[float]] = {concurrency: [] for concurrency in levels}
         with fake_llm(args.latency) as base:
             for _ in range(args.rounds):  # interleaved, so a slow spell of a shared machine hits every level
                 for concurrency in levels:
                     runs[concurrency].append(one_run(root, base, cohorts, concurrency, guards))
+                    bare[concurrency].append(bare_sdk_run(root, base, cohorts, concurrency))
         stages = stage_costs(root, guards, cohorts)
 
     table = Table(
         title=f"Generation pipeline: {len(cohorts)} jobs x 3 candidates, fake LLM latency "
         f"{args.latency * 1000:.0f} ms, median of {args.rounds} rounds (range)"
     )
-    columns = ("concurrent calls", "actual s", "ideal s (LLM only)", "overhead ms / candidate", "efficiency", "range")
-    for column in (*columns, "longest loop stall ms"):
+    columns = ("calls in flight", "actual s", "ideal s (LLM only)", "overhead ms / candidate", "efficiency", "range")
+    for column in (*columns, "bare SDK efficiency", "of bare SDK", "longest loop stall ms"):
         table.add_column(column, justify="right")
     for concurrency, measured in runs.items():
         ideal = math.ceil(len(cohorts) / concurrency) * args.latency
         seconds = sorted(m.seconds for m in measured)
         median = statistics.median(seconds)
+        bare_median = statistics.median(bare[concurrency])
         table.add_row(
             str(concurrency),
             f"{median:.2f}",
@@ -168,6 +208,8 @@ def main() -> None:
             f"{(median - ideal) / measured[0].candidates * 1000:.1f}",
             f"{ideal / median:.2f}",
             f"{ideal / seconds[-1]:.2f}-{ideal / seconds[0]:.2f}",
+            f"{ideal / bare_median:.2f}",
+            f"{bare_median / median:.0%}",
             f"{max(m.max_stall_ms for m in measured):.0f}",
         )
     console.print(table)
