@@ -160,6 +160,9 @@ def test_a_completed_batch_is_checked_reasked_live_and_saved_at_the_batch_price(
     assert len(batch_calls) == ENGLISH_CTA
     full = (500 * 0.15 + 120 * 0.60) / 1_000_000
     assert all(abs(c.cost_usd - full / 2) < 1e-12 for c in batch_calls)  # half the price
+    # a batch answer is each job's first call, the live re-ask its one follow-up: plans learn one re-ask a job
+    learned = runner.plan(RunOptions(modules=["cta"], locales=["sv"], candidates=2))
+    assert f"from {ENGLISH_CTA} earlier jobs: 1.00 re-asks per job" in learned.reask_basis
     # collected: nothing is planned or collected again
     again = run(runner, cohorts=None, locales=["en"], batch="collect")
     assert again.llm_calls == 0 and again.batch_lines == []

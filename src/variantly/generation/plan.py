@@ -85,25 +85,28 @@ class Plan:
         )
 
 
+FIRST_CALLS = ("generate", "batch")  # LLMCallRow.purpose of a job's first answer
+FOLLOW_UPS = ("reask", "top_up")
+
+
 def reask_history(store: Store, max_reasks: int) -> tuple[float, str]:
-    """Follow-up calls per job in this store's history, or the maximum when there is none."""
+    """Follow-up calls (re-asks, top-ups) per job in this store's history, or the maximum when there is none.
+
+    A job's first call is live (``generate``) or came back in a batch (``batch``); both count
+    as the job, neither as a follow-up.
+    """
+    ok = LLMCallRow.outcome == "ok"
     with store.sessions() as session:
-        counts = dict(
-            session.execute(
-                select(LLMCallRow.purpose, func.count(func.distinct(LLMCallRow.job_key)))
-                .where(LLMCallRow.outcome == "ok")
-                .group_by(LLMCallRow.purpose)
-            ).all()
-        )
-        followups = (
+        jobs = (
             session.scalar(
-                select(func.count())
-                .select_from(LLMCallRow)
-                .where(LLMCallRow.purpose != "generate", LLMCallRow.outcome == "ok")
+                select(func.count(func.distinct(LLMCallRow.job_key))).where(ok, LLMCallRow.purpose.in_(FIRST_CALLS))
             )
             or 0
         )
-    jobs = counts.get("generate", 0)
+        followups = (
+            session.scalar(select(func.count()).select_from(LLMCallRow).where(ok, LLMCallRow.purpose.in_(FOLLOW_UPS)))
+            or 0
+        )
     if jobs < 10:
         return float(max_reasks), f"no history yet: assumes {max_reasks} re-asks per job (the most a run makes)"
     rate = followups / jobs
