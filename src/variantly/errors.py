@@ -210,7 +210,8 @@ class LLMNotConfigured(GenerationError, ConfigurationError):
 
 
 class LLMEndpointMisconfigured(GenerationError, ConfigurationError):
-    """401, 403 or 404 from the endpoint: check the key, the base URL and the model name."""
+    """401, 403 or 404 from the endpoint, or a 400 refusing a setting every request sends (the model, the
+    response format, the temperature): no job of the run could succeed, so the run stops."""
 
     code = "llm_misconfigured"
 

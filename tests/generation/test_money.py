@@ -75,6 +75,16 @@ def test_budget_is_never_exceeded_even_with_reasks_and_the_summary_says_what_was
 
 
 @respx.mock
+def test_slot_lengths_go_into_the_schema_for_servers_that_enforce_them(runner: Runner) -> None:
+    runner.llm.settings = runner.llm.settings.model_copy(update={"schema_string_lengths": True})
+    route = respx.post(URL).mock(return_value=completion([GOOD, GOOD]))
+    run(runner)
+    schema = json.loads(route.calls[0].request.content)["response_format"]["json_schema"]["schema"]
+    slot = next(iter(schema["$defs"].values()))["properties"]["label"]
+    assert slot["maxLength"] == runner.workspace.modules["cta"].module.slots["label"].max_chars
+
+
+@respx.mock
 def test_a_short_answer_is_topped_up_and_the_schema_states_the_count(runner: Runner) -> None:
     route = respx.post(URL).mock(side_effect=[completion([GOOD]), completion([GOOD | {"label": "See Lumen"}])])
     summary = run(runner, candidates=2)
@@ -83,7 +93,8 @@ def test_a_short_answer_is_topped_up_and_the_schema_states_the_count(runner: Run
     schema = first["response_format"]["json_schema"]["schema"]
     assert schema["properties"]["candidates"]["minItems"] == schema["properties"]["candidates"]["maxItems"] == 2
     slot = next(iter(schema["$defs"].values()))["properties"]["label"]
-    assert slot["maxLength"] == runner.workspace.modules["cta"].module.slots["label"].max_chars
+    limit = runner.workspace.modules["cta"].module.slots["label"].max_chars
+    assert f"at most {limit} characters" in slot["description"] and "maxLength" not in slot  # OpenAI refuses it
     assert top_up["response_format"]["json_schema"]["schema"]["properties"]["candidates"]["maxItems"] == 1
     assert "You wrote 1 candidate; 2 were asked for. Write 1 more" in top_up["messages"][-1]["content"]
     assert [c.purpose for c in calls(runner)] == ["generate", "top_up"]
@@ -229,3 +240,22 @@ def test_many_jobs_failing_for_one_reason_read_as_one_problem_with_their_cohorts
     assert text.count("cut off at max_completion_tokens") == 1 and text.count("I can't help with that.") == 1
     assert f"{len(enterprise)} failed: the answer was cut off" in text
     assert enterprise[0].cohort_key in text and f"and {len(enterprise) - 3} more" in text
+
+
+@respx.mock
+def test_a_refused_response_format_stops_the_run_at_the_first_call_and_says_what_to_change(runner: Runner) -> None:
+    message = "Invalid schema for response_format 'CtaCandidates': 'minLength' is not permitted."
+    body = {"error": {"message": message, "type": "invalid_request_error", "param": "response_format", "code": None}}
+    route = respx.post(URL).mock(return_value=httpx.Response(400, json=body))
+    summary = run(runner, cohorts=None, concurrency=1)
+    assert summary.status == "failed" and route.call_count == 1 and summary.jobs_not_started == 39
+    assert f"refused 'response_format' ({message})" in summary.message
+    assert "generation.response_format: json_object" in summary.message
+
+
+@respx.mock
+def test_a_400_about_one_jobs_prompt_fails_only_that_job(runner: Runner) -> None:
+    body = {"error": {"message": "This prompt was flagged.", "type": "invalid_request_error", "param": "messages"}}
+    respx.post(URL).mock(return_value=httpx.Response(400, json=body))
+    summary = run(runner, cohorts=None, concurrency=1)
+    assert summary.status == "done_with_errors" and summary.jobs_unfinished == 40 and summary.jobs_not_started == 0

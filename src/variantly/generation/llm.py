@@ -96,9 +96,20 @@ class Completion:
         return sum(c.completion_tokens for c in self.calls)
 
 
+# Keywords OpenAI's strict structured outputs refuse with a 400 ("'minLength' is not permitted"),
+# while servers that decode by grammar (vLLM, llama.cpp, Ollama) enforce them.
+STRING_LENGTHS = ("minLength", "maxLength")
+
+
 @lru_cache(maxsize=256)
-def response_format_for(output: type[BaseModel]) -> dict[str, Any]:
-    """Structured output in OpenAI's strict form: every object closed, every property required."""
+def response_format_for(output: type[BaseModel], string_lengths: bool = False) -> dict[str, Any]:
+    """Structured output in OpenAI's strict form: every object closed, every property required.
+
+    Counts (``minItems``/``maxItems``) are kept: strict mode enforces them. String lengths
+    are kept only with ``string_lengths`` (``generation.schema_string_lengths``); without
+    them a slot's limits are still in its description and the prompt, and the guardrails
+    enforce them.
+    """
     schema = output.model_json_schema()
 
     def close(node: Any) -> None:
@@ -106,6 +117,9 @@ def response_format_for(output: type[BaseModel]) -> dict[str, Any]:
             if node.get("type") == "object" and "properties" in node:
                 node["additionalProperties"] = False
                 node["required"] = list(node["properties"])
+            if not string_lengths and node.get("type") == "string":
+                for keyword in STRING_LENGTHS:
+                    node.pop(keyword, None)
             for value in node.values():
                 close(value)
         elif isinstance(node, list):
@@ -114,6 +128,22 @@ def response_format_for(output: type[BaseModel]) -> dict[str, Any]:
 
     close(schema)
     return {"type": "json_schema", "json_schema": {"name": output.__name__, "schema": schema, "strict": True}}
+
+
+# A 400 naming one of these refuses what every request of the run sends: the run stops at the first.
+SETTINGS_OF_EVERY_REQUEST = {
+    "model": "check the model name (VARIANTLY_MODEL or generation.model in variantly.yml)",
+    "response_format": "set generation.response_format: json_object in variantly.yml for servers without JSON "
+    "schema support, and generation.schema_string_lengths: false if the schema's minLength/maxLength is refused",
+    "temperature": "check generation.temperature in variantly.yml (some models take only the default)",
+    "max_completion_tokens": "check generation.max_completion_tokens in variantly.yml (older servers want max_tokens)",
+}
+
+
+def _error_message(exc: openai.APIStatusError) -> str:
+    """The provider's own words from an error body, not the SDK's whole repr of it."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    return str(body.get("message") or exc.message)[:300]
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -279,6 +309,11 @@ class LLMClient:
                     f"the LLM endpoint answered {exc.status_code} ({exc.message}): check OPENAI_API_KEY, "
                     f"OPENAI_BASE_URL and the model name '{self.model}'"
                 ) from exc
+            if exc.status_code == 400 and exc.param in SETTINGS_OF_EVERY_REQUEST:  # every job would be refused alike
+                raise LLMEndpointMisconfigured(
+                    f"the LLM endpoint refused '{exc.param}' ({_error_message(exc)}): "
+                    f"{SETTINGS_OF_EVERY_REQUEST[exc.param]}"
+                ) from exc
             raise LLMCallFailed(
                 f"the LLM endpoint answered {exc.status_code} after {len(calls)} attempt(s): {exc.message}"
             ) from exc
@@ -335,7 +370,7 @@ class LLMClient:
 
     def response_format(self, output: type[BaseModel]) -> dict[str, Any]:
         if self.settings.response_format == "json_schema":
-            return response_format_for(output)
+            return response_format_for(output, self.settings.schema_string_lengths)
         return {"type": "json_object"}
 
     async def submit_batch(self, requests: list[dict[str, Any]]) -> tuple[str, str]:

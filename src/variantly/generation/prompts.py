@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, create_model
 from variantly.errors import ConfigurationError, PromptTooLarge
 from variantly.serving.cohorts import ANY, Cohort
 from variantly.workspace import Workspace
-from variantly.workspace.models import Module, localized
+from variantly.workspace.models import Module, Slot, localized
 from variantly.workspace.policy import Policy
 
 LANGUAGES = {"en": "English", "sv": "Swedish (svenska)"}
@@ -118,10 +118,7 @@ def build_prompt(
         rules = [slot.description or "text"]
         if slot.type == "asset":
             rules[0] += " (the id of one asset above)"
-        if slot.min_chars:
-            rules.append(f"at least {slot.min_chars} characters")
-        if slot.max_chars:
-            rules.append(f"at most {slot.max_chars} characters")
+        rules += length_rules(slot)
         slots.append({"name": name, "rules": "; ".join(rules)})
         if disclaimer := policy.disclaimer_for(dims.get("industry"), module.kind, name):
             sentence = localized(disclaimer.text, locale, settings.default_locale)
@@ -170,6 +167,16 @@ def build_prompt(
     return BuiltPrompt(built, tokens, cuts)
 
 
+def length_rules(slot: Slot) -> list[str]:
+    """A slot's length limits in words, for the prompt and the schema's descriptions."""
+    rules = []
+    if slot.min_chars:
+        rules.append(f"at least {slot.min_chars} characters")
+    if slot.max_chars:
+        rules.append(f"at most {slot.max_chars} characters")
+    return rules
+
+
 _OUTPUT_MODELS: dict[tuple[str, str, int], type[BaseModel]] = {}
 
 
@@ -185,9 +192,10 @@ def _make_output_model(module: Module, candidates: int) -> type[BaseModel]:
     """The structured-output schema: ``candidates`` candidates, each filling every slot.
 
     The schema states the count (``minItems``/``maxItems``) and each text slot's length
-    limits, so a server that honours JSON schema keeps to them. Parsing does not enforce
-    them: a short answer is topped up and an over-long slot fails the guardrails and is
-    re-asked, both cheaper than throwing a paid answer away as garbage.
+    limits, in its description and as ``minLength``/``maxLength`` (which the LLM client
+    sends only to servers that accept them: ``generation.schema_string_lengths``).
+    Parsing enforces neither: a short answer is topped up and an over-long slot fails the
+    guardrails and is re-asked, both cheaper than throwing a paid answer away as garbage.
     """
     fields: dict[str, Any] = {}
     for name, slot in module.slots.items():
@@ -197,7 +205,8 @@ def _make_output_model(module: Module, candidates: int) -> type[BaseModel]:
             continue
         limits = {"minLength": slot.min_chars, "maxLength": slot.max_chars}
         extra = {k: v for k, v in limits.items() if v is not None}
-        fields[name] = (str, Field(description=slot.description or name, json_schema_extra=extra or None))
+        description = "; ".join([slot.description or name, *length_rules(slot)])
+        fields[name] = (str, Field(description=description, json_schema_extra=extra or None))
     slot_model = create_model(f"{_camel(module.id)}Slots", **fields)
     count = {"minItems": candidates, "maxItems": candidates}
     return create_model(

@@ -149,6 +149,11 @@ class GenerationSettings(_Strict):
     max_reasks: int = Field(default=2, ge=0, le=5)
     concurrency: int = Field(default=8, ge=1, le=256)
     response_format: Literal["json_schema", "json_object"] = "json_schema"
+    schema_string_lengths: bool = Field(
+        default=False,
+        description="also state text slots' limits as minLength/maxLength in the JSON schema: for servers that "
+        "enforce them (vLLM, llama.cpp, Ollama); OpenAI's strict mode refuses those keywords",
+    )
     prompt_token_budget: int = Field(default=3000, ge=200)
     max_completion_tokens: int = Field(default=1200, ge=50)
     timeout_seconds: float = Field(default=60, gt=0)
