@@ -43,6 +43,13 @@ def _env(base_url: str) -> dict[str, str]:
     return env | {"OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "sk-local"}
 
 
+def generate(workspace_dir: Path, base_url: str, *args: str) -> tuple[int, str]:
+    """``variantly generate`` as a user runs it; its exit code and its output on one line."""
+    command = [sys.executable, "-m", "variantly", "generate", "-w", str(workspace_dir), *args]
+    out = subprocess.run(command, capture_output=True, text=True, env=_env(base_url), timeout=300)
+    return out.returncode, " ".join(out.stdout.split()) + out.stderr
+
+
 def test_a_run_contacts_only_the_llm_endpoint(workspace_dir: Path) -> None:
     with LiveServer(create_app()) as llm:
         out = subprocess.run(
@@ -179,17 +186,11 @@ def test_ctrl_c_prints_the_summary_records_the_calls_and_exits_130(workspace_dir
 
 
 def test_a_run_that_leaves_jobs_unstarted_exits_4_and_says_what_to_do(workspace_dir: Path) -> None:
-    command = [sys.executable, "-m", "variantly", "generate", "-w", str(workspace_dir), "-m", "cta"]
     with LiveServer(create_app()) as llm:
-        out = subprocess.run(
-            [*command, "--concurrency", "1", "--budget-usd", "0.002"],
-            capture_output=True,
-            text=True,
-            env=_env(f"{llm.url}/v1"),
-            timeout=300,
+        code, text = generate(
+            workspace_dir, f"{llm.url}/v1", "-m", "cta", "--concurrency", "1", "--budget-usd", "0.002"
         )
-    assert out.returncode == 4, out.stdout + out.stderr
-    text = " ".join(out.stdout.split())
+    assert code == 4, text
     assert "stopped_budget" in text and "not started: run again (with a higher --budget-usd) to continue" in text
     spent = float(text.split("job(s) done, $", 1)[1].split(" ", 1)[0])
     assert 0 < spent <= 0.002
@@ -200,47 +201,33 @@ def test_an_unreachable_endpoint_is_reported_once_and_exits_1(workspace_dir: Pat
     with socket.socket() as probe:  # bound and closed: nothing listens there now
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "variantly", "generate", "-w", str(workspace_dir), "-m", "hero"]
     started = time.monotonic()
-    out = subprocess.run(
-        [*command, "--concurrency", "8"],
-        capture_output=True,
-        text=True,
-        env=_env(f"http://127.0.0.1:{port}/v1"),
-        timeout=300,
-    )
-    assert out.returncode == 1, out.stdout + out.stderr
-    text = " ".join(out.stdout.split())
-    assert text.count(f"127.0.0.1:{port}/v1 refused") == 1, out.stdout
+    code, text = generate(workspace_dir, f"http://127.0.0.1:{port}/v1", "-m", "hero", "--concurrency", "8")
+    assert code == 1, text
+    assert text.count(f"127.0.0.1:{port}/v1 refused") == 1, text
     assert "check OPENAI_BASE_URL" in text and "job(s) unfinished: the next run redoes them" in text
     assert time.monotonic() - started < 60  # seconds of start-up, not a retry per job (was 200 attempts, 42 s)
 
 
 def test_a_batch_is_sent_collected_later_and_billed_at_half_price_from_the_cli(workspace_dir: Path) -> None:
     """As an operator would: --batch sends, --collect waits while the provider works, then saves the answers."""
-    command = [sys.executable, "-m", "variantly", "generate", "-w", str(workspace_dir), "-m", "cta", "-l", "en"]
     app = create_app(batch_polls=1)
     with LiveServer(app) as llm:
+        english_cta = (workspace_dir, f"{llm.url}/v1", "-m", "cta", "-l", "en")
 
-        def generate(*extra: str) -> tuple[int, str]:
-            out = subprocess.run(
-                [*command, *extra], capture_output=True, text=True, env=_env(f"{llm.url}/v1"), timeout=300
-            )
-            return out.returncode, " ".join(out.stdout.split()) + out.stderr
-
-        code, sent = generate("--batch")
+        code, sent = generate(*english_cta, "--batch")
         assert code == 0, sent
         assert "batch batch_1: sent 20 job(s)" in sent and "variantly generate --collect" in sent
         assert app.state.requests == [] and len(app.state.batches) == 1  # nothing live, one batch
 
-        code, waiting = generate("--collect")
+        code, waiting = generate(*english_cta, "--collect")
         assert code == 0 and "in_progress, 0/20 answered; collect again later" in waiting, waiting
 
-        code, collected = generate("--collect")
+        code, collected = generate(*english_cta, "--collect")
         assert code == 0 and "completed: 20 answered, 0 unanswered" in collected, collected
         assert "20 job(s) done" in collected
 
-        code, again = generate()
+        code, again = generate(*english_cta)
         assert code == 0 and "0 job(s) done, $0.0000 spent" in again, again
         assert len(app.state.requests) == 20 and len(app.state.batches) == 1  # nothing asked twice
 
