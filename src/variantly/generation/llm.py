@@ -21,7 +21,6 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any
 
@@ -40,33 +39,19 @@ from variantly.errors import (
     LLMTruncated,
     LLMUnreachable,
 )
+from variantly.generation.wire import (
+    RETRYABLE,
+    SETTINGS_OF_EVERY_REQUEST,
+    error_message,
+    require_json,
+    response_format_for,
+    retry_after_seconds,
+    retryable,
+    why,
+)
 from variantly.workspace.models import GenerationSettings
 
-MAX_RETRY_AFTER_SECONDS = 120.0
 CONNECTION_FAILURES_TO_STOP = 5  # in a row, across all calls of a client
-
-
-class NotJSONBody(Exception):
-    """The endpoint answered 200 with something other than JSON (a proxy's HTML page)."""
-
-
-def _require_json(response: httpx.Response) -> None:
-    content_type = response.headers.get("content-type", "")
-    if "json" not in content_type:
-        raise NotJSONBody(f"the endpoint answered {content_type or 'no content type'}: {response.text[:80]!r}")
-
-
-# Exceptions worth another attempt. ValidationError: the content was not the JSON we
-# asked for; JSONDecodeError / NotJSONBody: the HTTP body itself was not JSON.
-RETRYABLE = (
-    openai.RateLimitError,
-    openai.InternalServerError,
-    openai.APITimeoutError,
-    openai.APIConnectionError,
-    ValidationError,
-    json.JSONDecodeError,
-    NotJSONBody,
-)
 
 
 @dataclass
@@ -96,97 +81,11 @@ class Completion:
         return sum(c.completion_tokens for c in self.calls)
 
 
-# Keywords OpenAI's strict structured outputs refuse with a 400 ("'minLength' is not permitted"),
-# while servers that decode by grammar (vLLM, llama.cpp, Ollama) enforce them.
-STRING_LENGTHS = ("minLength", "maxLength")
-
-
-@lru_cache(maxsize=256)
-def response_format_for(output: type[BaseModel], string_lengths: bool = False) -> dict[str, Any]:
-    """Structured output in OpenAI's strict form: every object closed, every property required.
-
-    Counts (``minItems``/``maxItems``) are kept: strict mode enforces them. String lengths
-    are kept only with ``string_lengths`` (``generation.schema_string_lengths``); without
-    them a slot's limits are still in its description and the prompt, and the guardrails
-    enforce them.
-    """
-    schema = output.model_json_schema()
-
-    def close(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "object" and "properties" in node:
-                node["additionalProperties"] = False
-                node["required"] = list(node["properties"])
-            if not string_lengths and node.get("type") == "string":
-                for keyword in STRING_LENGTHS:
-                    node.pop(keyword, None)
-            for value in node.values():
-                close(value)
-        elif isinstance(node, list):
-            for value in node:
-                close(value)
-
-    close(schema)
-    return {"type": "json_schema", "json_schema": {"name": output.__name__, "schema": schema, "strict": True}}
-
-
-# A 400 naming one of these refuses what every request of the run sends: the run stops at the first.
-SETTINGS_OF_EVERY_REQUEST = {
-    "model": "check the model name (VARIANTLY_MODEL or generation.model in variantly.yml)",
-    "response_format": "set generation.response_format: json_object in variantly.yml for servers without JSON "
-    "schema support, and generation.schema_string_lengths: false if the schema's minLength/maxLength is refused",
-    "temperature": "check generation.temperature in variantly.yml (some models take only the default)",
-    "max_completion_tokens": "check generation.max_completion_tokens in variantly.yml (older servers want max_tokens)",
-}
-
-
-def _error_message(exc: openai.APIStatusError) -> str:
-    """The provider's own words from an error body, not the SDK's whole repr of it."""
-    body = exc.body if isinstance(exc.body, dict) else {}
-    return str(body.get("message") or exc.message)[:300]
-
-
-def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code == 429 or exc.status_code >= 500
-    return isinstance(exc, RETRYABLE)
-
-
 @lru_cache(maxsize=1)
 def _verified_tls() -> ssl.SSLContext:
     """Loading the CA bundle takes ~40 ms on the event loop; a process that starts many runs
     (the API's ``POST /v1/runs``) loads it once."""
     return httpx.create_ssl_context()
-
-
-def _why(exc: BaseException) -> str:
-    """The innermost cause of a connection error: the SDK says "Connection error." or "Request
-    timed out." for a refused connection too, and the transport's own error names host and port."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    return f"{type(exc).__name__}: {str(exc)[:200]}"
-
-
-def retry_after_seconds(exc: BaseException) -> float | None:
-    """Seconds the server asked us to wait: ``retry-after-ms``, ``Retry-After`` seconds or date."""
-    response = getattr(exc, "response", None)
-    if response is None:
-        return None
-    headers = response.headers
-    if (ms := headers.get("retry-after-ms")) is not None:
-        try:
-            return min(float(ms) / 1000, MAX_RETRY_AFTER_SECONDS)
-        except ValueError:
-            pass
-    if (value := headers.get("retry-after")) is not None:
-        try:
-            return min(float(value), MAX_RETRY_AFTER_SECONDS)
-        except ValueError:
-            try:
-                return min(max(parsedate_to_datetime(value).timestamp() - time.time(), 0), MAX_RETRY_AFTER_SECONDS)
-            except (TypeError, ValueError):
-                return None
-    return None
 
 
 class LLMClient:
@@ -242,7 +141,7 @@ class LLMClient:
     def _retrying(self) -> AsyncRetrying:
         """The one retry policy, for chat calls and the batch endpoints alike."""
         return AsyncRetrying(
-            retry=retry_if_exception(_retryable),
+            retry=retry_if_exception(retryable),
             wait=self._wait,
             stop=stop_after_attempt(self.settings.max_attempts),
             reraise=True,
@@ -302,7 +201,7 @@ class LLMClient:
         except openai.APIConnectionError as exc:
             if self.connection_failures >= CONNECTION_FAILURES_TO_STOP:
                 raise self._unreachable() from exc
-            raise LLMCallFailed(f"no answer after {len(calls)} attempt(s): {_why(exc)}") from exc
+            raise LLMCallFailed(f"no answer after {len(calls)} attempt(s): {why(exc)}") from exc
         except openai.APIStatusError as exc:
             if exc.status_code in (401, 403, 404):
                 raise LLMEndpointMisconfigured(
@@ -311,7 +210,7 @@ class LLMClient:
                 ) from exc
             if exc.status_code == 400 and exc.param in SETTINGS_OF_EVERY_REQUEST:  # every job would be refused alike
                 raise LLMEndpointMisconfigured(
-                    f"the LLM endpoint refused '{exc.param}' ({_error_message(exc)}): "
+                    f"the LLM endpoint refused '{exc.param}' ({error_message(exc)}): "
                     f"{SETTINGS_OF_EVERY_REQUEST[exc.param]}"
                 ) from exc
             raise LLMCallFailed(
@@ -336,7 +235,7 @@ class LLMClient:
         """
         body = self.request_body(messages, output)
         response = await self.client.post("/chat/completions", cast_to=httpx.Response, body=body)
-        _require_json(response)
+        require_json(response)
         return self.read_answer(response.json(), output, record)
 
     def read_answer(self, response: dict[str, Any], output: type[BaseModel], record: CallRecord) -> tuple[Any, str]:
@@ -422,7 +321,7 @@ class LLMClient:
 
     def _unreachable(self) -> LLMUnreachable:
         exc = self.last_connection_failure
-        last = f" (last: {_why(exc)})" if exc else ""
+        last = f" (last: {why(exc)})" if exc else ""
         return LLMUnreachable(
             f"the LLM endpoint {self.base_url or 'api.openai.com'} refused {self.connection_failures} connections "
             f"in a row{last}: check OPENAI_BASE_URL and the network; finished jobs are kept, run again to continue"
