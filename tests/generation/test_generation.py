@@ -162,6 +162,9 @@ def test_truncated_answer_fails_the_job_without_retrying(runner: Runner) -> None
     summary = run(runner)
     assert route.call_count == 1 and summary.jobs_failed == 1
     assert "cut off at max_completion_tokens" in summary.errors[0].error
+    # the run as GET /v1/runs/{id} shows it: which job, how it ended, why
+    [stored] = get_run(runner.store, summary.run_id).progress["errors"]
+    assert stored == {"module_id": "cta", "cohort_key": COHORT, "status": "failed", "error": summary.errors[0].error}
 
 
 @respx.mock
