@@ -10,7 +10,7 @@ concurrent calls (and 1 with --serial), and prints:
 - the longest the event loop went without running (a stall delays every call in flight);
 - in the same rounds, the bare SDK: the same requests through the same openai client at
   the same concurrency, with no pipeline around them. Its efficiency is the ceiling this
-  fake and this SDK allow on this machine; "of bare" is the pipeline's share of it;
+  fake and this SDK allow on this machine; "of bare SDK" is the pipeline's share of it;
 - in the same run, a zero-latency baseline with the CPU this process spends per
   candidate, and the cost of each stage measured alone.
 
