@@ -254,7 +254,7 @@ def test_a_refused_response_format_stops_the_run_at_the_first_call_and_says_what
 
 
 @respx.mock
-def test_a_400_about_one_jobs_prompt_fails_only_that_job(runner: Runner) -> None:
+def test_a_400_about_one_jobs_prompt_stops_only_that_job_not_the_run(runner: Runner) -> None:
     body = {"error": {"message": "This prompt was flagged.", "type": "invalid_request_error", "param": "messages"}}
     respx.post(URL).mock(return_value=httpx.Response(400, json=body))
     summary = run(runner, cohorts=None, concurrency=1)
