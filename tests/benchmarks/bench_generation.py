@@ -88,22 +88,23 @@ def one_run(root: Path, base_url: str, cohorts: list[str], concurrency: int, gua
     return Measured(elapsed, cpu, summary.candidates_passed + summary.candidates_failed, stall * 1000)
 
 
-def bare_sdk_run(root: Path, base_url: str, cohorts: list[str], concurrency: int) -> float:
-    """Seconds for the pipeline's first requests sent straight through the same SDK client, nothing else."""
-    import httpx
-
+def first_requests(root: Path, cohorts: list[str]) -> list[dict]:
+    """The request body of each job's first call, as the pipeline sends it."""
     from variantly.serving.cohorts import Cohort
 
     ws = load_checked_workspace(root)
     prompts = PromptSet(root)
-    llm = LLMClient(ws.settings.generation, api_key="x", base_url=base_url)
+    llm = LLMClient(ws.settings.generation, api_key="x", base_url=None)
     output = output_model(ws.modules["hero"].module, 3)
-    bodies = [
-        llm.request_body(
-            build_prompt(prompts, ws, ws.policy, "hero", Cohort.from_key(key), candidates=3).messages, output
-        )
-        for key in cohorts
-    ]
+    built = [build_prompt(prompts, ws, ws.policy, "hero", Cohort.from_key(key), candidates=3) for key in cohorts]
+    return [llm.request_body(prompt.messages, output) for prompt in built]
+
+
+def bare_sdk_run(root: Path, base_url: str, bodies: list[dict], concurrency: int) -> float:
+    """Seconds for these requests sent straight through the pipeline's SDK client, nothing else around them."""
+    import httpx
+
+    llm = LLMClient(load_checked_workspace(root).settings.generation, api_key="x", base_url=base_url)
 
     async def run() -> float:
         slots = asyncio.Semaphore(concurrency)
@@ -182,11 +183,12 @@ def main() -> None:
         levels = (1, 8, 32) if args.serial else (8, 32)
         runs: dict[int, list[Measured]] = {concurrency: [] for concurrency in levels}
         bare: dict[int, list[float]] = {concurrency: [] for concurrency in levels}
+        bodies = first_requests(root, cohorts)  # the same for every round
         with fake_llm(args.latency) as base:
             for _ in range(args.rounds):  # interleaved, so a slow spell of a shared machine hits every level
                 for concurrency in levels:
                     runs[concurrency].append(one_run(root, base, cohorts, concurrency, guards))
-                    bare[concurrency].append(bare_sdk_run(root, base, cohorts, concurrency))
+                    bare[concurrency].append(bare_sdk_run(root, base, bodies, concurrency))
         stages = stage_costs(root, guards, cohorts)
 
     table = Table(
