@@ -47,9 +47,9 @@ def workspace_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def workspace(workspace_dir: Path):
-    from variantly.serving.trial import load_checked_workspace
+    from variantly.workspace import load_workspace
 
-    return load_checked_workspace(workspace_dir)
+    return load_workspace(workspace_dir)
 
 
 def _engines() -> list:
@@ -94,12 +94,19 @@ def store(database_url: str):
     handle.dispose()
 
 
+def make_app(workspace: Path, database_url: str | None = None, *, service=None, fast_render: bool = True, **settings):
+    """The API for a workspace and store, with any other process settings (``render_only=True``, ...)."""
+    from variantly.api import create_app
+    from variantly.settings import ProcessSettings
+
+    given = ProcessSettings(workspace=workspace, database_url=database_url, **settings)
+    return create_app(given, service=service, fast_render=fast_render)
+
+
 @pytest.fixture
 def served_app(workspace_dir: Path, database_url: str):
     """The API with the example variants approved (on each store engine)."""
-    from variantly.api import create_app
-
-    app = create_app(workspace_dir, database_url)
+    app = make_app(workspace_dir, database_url)
     approve_examples(app.state.service)
     return app
 

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from datetime import UTC, datetime
-
-FORMAT_ENV = "VARIANTLY_LOG_FORMAT"
 
 
 class JSONFormatter(logging.Formatter):
@@ -27,9 +24,9 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
-def configure_logging(level: int = logging.INFO) -> None:
+def configure_logging(log_format: str = "plain", level: int = logging.INFO) -> None:
     handler = logging.StreamHandler()
-    if os.environ.get(FORMAT_ENV, "").lower() == "json":
+    if log_format == "json":
         handler.setFormatter(JSONFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))

@@ -9,13 +9,10 @@ the store.
 
 from __future__ import annotations
 
-import os
 import time
 from functools import lru_cache
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-
-MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 RENDER_SECONDS = Histogram(
     "variantly_render_seconds",
@@ -62,9 +59,10 @@ def release_loaded(number: int) -> None:
     RELEASE_LOADED.set(time.time())
 
 
-def exposition() -> tuple[bytes, str]:
-    """The metrics page and its content type; across every process when multi-process mode is on."""
-    if MULTIPROCESS:
+def exposition(multiprocess_dir: str | None = None) -> tuple[bytes, str]:
+    """The metrics page and its content type; across every process when multi-process mode is on
+    (``PROMETHEUS_MULTIPROC_DIR``, which prometheus-client itself reads when it is imported)."""
+    if multiprocess_dir:
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()

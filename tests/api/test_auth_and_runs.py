@@ -9,15 +9,14 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import LiveServer
+from conftest import LiveServer, make_app
 from fake_openai import create_app as fake_llm
-from variantly.api import create_app
 from variantly.auth import by_password, create_account
 
 
 @pytest.fixture
 def app(workspace_dir: Path, database_url: str):
-    return create_app(workspace_dir, database_url, poll_seconds=0.1)
+    return make_app(workspace_dir, database_url, poll_seconds=0.1)
 
 
 @pytest.fixture
@@ -53,7 +52,7 @@ def test_reviewer_cannot_start_runs(app, tokens) -> None:
 def test_render_needs_a_token_unless_the_workspace_opens_it(workspace_dir: Path, database_url: str) -> None:
     settings = workspace_dir / "variantly.yml"
     settings.write_text(settings.read_text().replace("anonymous_render: true", "anonymous_render: false"))
-    app = create_app(workspace_dir, database_url)
+    app = make_app(workspace_dir, database_url)
     token = create_account(app.state.service.store, "pages", "renderer")
     body = {"module": "hero", "profile": {"id": "p1"}}
     with TestClient(app) as client:
@@ -73,10 +72,10 @@ def test_passwords_are_checked_and_stored_hashed(app) -> None:
     assert stored.startswith("scrypt$") and "correct horse" not in stored
 
 
-def test_admin_starts_a_run_and_follows_its_progress(app, tokens, monkeypatch) -> None:
+def test_admin_starts_a_run_and_follows_its_progress(app, tokens) -> None:
     with LiveServer(fake_llm()) as llm:
-        monkeypatch.setenv("OPENAI_BASE_URL", f"{llm.url}/v1")
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-local")
+        svc = app.state.service  # the server started with OPENAI_BASE_URL and OPENAI_API_KEY set
+        svc.settings = svc.settings.but(openai_base_url=f"{llm.url}/v1", openai_api_key="sk-local")
         with TestClient(app) as client:
             body = {"modules": ["cta"], "locales": ["en"], "candidates": 2}
             started = client.post("/v1/runs", json=body, headers=auth(tokens["admin"]))
@@ -93,9 +92,7 @@ def test_admin_starts_a_run_and_follows_its_progress(app, tokens, monkeypatch) -
     assert run["actor"] == "admin-1"
 
 
-def test_run_without_llm_configured_is_a_clear_error(app, tokens, monkeypatch) -> None:
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+def test_run_without_llm_configured_is_a_clear_error(app, tokens) -> None:
     with TestClient(app) as client:
         response = client.post("/v1/runs", json={}, headers=auth(tokens["admin"]))
     assert response.status_code == 503  # the server's setting, not the caller's mistake

@@ -12,8 +12,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import load_profile
-from variantly.api import create_app
+from conftest import load_profile, make_app
 from variantly.auth import create_account
 from variantly.authoring.copy_checks import SlotContext, check_markup_and_links
 from variantly.web.routes import local_path
@@ -21,7 +20,7 @@ from variantly.web.routes import local_path
 
 @pytest.fixture
 def client(workspace_dir, tmp_path):
-    app = create_app(workspace_dir, f"sqlite:///{tmp_path / 'store.db'}")
+    app = make_app(workspace_dir, f"sqlite:///{tmp_path / 'store.db'}")
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 
@@ -129,9 +128,9 @@ def test_review_ui_pages_cannot_be_framed_or_run_inline_script(client) -> None:
     assert "content-security-policy" not in client.get("/healthz").headers  # render routes pay nothing
 
 
-def test_session_cookies_can_be_marked_secure_behind_tls(client, monkeypatch) -> None:
+def test_session_cookies_can_be_marked_secure_behind_tls(client) -> None:
     assert "secure" not in client.get("/ui/login").headers["set-cookie"].lower()
-    monkeypatch.setenv("VARIANTLY_SECURE_COOKIES", "1")
+    client.app.state.settings = client.app.state.settings.but(secure_cookies=True)  # VARIANTLY_SECURE_COOKIES=1
     assert "secure" in client.get("/ui/login").headers["set-cookie"].lower()
 
 
@@ -151,12 +150,13 @@ def test_long_lists_are_counted_before_each_item_is_validated(client) -> None:
 
 
 def test_body_limits_are_configurable_and_a_typo_is_named() -> None:
-    from variantly.api.limits import body_limits
     from variantly.errors import ConfigurationError
+    from variantly.settings import ProcessSettings
 
-    assert body_limits("render=64k, events=2m")["render"] == 64 * 1024
-    with pytest.raises(ConfigurationError, match="'rendr=64k' is not NAME=SIZE"):
-        body_limits("rendr=64k")
+    settings = ProcessSettings.from_env({"VARIANTLY_BODY_LIMITS": "render=64k, events=2m"})
+    assert settings.body_limits["render"] == 64 * 1024 and settings.body_limits["events"] == 2 * 1024 * 1024
+    with pytest.raises(ConfigurationError, match=r"VARIANTLY_BODY_LIMITS: .*'rendr=64k' is not NAME=SIZE"):
+        ProcessSettings.from_env({"VARIANTLY_BODY_LIMITS": "rendr=64k"})
 
 
 def test_metrics_count_renders_decisions_events_and_the_release_for_a_token_holder(client) -> None:
@@ -184,13 +184,13 @@ def test_metrics_count_renders_decisions_events_and_the_release_for_a_token_hold
     assert "variantly_release " in after and "variantly_release_loaded_at_seconds " in after
 
 
-def test_log_lines_can_be_json_for_a_log_pipeline(monkeypatch, capsys) -> None:
+def test_log_lines_can_be_json_for_a_log_pipeline(capsys) -> None:
     import logging
 
     from variantly.logs import configure_logging
+    from variantly.settings import ProcessSettings
 
-    monkeypatch.setenv("VARIANTLY_LOG_FORMAT", "json")
-    configure_logging()
+    configure_logging(ProcessSettings.from_env({"VARIANTLY_LOG_FORMAT": "json"}).log_format)
     logging.getLogger("variantly.test").warning("store unreachable; still serving release %d", 7)
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["level"] == "warning" and line["message"] == "store unreachable; still serving release 7"

@@ -4,7 +4,6 @@ answer matches what the schema promises (status codes, bodies, timestamps with a
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from pathlib import Path
 
@@ -13,22 +12,19 @@ import pytest
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402
 
-from conftest import REPO, copy_workspace  # noqa: E402
-from variantly.api import create_app  # noqa: E402
+from conftest import REPO, copy_workspace, make_app  # noqa: E402
 from variantly.auth import create_account  # noqa: E402
 from variantly.authoring.constraints import check_constraints  # noqa: E402
 from variantly.authoring.importing import import_variants  # noqa: E402
+from variantly.settings import parse_body_limits  # noqa: E402
 
 
 def _api():
     """The API on a throwaway workspace and store, with the example variants approved and an admin token."""
     tmp = Path(tempfile.mkdtemp(prefix="variantly-schema-"))
     workspace = copy_workspace(tmp / "ws")
-    os.environ["VARIANTLY_BODY_LIMITS"] = "render=64m,other=64m"  # the limits have their own test
-    try:
-        app = create_app(workspace, f"sqlite:///{tmp / 'store.db'}")
-    finally:
-        del os.environ["VARIANTLY_BODY_LIMITS"]
+    limits = parse_body_limits("render=64m,other=64m")  # the limits have their own test
+    app = make_app(workspace, f"sqlite:///{tmp / 'store.db'}", body_limits=limits)
     svc = app.state.service
     import_variants(
         svc.store, svc.workspace, REPO / "examples" / "variants.jsonl", actor="t", check=check_constraints, approve=True

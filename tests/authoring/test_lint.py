@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from variantly.cli import app
-from variantly.serving.trial import lint_workspace
+from variantly.workspace import lint_workspace
 
 runner = CliRunner()
 

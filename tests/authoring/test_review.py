@@ -10,8 +10,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import LiveServer
-from variantly.api import create_app
+from conftest import LiveServer, make_app
 from variantly.auth import create_account
 from variantly.authoring.constraints import check_constraints
 from variantly.authoring.importing import import_variants
@@ -26,7 +25,7 @@ DORMANT_EN = {
 
 @pytest.fixture
 def app(workspace_dir: Path, database_url: str):
-    app = create_app(workspace_dir, database_url, poll_seconds=0.2)
+    app = make_app(workspace_dir, database_url, poll_seconds=0.2)
     svc = app.state.service
     import_variants(
         svc.store, svc.workspace, workspace_dir / "examples" / "variants.jsonl", actor="agency", check=check_constraints
@@ -124,7 +123,7 @@ def test_reject_needs_a_reason_and_edit_is_revalidated(app, tokens) -> None:
 
 def test_approving_changes_render_within_5_seconds_without_restart(app, tokens, workspace_dir, database_url) -> None:
     # A separate render-only process image: its own service, polling the same store.
-    render_node = create_app(workspace_dir, database_url, poll_seconds=0.5, review_enabled=False)
+    render_node = make_app(workspace_dir, database_url, poll_seconds=0.5, render_only=True)
     with LiveServer(render_node) as node, TestClient(app) as review_client:
 
         def cta() -> dict:

@@ -44,8 +44,8 @@ from variantly.generation.llm import LLMClient  # noqa: E402
 from variantly.generation.plan import cohorts_for  # noqa: E402
 from variantly.generation.prompts import PromptSet, build_prompt, output_model  # noqa: E402
 from variantly.generation.run import Runner, RunOptions  # noqa: E402
-from variantly.serving.trial import load_checked_workspace  # noqa: E402
 from variantly.store import Store  # noqa: E402
+from variantly.workspace import load_workspace  # noqa: E402
 
 
 @dataclass
@@ -75,7 +75,7 @@ async def _run_watching_the_loop(runner: Runner, options: RunOptions) -> tuple[o
 
 
 def one_run(root: Path, base_url: str, cohorts: list[str], concurrency: int, guards: PolicyGuards) -> Measured:
-    ws = load_checked_workspace(root)
+    ws = load_workspace(root)
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(f"sqlite:///{tmp}/bench.db")
         runner = Runner(store, ws, LLMClient(ws.settings.generation, api_key="x", base_url=base_url), checker=guards)
@@ -90,9 +90,9 @@ def one_run(root: Path, base_url: str, cohorts: list[str], concurrency: int, gua
 
 def first_requests(root: Path, cohorts: list[str]) -> list[dict]:
     """The request body of each job's first call, as the pipeline sends it."""
-    from variantly.serving.cohorts import Cohort
+    from variantly.workspace.cohorts import Cohort
 
-    ws = load_checked_workspace(root)
+    ws = load_workspace(root)
     prompts = PromptSet(root)
     llm = LLMClient(ws.settings.generation, api_key="x", base_url=None)
     output = output_model(ws.modules["hero"].module, 3)
@@ -104,7 +104,7 @@ def bare_sdk_run(root: Path, base_url: str, bodies: list[dict], concurrency: int
     """Seconds for these requests sent straight through the pipeline's SDK client, nothing else around them."""
     import httpx
 
-    llm = LLMClient(load_checked_workspace(root).settings.generation, api_key="x", base_url=base_url)
+    llm = LLMClient(load_workspace(root).settings.generation, api_key="x", base_url=base_url)
 
     async def run() -> float:
         slots = asyncio.Semaphore(concurrency)
@@ -125,9 +125,9 @@ def bare_sdk_run(root: Path, base_url: str, bodies: list[dict], concurrency: int
 
 def stage_costs(root: Path, guards: PolicyGuards, cohorts: list[str]) -> dict[str, float]:
     """Seconds per job for building a prompt, and per candidate for the guardrail check."""
-    ws = load_checked_workspace(root)
+    ws = load_workspace(root)
     prompts = PromptSet(root)
-    from variantly.serving.cohorts import Cohort
+    from variantly.workspace.cohorts import Cohort
 
     started = time.perf_counter()
     for key in cohorts:
@@ -174,7 +174,7 @@ def main() -> None:
     console = Console(width=120)
     with tempfile.TemporaryDirectory() as tmp:
         root = copy_workspace(Path(tmp) / "ws")
-        ws = load_checked_workspace(root)
+        ws = load_workspace(root)
         cohorts = [c.key for c in cohorts_for(ws, "hero", ["en"])][: args.jobs]
         guards = PolicyGuards(root)
         with fake_llm(0.0) as base:

@@ -34,8 +34,8 @@ from variantly.authoring.importing import import_variants  # noqa: E402
 from variantly.serving.profiles import Profile  # noqa: E402
 from variantly.serving.release import load_release  # noqa: E402
 from variantly.serving.render import module_context, render_module, render_target, viewer_for_profile  # noqa: E402
-from variantly.serving.trial import load_checked_workspace  # noqa: E402
 from variantly.store import Store  # noqa: E402
+from variantly.workspace import load_workspace  # noqa: E402
 
 
 def per_call(fn, seconds: float) -> float:
@@ -54,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = copy_workspace(Path(tmp) / "ws")
-        ws = load_checked_workspace(root)
+        ws = load_workspace(root)
         store = Store(f"sqlite:///{tmp}/bench.db")
         import_variants(
             store, ws, root / "examples" / "variants.jsonl", actor="bench", check=check_constraints, approve=True

@@ -122,14 +122,14 @@ def test_editing_a_module_makes_its_variants_stale_and_plans_them_again(workspac
 
     from variantly.generation.llm import LLMClient
     from variantly.generation.run import Runner, RunOptions
-    from variantly.serving.trial import load_checked_workspace
     from variantly.store import Store
+    from variantly.workspace import load_workspace
 
     store = Store(f"sqlite:///{workspace_dir / 'store.db'}")
     options = RunOptions(modules=["cta"], locales=["sv"])
 
     def runner() -> Runner:
-        ws = load_checked_workspace(workspace_dir)
+        ws = load_workspace(workspace_dir)
         return Runner(store, ws, LLMClient(ws.settings.generation, api_key="x", base_url=f"{llm.url}/v1"))
 
     with LiveServer(create_app()) as llm:

@@ -23,9 +23,9 @@ def guards():
 @pytest.fixture(scope="module")
 def ws():
     from conftest import REPO
-    from variantly.serving.trial import load_checked_workspace
+    from variantly.workspace import load_workspace
 
-    return load_checked_workspace(REPO)
+    return load_workspace(REPO)
 
 
 def failures(guards, ws, module: str, slots: dict, **cohort) -> dict[str, list[str]]:

@@ -8,8 +8,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from conftest import consenting_profile
-from variantly.api import create_app
+from conftest import consenting_profile, make_app
 from variantly.auth import create_account
 from variantly.authoring.constraints import check_constraints
 from variantly.authoring.importing import import_variants
@@ -54,7 +53,7 @@ def test_simulated_experiment_finds_the_true_lifts_and_moves_traffic(workspace_d
         for label in ("Try Lumen free", "See your customers in one place")
     ]
     variants.write_text("\n".join(json.dumps(line) for line in lines))
-    app = create_app(workspace_dir, f"sqlite:///{tmp_path / 'sim.db'}")
+    app = make_app(workspace_dir, f"sqlite:///{tmp_path / 'sim.db'}")
     svc = app.state.service
     import_variants(svc.store, svc.workspace, variants, actor="t", check=check_constraints, approve=True)
     svc.refresh_release()

@@ -17,16 +17,16 @@ from hypothesis import strategies as st
 from conftest import REPO, copy_workspace
 from variantly.authoring.constraints import check_constraints
 from variantly.authoring.importing import import_variants
-from variantly.serving.cohorts import Cohort
 from variantly.serving.holdout import arm_for
 from variantly.serving.profiles import Profile
 from variantly.serving.release import load_release
 from variantly.serving.render import render_target, viewer_for_profile
-from variantly.serving.trial import load_checked_workspace
 from variantly.store import Store
+from variantly.workspace import load_workspace
+from variantly.workspace.cohorts import Cohort
 
 _ROOT = copy_workspace(Path(tempfile.mkdtemp(prefix="variantly-props-")) / "ws")
-WORKSPACE = load_checked_workspace(_ROOT)
+WORKSPACE = load_workspace(_ROOT)
 _STORE = Store(f"sqlite:///{_ROOT.parent / 'store.db'}")
 import_variants(
     _STORE, WORKSPACE, REPO / "examples" / "variants.jsonl", actor="t", check=check_constraints, approve=True

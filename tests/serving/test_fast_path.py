@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import REPO, approve_examples
-from variantly.api import create_app, fast_path
+from conftest import REPO, approve_examples, make_app
+from variantly.api import fast_path
 
 
 def profile(name: str) -> dict:
@@ -46,9 +46,9 @@ HANDED_TO_THE_ROUTE = {
 
 @pytest.fixture
 def clients(workspace_dir: Path, database_url: str):
-    fast = create_app(workspace_dir, database_url)
+    fast = make_app(workspace_dir, database_url)
     approve_examples(fast.state.service)
-    plain = create_app(workspace_dir, database_url, fast_render=False)
+    plain = make_app(workspace_dir, database_url, fast_render=False)
     plain.state.service.refresh_release()
     with TestClient(fast, raise_server_exceptions=False) as a, TestClient(plain, raise_server_exceptions=False) as b:
         yield a, b

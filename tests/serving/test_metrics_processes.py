@@ -12,13 +12,15 @@ import sys
 from fastapi.testclient import TestClient
 from variantly import metrics
 from variantly.api import create_app
-app = create_app(sys.argv[1], sys.argv[2])
+from variantly.settings import ProcessSettings
+settings = ProcessSettings.from_env(workspace=sys.argv[1], database_url=sys.argv[2])
+app = create_app(settings)
 profile = open(sys.argv[3]).read()
 with TestClient(app) as client:
     body = '{"module": "hero", "profile": ' + profile + '}'
     assert client.post("/v1/render", content=body, headers={"content-type": "application/json"}).status_code == 200
 if sys.argv[4] == "read":
-    print(metrics.exposition()[0].decode())
+    print(metrics.exposition(settings.metrics_dir)[0].decode())
 """
 
 

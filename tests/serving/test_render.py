@@ -9,10 +9,11 @@ import pytest
 
 from conftest import load_profile
 from variantly.errors import ConsentRequired, NotFound
-from variantly.serving.cohorts import Cohort, resolve
+from variantly.serving.cohorts import resolve
 from variantly.serving.profiles import Profile
 from variantly.serving.release import EMPTY_RELEASE, Release, ServedVariant
 from variantly.serving.render import render_module, render_target, viewer_for_cohort, viewer_for_profile
+from variantly.workspace.cohorts import Cohort
 
 
 def release_with(workspace, *variants: tuple[str, dict, dict]) -> Release:
@@ -254,9 +255,9 @@ def test_a_page_rendered_once_is_filled_per_person_exactly_as_jinja_would(worksp
     """Each combination runs Jinja once with markers for the merge fields; every person after that gets the
     same bytes a Jinja render of their own would give, hostile names included, for web and email."""
     from variantly.serving.compiled import RENDERED
-    from variantly.serving.trial import load_checked_workspace
+    from variantly.workspace import load_workspace
 
-    workspace = load_checked_workspace(workspace_dir)
+    workspace = load_workspace(workspace_dir)
     greeting = {"headline": "Hi {first_name} at {company}", "subheadline": "For {company}."}
     release = release_with(workspace, HERO_EN_RETAIL, ("hero", {"segment": "startup", "locale": "en"}, greeting))
     people = [
@@ -287,11 +288,11 @@ def test_a_page_rendered_once_is_filled_per_person_exactly_as_jinja_would(worksp
 
 
 def test_a_template_that_transforms_a_merge_field_is_rendered_per_request(workspace_dir) -> None:
-    from variantly.serving.trial import load_checked_workspace
+    from variantly.workspace import load_workspace
 
     hero = workspace_dir / "modules" / "hero.jinja"
     hero.write_text(hero.read_text().replace("<h1>{{ slots.headline }}</h1>", "<h1>{{ person.first_name|upper }}</h1>"))
-    workspace = load_checked_workspace(workspace_dir)
+    workspace = load_workspace(workspace_dir)
     for name, shown in (("Ann", "ANN"), ("bo", "BO")):
         html = render_module(
             workspace, EMPTY_RELEASE, "hero", "web", viewer_for_profile(workspace, profile(first_name=name))

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import REPO, LiveServer, approve_examples
-from variantly.api import create_app
+from conftest import REPO, LiveServer, approve_examples, make_app
 from variantly.auth import create_account
+from variantly.settings import ProcessSettings
 from variantly.store import Store
 
 
@@ -22,7 +22,7 @@ def profile_json(name: str) -> dict:
 
 @pytest.fixture
 def client(workspace_dir: Path, database_url: str, caplog: pytest.LogCaptureFixture):
-    app = create_app(workspace_dir, database_url, poll_seconds=0.1)
+    app = make_app(workspace_dir, database_url, poll_seconds=0.1)
     approve_examples(app.state.service)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
@@ -186,16 +186,16 @@ def test_a_poll_that_comes_during_another_returns_with_its_result(workspace_dir:
 
     from variantly.serving import service as service_module
 
-    svc = service_module.RenderService(workspace_dir, None)
+    svc = service_module.RenderService(ProcessSettings(workspace=workspace_dir), None)
     loading = threading.Event()
-    real_load = service_module.load_checked_workspace
+    real_load = service_module.load_workspace
 
     def slow_load(root):
         loading.set()
         time.sleep(0.3)  # a big workspace on a busy machine
         return real_load(root)
 
-    monkeypatch.setattr(service_module, "load_checked_workspace", slow_load)
+    monkeypatch.setattr(service_module, "load_workspace", slow_load)
     hero = workspace_dir / "modules" / "hero.jinja"
     hero.write_text(hero.read_text().replace("<h1>{{ slots.headline }}</h1>", "<h1>{{ slots.headline </h1>"))
     poller = threading.Thread(target=svc.poll_once)
@@ -207,7 +207,7 @@ def test_a_poll_that_comes_during_another_returns_with_its_result(workspace_dir:
 
 
 def test_broken_workspace_edit_keeps_serving_the_last_good_one(workspace_dir: Path, database_url: str) -> None:
-    app = create_app(workspace_dir, database_url, poll_seconds=0.05)
+    app = make_app(workspace_dir, database_url, poll_seconds=0.05)
     operator = {"Authorization": f"Bearer {create_account(app.state.service.store, 'ops', 'admin')}"}
     hero = workspace_dir / "modules" / "hero.jinja"
     with LiveServer(app) as server:
@@ -229,7 +229,7 @@ def test_broken_workspace_edit_keeps_serving_the_last_good_one(workspace_dir: Pa
 
 def test_store_outage_keeps_serving_the_last_release(workspace_dir: Path, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    app = create_app(workspace_dir, url)
+    app = make_app(workspace_dir, url)
     service = app.state.service
     approve_examples(service)
     # The store goes away: the same process now points at a database it cannot open.

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import approve_examples, load_profile
-from variantly.api import create_app
+from conftest import approve_examples, load_profile, make_app
 from variantly.auth import create_account
 from variantly.errors import WorkspaceError
 from variantly.store import Store
@@ -23,10 +22,10 @@ def break_hero(workspace_dir: Path) -> None:
 
 def test_a_node_restarted_with_a_broken_file_serves_the_last_good_workspace(workspace_dir: Path, tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
-    with TestClient(create_app(workspace_dir, url)) as client:
+    with TestClient(make_app(workspace_dir, url)) as client:
         before = client.get("/v1/render/hero").text
     break_hero(workspace_dir)
-    app = create_app(workspace_dir, url)  # the restart: this raised before
+    app = make_app(workspace_dir, url)  # the restart: this raised before
     token = create_account(app.state.service.store, "ops", "admin")
     with TestClient(app) as client:
         assert client.get("/v1/render/hero").text == before
@@ -37,22 +36,23 @@ def test_a_node_restarted_with_a_broken_file_serves_the_last_good_workspace(work
 def test_without_a_good_copy_a_broken_workspace_still_refuses_to_start(workspace_dir: Path, tmp_path) -> None:
     break_hero(workspace_dir)
     with pytest.raises(WorkspaceError, match=r"hero\.jinja"):
-        create_app(workspace_dir, f"sqlite:///{tmp_path / 'store.db'}")
+        make_app(workspace_dir, f"sqlite:///{tmp_path / 'store.db'}")
 
 
 def test_a_node_restarted_while_the_store_is_down_serves_the_last_release(workspace_dir: Path, tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
-    app = create_app(workspace_dir, url)
+    app = make_app(workspace_dir, url)
     svc = app.state.service
     approve_examples(svc)
     served = svc.release.number
     gone = Store(f"sqlite:///{tmp_path / 'gone' / 'x.db'}", migrate=False)
     from variantly.serving.service import RenderService
+    from variantly.settings import ProcessSettings
 
-    restarted = RenderService(workspace_dir, gone)  # the restart, with the store unreachable
+    restarted = RenderService(ProcessSettings(workspace=workspace_dir), gone)  # the restart, with the store unreachable
     assert restarted.release.number == served and len(restarted.release) == len(svc.release)
     assert restarted.store_error
     body = {"module": "cta", "profile": load_profile("ben_fintech_startup_en").model_dump(mode="json")}
-    with TestClient(create_app(workspace_dir, service=restarted)) as client:
+    with TestClient(make_app(workspace_dir, service=restarted)) as client:
         decision = client.post("/v1/render", json=body).json()["decisions"][0]
     assert decision["outcome"] == "variant"

@@ -28,16 +28,15 @@ REDIS_ENV = "VARIANTLY_TEST_REDIS_URL"
         pytest.param("redis", marks=pytest.mark.skipif(not os.environ.get(REDIS_ENV), reason=f"set {REDIS_ENV}")),
     ]
 )
-def redis_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
-    """None (caps shared through the store), or a Redis URL with keys of this test's own."""
+def shared_caps(request: pytest.FixtureRequest):
+    """No settings (caps shared through the store), or a Redis URL with a key prefix of this test's own."""
     if request.param == "store":
-        yield None
+        yield {}
         return
     import redis
 
     prefix = f"t{uuid.uuid4().hex[:10]}:"
-    monkeypatch.setenv("VARIANTLY_REDIS_PREFIX", prefix)
-    yield os.environ[REDIS_ENV]
+    yield {"redis_url": os.environ[REDIS_ENV], "redis_prefix": prefix}
     client = redis.Redis.from_url(os.environ[REDIS_ENV])
     for key in client.scan_iter(f"{prefix}*"):
         client.delete(key)
@@ -137,12 +136,12 @@ def test_an_impression_committed_after_a_later_one_still_counts_toward_the_cap(s
 
 
 def test_caps_recorded_through_one_node_cap_renders_on_another(
-    workspace_dir: Path, database_url: str, redis_url: str | None
+    workspace_dir: Path, database_url: str, shared_caps: dict
 ) -> None:
-    from variantly.api import create_app
+    from conftest import make_app
 
-    node_a = create_app(workspace_dir, database_url, review_enabled=False, redis_url=redis_url)
-    node_b = create_app(workspace_dir, database_url, review_enabled=False, redis_url=redis_url)
+    node_a = make_app(workspace_dir, database_url, render_only=True, **shared_caps)
+    node_b = make_app(workspace_dir, database_url, render_only=True, **shared_caps)
     approve_examples(node_a.state.service)
     node_b.state.service.refresh_release()
     me = consenting_profile("capped-1")  # in the treatment arm
@@ -161,13 +160,13 @@ def test_caps_recorded_through_one_node_cap_renders_on_another(
 
 
 def test_an_approval_on_the_review_server_reaches_every_render_node(workspace_dir: Path, database_url: str) -> None:
-    from variantly.api import create_app
+    from conftest import make_app
     from variantly.auth import create_account
     from variantly.authoring.constraints import check_constraints
     from variantly.authoring.importing import import_variants
 
-    review_server = create_app(workspace_dir, database_url)
-    nodes = [create_app(workspace_dir, database_url, review_enabled=False) for _ in range(2)]
+    review_server = make_app(workspace_dir, database_url)
+    nodes = [make_app(workspace_dir, database_url, render_only=True) for _ in range(2)]
     service = review_server.state.service
     variants = workspace_dir / "examples" / "variants.jsonl"
     import_variants(service.store, service.workspace, variants, actor="t", check=check_constraints, approve=False)
@@ -196,10 +195,10 @@ def test_an_approval_on_the_review_server_reaches_every_render_node(workspace_di
 def test_with_redis_gone_render_goes_on_and_healthz_says_so(workspace_dir: Path, tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from variantly.api import create_app
+    from conftest import make_app
 
     nobody_listens = f"redis://127.0.0.1:{free_port()}/0"
-    app = create_app(workspace_dir, f"sqlite:///{tmp_path / 's.db'}", review_enabled=False, redis_url=nobody_listens)
+    app = make_app(workspace_dir, f"sqlite:///{tmp_path / 's.db'}", render_only=True, redis_url=nobody_listens)
     approve_examples(app.state.service)
     me = consenting_profile("redis-gone")
     with TestClient(app) as client:
@@ -216,12 +215,12 @@ def test_with_redis_gone_render_goes_on_and_healthz_says_so(workspace_dir: Path,
 
 
 def test_serve_with_workers_gets_a_new_release_to_every_worker(workspace_dir: Path, tmp_path: Path) -> None:
-    from variantly.api import create_app
+    from conftest import make_app
     from variantly.authoring.review import retire
     from variantly.store.variants import approved_rows
 
     url = f"sqlite:///{tmp_path / 'w.db'}"
-    service = create_app(workspace_dir, url).state.service
+    service = make_app(workspace_dir, url).state.service
     approve_examples(service)
     port = free_port()
     command = [sys.executable, "-m", "variantly", "serve", "--workers", "2", "--render-only", "--no-access-log"]

@@ -16,7 +16,8 @@ import sys
 from fastapi.testclient import TestClient
 import variantly.cli  # what `variantly serve` loads first
 from variantly.api import create_app
-app = create_app({str(workspace_dir)!r}, "sqlite:///{tmp_path / "db.sqlite"}")
+from variantly.settings import ProcessSettings
+app = create_app(ProcessSettings(workspace={str(workspace_dir)!r}, database_url="sqlite:///{tmp_path / "db.sqlite"}"))
 with TestClient(app) as client:
     profile = open({str(REPO / "examples/profiles/anna_retail_enterprise_sv.json")!r}).read()
     r = client.post("/v1/render", content='{{"layout": "landing", "profile": ' + profile + '}}',
@@ -38,7 +39,9 @@ import sys
 from fastapi.testclient import TestClient
 import variantly.cli.serving  # what `variantly serve --render-only` loads
 from variantly.api import create_app
-app = create_app({str(workspace_dir)!r}, "sqlite:///{tmp_path / "db.sqlite"}", review_enabled=False)
+from variantly.settings import ProcessSettings
+app = create_app(ProcessSettings(workspace={str(workspace_dir)!r}, database_url="sqlite:///{tmp_path / "db.sqlite"}",
+                                 render_only=True))
 with TestClient(app) as client:
     assert client.get("/v1/render/hero").status_code == 200
     assert client.get("/ui/").status_code == 404

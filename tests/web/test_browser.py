@@ -12,8 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import LiveServer
-from variantly.api import create_app
+from conftest import LiveServer, make_app
 from variantly.auth import create_account
 from variantly.authoring.constraints import check_constraints
 from variantly.authoring.importing import import_variants
@@ -42,7 +41,7 @@ pytestmark = [
 
 @pytest.fixture
 def site(workspace_dir: Path, tmp_path: Path):
-    app = create_app(workspace_dir, f"sqlite:///{tmp_path / 'ui.db'}", poll_seconds=0.2)
+    app = make_app(workspace_dir, f"sqlite:///{tmp_path / 'ui.db'}", poll_seconds=0.2)
     svc = app.state.service
     import_variants(
         svc.store, svc.workspace, workspace_dir / "examples" / "variants.jsonl", actor="agency", check=check_constraints

@@ -9,8 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from conftest import load_profile
-from variantly.api import create_app
+from conftest import load_profile, make_app
 from variantly.auth import by_password, create_account
 from variantly.cli import app as cli
 from variantly.errors import Unauthenticated
@@ -19,7 +18,7 @@ from variantly.web import session as sessions
 
 @pytest.fixture
 def app(workspace_dir, tmp_path):
-    app = create_app(workspace_dir, f"sqlite:///{tmp_path / 'store.db'}", poll_seconds=0.2)
+    app = make_app(workspace_dir, f"sqlite:///{tmp_path / 'store.db'}", poll_seconds=0.2)
     create_account(app.state.service.store, "rita", "reviewer", password="pw-for-rita", token=False)
     return app
 

@@ -4,17 +4,18 @@ Imports nothing from the generation stack at start-up (a test checks): a run
 started over HTTP imports it then, in that process, for that run. A render-only
 app does not import the review UI or its routes at all.
 
-``app_from_env`` is the factory for running several worker processes under uvicorn
-(``variantly serve --workers N`` uses it) or any ASGI server that takes a factory.
+Everything about how the process runs comes in one ``ProcessSettings``. ``app_from_env``
+is the factory for an ASGI server's own command line (``uvicorn --factory``), reading the
+environment; ``variantly serve --workers N`` hands each worker its settings directly
+(``AppFactory``, pickled with uvicorn's config), not through the environment.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-import os
 from contextlib import asynccontextmanager
-from pathlib import Path
+from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,33 +25,29 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from variantly import __version__
 from variantly.api import batch, events, render
 from variantly.api.fast_path import RenderFastPath
-from variantly.api.limits import BodyLimit, body_limits
+from variantly.api.limits import BodyLimit
 from variantly.api.schemas import BatchRenderRequest
 from variantly.errors import StoreUnavailable, VariantlyError
+from variantly.logs import configure_logging
 from variantly.serving.service import RenderService
+from variantly.settings import ProcessSettings
 from variantly.store import Store, default_database_url
 
 log = logging.getLogger("variantly.api")
 
 
 def create_app(
-    workspace: str | Path,
-    database_url: str | None = None,
-    *,
-    poll_seconds: float = 1.0,
-    service: RenderService | None = None,
-    review_enabled: bool = True,
-    redis_url: str | None = None,
-    fast_render: bool = True,
+    settings: ProcessSettings, *, service: RenderService | None = None, fast_render: bool = True
 ) -> FastAPI:
-    """The API. ``review_enabled=False`` makes a render-only node: render routes only,
+    """The API. ``settings.render_only`` makes a render-only node: render routes only,
     and it never loads guardrails-ai (not even to re-check a changed policy).
-    ``redis_url`` shares frequency caps and variant statistics between processes.
+    ``settings.redis_url`` shares frequency caps and variant statistics between processes.
     ``fast_render=False`` sends every ``POST /v1/render`` through FastAPI's route instead of
     ``RenderFastPath`` (the same answers, slower: its tests compare the two)."""
+    review_enabled = not settings.render_only
     if service is None:
-        store = Store(database_url or default_database_url(workspace))
-        service = RenderService(workspace, store, poll_seconds=poll_seconds, redis_url=redis_url)
+        store = Store(settings.database_url or default_database_url(settings.workspace))
+        service = RenderService(settings, store)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -72,9 +69,10 @@ def create_app(
         summary="Personalised content from approved variants, with the reason for every choice.",
     )
     app.state.service = service
+    app.state.settings = settings
     if fast_render:
         app.add_middleware(RenderFastPath)  # inside BodyLimit: added first, so wrapped by it
-    app.add_middleware(BodyLimit, limits=body_limits())
+    app.add_middleware(BodyLimit, limits=settings.body_limits)
     if review_enabled:
         service.on_policy_change = lambda workspace: _recheck_in_background(app, workspace)
 
@@ -115,46 +113,32 @@ def create_app(
     if review_enabled:
         from variantly import web
         from variantly.api import review, runs
+        from variantly.checkers import CheckerCache
 
+        app.state.checkers = CheckerCache()  # the review routes' and pages' checker, built on first use
         app.include_router(review.router)
         app.include_router(runs.router)
         app.include_router(web.router)
     return app
 
 
-SETTINGS_ENV = {
-    "workspace": "VARIANTLY_WORKSPACE",
-    "database_url": "VARIANTLY_DATABASE_URL",
-    "redis_url": "VARIANTLY_REDIS_URL",
-    "render_only": "VARIANTLY_RENDER_ONLY",
-    "poll_seconds": "VARIANTLY_POLL_SECONDS",
-}
-
-
 def app_from_env() -> FastAPI:
-    """The app as the environment describes it, for an ASGI server's ``--factory`` (one call per worker).
+    """The app as the environment describes it (``ProcessSettings.from_env``), for an ASGI server's
+    ``--factory``: one call per worker."""
+    settings = ProcessSettings.from_env()
+    configure_logging(settings.log_format)
+    return create_app(settings)
 
-    ``VARIANTLY_WORKSPACE`` (default: the current folder), ``VARIANTLY_DATABASE_URL``,
-    ``VARIANTLY_REDIS_URL``, ``VARIANTLY_RENDER_ONLY=1``, ``VARIANTLY_POLL_SECONDS``.
-    """
-    from variantly.errors import ConfigurationError
-    from variantly.logs import configure_logging
 
-    env = {name: os.environ.get(var) for name, var in SETTINGS_ENV.items()}
-    try:
-        poll_seconds = float(env["poll_seconds"] or 1.0)
-    except ValueError:
-        raise ConfigurationError(
-            f"VARIANTLY_POLL_SECONDS: '{env['poll_seconds']}' is not a number of seconds"
-        ) from None
-    configure_logging()
-    return create_app(
-        env["workspace"] or ".",
-        env["database_url"],
-        poll_seconds=poll_seconds,
-        review_enabled=(env["render_only"] or "").lower() not in ("1", "true", "yes"),
-        redis_url=env["redis_url"] or None,
-    )
+@dataclass(frozen=True)
+class AppFactory:
+    """Builds the app in a worker process from settings its parent gave it (pickled with uvicorn's config)."""
+
+    settings: ProcessSettings
+
+    def __call__(self) -> FastAPI:
+        configure_logging(self.settings.log_format)
+        return create_app(self.settings)
 
 
 def _document_models(app: FastAPI, *models: type) -> None:
@@ -187,12 +171,11 @@ def _recheck_in_background(app: FastAPI, workspace) -> None:
     """Re-check approved variants against a changed policy, off the request path."""
     import threading
 
-    from variantly.api import review
     from variantly.authoring.review import recheck_policy
 
     def work() -> None:
         try:
-            checker = review.policy_checker(app.state, workspace)
+            checker = app.state.checkers.for_workspace(workspace)
             pulled = recheck_policy(app.state.service.store, workspace, checker.check_slots)
             log.info("policy changed: %d approved variant(s) pulled", len(pulled))
         except Exception:

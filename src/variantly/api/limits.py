@@ -5,8 +5,8 @@ come in batches of 5,000; an NDJSON send streams (read a line at a time, each li
 held to the render limit), so its limit only bounds how long one request may run.
 A body over its route's limit gets 413 at once (from its
 Content-Length, or while it streams in), so a 5 MB render body or a profile with
-100,000 events costs nothing to refuse. Limits are set with ``VARIANTLY_BODY_LIMITS``,
-e.g. ``render=256k,batch=64m,stream=16g,events=8m,other=1m``.
+100,000 events costs nothing to refuse. Limits are a setting (``ProcessSettings.body_limits``,
+``VARIANTLY_BODY_LIMITS=render=256k,batch=64m,stream=16g,events=8m,other=1m``).
 
 A plain ASGI middleware, not Starlette's ``BaseHTTPMiddleware``: it adds no task or
 thread hop to the render path.
@@ -15,38 +15,16 @@ thread hop to the render path.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from variantly.settings import ENVIRONMENT
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
 
-LIMITS_ENV = "VARIANTLY_BODY_LIMITS"
-MB = 1024 * 1024
-DEFAULT_LIMITS = {"render": 256 * 1024, "batch": 64 * MB, "stream": 16 * 1024 * MB, "events": 8 * MB, "other": MB}
-UNITS = {"k": 1024, "m": MB, "g": 1024 * MB, "": 1}
-
-
-def body_limits(spec: str | None = None) -> dict[str, int]:
-    """The limits, from ``VARIANTLY_BODY_LIMITS`` over the defaults; a bad entry names itself."""
-    limits = dict(DEFAULT_LIMITS)
-    spec = os.environ.get(LIMITS_ENV, "") if spec is None else spec
-    for entry in filter(None, (part.strip() for part in spec.split(","))):
-        name, _, size = entry.partition("=")
-        size = size.strip().lower()
-        unit = size[-1] if size and size[-1] in "kmg" else ""
-        number = size[:-1] if unit else size
-        if name.strip() not in DEFAULT_LIMITS or not number.isdigit():
-            from variantly.errors import ConfigurationError
-
-            raise ConfigurationError(
-                f"{LIMITS_ENV}: '{entry}' is not NAME=SIZE with NAME one of {', '.join(DEFAULT_LIMITS)} "
-                "and SIZE like 256k, 8m or 16g"
-            )
-        limits[name.strip()] = int(number) * UNITS[unit]
-    return limits
+LIMITS_ENV = ENVIRONMENT["body_limits"][0]
 
 
 def route_of(path: str, content_type: bytes = b"") -> str:
@@ -60,9 +38,9 @@ def route_of(path: str, content_type: bytes = b"") -> str:
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, limits: dict[str, int] | None = None) -> None:
+    def __init__(self, app: ASGIApp, limits: dict[str, int]) -> None:
         self.app = app
-        self.limits = limits or body_limits()
+        self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]], send: Callable) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):

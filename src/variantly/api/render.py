@@ -98,11 +98,13 @@ async def render_fragment(
 
 
 @router.get("/metrics", include_in_schema=False)
-def get_metrics(svc: RenderService = Depends(service), who: Principal = Depends(renderer)) -> Response:
+def get_metrics(
+    request: Request, svc: RenderService = Depends(service), who: Principal = Depends(renderer)
+) -> Response:
     """Prometheus metrics (any account's token: a scraper gets a renderer token of its own)."""
     if who.name == ANONYMOUS:
         raise Unauthenticated("metrics need a token: `variantly token create prometheus --role renderer`")
-    body, content_type = metrics.exposition()
+    body, content_type = metrics.exposition(request.app.state.settings.metrics_dir)
     return Response(body, media_type=content_type)
 
 

@@ -13,11 +13,9 @@ from variantly.api.deps import reviewer, service
 from variantly.api.schemas import ERRORS
 from variantly.auth import Principal
 from variantly.authoring import review
-from variantly.authoring.policy_checks import PolicyChecker
 from variantly.serving.service import RenderService
 from variantly.store.schema import AuditEntry, VariantRow
 from variantly.store.variants import get_variant
-from variantly.workspace import Workspace
 
 router = APIRouter(tags=["review"])
 
@@ -118,18 +116,10 @@ class BulkApprove(BaseModel):
     reason: str = ""
 
 
-def policy_checker(state: Any, workspace: Workspace) -> PolicyChecker:
-    """The server's checker (``app.state.checkers``), built on first use and rebuilt when the policy changes."""
-    from variantly.generation.wiring import CheckerCache
-
-    if getattr(state, "checkers", None) is None:
-        state.checkers = CheckerCache()
-    return state.checkers.for_workspace(workspace)
-
-
 def slot_checker(request: Request) -> review.SlotChecker:
+    """The server's checker for the served workspace (``app.state.checkers``, rebuilt when the policy changes)."""
     workspace = request.app.state.service.workspace
-    return policy_checker(request.app.state, workspace).check_slots
+    return request.app.state.checkers.for_workspace(workspace).check_slots
 
 
 @router.get("/v1/variants", response_model=VariantPage, responses=ERRORS)

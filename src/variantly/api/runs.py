@@ -46,7 +46,7 @@ def start_run(svc: RenderService, body: RunRequest, actor: str) -> str:
     from variantly.generation import wiring
     from variantly.generation.run import RunOptions
 
-    runner = wiring.runner(svc.store, svc.workspace)  # the served workspace; a bad LLM setting fails now
+    runner = wiring.runner(svc.store, svc.workspace, svc.settings)  # the served workspace; a bad LLM setting fails now
     run_id = uuid.uuid4().hex[:12]
     options = RunOptions(**body.model_dump())
 

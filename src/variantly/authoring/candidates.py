@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from variantly.serving.cohorts import ANY, Cohort
 from variantly.workspace import Workspace
+from variantly.workspace.cohorts import ANY, Cohort
 
 
 class VariantLine(BaseModel):

@@ -11,18 +11,42 @@ from dataclasses import dataclass
 from html import escape
 
 from variantly.errors import ChannelNotSupported, NotFound
-from variantly.serving.cohorts import ANY, Cohort
 from variantly.serving.profiles import Profile
 from variantly.serving.release import Release, ServedVariant
 from variantly.serving.render import RenderedPage, render_module, render_target, viewer_for_cohort, viewer_for_profile
 from variantly.store.schema import VariantRow
 from variantly.workspace import Workspace
+from variantly.workspace.channels import CHANNELS, Channel, MaxSegments
+from variantly.workspace.cohorts import ANY, Cohort
+from variantly.workspace.segments import sms_segments
 
-PAGE = """<!doctype html><html lang="{locale}"><head><meta charset="utf-8"><style>
+PAGE = """<!doctype html><html lang="{locale}"><head><meta charset="utf-8"><title>Preview</title><style>
 body {{ font-family: system-ui, sans-serif; margin: 16px; color: #1d2433; }}
 img {{ max-width: 100%; height: auto; background: #dfe4f0; }}
 .button {{ display: inline-block; background: #2747d6; color: #fff; padding: 10px 18px; border-radius: 6px; }}
+.part h2 {{ font-size: 13px; color: #4a5368; margin: 12px 0 4px; }}
+.part pre {{ white-space: pre-wrap; font: 15px/1.4 system-ui, sans-serif; background: #f0f3fb; padding: 10px 12px;
+  border-radius: 12px; max-width: 360px; margin: 0; }}
+.part small {{ color: #4a5368; }}
 </style></head><body>{body}</body></html>"""
+
+
+def message_html(channel: Channel, parts: dict[str, str]) -> str:
+    """A message as a reviewer sees it: HTML as it is; text parts (SMS, push) as text, with their length
+    and, for SMS, what it costs in segments."""
+    if "html" in parts:
+        return parts["html"]
+    shown = []
+    for part in channel.parts:
+        text = parts.get(part.name, "")
+        measure = f"{len(text)} characters"
+        if any(isinstance(rule, MaxSegments) and rule.part == part.name for rule in channel.rules):
+            measure += f", {sms_segments(text).describe()}"
+        shown.append(
+            f'<section class="part"><h2>{escape(channel.name)} {escape(part.name)}</h2>'
+            f"<pre>{escape(text)}</pre><small>{escape(measure)}</small></section>"
+        )
+    return "".join(shown)
 
 
 def preview_variant(workspace: Workspace, row: VariantRow, channel: str) -> str:
@@ -37,7 +61,7 @@ def preview_variant(workspace: Workspace, row: VariantRow, channel: str) -> str:
         0, [ServedVariant(row.id, row.module_id, row.cohort_key, dict(row.slots), module_file.content_hash)]
     )
     rendered = render_module(workspace, release, row.module_id, channel, viewer)
-    return PAGE.format(locale=cohort.get("locale", "en"), body=rendered.html)
+    return PAGE.format(locale=cohort.get("locale", "en"), body=message_html(CHANNELS[channel], rendered.parts))
 
 
 @dataclass
@@ -50,8 +74,8 @@ class ProfilePreview:
 
     @property
     def document(self) -> str:
-        """The rendered HTML as a whole document (a module alone gets the preview frame)."""
-        html = self.page.html
+        """The rendered HTML as a whole document (a module alone, or a text message, gets the preview frame)."""
+        html = message_html(self.page.channel, self.page.parts)
         return html if html.lstrip().lower().startswith("<!doctype") else PAGE.format(locale="en", body=html)
 
 

@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy import func, select
 
 from variantly.errors import Conflict, NotFound, ReasonRequired, VariantlyError
-from variantly.serving.cohorts import Cohort
 from variantly.store import Store
 from variantly.store.schema import STATUSES, AuditEntry, FeedbackRow, VariantRow
 from variantly.store.variants import change_variant, get_variant, history
 from variantly.workspace import Workspace
+from variantly.workspace.cohorts import Cohort
 
 # (workspace, module_id, cohort dict, slots) -> report with "passed"
 SlotChecker = Callable[[Workspace, str, dict[str, str], dict[str, str]], dict[str, Any]]

@@ -16,7 +16,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from variantly.cli.common import (
-    DEFAULT_ACTOR,
     ActorOpt,
     DatabaseOpt,
     WorkspaceOpt,
@@ -25,7 +24,9 @@ from variantly.cli.common import (
     err_console,
     open_store,
     reports_errors,
+    settings_for,
 )
+from variantly.settings import ProcessSettings
 
 ModulesOpt = Annotated[list[str] | None, typer.Option("--module", "-m", help="Only this module; repeat for several.")]
 CohortsOpt = Annotated[
@@ -43,7 +44,7 @@ def print_import(summary) -> None:
     for failure in summary.failures:
         console.print(f"  [yellow]failed[/yellow] {escape(failure)}", highlight=False, soft_wrap=True)
     if summary.not_approved:
-        from variantly.generation.wiring import INSTALL_COMMAND
+        from variantly.checkers import INSTALL_COMMAND
 
         console.print(
             f"  [yellow]{summary.not_approved} left pending instead of approved[/yellow]: "
@@ -56,11 +57,11 @@ def print_import(summary) -> None:
 
 
 @app.command()
-def lint(workspace: WorkspaceOpt = Path(".")) -> None:
+def lint(workspace: WorkspaceOpt = None) -> None:
     """Check every module, layout and audience file; print path:line:col: message."""
-    from variantly.serving.trial import lint_workspace
+    from variantly.workspace import lint_workspace
 
-    ws, problems = lint_workspace(workspace)
+    ws, problems = lint_workspace(settings_for(workspace).workspace)
     for problem in problems:
         console.print(str(problem), highlight=False, soft_wrap=True)
     if problems:
@@ -77,23 +78,24 @@ def lint(workspace: WorkspaceOpt = Path(".")) -> None:
 def import_(
     file: Annotated[Path, typer.Argument(help="A JSON Lines file of variants.")],
     approve: Annotated[bool, typer.Option(help="Approve what passes the checks (demo and trusted sources).")] = False,
-    actor: ActorOpt = DEFAULT_ACTOR,
-    workspace: WorkspaceOpt = Path("."),
+    actor: ActorOpt = None,
+    workspace: WorkspaceOpt = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Check variants written elsewhere with the guardrails and put them in the approval queue."""
-    from variantly.generation.wiring import import_file
-    from variantly.serving.trial import load_checked_workspace
+    from variantly.checkers import import_file
+    from variantly.workspace import load_workspace
 
-    ws = load_checked_workspace(workspace)
-    print_import(import_file(open_store(workspace, database_url), ws, file, actor=actor, approve=approve))
+    settings = settings_for(workspace, database_url)
+    ws = load_workspace(settings.workspace)
+    print_import(import_file(open_store(settings), ws, file, actor=actor or settings.actor, approve=approve))
 
 
-def _plan(workspace: Path, database_url: str | None, **options):
+def _plan(settings: ProcessSettings, **options):
     from variantly.generation import wiring
-    from variantly.serving.trial import load_checked_workspace
+    from variantly.workspace import load_workspace
 
-    return wiring.plan(open_store(workspace, database_url), load_checked_workspace(workspace), **options)
+    return wiring.plan(open_store(settings), load_workspace(settings.workspace), settings, **options)
 
 
 def _plan_table(plan) -> Table:
@@ -160,11 +162,13 @@ def plan(
     candidates: Annotated[int | None, typer.Option(help="Candidates per job (default: variantly.yml).")] = None,
     cohort: CohortsOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every job.")] = False,
-    workspace: WorkspaceOpt = Path("."),
+    workspace: WorkspaceOpt = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """List the module x cohort x locale jobs a run would do, with tokens and cost."""
-    the_plan = _plan(workspace, database_url, modules=module, locales=locale, candidates=candidates, cohorts=cohort)
+    the_plan = _plan(
+        settings_for(workspace, database_url), modules=module, locales=locale, candidates=candidates, cohorts=cohort
+    )
     _print_plan(the_plan, verbose)
 
 
@@ -195,8 +199,8 @@ def generate(
     ] = False,
     collect: Annotated[bool, typer.Option("--collect", help="Only collect what earlier batches answered.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; call nothing.")] = False,
-    actor: ActorOpt = DEFAULT_ACTOR,
-    workspace: WorkspaceOpt = Path("."),
+    actor: ActorOpt = None,
+    workspace: WorkspaceOpt = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Generate candidates, check them with the guardrails, re-ask, and queue them for review.
@@ -213,18 +217,20 @@ def generate(
         "cohorts": cohort,
         "retry_failed": retry_failed,
     }
+    settings = settings_for(workspace, database_url)
     if dry_run:
-        _print_plan(_plan(workspace, database_url, **plan_options), verbose=False)
+        _print_plan(_plan(settings, **plan_options), verbose=False)
         return
+    from variantly.checkers import require_generation_stack
     from variantly.generation import wiring
-    from variantly.serving.trial import load_checked_workspace
+    from variantly.workspace import load_workspace
 
-    wiring.require_generation_stack("generating copy")
+    require_generation_stack("generating copy")
     from variantly.generation.run import RunOptions
 
     mode = "collect" if collect else "submit" if batch else None
     options = RunOptions(concurrency=concurrency, budget_usd=budget_usd, batch=mode, **plan_options)
-    runner = wiring.runner(open_store(workspace, database_url), load_checked_workspace(workspace))
+    runner = wiring.runner(open_store(settings), load_workspace(settings.workspace), settings)
     runner.checker  # noqa: B018  guardrails-ai loads now, before the event loop and its progress bar start
     try:
         with Progress(
@@ -247,7 +253,7 @@ def generate(
                     f"${summary.cost_usd:.4f}",
                 )
 
-            summary = asyncio.run(runner.run(options, actor=actor, on_progress=on_progress))
+            summary = asyncio.run(runner.run(options, actor=actor or settings.actor, on_progress=on_progress))
     except KeyboardInterrupt:
         if runner.last_summary is not None:
             print_summary(runner.last_summary)

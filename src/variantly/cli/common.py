@@ -3,35 +3,44 @@
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from variantly.errors import StoreUnavailable, VariantlyError
+from variantly.settings import ProcessSettings
+
+if TYPE_CHECKING:
+    from variantly.store import Store
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Personalised content, approved by people.")
 console = Console()
 err_console = Console(stderr=True)
 
 WorkspaceOpt = Annotated[
-    Path,
+    Path | None,
     typer.Option(
-        "--workspace", "-w", envvar="VARIANTLY_WORKSPACE", help="The workspace folder (modules/, audiences.yml, ...)."
+        "--workspace",
+        "-w",
+        help="The workspace folder (modules/, audiences.yml, ...); default: VARIANTLY_WORKSPACE, else this folder.",
+        show_default=False,
     ),
 ]
 DatabaseOpt = Annotated[
     str | None,
     typer.Option(
-        "--database-url", envvar="VARIANTLY_DATABASE_URL", help="SQLAlchemy URL; default: SQLite under the workspace."
+        "--database-url",
+        help="SQLAlchemy URL; default: VARIANTLY_DATABASE_URL, else SQLite under the workspace.",
+        show_default=False,
     ),
 ]
-ActorOpt = Annotated[str, typer.Option(help="Who is acting, for the audit log.")]
-DEFAULT_ACTOR = os.environ.get("USER") or "cli"
+ActorOpt = Annotated[
+    str | None, typer.Option(help="Who is acting, for the audit log (default: $USER).", show_default=False)
+]
 
 
 P = ParamSpec("P")
@@ -59,7 +68,12 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def open_store(workspace: Path, database_url: str | None):
+def settings_for(workspace: Path | None = None, database_url: str | None = None, **given: Any) -> ProcessSettings:
+    """The process settings: the environment, with what the command line gave over it."""
+    return ProcessSettings.from_env(workspace=workspace, database_url=database_url, **given)
+
+
+def open_store(settings: ProcessSettings) -> Store:
     from variantly.store import Store, default_database_url
 
-    return Store(database_url or default_database_url(workspace))
+    return Store(settings.database_url or default_database_url(settings.workspace))

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 from rich.table import Table
 
-from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, open_store, reports_errors
+from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, open_store, reports_errors, settings_for
 
 report_app = typer.Typer(help="Reports on what personalisation achieved.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
@@ -26,11 +24,11 @@ def interval(ci: tuple[float, float] | list[float] | None, points: bool) -> str:
 
 @report_app.command()
 @reports_errors
-def lift(module: str | None = None, workspace: WorkspaceOpt = Path("."), database_url: DatabaseOpt = None) -> None:
+def lift(module: str | None = None, workspace: WorkspaceOpt = None, database_url: DatabaseOpt = None) -> None:
     """Per module, cohort and variant: conversion rates, lift with 95% intervals, p-value."""
     from variantly.reporting.lift import lift_report
 
-    rows = lift_report(open_store(workspace, database_url), module)
+    rows = lift_report(open_store(settings_for(workspace, database_url)), module)
     if not rows:
         console.print("no exposures with both arms yet: send impression and conversion events to POST /v1/events")
         return

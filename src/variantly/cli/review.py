@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, open_store, reports_errors
+from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, open_store, reports_errors, settings_for
 
 review_app = typer.Typer(help="List, show, approve and reject variants.", no_args_is_help=True)
 app.add_typer(review_app, name="review")
-ReviewerOpt = Annotated[str, typer.Option("--as", help="Reviewer name for the audit log.")]
-REVIEWER = os.environ.get("USER") or "cli"
+ReviewerOpt = Annotated[
+    str | None, typer.Option("--as", help="Reviewer name for the audit log (default: $USER).", show_default=False)
+]
 
 
 @review_app.command("list")
@@ -27,14 +26,14 @@ def list_(
         str | None, typer.Option(help="pending, approved, rejected, guardrail_failed, stale, retired")
     ] = "pending",
     limit: int = 50,
-    workspace: WorkspaceOpt = Path("."),
+    workspace: WorkspaceOpt = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """The queue, filtered; counts per status first."""
     from variantly.authoring.review import Filters, list_variants
 
     page = list_variants(
-        open_store(workspace, database_url), Filters(module, cohort, locale, status or None), limit=limit
+        open_store(settings_for(workspace, database_url)), Filters(module, cohort, locale, status or None), limit=limit
     )
     console.print("  ".join(f"{s}: {n}" for s, n in page.counts.items()), highlight=False)
     table = Table(show_lines=False)
@@ -49,12 +48,12 @@ def list_(
 
 @review_app.command()
 @reports_errors
-def show(variant_id: str, workspace: WorkspaceOpt = Path("."), database_url: DatabaseOpt = None) -> None:
+def show(variant_id: str, workspace: WorkspaceOpt = None, database_url: DatabaseOpt = None) -> None:
     """One variant: its text, guardrail report and history."""
     from variantly.authoring.review import variant_history
     from variantly.store.variants import get_variant
 
-    store = open_store(workspace, database_url)
+    store = open_store(settings_for(workspace, database_url))
     row = get_variant(store, variant_id)
     entries = variant_history(store, variant_id)
     console.print(
@@ -78,14 +77,15 @@ def approve(
     variant_id: str,
     version: Annotated[int, typer.Option(help="The version you reviewed.")],
     reason: str = "",
-    who: ReviewerOpt = REVIEWER,
-    workspace: WorkspaceOpt = Path("."),
+    who: ReviewerOpt = None,
+    workspace: WorkspaceOpt = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Approve: it is served once render processes pick up the new release (seconds)."""
     from variantly.authoring import review
 
-    row = review.approve(open_store(workspace, database_url), variant_id, version=version, actor=who, reason=reason)
+    settings = settings_for(workspace, database_url)
+    row = review.approve(open_store(settings), variant_id, version=version, actor=who or settings.actor, reason=reason)
     console.print(f"approved {row.id} (now version {row.version})")
 
 
@@ -98,18 +98,19 @@ def reject(
     regenerate: Annotated[
         bool, typer.Option(help="Redo this cohort in the next run, with the reason as feedback.")
     ] = False,
-    who: ReviewerOpt = REVIEWER,
-    workspace: WorkspaceOpt = Path("."),
+    who: ReviewerOpt = None,
+    workspace: WorkspaceOpt = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Reject with a reason."""
     from variantly.authoring import review
 
+    settings = settings_for(workspace, database_url)
     row = review.reject(
-        open_store(workspace, database_url),
+        open_store(settings),
         variant_id,
         version=version,
-        actor=who,
+        actor=who or settings.actor,
         reason=reason,
         regenerate=regenerate,
     )
@@ -118,14 +119,15 @@ def reject(
 
 @review_app.command()
 @reports_errors
-def recheck(who: ReviewerOpt = "policy", workspace: WorkspaceOpt = Path("."), database_url: DatabaseOpt = None) -> None:
+def recheck(who: ReviewerOpt = "policy", workspace: WorkspaceOpt = None, database_url: DatabaseOpt = None) -> None:
     """Re-check approved variants against the current guardrail policy; pull what now fails."""
     from variantly.authoring.review import recheck_policy
-    from variantly.generation.wiring import policy_checker
-    from variantly.serving.trial import load_checked_workspace
+    from variantly.checkers import policy_checker
+    from variantly.workspace import load_workspace
 
-    ws = load_checked_workspace(workspace)
-    pulled = recheck_policy(open_store(workspace, database_url), ws, policy_checker(ws).check_slots, actor=who)
+    settings = settings_for(workspace, database_url)
+    ws = load_workspace(settings.workspace)
+    pulled = recheck_policy(open_store(settings), ws, policy_checker(ws).check_slots, actor=who or "policy")
     console.print(
         f"{len(pulled)} approved variant(s) pulled from serving" + (f": {', '.join(pulled)}" if pulled else "")
     )

@@ -8,9 +8,22 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 
-from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, err_console, open_store, reports_errors
+from variantly.cli.common import (
+    DatabaseOpt,
+    WorkspaceOpt,
+    app,
+    console,
+    err_console,
+    open_store,
+    reports_errors,
+    settings_for,
+)
+from variantly.workspace.channels import CHANNELS
+
+ChannelOpt = Annotated[str, typer.Option(click_type=click.Choice(list(CHANNELS)), help="The channel to render for.")]
 
 
 def _profile_for(path: Path, *, one_target: bool):
@@ -29,19 +42,20 @@ def render(
     profile: Annotated[Path, typer.Option(help="A profile JSON file (see examples/profiles/).")],
     layout: Annotated[str | None, typer.Option(help="A layout id.")] = None,
     module: Annotated[list[str] | None, typer.Option(help="A module id; repeat for several.")] = None,
-    channel: Annotated[str, typer.Option(help="web or email.")] = "web",
-    workspace: WorkspaceOpt = Path("."),
+    channel: ChannelOpt = "web",
+    workspace: WorkspaceOpt = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Print what POST /v1/render would return for this profile."""
 
     from variantly.serving.release import load_release
     from variantly.serving.render import render_target, viewer_for_profile
-    from variantly.serving.trial import load_checked_workspace
+    from variantly.workspace import load_workspace
 
     person = _profile_for(profile, one_target=bool(layout) != bool(module))
-    ws = load_checked_workspace(workspace)
-    release = load_release(open_store(workspace, database_url))
+    settings = settings_for(workspace, database_url)
+    ws = load_workspace(settings.workspace)
+    release = load_release(open_store(settings))
     page = render_target(
         ws, release, viewer_for_profile(ws, person), channel=channel, module=None, modules=module, layout=layout
     )
@@ -54,25 +68,24 @@ def preview(
     profile: Annotated[Path, typer.Option(help="A profile JSON file (see examples/profiles/).")],
     layout: Annotated[str | None, typer.Option(help="A layout id.")] = None,
     module: Annotated[str | None, typer.Option(help="A module id.")] = None,
-    channel: Annotated[str, typer.Option(help="web or email.")] = "web",
+    channel: ChannelOpt = "web",
     out: Annotated[
         Path | None, typer.Option(help="The HTML file to write (default: preview-TARGET-PROFILE.html).")
     ] = None,
-    workspace: WorkspaceOpt = Path("."),
+    workspace: WorkspaceOpt = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Write the page a profile would get, beside the decisions that shaped it, to an HTML file."""
 
     from variantly.authoring.preview import preview_for_profile, standalone_html
     from variantly.serving.release import load_release
-    from variantly.serving.trial import load_checked_workspace
+    from variantly.workspace import load_workspace
 
     person = _profile_for(profile, one_target=bool(layout) != bool(module))
-    ws = load_checked_workspace(workspace)
+    settings = settings_for(workspace, database_url)
+    ws = load_workspace(settings.workspace)
     target = layout or module or ""
-    shown = preview_for_profile(
-        ws, load_release(open_store(workspace, database_url)), person, target=target, channel=channel
-    )
+    shown = preview_for_profile(ws, load_release(open_store(settings)), person, target=target, channel=channel)
     out = out or Path(f"preview-{target}-{profile.stem}.html")
     out.write_text(standalone_html(shown, person), encoding="utf-8")
     console.print(f"wrote {out}: {target} ({channel}) for {person.id}, {len(shown.page.decisions)} decision(s)")
@@ -83,11 +96,14 @@ def preview(
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
-    workspace: WorkspaceOpt = Path("."),
+    workspace: WorkspaceOpt = None,
     database_url: DatabaseOpt = None,
-    poll_seconds: Annotated[float, typer.Option(help="How often to look for a new release or workspace edit.")] = 1.0,
+    poll_seconds: Annotated[
+        float | None,
+        typer.Option(help="How often to look for a new release or workspace edit (default 1 s).", show_default=False),
+    ] = None,
     render_only: Annotated[
-        bool, typer.Option(help="A render node: no review UI or runs, never loads guardrails.")
+        bool, typer.Option("--render-only", help="A render node: no review UI or runs, never loads guardrails.")
     ] = False,
     access_log: Annotated[bool, typer.Option(help="A log line per request (a busy site logs at its proxy).")] = True,
     workers: Annotated[
@@ -95,42 +111,47 @@ def serve(
     ] = 1,
     redis_url: Annotated[
         str | None,
-        typer.Option(envvar="VARIANTLY_REDIS_URL", help="Share frequency caps and variant statistics through Redis."),
+        typer.Option(help="Share frequency caps and variant statistics through Redis (default: VARIANTLY_REDIS_URL)."),
     ] = None,
 ) -> None:
     """Serve the API: render, review UI at /ui/, runs, OpenAPI docs at /docs."""
     import uvicorn
 
+    from variantly.api.app import AppFactory
     from variantly.logs import configure_logging
 
-    configure_logging()
-    # our log handlers (plain or JSON), not uvicorn's
-    options = {"host": host, "port": port, "log_level": "info", "log_config": None, "access_log": access_log}
+    settings = settings_for(
+        workspace,
+        database_url,
+        poll_seconds=poll_seconds,
+        redis_url=redis_url,
+        render_only=True if render_only else None,
+    )
+    settings = settings.but(workspace=settings.workspace.resolve())
+    configure_logging(settings.log_format)  # our log handlers (plain or JSON), not uvicorn's
+    config = uvicorn.Config(
+        AppFactory(settings),
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        log_config=None,
+        access_log=access_log,
+    )
     if workers == 1:
-        from variantly.api import create_app
-
-        api = create_app(
-            workspace, database_url, poll_seconds=poll_seconds, review_enabled=not render_only, redis_url=redis_url
-        )
-        uvicorn.run(api, **options)
+        uvicorn.Server(config).run()
         return
-    # Several processes: each builds its own app from the environment (variantly.api.app.app_from_env).
-    settings = {
-        "workspace": str(workspace.resolve()),
-        "database_url": database_url or "",
-        "redis_url": redis_url or "",
-        "render_only": "1" if render_only else "",
-        "poll_seconds": str(poll_seconds),
-    }
-    from variantly.api.app import SETTINGS_ENV
-
-    os.environ.update({SETTINGS_ENV[name]: value for name, value in settings.items()})
-    if not redis_url:
+    if not settings.redis_url:
         err_console.print(
             "[yellow]note:[/yellow] without --redis-url each worker counts frequency caps from what it sees itself "
             "and what it reads from the store each poll"
         )
-    uvicorn.run("variantly.api.app:app_from_env", factory=True, workers=workers, **options)
+    # Several processes: each is handed the settings with uvicorn's config (pickled), and builds its own app.
+    from uvicorn.supervisors import Multiprocess
+
+    socket = config.bind_socket()
+    Multiprocess(config, sockets=[socket]).run()
 
 
 @app.command()
@@ -138,18 +159,20 @@ def serve(
 def demo(
     port: int = 8000,
     host: str = "127.0.0.1",
-    workspace: WorkspaceOpt = Path("."),
+    workspace: WorkspaceOpt = None,
     database_url: DatabaseOpt = None,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Set up and print, but do not serve.")] = False,
 ) -> None:
     """Lint, set up the store, import the example variants and serve: no API key needed."""
+    from variantly.checkers import import_file
     from variantly.cli.authoring import print_import
-    from variantly.generation.wiring import import_file
-    from variantly.serving.trial import load_checked_workspace
+    from variantly.workspace import load_workspace
 
-    ws = load_checked_workspace(workspace)
+    settings = settings_for(workspace, database_url)
+    workspace = settings.workspace
+    ws = load_workspace(workspace)
     console.print(f"[green]lint ok[/green]: {len(ws.modules)} modules, {len(ws.layouts)} layouts")
-    store = open_store(workspace, database_url)
+    store = open_store(settings)
     console.print(f"store: {store.engine.url.render_as_string(hide_password=True)}")
     print_import(import_file(store, ws, workspace / "examples" / "variants.jsonl", actor="demo", approve=True))
     reviewer_password = _demo_reviewer(store)

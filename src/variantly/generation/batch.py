@@ -30,8 +30,8 @@ from variantly.generation.job import JobContext, JobStopped, record_call, run_jo
 from variantly.generation.llm import CallRecord, Completion
 from variantly.generation.plan import PlannedJob, plan_job
 from variantly.generation.prompts import output_model
-from variantly.serving.cohorts import Cohort
 from variantly.store.schema import BatchRow, utcnow
+from variantly.workspace.cohorts import Cohort
 
 WAITING = ("validating", "in_progress", "finalizing", "cancelling")
 ANSWERED = ("completed", "expired", "cancelled")  # the output file holds what was answered

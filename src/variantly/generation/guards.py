@@ -3,7 +3,7 @@
 Each check in ``variantly.authoring.policy_checks.BUILT_IN_CHECKS`` is registered as a
 guardrails-ai validator; custom validators are loaded from ``guardrails/*.py`` by file
 path (that folder must never be a package: it would shadow the installed
-``guardrails``). Build them with ``variantly.generation.wiring``.
+``guardrails``). ``variantly.checkers`` and ``generation.wiring`` build them.
 """
 
 from __future__ import annotations
@@ -95,6 +95,10 @@ class PolicyGuards(PolicyChecker):
             + [(c.name, custom[c.name](on_fail="noop")) for c in policy.custom_validators if kind in c.kinds]
             for kind in KINDS
         }
+
+    @classmethod
+    def for_workspace(cls, workspace: Workspace) -> PolicyGuards:
+        return cls(workspace.root, workspace.policy, workspace.policy_hash)
 
     def slot_failures(
         self, workspace: Workspace, module_id: str, cohort: dict[str, str], slots: dict[str, str]

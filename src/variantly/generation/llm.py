@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -34,7 +33,6 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from variantly.errors import (
     LLMCallFailed,
     LLMEndpointMisconfigured,
-    LLMNotConfigured,
     LLMRefused,
     LLMTruncated,
     LLMUnreachable,
@@ -125,18 +123,6 @@ class LLMClient:
             options["http_client"] = options["http_client"] or openai.DefaultAioHttpClient(verify=_verified_tls())
             self._client = AsyncOpenAI(**options)
         return self._client
-
-    @classmethod
-    def from_environment(cls, settings: GenerationSettings) -> LLMClient:
-        api_key = os.environ.get("OPENAI_API_KEY")
-        base_url = os.environ.get("OPENAI_BASE_URL")
-        if not api_key and not base_url:
-            raise LLMNotConfigured(
-                "no LLM is configured: set OPENAI_API_KEY (OpenAI), or OPENAI_BASE_URL for any OpenAI-compatible "
-                "server (Azure OpenAI, vLLM, Ollama: e.g. OPENAI_BASE_URL=http://localhost:11434/v1), and optionally "
-                "VARIANTLY_MODEL; the model and prices are in variantly.yml under 'generation'"
-            )
-        return cls(settings, api_key=api_key or "unused", base_url=base_url, model=os.environ.get("VARIANTLY_MODEL"))
 
     def _retrying(self) -> AsyncRetrying:
         """The one retry policy, for chat calls and the batch endpoints alike."""

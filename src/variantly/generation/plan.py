@@ -24,10 +24,10 @@ from variantly.errors import NotFound
 from variantly.generation.budget import cost
 from variantly.generation.prompts import BuiltPrompt, PromptSet, build_prompt, estimate_completion_tokens, json_shape
 from variantly.generation.summary import JobProblem
-from variantly.serving.cohorts import ANY, Cohort
 from variantly.store import Store
 from variantly.store.schema import BatchRow, GenerationJobRow, LLMCallRow, VariantRow
 from variantly.workspace import Workspace
+from variantly.workspace.cohorts import ANY, Cohort
 from variantly.workspace.models import GenerationSettings, Price
 
 

@@ -22,8 +22,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, Field, create_model
 
 from variantly.errors import ConfigurationError, PromptTooLarge
-from variantly.serving.cohorts import ANY, Cohort
 from variantly.workspace import Workspace
+from variantly.workspace.cohorts import ANY, Cohort
 from variantly.workspace.models import Module, Slot, localized
 from variantly.workspace.policy import Policy
 

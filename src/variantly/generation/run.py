@@ -21,8 +21,9 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
+from variantly.authoring.policy_checks import PolicyChecker
 from variantly.authoring.review import pending_feedback
 from variantly.authoring.staleness import mark_stale
 from variantly.errors import ConfigurationError
@@ -38,9 +39,6 @@ from variantly.generation.writer import JobWriter
 from variantly.store import Store
 from variantly.store.runs import create_run, save_calls, update_run
 from variantly.workspace import Workspace
-
-if TYPE_CHECKING:
-    from variantly.authoring.policy_checks import PolicyChecker
 
 __all__ = ["RunOptions", "RunSummary", "Runner"]
 
@@ -65,13 +63,16 @@ class Runner:
         workspace: Workspace,
         llm: LLMClient,
         *,
-        checker: PolicyChecker | None = None,
+        checker: PolicyChecker | Callable[[], PolicyChecker] | None = None,
         prompts: PromptSet | None = None,
     ) -> None:
+        """``checker`` is a checker, or what builds one when the first candidate needs it (the default:
+        the workspace's guardrails-ai validators)."""
         self.store = store
         self.workspace = workspace
         self.llm = llm
-        self._checker = checker
+        self._checker = checker if isinstance(checker, PolicyChecker) else None
+        self._make_checker = checker if callable(checker) and not isinstance(checker, PolicyChecker) else None
         self.prompts = prompts or PromptSet(workspace.root)
         self.settings = workspace.settings.generation
         self.last_summary: RunSummary | None = None  # also set when a run is interrupted
@@ -80,9 +81,12 @@ class Runner:
     def checker(self) -> PolicyChecker:
         """Built on first use: importing guardrails-ai takes seconds, and planning needs none of it."""
         if self._checker is None:
-            from variantly.generation.wiring import policy_checker
+            if self._make_checker is None:
+                from variantly.generation.guards import PolicyGuards
 
-            self._checker = policy_checker(self.workspace)
+                self._checker = PolicyGuards.for_workspace(self.workspace)
+            else:
+                self._checker = self._make_checker()
         return self._checker
 
     def plan(self, options: RunOptions) -> Plan:

@@ -1,27 +1,20 @@
-"""The one place that builds policy checkers, plans and runners.
+"""The one place that builds LLM clients, plans and runners.
 
-The CLI, the HTTP API and the web UI ask here rather than constructing Guards or
-runners themselves, so there is one answer to "which checks run" and one message
-when the generation extra is missing. Importing this module is cheap: guardrails-ai,
-openai and tiktoken are imported only when something here needs them.
-
-Without the extra (``pip install variantly``, a render node), import and review still
-work: ``policy_checker`` falls back to the built-in checks in plain Python and the
-report names any custom validator it could not run. ``plan`` and ``generate`` need the
-extra and say how to install it.
+The CLI and the HTTP API ask here rather than constructing runners themselves. Importing
+this module is cheap: openai, guardrails-ai and tiktoken are imported only when something
+here needs them, and each entry point first checks the extra is installed and says how to
+install it (``variantly.checkers.require_generation_stack``). A run checks candidates with
+the guardrails-ai validators (``generation.guards``), built when the first candidate needs
+them.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import threading
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from variantly.authoring.importing import ImportSummary, import_variants
-from variantly.authoring.policy_checks import BuiltInChecker, PolicyChecker
-from variantly.errors import GenerationStackMissing
+from variantly.checkers import require_generation_stack
+from variantly.errors import LLMNotConfigured
+from variantly.settings import ProcessSettings
 from variantly.store import Store
 from variantly.workspace import Workspace
 
@@ -30,88 +23,49 @@ if TYPE_CHECKING:
     from variantly.generation.plan import Plan
     from variantly.generation.run import Runner
 
-INSTALL_COMMAND = "pip install 'variantly[generate]'"
-# import name -> distribution name, for the message
-GENERATION_STACK = {"openai": "openai", "tiktoken": "tiktoken", "tenacity": "tenacity", "guardrails": "guardrails-ai"}
+
+def model_for(workspace: Workspace, settings: ProcessSettings) -> str:
+    """The model a run calls: ``VARIANTLY_MODEL`` over ``generation.model`` in variantly.yml."""
+    return settings.model or workspace.settings.generation.model
 
 
-def missing_packages(modules: tuple[str, ...] = tuple(GENERATION_STACK)) -> list[str]:
-    """Distributions of the generation stack that cannot be imported here.
-
-    A namespace package does not count: the workspace's own ``guardrails/`` folder is
-    one, and it must not pass for guardrails-ai.
-    """
-    missing = []
-    for module in modules:
-        try:
-            spec = importlib.util.find_spec(module)
-        except (ImportError, ValueError):
-            spec = None
-        if spec is None or spec.origin in (None, "namespace"):
-            missing.append(GENERATION_STACK[module])
-    return missing
-
-
-def require_generation_stack(what: str) -> None:
-    if missing := missing_packages():
-        raise GenerationStackMissing(
-            f"{what} needs the generation extra ({', '.join(missing)} not installed): {INSTALL_COMMAND}"
-        )
-
-
-def guardrails_available() -> bool:
-    return not missing_packages(("guardrails",))
-
-
-def policy_checker(workspace: Workspace) -> PolicyChecker:
-    """guardrails-ai Guards (built-ins and custom validators) when installed, else the built-in checks."""
-    if not guardrails_available():
-        return BuiltInChecker(workspace.policy, workspace.policy_hash)
-    from variantly.generation.guards import PolicyGuards
-
-    return PolicyGuards(workspace.root, workspace.policy, workspace.policy_hash)
-
-
-class CheckerCache:
-    """For a long-lived server: one checker, built on first use, rebuilt when the policy changes."""
-
-    def __init__(self) -> None:
-        self._checker: PolicyChecker | None = None
-        self._lock = threading.Lock()
-
-    def for_workspace(self, workspace: Workspace) -> PolicyChecker:
-        with self._lock:
-            if self._checker is None or self._checker.policy_hash != workspace.policy_hash:
-                self._checker = policy_checker(workspace)
-            return self._checker
-
-
-def import_file(store: Store, workspace: Workspace, path: str | Path, *, actor: str, approve: bool) -> ImportSummary:
-    """Import a variants file through the same checks as generated copy."""
-    return import_variants(store, workspace, path, actor=actor, check=policy_checker(workspace).check, approve=approve)
-
-
-def llm_client(workspace: Workspace) -> LLMClient:
+def llm_client(workspace: Workspace, settings: ProcessSettings) -> LLMClient:
     """The configured LLM endpoint (environment first); fails now, before any job starts."""
     require_generation_stack("generating copy")
     from variantly.generation.llm import LLMClient
 
-    return LLMClient.from_environment(workspace.settings.generation)
+    if not settings.openai_api_key and not settings.openai_base_url:
+        raise LLMNotConfigured(
+            "no LLM is configured: set OPENAI_API_KEY (OpenAI), or OPENAI_BASE_URL for any OpenAI-compatible "
+            "server (Azure OpenAI, vLLM, Ollama: e.g. OPENAI_BASE_URL=http://localhost:11434/v1), and optionally "
+            "VARIANTLY_MODEL; the model and prices are in variantly.yml under 'generation'"
+        )
+    return LLMClient(
+        workspace.settings.generation,
+        api_key=settings.openai_api_key or "unused",
+        base_url=settings.openai_base_url,
+        model=model_for(workspace, settings),
+    )
 
 
-def runner(store: Store, workspace: Workspace, llm: LLMClient | None = None) -> Runner:
+def runner(store: Store, workspace: Workspace, settings: ProcessSettings, llm: LLMClient | None = None) -> Runner:
     """A runner for ``workspace``; its checker is built when the first candidate needs it."""
     require_generation_stack("generating copy")
+    from variantly.generation.guards import PolicyGuards
     from variantly.generation.run import Runner
 
-    return Runner(store, workspace, llm or llm_client(workspace))
+    return Runner(
+        store,
+        workspace,
+        llm or llm_client(workspace, settings),
+        checker=lambda: PolicyGuards.for_workspace(workspace),
+    )
 
 
-def plan(store: Store, workspace: Workspace, **options: object) -> Plan:
+def plan(store: Store, workspace: Workspace, settings: ProcessSettings, **options: object) -> Plan:
     """What a run would do, with tokens and cost. Needs prompts and the tokenizer, not the LLM or guardrails-ai."""
     require_generation_stack("planning")
     from variantly.generation.plan import make_plan
     from variantly.generation.prompts import PromptSet
 
-    model = os.environ.get("VARIANTLY_MODEL") or workspace.settings.generation.model
-    return make_plan(store, workspace, PromptSet(workspace.root), model=model, **options)  # type: ignore[arg-type]
+    return make_plan(store, workspace, PromptSet(workspace.root), model=model_for(workspace, settings), **options)  # type: ignore[arg-type]

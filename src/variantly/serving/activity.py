@@ -19,7 +19,6 @@ statistics in Redis instead, exact for everyone; this class is its fallback.
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
@@ -33,7 +32,6 @@ from variantly.store import Store
 from variantly.store.schema import EventRow
 from variantly.workspace import Workspace
 
-MAX_PAIRS_ENV = "VARIANTLY_ACTIVITY_PAIRS"
 MAX_PAIRS = 25_000  # about 4.5 MB of profile and module pairs; more with VARIANTLY_ACTIVITY_PAIRS, exact with Redis
 READ_CHUNK = 5_000  # rows the poller reads at a time: small, so reading leaves no high-water mark
 LATE_COMMIT_SECONDS = 10.0  # how long an id the poller passed without seeing is looked for again
@@ -64,17 +62,6 @@ def cap_days(workspace: Workspace) -> dict[str, float]:
     }
 
 
-def _pairs_from_env() -> int:
-    given = os.environ.get(MAX_PAIRS_ENV, "")
-    if not given:
-        return MAX_PAIRS
-    if not given.isdigit() or int(given) < 1:
-        from variantly.errors import ConfigurationError
-
-        raise ConfigurationError(f"{MAX_PAIRS_ENV}: '{given}' is not a whole number of profile and module pairs")
-    return int(given)
-
-
 def _latest_id(store: Store) -> int:
     with store.sessions() as session:
         return session.scalar(select(func.max(EventRow.id))) or 0
@@ -91,7 +78,7 @@ class Activity:
     problem: str | None = None  # what /healthz says is wrong with activity (only the shared kind has one)
 
     def __init__(self, max_pairs: int | None = None) -> None:
-        self.max_pairs = max_pairs or _pairs_from_env()
+        self.max_pairs = max_pairs or MAX_PAIRS
         self.capped: dict[str, float] = {}
         self.last_id = 0
         self.variant_stats: dict[str, list[int]] = {}  # impressions, conversions

@@ -17,7 +17,7 @@ from variantly.serving.cohorts import Resolution
 from variantly.serving.holdout import Arm
 from variantly.serving.profiles import Profile
 from variantly.serving.release import Release, ServedVariant
-from variantly.workspace.loader import ModuleFile, Workspace
+from variantly.workspace.files import ModuleFile, Workspace
 from variantly.workspace.rules import AudienceLookup
 
 if TYPE_CHECKING:

@@ -11,11 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from variantly.serving.cohorts import Cohort
 from variantly.store import Store
 from variantly.store.schema import VariantRow
 from variantly.store.variants import approved_rows
-from variantly.workspace.loader import ModuleFile
+from variantly.workspace.cohorts import Cohort
+from variantly.workspace.files import ModuleFile
 
 
 @dataclass(frozen=True)

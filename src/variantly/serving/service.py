@@ -8,7 +8,6 @@ store is logged and the process keeps serving what it had (DESIGN invariant 9).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -24,10 +23,10 @@ from variantly.serving.decide import Decision
 from variantly.serving.events import decision_signature
 from variantly.serving.release import EMPTY_RELEASE, Release, load_release
 from variantly.serving.shared_activity import SharedActivity
-from variantly.serving.trial import load_checked_workspace
+from variantly.settings import ProcessSettings
 from variantly.store import Store
-from variantly.workspace import Workspace
-from variantly.workspace.loader import fingerprint
+from variantly.workspace import Workspace, load_workspace
+from variantly.workspace.files import fingerprint
 
 log = logging.getLogger("variantly.serving")
 
@@ -43,22 +42,22 @@ class Health:
 
 
 class RenderService:
-    def __init__(
-        self, root: str | Path, store: Store | None, *, poll_seconds: float = 1.0, redis_url: str | None = None
-    ) -> None:
-        self.root = Path(root)
+    def __init__(self, settings: ProcessSettings, store: Store | None) -> None:
+        self.settings = settings
+        self.root = Path(settings.workspace)
         self.store = store
-        self.poll_seconds = poll_seconds
+        self.poll_seconds = settings.poll_seconds
         self.workspace_error: str | None = None
         self.store_error: str | None = None
         self._last_attempt = ""
         self.workspace: Workspace = self._first_workspace()
         self.release: Release = EMPTY_RELEASE
         # Caps and statistics: shared through Redis when there is one, else this process's bounded copy.
+        local = Activity(settings.activity_pairs)
         self.activity: Activity | SharedActivity = (
-            SharedActivity(redis_url, prefix=os.environ.get("VARIANTLY_REDIS_PREFIX", "variantly:"))
-            if redis_url
-            else Activity()
+            SharedActivity(settings.redis_url, prefix=settings.redis_prefix, local=local)
+            if settings.redis_url
+            else local
         )
         self.activity.set_caps(self.workspace)
         self.accounts = Accounts()  # tokens and sessions are checked here, never in the store per request
@@ -86,7 +85,7 @@ class RenderService:
     def _first_workspace(self) -> Workspace:
         """The workspace at start; a broken file falls back to the last good copy (and says so)."""
         try:
-            workspace = load_checked_workspace(self.root)
+            workspace = load_workspace(self.root)
         except VariantlyError as exc:
             fallback = snapshot.last_good_workspace(self.root)
             if fallback is None:
@@ -94,7 +93,7 @@ class RenderService:
             log.error("workspace does not lint; starting from the last good copy:\n%s", exc.message)
             self.workspace_error = exc.message
             self._last_attempt = fingerprint(self.root)
-            return load_checked_workspace(fallback)
+            return load_workspace(fallback)
         snapshot.save_workspace(self.root)
         return workspace
 
@@ -105,7 +104,7 @@ class RenderService:
         self._last_attempt = stamp
         try:
             previous_policy = self.workspace.policy_hash
-            self.workspace = load_checked_workspace(self.root)
+            self.workspace = load_workspace(self.root)
             self.activity.set_caps(self.workspace)
             self.workspace_error = None
             snapshot.save_workspace(self.root)

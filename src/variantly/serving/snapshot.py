@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from variantly.serving.release import Release, ServedVariant
-from variantly.workspace.loader import workspace_files
+from variantly.workspace.files import workspace_files
 
 log = logging.getLogger("variantly.serving")
 STATE_DIR = ".variantly"

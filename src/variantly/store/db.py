@@ -21,14 +21,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from variantly.errors import ConfigurationError, StoreUnavailable
 from variantly.store.schema import ReleaseRow
 
-DATABASE_URL_ENV = "VARIANTLY_DATABASE_URL"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def default_database_url(workspace: str | os.PathLike[str]) -> str:
-    """``$VARIANTLY_DATABASE_URL``, else a SQLite file under the workspace."""
-    if url := os.environ.get(DATABASE_URL_ENV):
-        return url
+    """The store when none is named: a SQLite file under the workspace."""
     folder = Path(workspace).resolve() / ".variantly"
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / 'variantly.db'}"

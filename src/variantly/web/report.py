@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from variantly.serving.cohorts import Cohort
 from variantly.store.schema import VariantRow
 from variantly.workspace import Workspace
+from variantly.workspace.cohorts import Cohort
 from variantly.workspace.models import localized
 
 

@@ -287,13 +287,11 @@ async def decide(variant_id: str, action: str, request: Request) -> Response:
             review.retire(svc.store, variant_id, version=version, actor=who.name, reason=reason)
             message = "retired"
         elif action == "edit":
-            from variantly.api.review import slot_checker
-
             slots = {k.removeprefix("slot:"): str(v) for k, v in form.items() if k.startswith("slot:")}
             row = review.edit(
                 svc.store,
                 svc.workspace,
-                slot_checker(request),
+                request.app.state.checkers.for_workspace(svc.workspace).check_slots,
                 variant_id,
                 version=version,
                 actor=who.name,

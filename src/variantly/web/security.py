@@ -9,7 +9,6 @@ routes do not go through this class and pay nothing for it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -24,7 +23,6 @@ PREVIEW_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; "
     "frame-ancestors 'self'; form-action 'none'; base-uri 'none'"
 )
-SECURE_COOKIES_ENV = "VARIANTLY_SECURE_COOKIES"
 
 
 def headers_for(path: str) -> dict[str, str]:
@@ -40,7 +38,7 @@ def headers_for(path: str) -> dict[str, str]:
 def secure_cookies(request: Request) -> bool:
     """Mark cookies Secure behind TLS: when the request came over https (uvicorn honours a trusted
     proxy's X-Forwarded-Proto), or always when ``VARIANTLY_SECURE_COOKIES=1``."""
-    return request.url.scheme == "https" or os.environ.get(SECURE_COOKIES_ENV, "").lower() in ("1", "true", "yes")
+    return request.url.scheme == "https" or request.app.state.settings.secure_cookies
 
 
 class SecureRoute(APIRoute):

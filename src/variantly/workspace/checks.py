@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING
-
 from variantly.errors import Problem
-from variantly.workspace.models import CHANNEL_BLOCKS, Audiences, Layout, Module, Settings
+from variantly.workspace.channels import CHANNELS, KNOWN_BLOCKS
+from variantly.workspace.files import ModuleFile
+from variantly.workspace.models import Audiences, Layout, Module, Settings
 from variantly.workspace.rules import references
-from variantly.workspace.templates import KNOWN_BLOCKS, CompiledTemplate
+from variantly.workspace.templates import CompiledTemplate
 from variantly.workspace.yamlpos import PositionedYAML
-
-if TYPE_CHECKING:
-    from variantly.workspace.loader import ModuleFile
 
 
 def slot_text_problems(slot_name: str, slot, text: str) -> list[str]:
@@ -23,6 +19,13 @@ def slot_text_problems(slot_name: str, slot, text: str) -> list[str]:
     if slot.min_chars is not None and len(text) < slot.min_chars:
         found.append(f"slot '{slot_name}' is {len(text)} characters, under its min_chars {slot.min_chars}")
     return found
+
+
+def check_settings(path: str, settings: Settings, doc: PositionedYAML) -> list[Problem]:
+    problems = []
+    for name, channel in settings.channels.items():
+        problems += limit_problems(path, name, channel.max_chars, lambda *loc: doc.locate(("channels", *loc)))
+    return problems
 
 
 def check_audiences(path: str, audiences: Audiences, doc: PositionedYAML) -> list[Problem]:
@@ -109,8 +112,24 @@ def check_module(
                         f"alternative names slot '{slot_name}', which the module does not have",
                     )
                 )
+    for name, limits in module.limits.items():
+        if name not in module.channels:
+            problems.append(
+                Problem(path, *at("limits", name), f"limits for {name}, which is not one of the module's channels")
+            )
+        problems += limit_problems(path, name, limits.max_chars, lambda *loc: at("limits", *loc))
     problems += _block_problems(path, module.channels, template, at("channels"))
     return problems
+
+
+def limit_problems(path: str, channel: str, max_chars: dict[str, int], at) -> list[Problem]:
+    """``max_chars`` may only name parts the channel has."""
+    parts = [p.name for p in CHANNELS[channel].parts]
+    return [
+        Problem(path, *at(channel, "max_chars", part), f"{channel} has no part '{part}' (parts: {', '.join(parts)})")
+        for part in max_chars
+        if part not in parts
+    ]
 
 
 def check_layout(
@@ -137,8 +156,11 @@ def check_layout(
                 problems.append(
                     Problem(path, line, col, f"module '{module_id}' has no {channel} channel, which this layout needs")
                 )
-    if "email" in layout.channels and not layout.subject:
-        problems.append(Problem(path, *doc.locate(("channels",)), "an email layout needs a 'subject'"))
+    for channel in layout.channels:
+        if CHANNELS[channel].subject and not layout.subject:
+            problems.append(
+                Problem(path, *doc.locate(("channels",)), f"a layout with the {channel} channel needs a 'subject'")
+            )
     problems += _block_problems(path, layout.channels, template, doc.locate(("channels",)))
     return problems
 
@@ -148,17 +170,12 @@ def _block_problems(
 ) -> list[Problem]:
     problems = []
     for channel in channels:
-        for block in CHANNEL_BLOCKS[channel]:
+        for block in CHANNELS[channel].blocks:
             if block not in template.blocks:
                 problems.append(
                     Problem(path, *where, f"channel '{channel}' needs a '{{% block {block} %}}' in the body")
                 )
     for block in sorted(template.blocks - KNOWN_BLOCKS):
-        line = _block_line(template, block)
+        line = template.block_line(block)
         problems.append(Problem(path, line, 1, f"unknown block '{block}' (blocks: {', '.join(sorted(KNOWN_BLOCKS))})"))
     return problems
-
-
-def _block_line(template: CompiledTemplate, block: str) -> int:
-    match = re.search(r"{%-?\s*block\s+" + re.escape(block) + r"\b", template.source)
-    return template.source.count("\n", 0, match.start()) + 1 if match else 1

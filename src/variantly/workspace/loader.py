@@ -1,17 +1,16 @@
-"""Load and statically check a workspace: every problem found, each with ``path:line:col``.
+"""Load and check a workspace: every problem found, each with ``path:line:col``.
 
-Loading and checking are the same walk. ``workspace_problems`` collects every problem
+Loading and checking are the same walk. ``lint_workspace`` collects every problem
 rather than stopping at the first, because a marketer fixing a file wants the whole
-list; ``load_workspace`` raises ``WorkspaceError`` with that list. The trial render
-that completes lint is the render path's (``variantly.serving.trial``), so this
-package never imports the render code.
+list: first what the files say wrong (``workspace_problems``: schemas, references,
+names, blocks), then what only rendering finds (``trial.trial_render``).
+``load_workspace``, which every command and every render process uses, raises
+``WorkspaceError`` with that list.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +19,19 @@ from pydantic import BaseModel, ValidationError
 
 from variantly.errors import Problem, WorkspaceError
 from variantly.workspace import checks
+from variantly.workspace.blocks import LAYOUT_NAMES, MODULE_NAMES
+from variantly.workspace.files import (
+    AUDIENCES_FILE,
+    LAYOUT_GLOB,
+    MODULE_GLOB,
+    PROMPT_GLOB,
+    SETTINGS_FILE,
+    LayoutFile,
+    ModuleFile,
+    Workspace,
+    fingerprint,
+    source_hash,
+)
 from variantly.workspace.models import Audiences, Layout, Module, Settings
 from variantly.workspace.policy import Policy, load_policy
 from variantly.workspace.templates import (
@@ -32,92 +44,40 @@ from variantly.workspace.templates import (
 )
 from variantly.workspace.yamlpos import PositionedYAML, load_positioned, validation_problems, yaml_syntax_problem
 
-SETTINGS_FILE = "variantly.yml"
-AUDIENCES_FILE = "audiences.yml"
-MODULE_GLOB = "modules/*.jinja"
-LAYOUT_GLOB = "modules/layouts/*.jinja"
-
 M = TypeVar("M", bound=BaseModel)
-
-# What a module body may refer to; anything else is a lint error.
-MODULE_NAMES = {"slots", "person", "asset", "locale", "cohort", "module", "suppression"}
-
-
-@dataclass
-class ModuleFile:
-    module: Module
-    template: CompiledTemplate
-    path: str
-    content_hash: str  # the copy's inputs: variants made for another hash are stale
-    source_hash: str = ""  # everything in the file: what its rendered output depends on
-
-
-@dataclass
-class LayoutFile:
-    layout: Layout
-    template: CompiledTemplate
-    path: str
-    source_hash: str = ""
-
-
-def source_hash(model: BaseModel, template: CompiledTemplate) -> str:
-    return hashlib.sha256((model.model_dump_json() + "\0" + template.source).encode()).hexdigest()[:20]
-
-
-@dataclass
-class Workspace:
-    root: Path
-    settings: Settings
-    audiences: Audiences
-    modules: dict[str, ModuleFile] = field(default_factory=dict)
-    layouts: dict[str, LayoutFile] = field(default_factory=dict)
-    fingerprint: str = ""
-    policy: Policy = field(default_factory=Policy)
-    policy_hash: str = ""
-
-    @property
-    def locales(self) -> list[str]:
-        return [a.id for a in self.audiences.locales]
-
-
-def fingerprint(root: Path) -> str:
-    """Cheap change detector over the files a workspace is made of (names, sizes, mtimes)."""
-    digest = hashlib.sha256()
-    for path in sorted(workspace_files(root)):
-        try:
-            st = path.stat()
-        except OSError:
-            continue
-        digest.update(f"{path}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:16]
-
-
-def workspace_files(root: Path) -> list[Path]:
-    """The files a workspace is made of (what a change detector and a snapshot look at)."""
-    files = [root / SETTINGS_FILE, root / AUDIENCES_FILE, root / "guardrails" / "policy.yml"]
-    files += root.glob(MODULE_GLOB)
-    files += root.glob(LAYOUT_GLOB)
-    files += root.glob("prompts/*.jinja")
-    files += root.glob("guardrails/*.py")
-    return [f for f in files if f.exists()]
 
 
 def load_workspace(root: str | os.PathLike[str]) -> Workspace:
-    workspace, problems = workspace_problems(root)
+    """The workspace at ``root``, or ``WorkspaceError`` listing every problem."""
+    workspace, problems = lint_workspace(root)
     if problems or workspace is None:
         raise WorkspaceError(problems)
     return workspace
 
 
+def lint_workspace(root: str | os.PathLike[str]) -> tuple[Workspace | None, list[Problem]]:
+    """Every problem in the workspace at ``root``; the workspace only when there are none."""
+    from variantly.workspace.trial import trial_render
+
+    workspace, problems = workspace_problems(root)
+    if workspace is None:
+        return None, problems
+    problems = trial_render(workspace)
+    return (None, problems) if problems else (workspace, [])
+
+
 def workspace_problems(root: str | os.PathLike[str]) -> tuple[Workspace | None, list[Problem]]:
-    """Lint the workspace at ``root``; returns it only when there are no problems."""
+    """What the files say wrong, without rendering; returns the workspace only when there is nothing."""
     root = Path(root)
     stamp = fingerprint(root)
     problems: list[Problem] = []
     if not (root / "modules").is_dir():
         return None, [Problem(str(root / "modules"), 1, 1, "no modules/ folder: is this a workspace?")]
 
-    settings = _load_yaml_model(root, SETTINGS_FILE, Settings, problems, required=False)[0] or Settings()
+    settings, settings_doc = _load_yaml_model(root, SETTINGS_FILE, Settings, problems, required=False)
+    if settings is not None and settings_doc is not None:
+        problems += checks.check_settings(_rel(root, root / SETTINGS_FILE), settings, settings_doc)
+    settings = settings or Settings()
     audiences, audiences_doc = _load_yaml_model(root, AUDIENCES_FILE, Audiences, problems, required=True)
     if audiences is not None and audiences_doc is not None:
         problems += checks.check_audiences(_rel(root, root / AUDIENCES_FILE), audiences, audiences_doc)
@@ -131,7 +91,7 @@ def workspace_problems(root: str | os.PathLike[str]) -> tuple[Workspace | None, 
             broken.add(path.stem)
             raw_slots = doc.data.get("slots") if doc is not None and isinstance(doc.data, dict) else None
             if ast is not None and isinstance(raw_slots, dict):  # still report the body's mistakes
-                problems += check_names(rel, ast, MODULE_NAMES, {"slots": set(raw_slots)})
+                problems += check_names(rel, ast, set(MODULE_NAMES), {"slots": set(raw_slots)})
             continue
         if module.id in modules:
             line, col = doc.locate(("id",))
@@ -142,19 +102,17 @@ def workspace_problems(root: str | os.PathLike[str]) -> tuple[Workspace | None, 
         if module.id != path.stem:
             line, col = doc.locate(("id",))
             problems.append(Problem(rel, line, col, f"module id '{module.id}' must match the file name '{path.stem}'"))
-        problems += check_names(rel, ast, MODULE_NAMES, {"slots": set(module.slots)})
+        problems += check_names(rel, ast, set(MODULE_NAMES), {"slots": set(module.slots)})
         problems += checks.check_module(rel, module, template, doc, audiences, settings)
         modules[module.id] = ModuleFile(module, template, rel, module.content_hash(), source_hash(module, template))
 
-    layouts: dict[str, Any] = {}
+    layouts: dict[str, LayoutFile] = {}
     for path in sorted(root.glob(LAYOUT_GLOB)):
         rel = _rel(root, path)
         layout, template, ast, doc = _load_template_file(root, path, Layout, problems)
         if layout is None or template is None or ast is None or doc is None:
             continue
-        problems += check_names(
-            rel, ast, {"modules", "person", "locale", "title", "subject"}, {"modules": set(layout.modules)}
-        )
+        problems += check_names(rel, ast, set(LAYOUT_NAMES), {"modules": set(layout.modules)})
         problems += checks.check_layout(rel, layout, template, doc, modules, broken)
         layouts[layout.id] = LayoutFile(layout, template, rel, source_hash(layout, template))
 
@@ -177,7 +135,7 @@ def _prompt_problems(root: Path) -> list[Problem]:
     from variantly.workspace.templates import TEXT_ENV
 
     problems = []
-    for path in sorted((root / "prompts").glob("*.jinja")):
+    for path in sorted(root.glob(PROMPT_GLOB)):
         try:
             TEXT_ENV.parse(path.read_text(encoding="utf-8"))
         except TemplateSyntaxError as exc:

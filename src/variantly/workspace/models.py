@@ -13,19 +13,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from variantly.workspace.channels import ChannelLimits, ChannelName, ChannelSettings
 from variantly.workspace.rules import Rule
 
 DIMENSIONS = ("segment", "industry", "behaviour", "locale")
 Dimension = Literal["segment", "industry", "behaviour", "locale"]
-Channel = Literal["web", "email"]
 Kind = Literal["headline", "example", "image", "cta"]
 Ident = Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)
 
 # Text per locale, or one text for every locale.
 Localized = str | dict[str, str]
-
-# Which Jinja blocks a channel needs in a module or layout file.
-CHANNEL_BLOCKS: dict[str, tuple[str, ...]] = {"web": ("web",), "email": ("email_html", "email_text")}
 
 
 def localized(value: Localized, locale: str, default_locale: str) -> str | None:
@@ -84,7 +81,10 @@ class FrequencyCap(_Strict):
 class Module(_Strict):
     id: str = Ident
     kind: Kind
-    channels: list[Channel] = Field(min_length=1)
+    channels: list[ChannelName] = Field(min_length=1)
+    limits: dict[ChannelName, ChannelLimits] = Field(
+        default_factory=dict, description="this module's own channel limits, over variantly.yml's"
+    )
     vary_by: list[Dimension] = Field(default_factory=lambda: ["segment", "industry", "behaviour"])
     brief: str = Field(min_length=1)
     facts: list[str] = Field(default_factory=list)
@@ -111,7 +111,7 @@ class Layout(_Strict):
     """A landing page or an email composed of modules."""
 
     id: str = Ident
-    channels: list[Channel] = Field(min_length=1)
+    channels: list[ChannelName] = Field(min_length=1)
     modules: list[str] = Field(min_length=1)
     title: Localized = ""
     subject: Localized = ""
@@ -182,6 +182,9 @@ class Settings(_Strict):
         default="thompson", description="how to choose between several approved variants of one cohort"
     )
     brand_voice: str = ""
+    channels: dict[ChannelName, ChannelSettings] = Field(
+        default_factory=dict, description="per channel: limits and texts every message carries (SMS opt-out)"
+    )
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
 
 

@@ -2,12 +2,14 @@
 
 The front matter is replaced by blank lines before Jinja compiles the body, so a Jinja
 error's line number is the line in the file. Each body is compiled twice: autoescaped
-for HTML blocks, plain for the text part of an email (escaping ``&`` in a text email
-would be a bug, and values are data either way: they are never compiled).
+for HTML blocks, plain for text parts (an email's text, an SMS, a push title: escaping
+``&`` there would be a bug, and values are data either way: they are never compiled).
+Which blocks are text is the channel registry's to say (``channels.TEXT_BLOCKS``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,9 +18,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from variantly.errors import Problem
-
-TEXT_BLOCKS = frozenset({"email_text"})
-KNOWN_BLOCKS = frozenset({"web", "email_html", "email_text"})
+from variantly.workspace.channels import TEXT_BLOCKS
 
 
 def _environment(autoescape: bool) -> ImmutableSandboxedEnvironment:
@@ -75,6 +75,11 @@ class CompiledTemplate:
     @property
     def blocks(self) -> set[str]:
         return set(self.html.blocks)
+
+    def block_line(self, block: str) -> int:
+        """The line of the file where ``{% block NAME %}`` starts (1 if it is not there)."""
+        match = re.search(r"{%-?\s*block\s+" + re.escape(block) + r"\b", self.source)
+        return self.source.count("\n", 0, match.start()) + 1 if match else 1
 
     def render_block(self, block: str, context: Mapping[str, Any]) -> str:
         template = self.text if block in TEXT_BLOCKS else self.html
