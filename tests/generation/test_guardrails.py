@@ -30,7 +30,7 @@ def ws():
 
 def failures(guards, ws, module: str, slots: dict, **cohort) -> dict[str, list[str]]:
     report = guards.check_slots(ws, module, {"locale": "en"} | cohort, slots)
-    return {slot: [f"{f['validator']}: {f['message']}" for f in fs] for slot, fs in report["slots"].items() if fs}
+    return {slot: [f"{f.validator}: {f.message}" for f in fs] for slot, fs in report.slots.items() if fs}
 
 
 CTA = {"label": "See Lumen in action", "note": "A 30-minute demo with examples from your industry."}
@@ -155,8 +155,8 @@ def test_custom_validator_from_a_file_in_guardrails_folder(guards, ws) -> None:
 
 def test_failing_spans_point_at_the_offending_text(guards, ws) -> None:
     report = guards.check_slots(ws, "cta", {"locale": "en"}, CTA | {"note": "Talk to us, unlike Zendesk."})
-    [failure] = report["slots"]["note"]
-    start, end = failure["spans"][0]
+    [failure] = report.slots["note"]
+    start, end = failure.spans[0]
     assert (CTA | {"note": "Talk to us, unlike Zendesk."})["note"][start:end] == "Zendesk"
 
 
@@ -204,23 +204,23 @@ def test_plain_checker_reports_what_the_guards_report(guards, ws, module: str, s
     plain = BuiltInChecker(ws.policy, ws.policy_hash).check_slots(ws, module, cohort, slots)
     guarded = guards.check_slots(ws, module, cohort, slots)
     built_in = {
-        name: [f for f in found if f["validator"].startswith("variantly/")] for name, found in guarded["slots"].items()
+        name: tuple(f for f in found if f.validator.startswith("variantly/")) for name, found in guarded.slots.items()
     }
-    assert plain["slots"] == built_in
-    assert plain["passed"] == (not any(built_in.values()))
+    assert plain.slots == built_in
+    assert plain.passed == (not any(built_in.values()))
     kinds = {c.name for c in ws.policy.custom_validators if ws.modules[module].module.kind in c.kinds}
-    assert set(plain.get("unchecked", [])) == kinds
+    assert set(plain.unchecked) == kinds
 
 
 def test_one_message_per_validator_per_slot_with_every_span(guards, ws) -> None:
     text = "{{ a }} and {{ b }} and {% if c %}"
     [failure] = [
         f
-        for f in guards.check_slots(ws, "cta", {"locale": "en"}, CTA | {"note": text})["slots"]["note"]
-        if f["validator"] == "variantly/markup_and_links"
+        for f in guards.check_slots(ws, "cta", {"locale": "en"}, CTA | {"note": text}).slots["note"]
+        if f.validator == "variantly/markup_and_links"
     ]
-    assert failure["message"] == "contains template syntax (6 places)"
-    assert len(failure["spans"]) == 6
+    assert failure.message == "contains template syntax (6 places)"
+    assert len(failure.spans) == 6
 
 
 def test_a_phone_number_is_personal_data_not_six_invented_numbers(guards, ws) -> None:

@@ -10,10 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import event
 
 from variantly.generation.writer import JobWriter
+from variantly.store.runs import FinishedJob
 from variantly.store.schema import GenerationJobRow, LLMCallRow, VariantRow
 
 
-def finished(n: int) -> tuple[GenerationJobRow, list[VariantRow], list[LLMCallRow]]:
+def finished(n: int) -> FinishedJob:
     job = GenerationJobRow(key=f"job-{n}", run_id="r1", module_id="cta", cohort_key=f"c{n}", status="done", passed=1)
     variant = VariantRow(
         id=f"variant-{n}",
@@ -27,7 +28,7 @@ def finished(n: int) -> tuple[GenerationJobRow, list[VariantRow], list[LLMCallRo
         report={"summary": "passed"},
     )
     call = LLMCallRow(run_id="r1", job_key=f"job-{n}", purpose="generate", attempt=1, model="m", outcome="ok")
-    return job, [variant], [call]
+    return FinishedJob(job, [variant], [call], ["passed"])
 
 
 def saved(store) -> tuple[int, int, int]:
@@ -48,7 +49,7 @@ def test_jobs_that_finish_while_the_thread_is_busy_are_saved_in_one_transaction(
 
     async def main() -> list[int]:
         writer = JobWriter(store, worker, actor="generator:r1")
-        waiting = [asyncio.ensure_future(writer.save(*finished(n))) for n in range(6)]
+        waiting = [asyncio.ensure_future(writer.save(finished(n))) for n in range(6)]
         await asyncio.sleep(0.05)
         busy.set()
         return await asyncio.gather(*waiting)
@@ -66,9 +67,9 @@ def test_jobs_waiting_for_the_writer_are_saved_when_the_run_is_interrupted(store
     writer = JobWriter(store, worker, actor="generator:r1")
 
     async def interrupted() -> None:
-        first = asyncio.ensure_future(writer.save(*finished(0)))
+        first = asyncio.ensure_future(writer.save(finished(0)))
         await asyncio.sleep(0.01)  # job 0 is handed to the (busy) thread
-        later = [asyncio.ensure_future(writer.save(*finished(n))) for n in range(1, 4)]
+        later = [asyncio.ensure_future(writer.save(finished(n))) for n in range(1, 4)]
         await asyncio.sleep(0.01)
         for task in [first, *later]:
             task.cancel()  # Ctrl-C: every job's wait is cancelled, and asyncio.run cancels the writer
@@ -88,11 +89,11 @@ def test_a_job_whose_rows_fail_costs_only_itself_not_the_jobs_saved_with_it(stor
     busy = threading.Event()
     worker.submit(busy.wait)
     broken = finished(1)
-    broken[2][0].model = None  # a call row the store refuses (model is required)
+    broken.calls[0].model = None  # a call row the store refuses (model is required)
 
     async def main() -> list:
         writer = JobWriter(store, worker, actor="generator:r1")
-        waiting = [asyncio.ensure_future(writer.save(*job)) for job in (finished(0), broken, finished(2))]
+        waiting = [asyncio.ensure_future(writer.save(job)) for job in (finished(0), broken, finished(2))]
         await asyncio.sleep(0.05)
         busy.set()
         return await asyncio.gather(*waiting, return_exceptions=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -29,6 +29,7 @@ from variantly.errors import InvalidProfile, VariantlyError
 from variantly.serving.profiles import Profile, parse_profile
 from variantly.serving.render import cap_windows, render_target, target_modules, viewer_for_profile
 from variantly.serving.service import RenderService
+from variantly.workspace.channels import ChannelName
 
 router = APIRouter()
 
@@ -59,7 +60,7 @@ async def render_batch(
     module: str | None = Query(None, description="NDJSON input only (a JSON body names its own target): the module"),
     modules: str | None = Query(None, description="NDJSON input only: modules, comma-separated"),
     layout: str | None = Query(None, description="NDJSON input only: the layout to render"),
-    channel: Literal["web", "email"] | None = Query(None, description="NDJSON input only: web (default) or email"),
+    channel: ChannelName | None = Query(None, description="NDJSON input only: web (default), email, sms or push"),
 ) -> StreamingResponse:
     """Render one target for many profiles (an email send); streams one JSON line per profile.
 

@@ -13,9 +13,11 @@ from variantly.api.deps import reviewer, service
 from variantly.api.schemas import ERRORS
 from variantly.auth import Principal
 from variantly.authoring import review
+from variantly.authoring.report import VariantReport
 from variantly.serving.service import RenderService
 from variantly.store.schema import AuditEntry, VariantRow
 from variantly.store.variants import get_variant
+from variantly.workspace.channels import ChannelName
 
 router = APIRouter(tags=["review"])
 
@@ -46,7 +48,7 @@ class VariantOut(BaseModel):
             slots=row.slots,
             source=row.source,
             model=row.model,
-            report=row.report,
+            report=VariantReport.from_stored(row.report).stored(),
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
@@ -207,7 +209,7 @@ def edit(
 @router.get("/v1/variants/{variant_id}/preview", responses={200: {"content": {"text/html": {}}}, **ERRORS})
 def preview(
     variant_id: str,
-    channel: Literal["web", "email"] = "web",
+    channel: ChannelName = "web",
     svc: RenderService = Depends(service),
     who: Principal = Depends(reviewer),
 ) -> Response:

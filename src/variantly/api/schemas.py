@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from variantly.serving.profiles import Profile, count_first
+from variantly.workspace.channels import ChannelName
 
 MAX_BATCH = 20_000
 
@@ -28,7 +29,7 @@ class Target(BaseModel):
     module: str | None = Field(default=None, min_length=1, max_length=64)
     modules: list[str] | None = Field(default=None, min_length=1, max_length=50)
     layout: str | None = Field(default=None, min_length=1, max_length=64)
-    channel: Literal["web", "email"] = "web"
+    channel: ChannelName = Field(default="web", description="web, email, sms or push (the channel registry)")
 
     @model_validator(mode="after")
     def _exactly_one_target(self):
@@ -97,9 +98,15 @@ class DecisionOut(BaseModel):
 
 
 class RenderResponse(BaseModel):
-    html: str
+    """The message in the channel asked for: one field per part of the channel (web: html; email: html, text
+    and subject; sms: text; push: title and body). ``html`` and ``text`` are always present, null when the
+    channel has no such part."""
+
+    html: str | None
     text: str | None = None
     subject: str | None = None
+    title: str | None = Field(default=None, description="push only")
+    body: str | None = Field(default=None, description="push only")
     arm: str
     release: int
     decisions: list[DecisionOut]

@@ -6,31 +6,29 @@ module stays free of it so lint and the render server can use it too.
 
 from __future__ import annotations
 
-from typing import Any
-
+from variantly.authoring.candidates import Candidate
 from variantly.authoring.copy_checks import SlotContext, check_asset
-from variantly.authoring.importing import Candidate
+from variantly.authoring.policy_checks import ASSET_CHECK, SLOT_LENGTH
+from variantly.authoring.report import CheckReport, Failure
 from variantly.workspace import Workspace
 from variantly.workspace.checks import slot_text_problems
 
 
-def slot_constraint_failures(workspace: Workspace, candidate: Candidate) -> list[dict[str, Any]]:
+def slot_constraint_failures(workspace: Workspace, candidate: Candidate) -> dict[str, list[Failure]]:
     module = workspace.modules[candidate.module_id].module
     assets = SlotContext(slot="", kind=module.kind, locale="", assets=frozenset(a.id for a in module.assets))
-    failures = []
+    failures: dict[str, list[Failure]] = {}
     for name, text in candidate.slots.items():
         slot = module.slots[name]
         if slot.type == "asset":
-            failures += [
-                {"slot": name, "validator": f.validator, "message": f.message} for f in check_asset(text, assets)
-            ]
-            continue
-        for message in slot_text_problems(name, slot, text):
-            failures.append({"slot": name, "validator": "slot_length", "message": message})
+            found = [Failure(validator=ASSET_CHECK, message=f.message) for f in check_asset(text, assets)]
+        else:
+            found = [Failure(validator=SLOT_LENGTH, message=m) for m in slot_text_problems(name, slot, text)]
+        failures[name] = found
     return failures
 
 
-def check_constraints(workspace: Workspace, candidate: Candidate) -> tuple[bool, dict[str, Any]]:
-    failures = slot_constraint_failures(workspace, candidate)
-    summary = "; ".join(f["message"] for f in failures) or "passed"
-    return not failures, {"passed": not failures, "failures": failures, "summary": summary}
+def check_constraints(workspace: Workspace, candidate: Candidate) -> tuple[bool, CheckReport]:
+    """The module's own constraints only, as an import check (the tests' and benchmarks' fixtures use it)."""
+    report = CheckReport.of(slot_constraint_failures(workspace, candidate), workspace.policy_hash)
+    return report.passed, report

@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
 from variantly.authoring.candidates import Candidate, VariantLine, parse_candidate, variant_id
+from variantly.authoring.report import CheckReport, VariantReport
 from variantly.errors import ImportFileError
 from variantly.store import Store
 from variantly.store.schema import VariantRow
@@ -41,7 +41,7 @@ class ImportSummary:
 
 
 # A check returns (passed, report): ``PolicyChecker.check``, or any function like it.
-Check = Callable[[Workspace, Candidate], tuple[bool, dict[str, Any]]]
+Check = Callable[[Workspace, Candidate], tuple[bool, CheckReport]]
 
 
 def read_variants_file(workspace: Workspace, path: str | Path) -> list[Candidate]:
@@ -95,7 +95,7 @@ def import_variants(
             module_hash=module_hash,
             policy_hash=workspace.policy_hash,
             source="import",
-            report=report,
+            report=VariantReport(check=report).stored(),
             params={"file": str(path)},
         )
         if not add_variant(store, row, actor=actor, reason=f"imported from {Path(path).name}"):
@@ -104,11 +104,11 @@ def import_variants(
         summary.added += 1
         if not passed:
             summary.failed += 1
-            summary.failures.append(f"{candidate.module_id} {candidate.cohort.key}: {report.get('summary', 'failed')}")
-        elif approve and report.get("unchecked"):  # never auto-approve copy a policy check did not see
+            summary.failures.append(f"{candidate.module_id} {candidate.cohort.key}: {report.summary}")
+        elif approve and report.unchecked:  # never auto-approve copy a policy check did not see
             summary.pending += 1
             summary.not_approved += 1
-            summary.unchecked.update(report["unchecked"])
+            summary.unchecked.update(report.unchecked)
         elif approve:
             change_variant(
                 store,

@@ -7,8 +7,10 @@ Python, so import and review work on an install without the generation extra) an
 validators in ``guardrails/*.py``). ``variantly.generation.wiring.policy_checker``
 picks between them.
 
-A report is ``{"passed", "policy_hash", "slots": {slot: [failure, ...]}, "summary"}``
-with one failure per validator per slot: ``{"validator", "message", "spans"}``.
+A report (``report.CheckReport``) has one failure per validator per slot, with its spans.
+Whichever checker ran, ``PolicyChecker.check_slots`` then renders the candidate in each of
+its module's channels that has rules of its own (an SMS counted in segments, a push title's
+length) and adds what breaks them, naming the channel.
 """
 
 from __future__ import annotations
@@ -16,32 +18,45 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 from variantly import metrics
 from variantly.authoring import copy_checks
 from variantly.authoring.candidates import Candidate
 from variantly.authoring.copy_checks import Finding, SlotContext
+from variantly.authoring.report import CheckReport, Failure
 from variantly.workspace import Workspace
+from variantly.workspace.blocks import channel_problems, render_copy
+from variantly.workspace.channels import CHANNELS
 from variantly.workspace.models import localized
 from variantly.workspace.policy import Policy
 
 Check = Callable[[str, SlotContext, Policy], list[Finding]]
+
+# The validators' names, as reports, metrics and re-asks carry them.
+SLOT_LENGTH = "variantly/slot_length"
+BANNED_PHRASES = "variantly/banned_phrases"
+COMPETITORS = "variantly/competitors"
+REQUIRED_DISCLAIMER = "variantly/required_disclaimer"
+CLAIMS_FROM_FACTS = "variantly/claims_from_facts"
+PERSONAL_DATA = "variantly/personal_data"
+MARKUP_AND_LINKS = "variantly/markup_and_links"
+LANGUAGE = "variantly/language"
 ASSET_CHECK = "variantly/asset_choice"
+CHANNEL_RULES = "variantly/channel_rules"  # a rendered message against its channel's rules
 
 BUILT_IN_CHECKS: dict[str, Check] = {
-    "variantly/slot_length": lambda text, ctx, policy: copy_checks.check_length(text, ctx),
-    "variantly/banned_phrases": lambda text, ctx, policy: copy_checks.check_banned_phrases(text, policy),
-    "variantly/competitors": lambda text, ctx, policy: copy_checks.check_competitors(text, policy),
-    "variantly/required_disclaimer": lambda text, ctx, policy: copy_checks.check_disclaimer(text, ctx),
-    "variantly/claims_from_facts": lambda text, ctx, policy: (
+    SLOT_LENGTH: lambda text, ctx, policy: copy_checks.check_length(text, ctx),
+    BANNED_PHRASES: lambda text, ctx, policy: copy_checks.check_banned_phrases(text, policy),
+    COMPETITORS: lambda text, ctx, policy: copy_checks.check_competitors(text, policy),
+    REQUIRED_DISCLAIMER: lambda text, ctx, policy: copy_checks.check_disclaimer(text, ctx),
+    CLAIMS_FROM_FACTS: lambda text, ctx, policy: (
         copy_checks.check_claims(text, ctx) if policy.claims_from_facts else []
     ),
-    "variantly/personal_data": lambda text, ctx, policy: (
+    PERSONAL_DATA: lambda text, ctx, policy: (
         copy_checks.check_personal_data(text) if policy.block_personal_data else []
     ),
-    "variantly/markup_and_links": lambda text, ctx, policy: copy_checks.check_markup_and_links(text, ctx, policy),
-    "variantly/language": lambda text, ctx, policy: copy_checks.check_language(text, ctx, policy),
+    MARKUP_AND_LINKS: lambda text, ctx, policy: copy_checks.check_markup_and_links(text, ctx, policy),
+    LANGUAGE: lambda text, ctx, policy: copy_checks.check_language(text, ctx, policy),
     ASSET_CHECK: lambda text, ctx, policy: copy_checks.check_asset(text, ctx),
 }
 
@@ -53,7 +68,7 @@ def run_check(name: str, text: str, ctx: SlotContext, policy: Policy) -> list[Fi
     return BUILT_IN_CHECKS[name](text, ctx, policy)
 
 
-def failure(validator: str, findings: list[Finding]) -> dict[str, Any]:
+def failure(validator: str, findings: list[Finding]) -> Failure:
     """The report entry for one validator's findings on one slot: each message once, every span.
 
     Six pieces of template syntax read "contains template syntax (6 places)", not the
@@ -61,11 +76,7 @@ def failure(validator: str, findings: list[Finding]) -> dict[str, Any]:
     """
     counts = Counter(f.message for f in findings)
     messages = [m if n == 1 else f"{m} ({n} places)" for m, n in counts.items()]
-    return {
-        "validator": validator,
-        "message": "; ".join(messages),
-        "spans": [[s, e] for f in findings for s, e in f.spans],
-    }
+    return Failure(validator=validator, message="; ".join(messages), spans=tuple(s for f in findings for s in f.spans))
 
 
 def slot_context(
@@ -90,20 +101,31 @@ def slot_context(
     )
 
 
-def make_report(
-    slots: dict[str, list[dict[str, Any]]], policy_hash: str, unchecked: list[str] | None = None
-) -> dict[str, Any]:
-    """The report for one candidate. ``unchecked`` names custom validators that could not run."""
-    failed = {name: fs for name, fs in slots.items() if fs}
-    summary = "; ".join(f"{name}: {f['message']}" for name, fs in failed.items() for f in fs) or "passed"
-    report: dict[str, Any] = {"passed": not failed, "policy_hash": policy_hash, "slots": slots, "summary": summary}
-    if unchecked:
-        report["unchecked"] = unchecked
-        report["summary"] += f" (not run: {', '.join(unchecked)}; install variantly[generate] to run them)"
-    return report
+SlotFailures = dict[str, list[Failure]]
 
 
-SlotFailures = dict[str, list[dict[str, Any]]]
+def channel_failures(
+    workspace: Workspace, module_id: str, cohort: dict[str, str], slots: dict[str, str]
+) -> dict[str, list[Failure]]:
+    """What breaks the rules of each channel the module is sent in, with this copy (merge fields at their defaults).
+
+    Slots are channel-free; only the rendered message can cost three SMS segments.
+    """
+    module_file = workspace.modules[module_id]
+    locale = cohort.get("locale", workspace.settings.default_locale)
+    found: dict[str, list[Failure]] = {}
+    for name in module_file.module.channels:
+        channel = CHANNELS[name]
+        if not channel.rules:
+            continue
+        try:
+            outputs = render_copy(workspace, module_file, channel, cohort, slots)
+            problems = channel_problems(workspace, channel, outputs, locale, module_file.module)
+        except Exception as exc:  # copy is data, so only a template bug gets here: say so, do not pass it
+            problems = [f"does not render: {exc}"]
+        if problems:
+            found[name] = [Failure(validator=CHANNEL_RULES, message=problem) for problem in problems]
+    return found
 
 
 class PolicyChecker(ABC):
@@ -123,18 +145,19 @@ class PolicyChecker(ABC):
 
     def check_slots(
         self, workspace: Workspace, module_id: str, cohort: dict[str, str], slots: dict[str, str]
-    ) -> dict[str, Any]:
+    ) -> CheckReport:
         """The report for one candidate's slots, for one cohort."""
         failures, unchecked = self.slot_failures(workspace, module_id, cohort, slots)
-        for found in failures.values():
-            for f in found:
-                metrics.GUARDRAIL_FAILURES.labels(f["validator"]).inc()
-        return make_report(failures, self.policy_hash, unchecked)
+        channels = channel_failures(workspace, module_id, cohort, slots)
+        report = CheckReport.of(failures, self.policy_hash, channels=channels, unchecked=unchecked)
+        for _, found in report.failures():
+            metrics.GUARDRAIL_FAILURES.labels(found.validator).inc()
+        return report
 
-    def check(self, workspace: Workspace, candidate: Candidate) -> tuple[bool, dict[str, Any]]:
+    def check(self, workspace: Workspace, candidate: Candidate) -> tuple[bool, CheckReport]:
         """The import check: (passed, report)."""
         report = self.check_slots(workspace, candidate.module_id, candidate.cohort.as_dict(), candidate.slots)
-        return report["passed"], report
+        return report.passed, report
 
 
 class BuiltInChecker(PolicyChecker):

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from variantly.authoring.report import CheckReport, VariantReport
 from variantly.errors import Conflict, NotFound, ReasonRequired, VariantlyError
 from variantly.store import Store
 from variantly.store.schema import STATUSES, AuditEntry, FeedbackRow, VariantRow
@@ -20,8 +21,8 @@ from variantly.store.variants import change_variant, get_variant, history
 from variantly.workspace import Workspace
 from variantly.workspace.cohorts import Cohort
 
-# (workspace, module_id, cohort dict, slots) -> report with "passed"
-SlotChecker = Callable[[Workspace, str, dict[str, str], dict[str, str]], dict[str, Any]]
+# (workspace, module_id, cohort dict, slots) -> the report: ``PolicyChecker.check_slots``
+SlotChecker = Callable[[Workspace, str, dict[str, str], dict[str, str]], CheckReport]
 
 
 @dataclass
@@ -155,8 +156,7 @@ def edit(
     if unknown:
         raise NotFound(f"slots: module '{current.module_id}' has no slot {', '.join(unknown)}")
     report = check(workspace, current.module_id, Cohort.from_key(current.cohort_key).as_dict(), merged)
-    report = report | {"edited_by": actor}
-    to_status = "pending" if report["passed"] else "guardrail_failed"
+    to_status = "pending" if report.passed else "guardrail_failed"
     row = change_variant(
         store,
         variant_id,
@@ -166,7 +166,7 @@ def edit(
         to_status=to_status,
         reason=reason or "edited",
         slots=merged,
-        report=report,
+        report=VariantReport(check=report, edited_by=actor).stored(),
     )
     if current.status == "approved":
         store.publish(actor, f"edited {variant_id}")
@@ -216,7 +216,7 @@ def recheck_policy(store: Store, workspace: Workspace, check: SlotChecker, *, ac
         if row.module_id not in workspace.modules:
             continue
         report = check(workspace, row.module_id, Cohort.from_key(row.cohort_key).as_dict(), row.slots)
-        if report["passed"]:
+        if report.passed:
             with store.session() as session:
                 session.get(VariantRow, row.id).policy_hash = workspace.policy_hash
             continue
@@ -227,8 +227,8 @@ def recheck_policy(store: Store, workspace: Workspace, check: SlotChecker, *, ac
             actor=actor,
             action="policy_recheck",
             to_status="guardrail_failed",
-            reason=f"fails the changed policy: {report['summary']}",
-            report=report,
+            reason=f"fails the changed policy: {report.summary}",
+            report=VariantReport.from_stored(row.report).model_copy(update={"check": report}).stored(),
         )
         pulled.append(row.id)
     if pulled:

@@ -92,6 +92,9 @@ def import_(
 
 
 def _plan(settings: ProcessSettings, **options):
+    from variantly.checkers import require_generation_stack
+
+    require_generation_stack("planning")  # before anything of the generation package is imported
     from variantly.generation import wiring
     from variantly.workspace import load_workspace
 
@@ -222,11 +225,12 @@ def generate(
         _print_plan(_plan(settings, **plan_options), verbose=False)
         return
     from variantly.checkers import require_generation_stack
+
+    require_generation_stack("generating copy")  # before anything of the generation package is imported
     from variantly.generation import wiring
+    from variantly.generation.run import RunOptions
     from variantly.workspace import load_workspace
 
-    require_generation_stack("generating copy")
-    from variantly.generation.run import RunOptions
 
     mode = "collect" if collect else "submit" if batch else None
     options = RunOptions(concurrency=concurrency, budget_usd=budget_usd, batch=mode, **plan_options)

@@ -50,6 +50,7 @@ def list_(
 @reports_errors
 def show(variant_id: str, workspace: WorkspaceOpt = None, database_url: DatabaseOpt = None) -> None:
     """One variant: its text, guardrail report and history."""
+    from variantly.authoring.report import VariantReport
     from variantly.authoring.review import variant_history
     from variantly.store.variants import get_variant
 
@@ -63,7 +64,7 @@ def show(variant_id: str, workspace: WorkspaceOpt = None, database_url: Database
     )
     for name, text in row.slots.items():
         console.print(f"  {name}: {text}", highlight=False)
-    console.print(f"guardrails: {(row.report or {}).get('summary', 'no report')}", highlight=False)
+    console.print(f"guardrails: {VariantReport.from_stored(row.report).check.summary}", highlight=False)
     for e in entries:
         console.print(
             f"  {e.at:%Y-%m-%d %H:%M} {e.actor:<16} {e.action:<10} {e.from_status or '-'} -> {e.to_status}  {e.reason}",

@@ -26,7 +26,15 @@ from sqlalchemy import select
 
 from variantly.errors import LLMRefused, LLMTruncated
 from variantly.generation.budget import BudgetReached, cost
-from variantly.generation.job import JobContext, JobStopped, record_call, run_job, save_outcome
+from variantly.generation.job import (
+    JobStopped,
+    RunServices,
+    RunState,
+    ended_without_candidates,
+    record_call,
+    record_outcome,
+    run_job,
+)
 from variantly.generation.llm import CallRecord, Completion
 from variantly.generation.plan import PlannedJob, plan_job
 from variantly.generation.prompts import output_model
@@ -45,34 +53,34 @@ class BatchReport:
     waiting: int = 0  # batches still with the provider
 
 
-async def submit(ctx: JobContext, jobs: list[PlannedJob]) -> tuple[str, list[PlannedJob]]:
+async def submit(services: RunServices, state: RunState, jobs: list[PlannedJob]) -> tuple[str, list[PlannedJob]]:
     """Send ``jobs`` as one batch, as many as the budget's worst case covers; returns (id, jobs not sent)."""
-    settings = ctx.workspace.settings.generation
-    price = ctx.plan.price
+    settings = services.workspace.settings.generation
+    price = state.plan.price
     discount = price.batch_discount if price is not None else 1.0
     sent, left = [], []
     for job in jobs:
         worst = cost(price, job.prompt.tokens, settings.max_completion_tokens)  # tokens counted when planned
         try:
-            ctx.budget.reserve(worst * discount)  # committed: the batch may answer every request in full
+            state.budget.reserve(worst * discount)  # committed: the batch may answer every request in full
             sent.append(job)
         except BudgetReached:
             left.append(job)
     if not sent:
         return "", left
-    wanted = ctx.plan.params["candidates"]
+    wanted = state.plan.params["candidates"]
     requests = [
-        ctx.llm.batch_request(
-            job.key, job.prompt.messages, output_model(ctx.workspace.modules[job.module_id].module, wanted)
+        services.llm.batch_request(
+            job.key, job.prompt.messages, output_model(services.workspace.modules[job.module_id].module, wanted)
         )
         for job in sent
     ]
-    batch_id, file_id = await ctx.llm.submit_batch(requests)
+    batch_id, file_id = await services.llm.submit_batch(requests)
     row = BatchRow(
         id=batch_id,
-        run_id=ctx.run_id,
+        run_id=services.run_id,
         status="validating",
-        model=ctx.plan.model,
+        model=state.plan.model,
         input_file_id=file_id,
         jobs=[
             {
@@ -85,73 +93,83 @@ async def submit(ctx: JobContext, jobs: list[PlannedJob]) -> tuple[str, list[Pla
             for j in sent
         ],
     )
-    await _in_worker(ctx, lambda: _save_batch(ctx, row))
+    await _in_worker(services, lambda: _save_batch(services, row))
     return batch_id, left
 
 
-async def collect(ctx: JobContext, report: BatchReport) -> None:
+async def collect(services: RunServices, state: RunState, report: BatchReport) -> None:
     """Fetch every batch not yet collected; check, re-ask and save what the finished ones answered."""
-    rows = await _in_worker(ctx, lambda: _open_batches(ctx))
+    rows = await _in_worker(services, lambda: _open_batches(services))
     for row in rows:
-        batch = await ctx.llm.batch(row.id)
+        batch = await services.llm.batch(row.id)
         counts = batch.request_counts
         done = f"{counts.completed}/{counts.total}" if counts else "?"
         if batch.status in WAITING:
             report.waiting += 1
             report.lines.append(f"batch {row.id}: {batch.status}, {done} answered; collect again later")
-            await _in_worker(ctx, lambda row=row, status=batch.status: _set_status(ctx, row.id, status))
+            await _in_worker(services, lambda row=row, status=batch.status: _set_status(services, row.id, status))
             continue
         answers: dict[str, dict[str, Any]] = {}
         errors: dict[str, str] = {}
         if batch.status in ANSWERED:
-            for line in await ctx.llm.batch_file(batch.output_file_id) if batch.output_file_id else []:
+            for line in await services.llm.batch_file(batch.output_file_id) if batch.output_file_id else []:
                 answers[line["custom_id"]] = line
-            for line in await ctx.llm.batch_file(batch.error_file_id) if batch.error_file_id else []:
+            for line in await services.llm.batch_file(batch.error_file_id) if batch.error_file_id else []:
                 errors[line["custom_id"]] = _error_text(line)
         why = _batch_error(batch) if batch.status == "failed" else f"the batch ended {batch.status} before answering it"
         outcomes = await asyncio.gather(
-            *(_settle(ctx, job, answers.get(job["key"]), errors.get(job["key"], why)) for job in row.jobs)
+            *(_settle(services, state, job, answers.get(job["key"]), errors.get(job["key"], why)) for job in row.jobs)
         )
         message = f"{batch.status}: {outcomes.count('answered')} answered, {outcomes.count('unanswered')} unanswered"
         if outcomes.count("stale"):
             message += f", {outcomes.count('stale')} discarded (module or prompts edited since)"
         report.lines.append(f"batch {row.id}: {message}")
-        await _in_worker(ctx, lambda row=row, message=message: _set_status(ctx, row.id, "collected", message))
+        await _in_worker(services, lambda row=row, message=message: _set_status(services, row.id, "collected", message))
 
 
-async def _settle(ctx: JobContext, info: dict[str, Any], answer: dict[str, Any] | None, error: str) -> str:
-    job = _rebuild(ctx, info)
+async def _settle(
+    services: RunServices, state: RunState, info: dict[str, Any], answer: dict[str, Any] | None, error: str
+) -> str:
+    job = _rebuild(services, state, info)
     if job is None:
         return "stale"
     if answer is None or answer.get("error") or (answer.get("response") or {}).get("status_code") != 200:
         reason = _error_text(answer) if answer else error
-        await save_outcome(ctx, job, [], "unfinished", f"batch: {reason}")
+        await record_outcome(
+            services, state, ended_without_candidates(state, job, [], "unfinished", f"batch: {reason}")
+        )
         return "unanswered"
-    output = output_model(ctx.workspace.modules[job.module_id].module, ctx.plan.params["candidates"])
+    output = output_model(services.workspace.modules[job.module_id].module, state.plan.params["candidates"])
     record = CallRecord(1, "ok")
     try:
-        parsed, raw = ctx.llm.read_answer(answer["response"]["body"], output, record)
+        parsed, raw = services.llm.read_answer(answer["response"]["body"], output, record)
     except (LLMRefused, LLMTruncated, ValidationError, ValueError) as exc:
         record.outcome = type(exc).__name__
         calls: list = []
-        ctx.budget.settle(0.0, record_call(ctx, job, calls, record, "batch", batch=True))
+        state.budget.settle(0.0, record_call(services, state, job, calls, record, "batch", batch=True))
         if isinstance(exc, LLMRefused | LLMTruncated):  # final for these inputs
-            await save_outcome(ctx, job, calls, "failed", f"batch: {exc.message}")
+            ended = ended_without_candidates(state, job, calls, "failed", f"batch: {exc.message}")
         else:
-            await save_outcome(ctx, job, calls, "unfinished", "batch: the answer was not the JSON asked for")
+            ended = ended_without_candidates(
+                state, job, calls, "unfinished", "batch: the answer was not the JSON asked for"
+            )
+        await record_outcome(services, state, ended)
         return "answered"
     items = [c.model_dump() for c in parsed.candidates]
-    with contextlib.suppress(JobStopped):  # re-asks the budget could not cover: the job is saved as it stands
-        await run_job(ctx, job, first=Completion(items, raw, [record]))
+    with contextlib.suppress(JobStopped):  # a job always has its batch call: this only guards a future change
+        outcome = await run_job(services, state, job, first=Completion(items, raw, [record]))
+        await record_outcome(services, state, outcome)  # re-asks the budget could not cover: saved as it stands
     return "answered"
 
 
-def _rebuild(ctx: JobContext, info: dict[str, Any]) -> PlannedJob | None:
+def _rebuild(services: RunServices, state: RunState, info: dict[str, Any]) -> PlannedJob | None:
     """The job as the workspace would plan it now, or None when its inputs changed since it was sent."""
-    if info["module_id"] not in ctx.workspace.modules:
+    if info["module_id"] not in services.workspace.modules:
         return None
     cohort = Cohort.from_key(info["cohort"])
-    job = plan_job(ctx.workspace, ctx.prompts, ctx.plan, info["module_id"], cohort, info["feedback"], info["retry_of"])
+    job = plan_job(
+        services.workspace, services.prompts, state.plan, info["module_id"], cohort, info["feedback"], info["retry_of"]
+    )
     return job if job.key == info["key"] else None
 
 
@@ -168,24 +186,24 @@ def _batch_error(batch: Any) -> str:
     return "the batch failed: " + ("; ".join(f"{e.code}: {e.message}" for e in errors) or "no reason given")
 
 
-async def _in_worker(ctx: JobContext, work: Callable[[], Any]) -> Any:
-    return await asyncio.get_running_loop().run_in_executor(ctx.worker, work)
+async def _in_worker(services: RunServices, work: Callable[[], Any]) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(services.worker, work)
 
 
-def _open_batches(ctx: JobContext) -> list[BatchRow]:
-    with ctx.store.sessions() as session:
+def _open_batches(services: RunServices) -> list[BatchRow]:
+    with services.store.sessions() as session:
         return list(
             session.scalars(select(BatchRow).where(BatchRow.status != "collected").order_by(BatchRow.created_at))
         )
 
 
-def _save_batch(ctx: JobContext, row: BatchRow) -> None:
-    with ctx.store.session() as session:
+def _save_batch(services: RunServices, row: BatchRow) -> None:
+    with services.store.session() as session:
         session.add(row)
 
 
-def _set_status(ctx: JobContext, batch_id: str, status: str, message: str = "") -> None:
-    with ctx.store.session() as session:
+def _set_status(services: RunServices, batch_id: str, status: str, message: str = "") -> None:
+    with services.store.session() as session:
         row = session.get(BatchRow, batch_id)
         row.status = status
         if message:

@@ -23,6 +23,7 @@ from variantly.authoring.policy_checks import (
     run_check,
     slot_context,
 )
+from variantly.authoring.report import Failure
 from variantly.errors import ConfigurationError
 from variantly.workspace import Workspace
 from variantly.workspace.policy import Policy, load_policy
@@ -39,7 +40,7 @@ def _validator_for(name: str) -> type[Validator]:
             return PassResult()
         entry = failure(name, findings)
         spans = [ErrorSpan(start=s, end=e, reason=f.message) for f in findings for s, e in f.spans]
-        return FailResult(error_message=entry["message"], error_spans=spans)
+        return FailResult(error_message=entry.message, error_spans=spans)
 
     cls = type(name.split("/")[1].title().replace("_", ""), (Validator,), {"_validate": _validate})
     return register_validator(name=name, data_type="string")(cls)
@@ -115,12 +116,7 @@ class PolicyGuards(PolicyChecker):
             for validator_name, validator in self.validators[kind]:
                 result = validator.validate(text, metadata)
                 if isinstance(result, FailResult):
-                    failures.append(
-                        {
-                            "validator": validator_name,
-                            "message": result.error_message,
-                            "spans": [[s.start, s.end] for s in (result.error_spans or [])],
-                        }
-                    )
+                    spans = tuple((s.start, s.end) for s in (result.error_spans or []))
+                    failures.append(Failure(validator=validator_name, message=result.error_message, spans=spans))
             report_slots[name] = failures
         return report_slots, []

@@ -1,11 +1,16 @@
 """One job (module x cohort x locale): generate, top up, check, re-ask, keep what passes.
 
+A run's jobs share ``RunServices`` (the store, the LLM, the checker: built once, never
+changed) and ``RunState`` (the plan, the summary, the budget: what jobs change as they
+go). ``run_job`` makes the calls and returns a ``JobOutcome``, a value; ``record_outcome``
+is the one place that counts it in the summary and hands it to the writer.
+
 Every call reserves its worst case against the run's budget first, and every answered
-call is recorded, also when the job cannot finish. Copy that fails for personal data
-is redacted before it is quoted back to the LLM or stored. The job ends in one of
-three states (``GenerationJobRow.status``): done (at least one candidate passed),
-failed (refused, truncated, or nothing passed: redone on ``--retry-failed``) or
-unfinished (out of attempts, or the budget ran out mid-job: redone by the next run).
+call is recorded, also when the job cannot finish. Copy that fails for personal data is
+redacted before it is quoted back to the LLM or stored. A job ends in one of three states
+(``GenerationJobRow.status``): done (at least one candidate passed), failed (refused,
+truncated, or nothing passed: redone on ``--retry-failed``) or unfinished (out of
+attempts, or the budget ran out mid-job: redone by the next run).
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 from variantly import metrics
 from variantly.authoring.copy_checks import REDACTED, redact_personal_data
-from variantly.authoring.policy_checks import make_report
+from variantly.authoring.policy_checks import PERSONAL_DATA, PolicyChecker, channel_failures
+from variantly.authoring.report import Attempt, CheckReport, Failure, GenerationRecord, VariantReport
 from variantly.authoring.review import mark_feedback_used
 from variantly.errors import LLMCallFailed, LLMRefused, LLMTruncated
 from variantly.generation.budget import Budget, BudgetReached, cost
@@ -29,16 +35,17 @@ from variantly.generation.prompts import PromptSet, count_tokens, output_model
 from variantly.generation.summary import JobProblem, RunStop, RunSummary
 from variantly.generation.writer import JobWriter
 from variantly.store import Store
+from variantly.store.runs import FinishedJob
 from variantly.store.schema import GenerationJobRow, LLMCallRow, VariantRow
 from variantly.workspace import Workspace
 
-if TYPE_CHECKING:
-    from variantly.authoring.policy_checks import PolicyChecker
+JobStatus = Literal["done", "failed", "unfinished"]
+Messages = list[dict[str, str]]
 
 
-@dataclass
-class JobContext:
-    """What every job of one run shares. ``calls_in_flight`` caps LLM calls, not jobs:
+@dataclass(frozen=True)
+class RunServices:
+    """What every job of one run uses and none changes. ``calls_in_flight`` caps LLM calls, not jobs:
     a job checking or saving its candidates does not hold a slot another job could call with."""
 
     store: Store
@@ -46,208 +53,253 @@ class JobContext:
     llm: LLMClient
     checker: Callable[[], PolicyChecker]
     prompts: PromptSet
-    plan: Plan
     run_id: str
+    worker: ThreadPoolExecutor
+    writer: JobWriter
+    calls_in_flight: asyncio.Semaphore
+    max_reasks: int
+
+
+@dataclass
+class RunState:
+    """What a run's jobs change as they go."""
+
+    plan: Plan
     summary: RunSummary
     budget: Budget
-    worker: ThreadPoolExecutor
-    max_reasks: int
-    calls_in_flight: asyncio.Semaphore
-    writer: JobWriter
     stop: RunStop = field(default_factory=RunStop)
     unsaved: dict[str, list[LLMCallRow]] = field(default_factory=dict)  # job key -> calls of a job still running
 
 
-@dataclass
-class _Candidate:
+@dataclass(frozen=True)
+class Candidate:
+    """One candidate as the job holds it: its copy (personal data redacted), its report, the tries before it."""
+
     slots: dict[str, str]
-    report: dict[str, Any]
-    attempts: list[dict[str, Any]] = field(default_factory=list)
+    report: CheckReport
+    attempts: tuple[Attempt, ...] = ()
+    redacted: bool = False
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    job: PlannedJob
+    status: JobStatus
+    error: str
+    candidates: tuple[Candidate, ...]
+    calls: tuple[LLMCallRow, ...]
+    reasks: int = 0
+    out_of_budget: bool = False  # the budget could not cover a call this job needed: the run stops
 
 
 OUT_OF_BUDGET = "the budget ran out before the job could finish"
 
 
 class JobStopped(Exception):
-    """Internal: the budget cannot cover the job's next call; what it has is kept."""
+    """Internal: the budget cannot cover the job's next call."""
 
 
 class NotStarted(Exception):
-    """Internal: the run stopped before this job made its first call."""
+    """Internal: the run was stopping before this job made its first call."""
 
 
-async def run_job(ctx: JobContext, job: PlannedJob, first: Completion | None = None) -> None:
-    """Run one job and save its outcome; raises ``JobStopped`` when the budget stopped it.
+async def run_job(
+    services: RunServices, state: RunState, job: PlannedJob, first: Completion | None = None
+) -> JobOutcome:
+    """Run one job to its outcome. It raises instead when it never made a call: ``JobStopped`` when the
+    budget could not cover the first, ``NotStarted`` when the run was already stopping.
 
     ``first`` is an answer that came another way (a batch result, with its call): the job
     goes on from it with top-ups and re-asks as live calls.
     """
-    loop = asyncio.get_running_loop()
-    calls: list[LLMCallRow] = ctx.unsaved.setdefault(job.key, [])
-    wanted = ctx.plan.params["candidates"]
-    module = ctx.workspace.modules[job.module_id].module
-    cohort = job.cohort.as_dict()
-    candidates: list[_Candidate] = []
+    calls: list[LLMCallRow] = state.unsaved.setdefault(job.key, [])
+    asking = _Asking(services, state, job, calls)
+    candidates: list[Candidate] = []
     reasks = 0
-    status, error = "failed", ""
-    out_of_budget = False
-
-    async def ask(messages: list[dict[str, str]], purpose: str, count: int) -> Completion:
-        return await _call(ctx, job, calls, messages, purpose, output_model(module, count))
-
-    def check(slots_list: list[dict[str, str]]) -> list[_Candidate]:
-        checker = ctx.checker()
-        return [
-            _redacted(
-                ctx, job.module_id, cohort, _Candidate(s, checker.check_slots(ctx.workspace, job.module_id, cohort, s))
-            )
-            for s in slots_list
-        ]
-
+    status: JobStatus = "failed"
+    error = ""
     try:
         if first is None:
-            completion = await ask(job.prompt.messages, "generate", wanted)
+            completion = await asking.ask(job.prompt.messages, "generate", asking.wanted)
         else:
             completion = first
             for call in first.calls:
-                ctx.budget.settle(0.0, record_call(ctx, job, calls, call, "batch", batch=True))
-        items = [_as_text(c) for c in completion.items[:wanted]]
+                state.budget.settle(0.0, record_call(services, state, job, calls, call, "batch", batch=True))
+        items = [_as_text(c) for c in completion.items[: asking.wanted]]
         conversation = _after(job, completion)
-        if len(items) < wanted:  # the schema asked for `wanted`; not every server keeps to it
-            missing = wanted - len(items)
-            top_up = [*conversation, {"role": "user", "content": _top_up_request(len(items), missing)}]
-            try:
-                extra = await ask(top_up, "top_up", missing)
-                ctx.summary.top_ups += 1
-                items += [_as_text(c) for c in extra.items[:missing]]
-            except JobStopped:
-                out_of_budget = True
-            ctx.summary.candidates_short += wanted - len(items)
-        candidates = await loop.run_in_executor(ctx.worker, check, items)
-        while not out_of_budget and reasks < ctx.max_reasks:
-            failing_at = [i for i, c in enumerate(candidates) if not c.report["passed"]]
+        if len(items) < asking.wanted:  # the schema asked for `wanted`; not every server keeps to it
+            items += await asking.top_up(conversation, items)
+        candidates = await asking.check(items)
+        while not asking.out_of_budget and reasks < services.max_reasks:
+            failing_at = [i for i, c in enumerate(candidates) if not c.report.passed]
             if not failing_at:
                 break
-            try:
-                completion = await ask(
-                    [*conversation, {"role": "user", "content": _reask(ctx, candidates, failing_at)}],
-                    "reask",
-                    len(failing_at),
-                )
-            except JobStopped:
-                out_of_budget = True
+            completion = await asking.reask(conversation, candidates, failing_at)
+            if completion is None:
                 break
             conversation = _after(job, completion)
             reasks += 1
-            fresh = await loop.run_in_executor(
-                ctx.worker, check, [_as_text(c) for c in completion.items[: len(failing_at)]]
-            )
+            fresh = await asking.check([_as_text(c) for c in completion.items[: len(failing_at)]])
             for index, new in zip(failing_at, fresh, strict=False):  # by position: equal texts are possible
                 old = candidates[index]
-                new.attempts = [*old.attempts, {"slots": old.slots, "report": old.report}]
-                candidates[index] = new
-        if out_of_budget:
+                tried = Attempt(slots=old.slots, report=old.report)
+                candidates[index] = replace(new, attempts=(*old.attempts, tried))
+        if asking.out_of_budget:
             status, error = "unfinished", OUT_OF_BUDGET
         else:
-            why = next((c.report["summary"] for c in candidates), "the LLM returned no candidates")
+            why = next((c.report.summary for c in candidates), "the LLM returned no candidates")
             error = f"no candidate passed the guardrails after {reasks} re-ask(s): {why}"
     except (LLMRefused, LLMTruncated) as exc:
         status, error = "failed", exc.message
     except LLMCallFailed as exc:  # out of attempts: trouble on the way, not in the inputs
         status, error = "unfinished", exc.message
     except (JobStopped, NotStarted) as exc:
-        if not calls:  # stopped before its first call: it never started
-            del ctx.unsaved[job.key]
-            ctx.summary.jobs_not_started += 1
+        if not calls:  # stopped before its first call: it never started (JobStopped: for want of budget)
+            del state.unsaved[job.key]
+            state.summary.jobs_not_started += 1
             raise
         if isinstance(exc, NotStarted):
             raise
-        out_of_budget = True
+        asking.out_of_budget = True
         status, error = "unfinished", OUT_OF_BUDGET
-    if any(c.report["passed"] for c in candidates):
+    if any(c.report.passed for c in candidates):
         status, error = "done", ""
-    await _save(ctx, job, calls, candidates, status, error, reasks)
-    if out_of_budget:
-        raise JobStopped
+    return JobOutcome(job, status, error, tuple(candidates), tuple(calls), reasks, asking.out_of_budget)
 
 
-def _after(job: PlannedJob, completion: Completion) -> list[dict[str, str]]:
+class _Asking:
+    """The calls one job makes, each paid for from the budget first, and the checks of what comes back."""
+
+    def __init__(self, services: RunServices, state: RunState, job: PlannedJob, calls: list[LLMCallRow]) -> None:
+        self.services, self.state, self.job, self.calls = services, state, job, calls
+        self.module = services.workspace.modules[job.module_id].module
+        self.cohort = job.cohort.as_dict()
+        self.wanted: int = state.plan.params["candidates"]
+        self.out_of_budget = False
+
+    async def ask(self, messages: Messages, purpose: str, count: int) -> Completion:
+        return await _call(
+            self.services, self.state, self.job, self.calls, messages, purpose, output_model(self.module, count)
+        )
+
+    async def top_up(self, conversation: Messages, items: list[dict[str, str]]) -> list[dict[str, str]]:
+        """One more call for the candidates an answer was short of; what it could not get is counted short."""
+        missing = self.wanted - len(items)
+        request = [*conversation, {"role": "user", "content": _top_up_request(len(items), missing)}]
+        extra: list[dict[str, str]] = []
+        try:
+            answer = await self.ask(request, "top_up", missing)
+            self.state.summary.top_ups += 1
+            extra = [_as_text(c) for c in answer.items[:missing]]
+        except JobStopped:
+            self.out_of_budget = True
+        self.state.summary.candidates_short += missing - len(extra)
+        return extra
+
+    async def reask(
+        self, conversation: Messages, candidates: list[Candidate], failing_at: list[int]
+    ) -> Completion | None:
+        """Quote each failing candidate with its problems and ask again; None when the budget cannot cover it."""
+        failures = [{"slots": candidates[i].slots, "problems": candidates[i].report.problems()} for i in failing_at]
+        request = self.services.prompts.render("reask.jinja", count=len(failing_at), failures=failures)
+        try:
+            return await self.ask([*conversation, {"role": "user", "content": request}], "reask", len(failing_at))
+        except JobStopped:
+            self.out_of_budget = True
+            return None
+
+    async def check(self, slots_list: list[dict[str, str]]) -> list[Candidate]:
+        """Check in the run's worker thread: the event loop keeps other jobs' calls in flight meanwhile."""
+        services, job_id, cohort = self.services, self.job.module_id, self.cohort
+
+        def work() -> list[Candidate]:
+            checker = services.checker()
+            return [
+                _redacted(
+                    services,
+                    checker,
+                    job_id,
+                    cohort,
+                    Candidate(s, checker.check_slots(services.workspace, job_id, cohort, s)),
+                )
+                for s in slots_list
+            ]
+
+        return await asyncio.get_running_loop().run_in_executor(services.worker, work)
+
+
+def _after(job: PlannedJob, completion: Completion) -> Messages:
     """The job's prompt and the LLM's last answer (personal data removed): what a follow-up builds on."""
     return [*job.prompt.messages, {"role": "assistant", "content": redact_personal_data(completion.raw)}]
 
 
-def _reask(ctx: JobContext, candidates: list[_Candidate], failing_at: list[int]) -> str:
-    """The follow-up that quotes each failing candidate (redacted) with its problems."""
-    failures = [
-        {
-            "slots": candidates[i].slots,
-            "problems": [f"{slot}: {f['message']}" for slot, fs in candidates[i].report["slots"].items() for f in fs],
-        }
-        for i in failing_at
-    ]
-    return ctx.prompts.render("reask.jinja", count=len(failing_at), failures=failures)
-
-
 async def _call(
-    ctx: JobContext,
+    services: RunServices,
+    state: RunState,
     job: PlannedJob,
     calls: list[LLMCallRow],
-    messages: list[dict[str, str]],
+    messages: Messages,
     purpose: str,
     output: Any,
 ) -> Completion:
     """One LLM request (with its retries), each attempt paid for from the budget first."""
-    settings = ctx.workspace.settings.generation
-    if ctx.budget.limit_usd is None:
+    settings = services.workspace.settings.generation
+    if state.budget.limit_usd is None:
         prompt_tokens = 0  # nothing to reserve against
     elif messages is job.prompt.messages:
         prompt_tokens = job.prompt.tokens  # counted when the job was planned
     else:
         prompt_tokens = count_tokens(messages, settings.tokenizer)
-    worst = cost(ctx.plan.price, prompt_tokens, settings.max_completion_tokens)
+    worst = cost(state.plan.price, prompt_tokens, settings.max_completion_tokens)
     held: list[float] = []
 
     def reserve() -> None:
         try:
-            held.append(ctx.budget.reserve(worst))
+            held.append(state.budget.reserve(worst))
         except BudgetReached as exc:
             raise JobStopped from exc
 
     def record(call: CallRecord) -> None:
-        ctx.budget.settle(held.pop() if held else 0.0, record_call(ctx, job, calls, call, purpose))
+        state.budget.settle(held.pop() if held else 0.0, record_call(services, state, job, calls, call, purpose))
 
-    async with ctx.calls_in_flight:
-        if ctx.stop.status and purpose == "generate":
+    async with services.calls_in_flight:
+        if state.stop.status and purpose == "generate":
             raise NotStarted
-        return await ctx.llm.complete(messages, output, on_call=record, before_attempt=reserve)
+        return await services.llm.complete(messages, output, on_call=record, before_attempt=reserve)
 
 
 def record_call(
-    ctx: JobContext, job: PlannedJob, calls: list[LLMCallRow], call: CallRecord, purpose: str, *, batch: bool = False
+    services: RunServices,
+    state: RunState,
+    job: PlannedJob,
+    calls: list[LLMCallRow],
+    call: CallRecord,
+    purpose: str,
+    *,
+    batch: bool = False,
 ) -> float:
     """Count one answered (or failed) attempt in the summary and in the job's calls; returns its cost."""
-    price = ctx.plan.price
-    spent = cost(price, call.prompt_tokens, call.completion_tokens, call.cached_tokens)
-    if batch and price is not None:
-        spent *= price.batch_discount
-    summary = ctx.summary
+    plan = state.plan
+    spent = cost(plan.price, call.prompt_tokens, call.completion_tokens, call.cached_tokens)
+    if batch and plan.price is not None:
+        spent *= plan.price.batch_discount
+    summary = state.summary
     summary.llm_calls += 1
     summary.prompt_tokens += call.prompt_tokens
     summary.cached_tokens += call.cached_tokens
     summary.completion_tokens += call.completion_tokens
     summary.cost_usd += spent
-    model = ctx.plan.model
-    metrics.LLM_TOKENS.labels(model, "prompt").inc(call.prompt_tokens)
-    metrics.LLM_TOKENS.labels(model, "cached").inc(call.cached_tokens)
-    metrics.LLM_TOKENS.labels(model, "completion").inc(call.completion_tokens)
-    metrics.LLM_COST.labels(model).inc(spent)
+    metrics.LLM_TOKENS.labels(plan.model, "prompt").inc(call.prompt_tokens)
+    metrics.LLM_TOKENS.labels(plan.model, "cached").inc(call.cached_tokens)
+    metrics.LLM_TOKENS.labels(plan.model, "completion").inc(call.completion_tokens)
+    metrics.LLM_COST.labels(plan.model).inc(spent)
     calls.append(
         LLMCallRow(
-            run_id=ctx.run_id,
+            run_id=services.run_id,
             job_key=job.key,
             purpose=purpose,
             attempt=call.attempt,
-            model=ctx.plan.model,
+            model=plan.model,
             outcome=call.outcome,
             prompt_tokens=call.prompt_tokens,
             completion_tokens=call.completion_tokens,
@@ -259,78 +311,76 @@ def record_call(
     return spent
 
 
-async def save_outcome(ctx: JobContext, job: PlannedJob, calls: list[LLMCallRow], status: str, error: str) -> None:
-    """A job that ends without candidates (a batch result that failed): recorded, with its calls."""
-    ctx.unsaved[job.key] = calls
-    await _save(ctx, job, calls, [], status, error, 0)
+def ended_without_candidates(
+    state: RunState, job: PlannedJob, calls: list[LLMCallRow], status: JobStatus, error: str
+) -> JobOutcome:
+    """A job that ends without candidates (a batch result that failed), with the calls it made."""
+    state.unsaved[job.key] = calls
+    return JobOutcome(job, status, error, (), tuple(calls))
 
 
-async def _save(
-    ctx: JobContext,
-    job: PlannedJob,
-    calls: list[LLMCallRow],
-    candidates: list[_Candidate],
-    status: str,
-    error: str,
-    reasks: int,
-) -> None:
-    summary, plan = ctx.summary, ctx.plan
-    summary.reasks += reasks
-    if error:
-        summary.errors.append(JobProblem(job.module_id, job.cohort.key, error, status))
-    rows = []
-    for index, candidate in enumerate(candidates):
-        passed = candidate.report["passed"]
-        summary.candidates_passed += passed
-        summary.candidates_failed += not passed
-        report = candidate.report | {
-            "attempts": candidate.attempts,
-            "prompt_cuts": job.prompt.cuts,
-            "run_id": ctx.run_id,
-            "prompt_tokens": job.prompt.tokens,
-        }
-        rows.append(
-            VariantRow(
-                # the run is part of the id: a job redone by a later run must not collide with its first try
-                id=hashlib.sha256(f"{job.key}:{ctx.run_id}:{index}".encode()).hexdigest()[:24],
-                module_id=job.module_id,
-                cohort_key=job.cohort.key,
-                locale=job.cohort.locale,
-                slots=candidate.slots,
-                status="pending" if passed else "guardrail_failed",
-                module_hash=ctx.workspace.modules[job.module_id].content_hash,
-                prompt_hash=plan.prompt_hash,
-                policy_hash=plan.policy_hash,
-                model=plan.model,
-                params=plan.params_for(job) | {"run_id": ctx.run_id},
-                source="generated",
-                report=report,
-            )
-        )
-    outcome = GenerationJobRow(
-        key=job.key,
-        run_id=ctx.run_id,
-        module_id=job.module_id,
-        cohort_key=job.cohort.key,
-        status=status,
-        passed=sum(c.report["passed"] for c in candidates),
-        failed=sum(not c.report["passed"] for c in candidates),
-        reasks=reasks,
-        error=error,
-    )
-    if status == "done":
+async def record_outcome(services: RunServices, state: RunState, outcome: JobOutcome) -> None:
+    """The one place a job's outcome is counted and saved (its variants, its calls, its row)."""
+    summary, plan, job = state.summary, state.plan, outcome.job
+    summary.reasks += outcome.reasks
+    if outcome.error:
+        summary.errors.append(JobProblem(job.module_id, job.cohort.key, outcome.error, outcome.status))
+    summary.candidates_passed += sum(c.report.passed for c in outcome.candidates)
+    summary.candidates_failed += sum(not c.report.passed for c in outcome.candidates)
+    if outcome.status == "done":
         summary.jobs_done += 1
-    elif status == "failed":
+    elif outcome.status == "failed":
         summary.jobs_failed += 1
     else:
         summary.jobs_unfinished += 1
-    del ctx.unsaved[job.key]  # from here on the writer owns them, even if the run is interrupted
-    await ctx.writer.save(outcome, rows, calls)
-    if status == "done" and plan.params_for(job).get("feedback"):
+    variants = [_variant_row(services, plan, job, index, c) for index, c in enumerate(outcome.candidates)]
+    row = GenerationJobRow(
+        key=job.key,
+        run_id=services.run_id,
+        module_id=job.module_id,
+        cohort_key=job.cohort.key,
+        status=outcome.status,
+        passed=sum(c.report.passed for c in outcome.candidates),
+        failed=sum(not c.report.passed for c in outcome.candidates),
+        reasks=outcome.reasks,
+        error=outcome.error,
+    )
+    state.unsaved.pop(job.key, None)  # from here on the writer owns them, even if the run is interrupted
+    reasons = [c.report.summary for c in outcome.candidates]
+    await services.writer.save(FinishedJob(row, variants, list(outcome.calls), reasons))
+    if outcome.status == "done" and plan.params_for(job).get("feedback"):
         loop = asyncio.get_running_loop()
         await _uninterrupted(
-            loop.run_in_executor(ctx.worker, mark_feedback_used, ctx.store, job.module_id, job.cohort.key, ctx.run_id)
+            loop.run_in_executor(
+                services.worker, mark_feedback_used, services.store, job.module_id, job.cohort.key, services.run_id
+            )
         )
+
+
+def _variant_row(services: RunServices, plan: Plan, job: PlannedJob, index: int, candidate: Candidate) -> VariantRow:
+    record = GenerationRecord(
+        run_id=services.run_id,
+        prompt_tokens=job.prompt.tokens,
+        prompt_cuts=tuple(job.prompt.cuts),
+        attempts=candidate.attempts,
+        redacted=candidate.redacted,
+    )
+    return VariantRow(
+        # the run is part of the id: a job redone by a later run must not collide with its first try
+        id=hashlib.sha256(f"{job.key}:{services.run_id}:{index}".encode()).hexdigest()[:24],
+        module_id=job.module_id,
+        cohort_key=job.cohort.key,
+        locale=job.cohort.locale,
+        slots=candidate.slots,
+        status="pending" if candidate.report.passed else "guardrail_failed",
+        module_hash=services.workspace.modules[job.module_id].content_hash,
+        prompt_hash=plan.prompt_hash,
+        policy_hash=plan.policy_hash,
+        model=plan.model,
+        params=plan.params_for(job) | {"run_id": services.run_id},
+        source="generated",
+        report=VariantReport(check=candidate.report, generation=record).stored(),
+    )
 
 
 async def _uninterrupted(write: Awaitable[Any]) -> Any:
@@ -347,28 +397,25 @@ async def _uninterrupted(write: Awaitable[Any]) -> Any:
         raise
 
 
-def _redacted(ctx: JobContext, module_id: str, cohort: dict[str, str], candidate: _Candidate) -> _Candidate:
+def _redacted(
+    services: RunServices, checker: PolicyChecker, module_id: str, cohort: dict[str, str], candidate: Candidate
+) -> Candidate:
     """Personal data never leaves the check: not into a re-ask, not into the store.
 
     The redacted text is checked again so every span in the report points into the text
     that is kept; the personal-data failure stays, now marking the placeholders.
     """
-    found = {
-        slot: f["message"]
-        for slot, fs in candidate.report["slots"].items()
-        for f in fs
-        if f["validator"] == "variantly/personal_data"
-    }
+    found = {slot: f.message for slot, f in candidate.report.failed_by(PERSONAL_DATA).items()}
     if not found:
         return candidate
     slots = {name: redact_personal_data(text) for name, text in candidate.slots.items()}
-    checker = ctx.checker()
-    failures, unchecked = checker.slot_failures(ctx.workspace, module_id, cohort, slots)  # counted once, before
+    failures, unchecked = checker.slot_failures(services.workspace, module_id, cohort, slots)  # counted once, before
     for slot, message in found.items():
-        spans = [[m.start(), m.end()] for m in REDACTED.finditer(slots[slot])]
-        failures[slot].append({"validator": "variantly/personal_data", "message": message, "spans": spans})
-    report = make_report(failures, checker.policy_hash, unchecked) | {"redacted": True}
-    return _Candidate(slots, report, candidate.attempts)
+        spans = tuple((m.start(), m.end()) for m in REDACTED.finditer(slots[slot]))
+        failures[slot].append(Failure(validator=PERSONAL_DATA, message=message, spans=spans))
+    channels = channel_failures(services.workspace, module_id, cohort, slots)
+    report = CheckReport.of(failures, checker.policy_hash, channels=channels, unchecked=unchecked)
+    return Candidate(slots, report, candidate.attempts, redacted=True)
 
 
 def _top_up_request(have: int, missing: int) -> str:

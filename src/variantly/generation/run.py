@@ -30,7 +30,7 @@ from variantly.errors import ConfigurationError
 from variantly.generation import batch
 from variantly.generation.batch import BatchReport
 from variantly.generation.budget import Budget
-from variantly.generation.job import JobContext, JobStopped, NotStarted, run_job
+from variantly.generation.job import JobStopped, NotStarted, RunServices, RunState, record_outcome, run_job
 from variantly.generation.llm import LLMClient
 from variantly.generation.plan import Plan, PlannedJob, make_plan
 from variantly.generation.prompts import PromptSet
@@ -117,74 +117,34 @@ class Runner:
         summary = self.last_summary = RunSummary(run_id)
         create_run(self.store, run_id, actor=actor, options=asdict(options) | {"feedback": None})
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="variantly-check")
-        loop = asyncio.get_running_loop()
-        budget = Budget(options.budget_usd)
-        ctx: JobContext | None = None
-        stop = RunStop()
+        services: RunServices | None = None
+        state: RunState | None = None
         try:
-            await loop.run_in_executor(
-                worker, lambda: mark_stale(self.store, self.workspace, self.prompts.hash, actor=f"run:{run_id}")
-            )
-            if options.feedback is None:  # reviewers asked for these cohorts to be redone
-                options = replace(options, feedback=await loop.run_in_executor(worker, pending_feedback, self.store))
-            plan = await loop.run_in_executor(worker, self.plan, options)
-            if options.budget_usd is not None and plan.price is None:
-                raise ConfigurationError(
-                    f"--budget-usd needs the price of model {plan.model}: "
-                    "add it under generation.prices in variantly.yml"
-                )
+            plan = await self._prepare(options, actor=f"run:{run_id}", worker=worker)
             summary.jobs_planned = len(plan.jobs)
             summary.jobs_skipped = plan.skipped_done + plan.skipped_current
             summary.jobs_failed_before = len(plan.failed)
-            if plan.jobs or options.batch:  # a collect checks answers for jobs the plan does not list
-                # guardrails-ai is imported off the loop, but before any call: importing it while a call is in
-                # flight let the openai SDK find a half-imported httpx2 in sys.modules (seen in CI)
-                await loop.run_in_executor(worker, lambda: self.checker)
             if on_progress:
                 on_progress(summary, plan)
-            ctx = JobContext(
-                self.store,
-                self.workspace,
-                self.llm,
-                lambda: self.checker,
-                self.prompts,
-                plan,
-                run_id,
-                summary,
-                budget,
-                worker,
-                self.settings.max_reasks,
-                asyncio.Semaphore(options.concurrency or self.settings.concurrency),
-                JobWriter(self.store, worker, actor=f"generator:{run_id}"),
-                stop,
+            state = RunState(plan=plan, summary=summary, budget=Budget(options.budget_usd))
+            services = RunServices(
+                store=self.store,
+                workspace=self.workspace,
+                llm=self.llm,
+                checker=lambda: self.checker,
+                prompts=self.prompts,
+                run_id=run_id,
+                worker=worker,
+                writer=JobWriter(self.store, worker, actor=f"generator:{run_id}"),
+                calls_in_flight=asyncio.Semaphore(options.concurrency or self.settings.concurrency),
+                max_reasks=self.settings.max_reasks,
             )
-            progress = _Progress()
-
-            async def one(job: PlannedJob) -> None:
-                try:
-                    await run_job(ctx, job)
-                except NotStarted:
-                    return
-                except JobStopped:
-                    stop.status = stop.status or "stopped_budget"
-                except ConfigurationError as exc:  # bad key, unknown model, endpoint down: all would fail alike
-                    if not stop.status:  # the run's message gives the reason once, not once per job in flight
-                        stop.status, stop.reason = "failed", exc.message
-                    summary.jobs_unfinished += 1
-                    return
-                if progress.due():
-                    await loop.run_in_executor(
-                        worker, lambda: update_run(self.store, run_id, progress=summary.as_dict())
-                    )
-                if on_progress:
-                    on_progress(summary, plan)
-
             if options.batch:
-                await self._batches(ctx, options)
+                await self._batches(services, state, options)
             else:
-                await asyncio.gather(*(one(job) for job in plan.jobs))
-            summary.status = stop.status or ("done" if not summary.left_over else "done_with_errors")
-            summary.message = self._message(summary, stop, budget)
+                await self._jobs(services, state, on_progress)
+            summary.status = state.stop.status or ("done" if not summary.left_over else "done_with_errors")
+            summary.message = self._message(summary, state.stop, state.budget)
         except BaseException as exc:
             if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
                 summary.status = "interrupted"
@@ -198,28 +158,80 @@ class Runner:
         finally:
             summary.seconds = time.perf_counter() - started
             worker.shutdown(wait=True)  # a batch of finished jobs being written completes
-            if ctx is not None:
-                ctx.writer.flush()  # finished jobs still waiting for the writer (an interrupted run)
-                if ctx.unsaved:  # jobs cut short: their answered calls were paid for
-                    save_calls(self.store, [call for calls in ctx.unsaved.values() for call in calls])
+            if services is not None and state is not None:
+                services.writer.flush()  # finished jobs still waiting for the writer (an interrupted run)
+                if state.unsaved:  # jobs cut short: their answered calls were paid for
+                    save_calls(self.store, [call for calls in state.unsaved.values() for call in calls])
             update_run(self.store, run_id, progress=summary.as_dict(), status=summary.status, message=summary.message)
             await self.llm.close()
         return summary
 
-    async def _batches(self, ctx: JobContext, options: RunOptions) -> None:
+    async def _prepare(self, options: RunOptions, *, actor: str, worker: ThreadPoolExecutor) -> Plan:
+        """Mark what went stale, take the reviewers' feedback, plan; load guardrails-ai if anything is to be checked."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(
+            worker, lambda: mark_stale(self.store, self.workspace, self.prompts.hash, actor=actor)
+        )
+        if options.feedback is None:  # reviewers asked for these cohorts to be redone
+            options = replace(options, feedback=await loop.run_in_executor(worker, pending_feedback, self.store))
+        plan = await loop.run_in_executor(worker, self.plan, options)
+        if options.budget_usd is not None and plan.price is None:
+            raise ConfigurationError(
+                f"--budget-usd needs the price of model {plan.model}: add it under generation.prices in variantly.yml"
+            )
+        if plan.jobs or options.batch:  # a collect checks answers for jobs the plan does not list
+            # guardrails-ai is imported off the loop, but before any call: importing it while a call is in
+            # flight let the openai SDK find a half-imported httpx2 in sys.modules (seen in CI)
+            await loop.run_in_executor(worker, lambda: self.checker)
+        return plan
+
+    async def _jobs(
+        self, services: RunServices, state: RunState, on_progress: Callable[[RunSummary, Plan], None] | None
+    ) -> None:
+        """Every planned job at once; the semaphore in ``services`` caps the calls in flight."""
+        loop = asyncio.get_running_loop()
+        progress = _Progress()
+        stop, summary = state.stop, state.summary
+
+        async def one(job: PlannedJob) -> None:
+            try:
+                outcome = await run_job(services, state, job)
+            except NotStarted:
+                return
+            except JobStopped:  # the budget could not cover its first call
+                stop.status = stop.status or "stopped_budget"
+                return
+            except ConfigurationError as exc:  # bad key, unknown model, endpoint down: all would fail alike
+                if not stop.status:  # the run's message gives the reason once, not once per job in flight
+                    stop.status, stop.reason = "failed", exc.message
+                summary.jobs_unfinished += 1
+                return
+            await record_outcome(services, state, outcome)
+            if outcome.out_of_budget:
+                stop.status = stop.status or "stopped_budget"
+            if progress.due():
+                await loop.run_in_executor(
+                    services.worker, lambda: update_run(self.store, services.run_id, progress=summary.as_dict())
+                )
+            if on_progress:
+                on_progress(summary, state.plan)
+
+        await asyncio.gather(*(one(job) for job in state.plan.jobs))
+
+    async def _batches(self, services: RunServices, state: RunState, options: RunOptions) -> None:
         """Collect what earlier batches answered; with ``submit``, send the jobs left as a new batch."""
-        summary = ctx.summary
+        summary = state.summary
         report = BatchReport()
-        await batch.collect(ctx, report)
+        await batch.collect(services, state, report)
         if options.batch == "submit":
             loop = asyncio.get_running_loop()
-            ctx.plan = await loop.run_in_executor(ctx.worker, self.plan, options)  # collected jobs are done now
-            summary.jobs_planned = len(ctx.plan.jobs)
-            batch_id, left = await batch.submit(ctx, ctx.plan.jobs)
-            summary.jobs_in_batch = len(ctx.plan.jobs) - len(left)
+            state.plan = await loop.run_in_executor(services.worker, self.plan, options)  # collected jobs are done
+            summary.jobs_planned = len(state.plan.jobs)
+            batch_id, left = await batch.submit(services, state, state.plan.jobs)
+            summary.jobs_in_batch = len(state.plan.jobs) - len(left)
             summary.jobs_not_started += len(left)
             if left:
-                ctx.stop.status = "stopped_budget"
+                state.stop.status = "stopped_budget"
             if batch_id:
                 report.waiting += 1
                 report.lines.append(

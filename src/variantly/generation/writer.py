@@ -17,10 +17,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from variantly.store import Store
-from variantly.store.runs import save_jobs
-from variantly.store.schema import GenerationJobRow, LLMCallRow, VariantRow
-
-FinishedJob = tuple[GenerationJobRow, list[VariantRow], list[LLMCallRow]]
+from variantly.store.runs import FinishedJob, save_jobs
 
 
 class JobWriter:
@@ -31,11 +28,11 @@ class JobWriter:
         self._waiting: list[tuple[FinishedJob, asyncio.Future[int]]] = []
         self._writing: asyncio.Task[None] | None = None
 
-    async def save(self, job: GenerationJobRow, variants: list[VariantRow], calls: list[LLMCallRow]) -> int:
+    async def save(self, finished: FinishedJob) -> int:
         """Save one finished job; returns the variants added. Cancelling the wait does not cancel the save."""
         loop = asyncio.get_running_loop()
         saved: asyncio.Future[int] = loop.create_future()
-        self._waiting.append(((job, variants, calls), saved))
+        self._waiting.append((finished, saved))
         if self._writing is None or self._writing.done():
             self._writing = loop.create_task(self._write_waiting())
         return await asyncio.shield(saved)

@@ -46,12 +46,15 @@ class Event(BaseModel):
 
 
 class Consent(BaseModel):
-    """Consent flags. A flag that is missing means no."""
+    """Consent flags. A flag that is missing means no. Each channel in the registry that needs consent names
+    its flag here (``Channel.consent``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     personalisation: StrictBool = False
     marketing_email: StrictBool = False
+    marketing_sms: StrictBool = False
+    marketing_push: StrictBool = False
 
 
 def count_first(value: Any, field: str, limit: int, advice: str) -> None:

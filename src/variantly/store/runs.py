@@ -3,6 +3,7 @@ transaction: a run killed at any moment leaves each job either wholly done or no
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -47,9 +48,17 @@ def list_runs(store: Store, limit: int = 20) -> list[RunRow]:
         return list(session.scalars(select(RunRow).order_by(RunRow.started_at.desc()).limit(limit)))
 
 
-def save_jobs(
-    store: Store, jobs: list[tuple[GenerationJobRow, list[VariantRow], list[LLMCallRow]]], *, actor: str
-) -> list[int]:
+@dataclass(frozen=True)
+class FinishedJob:
+    """A job's outcome as rows: its own, its variants (with the audit log's reason for each), its calls."""
+
+    job: GenerationJobRow
+    variants: list[VariantRow]
+    calls: list[LLMCallRow]
+    reasons: list[str]  # one per variant: why it is pending or guardrail_failed
+
+
+def save_jobs(store: Store, jobs: list[FinishedJob], *, actor: str) -> list[int]:
     """Persist finished jobs with their variants and calls in one transaction; returns variants added per job.
 
     A run saves the jobs that finished together at once: a wave of answers arrives
@@ -57,21 +66,20 @@ def save_jobs(
     A job retried after a failure keeps its key: the new outcome replaces the old one.
     """
     with store.session() as session:
-        variants = [row for _, rows, _ in jobs for row in rows]
+        variants = [row for finished in jobs for row in finished.variants]
+        reasons = [reason for finished in jobs for reason in finished.reasons]
         added = (  # a batch of failed jobs has none: no query for them
-            insert_variants(session, variants, actor=actor, reasons=[row.report.get("summary", "") for row in variants])
-            if variants
-            else set()
+            insert_variants(session, variants, actor=actor, reasons=reasons) if variants else set()
         )
-        session.add_all([call for _, _, calls in jobs for call in calls])
-        keys = [job.key for job, _, _ in jobs]
+        session.add_all([call for finished in jobs for call in finished.calls])
+        keys = [finished.job.key for finished in jobs]
         earlier = set(session.scalars(select(GenerationJobRow.key).where(GenerationJobRow.key.in_(keys))))
-        for job, _, _ in jobs:
-            if job.key in earlier:
-                session.merge(job)
+        for finished in jobs:
+            if finished.job.key in earlier:
+                session.merge(finished.job)
             else:
-                session.add(job)
-    return [sum(row.id in added for row in rows) for _, rows, _ in jobs]
+                session.add(finished.job)
+    return [sum(row.id in added for row in finished.variants) for finished in jobs]
 
 
 def save_calls(store: Store, calls: list[LLMCallRow]) -> None:

@@ -16,6 +16,8 @@ from variantly.errors import NotFound, Unauthenticated, VariantlyError
 from variantly.serving.profiles import Profile, parse_profile
 from variantly.web.routes import _page, _signed_in, _to_login
 from variantly.web.security import SecureRoute
+from variantly.workspace import Workspace
+from variantly.workspace.channels import CHANNELS
 
 router = APIRouter(prefix="/ui", include_in_schema=False, route_class=SecureRoute)
 
@@ -30,13 +32,14 @@ def preview_page(request: Request) -> Response:
     workspace = svc.workspace
     params = request.query_params
     examples = sorted(p.stem for p in (svc.root / "examples" / "profiles").glob("*.json"))
-    target = params.get("target") or next(iter(sorted(workspace.layouts)), "")
+    target = params.get("target") or _first_target(workspace)
     context: dict[str, Any] = {
         "layouts": sorted(workspace.layouts),
         "modules": sorted(workspace.modules),
         "examples": examples,
         "target": target,
-        "channel": params.get("channel") or "web",
+        "channels": list(CHANNELS),
+        "channel": params.get("channel") or _channels_of(workspace, target)[0],
         "example": params.get("example") if "example" in params else (examples[0] if examples else ""),
         "pasted": params.get("profile", ""),
         "version": _preview_version(svc),
@@ -65,9 +68,9 @@ def preview_frame(request: Request) -> Response:
     profile = _preview_profile(svc, params.get("example", ""), params.get("profile", ""))
     if profile is None:
         return HTMLResponse("", status_code=204)
-    preview = preview_for_profile(
-        svc.workspace, svc.release, profile, target=params.get("target", ""), channel=params.get("channel") or "web"
-    )
+    target = params.get("target", "")
+    channel = params.get("channel") or _channels_of(svc.workspace, target)[0]
+    preview = preview_for_profile(svc.workspace, svc.release, profile, target=target, channel=channel)
     return HTMLResponse(preview.document)
 
 
@@ -78,6 +81,21 @@ def preview_version(request: Request) -> Response:
     if who is None:
         raise Unauthenticated("sign in to preview")
     return Response(_preview_version(request.app.state.service), media_type="text/plain")
+
+
+def _first_target(workspace: Workspace) -> str:
+    """The page a marketer most likely wants first: a web layout (the landing page), else any layout or module."""
+    layouts = sorted(workspace.layouts, key=lambda i: (_channels_of(workspace, i)[0] != "web", i))
+    return next(iter(layouts), next(iter(sorted(workspace.modules)), ""))
+
+
+def _channels_of(workspace: Workspace, target: str) -> list[str]:
+    """The target's channels, in its file's order ("web" for a target that does not exist: render names it)."""
+    if target in workspace.layouts:
+        return list(workspace.layouts[target].layout.channels)
+    if target in workspace.modules:
+        return list(workspace.modules[target].module.channels)
+    return ["web"]
 
 
 def _preview_version(svc: Any) -> str:

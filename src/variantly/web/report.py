@@ -5,19 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from variantly.authoring.report import Failure, VariantReport
 from variantly.store.schema import VariantRow
 from variantly.workspace import Workspace
 from variantly.workspace.cohorts import Cohort
 from variantly.workspace.models import localized
 
 
-def segments(text: str, failures: list[dict[str, Any]]) -> list[dict[str, str | None]]:
+def segments(text: str, failures: tuple[Failure, ...]) -> list[dict[str, str | None]]:
     """Split ``text`` into plain and marked pieces; overlapping spans merge."""
     marks: list[str | None] = [None] * len(text)
     for failure in failures:
-        for start, end in failure.get("spans", []):
+        for start, end in failure.spans:
             for i in range(max(0, start), min(len(text), end)):
-                marks[i] = failure["message"] if marks[i] is None else marks[i]
+                marks[i] = failure.message if marks[i] is None else marks[i]
     out: list[dict[str, str | None]] = []
     for ch, reason in zip(text, marks, strict=True):
         if out and out[-1]["reason"] == reason:
@@ -30,7 +31,7 @@ def segments(text: str, failures: list[dict[str, Any]]) -> list[dict[str, str | 
 def slot_rows(workspace: Workspace, row: VariantRow) -> list[dict[str, Any]]:
     module_file = workspace.modules.get(row.module_id)
     locale = Cohort.from_key(row.cohort_key).as_dict().get("locale", workspace.settings.default_locale)
-    report_slots = (row.report or {}).get("slots", {})
+    report_slots = VariantReport.from_stored(row.report).check.slots
     rows = []
     for name, text in row.slots.items():
         slot = module_file.module.slots.get(name) if module_file else None
@@ -48,7 +49,7 @@ def slot_rows(workspace: Workspace, row: VariantRow) -> list[dict[str, Any]]:
                 "type": slot.type if slot else "text",
                 "assets": [a.id for a in module_file.module.assets] if module_file else [],
                 "default": localized(slot.default, locale, workspace.settings.default_locale) if slot else "",
-                "segments": segments(text, report_slots.get(name, [])),
+                "segments": segments(text, report_slots.get(name, ())),
             }
         )
     return rows

@@ -13,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from variantly.auth import Principal, by_password, end_sessions
 from variantly.authoring import review
+from variantly.authoring.report import VariantReport
 from variantly.errors import TooManyAttempts, Unauthenticated, VariantlyError
 from variantly.store.variants import get_variant
 from variantly.web import session as sessions
@@ -170,6 +171,7 @@ def queue(request: Request) -> Response:
         session,
         "queue.html",
         page=page,
+        checks={v.id: VariantReport.from_stored(v.report).check for v in page.items},
         counts=page.counts,
         filters=filters,
         query=query,
@@ -219,8 +221,8 @@ def variant_page(variant_id: str, request: Request) -> Response:
     row = get_variant(svc.store, variant_id)
     module_file = svc.workspace.modules.get(row.module_id)
     prev, next_ = review.neighbours(svc.store, _filters(request), variant_id)
-    report = row.report or {}
-    failures = [{"slot": slot, **f} for slot, fs in report.get("slots", {}).items() for f in fs]
+    report = VariantReport.from_stored(row.report)
+    generation = report.generation
     return _page(
         request,
         session,
@@ -232,11 +234,10 @@ def variant_page(variant_id: str, request: Request) -> Response:
         query=_query(request),
         history=review.variant_history(svc.store, variant_id),
         channels=module_file.module.channels if module_file else [],
-        report={
-            "failures": failures,
-            "attempts": len(report.get("attempts", [])),
-            "cuts": report.get("prompt_cuts", []),
-        },
+        report=report.check,
+        failures=list(report.check.failures()),
+        attempts=len(generation.attempts) if generation else 0,
+        cuts=generation.prompt_cuts if generation else (),
         message=request.query_params.get("message"),
         message_kind=request.query_params.get("kind"),
     )
