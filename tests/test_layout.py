@@ -15,14 +15,18 @@ from conftest import REPO
 
 PACKAGE = REPO / "src" / "variantly"
 
-# package -> packages of variantly it must never import
+# package -> packages (and top-level modules) of variantly it must never import
+ABOVE_THE_LIBRARY = ("checkers", "api", "web", "cli")
 FORBIDDEN = {
-    "workspace": ("serving", "authoring", "generation", "reporting", "store", "api", "web", "cli"),
-    "store": ("serving", "authoring", "generation", "reporting", "api", "web", "cli"),
-    "serving": ("authoring", "generation", "reporting", "api", "web", "cli"),
-    "authoring": ("generation", "api", "web", "cli"),
-    "reporting": ("serving", "authoring", "generation", "api", "web", "cli"),
+    "workspace": ("serving", "authoring", "generation", "reporting", "store", *ABOVE_THE_LIBRARY),
+    "store": ("serving", "authoring", "generation", "reporting", *ABOVE_THE_LIBRARY),
+    "serving": ("authoring", "generation", "reporting", *ABOVE_THE_LIBRARY),
+    "authoring": ("generation", *ABOVE_THE_LIBRARY),
+    "reporting": ("serving", "authoring", "generation", *ABOVE_THE_LIBRARY),
     "generation": ("api", "web", "cli"),
+    # the thin layers: the UI and the API share the library (and checkers.py), never each other's routes
+    "web": ("api", "cli", "generation"),
+    "api": ("cli",),
 }
 
 
@@ -82,3 +86,66 @@ def test_every_module_is_in_the_readme_map_once() -> None:
     listed = readme_module_map()
     assert sorted(set(listed)) == actual
     assert len(listed) == len(set(listed)), "a module is listed twice"
+
+
+def module_imports() -> dict[str, set[str]]:
+    """Every variantly module and the variantly modules it imports, anywhere in the file (lazy imports too)."""
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        if "migrations" in path.parts:
+            continue
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found |= {
+                    f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                    for a in node.names
+                }
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+        graph[name] = found & set(modules)
+    return graph
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Groups of modules that import each other, directly or around a loop (Tarjan's strongly connected components)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles = []
+
+    def visit(name: str) -> None:
+        index[name] = low[name] = len(index)
+        stack.append(name)
+        for other in graph[name]:
+            if other not in index:
+                visit(other)
+                low[name] = min(low[name], low[other])
+            elif other in stack:
+                low[name] = min(low[name], index[other])
+        if low[name] == index[name]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == name:
+                    break
+            if len(group) > 1:
+                circles.append(sorted(group))
+
+    for name in sorted(graph):
+        if name not in index:
+            visit(name)
+    return circles
+
+
+def test_no_module_imports_itself_around_a_circle() -> None:
+    assert import_circles(module_imports()) == []
+
+
+def test_the_circle_finder_sees_a_lazy_circle() -> None:
+    assert import_circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -83,7 +83,7 @@ def by_password(store: Store, name: str, password: str) -> Principal:
     with store.sessions() as session:
         row = session.get(AccountRow, name)
     stored = row.password_hash if row is not None and row.password_hash else _NO_ACCOUNT
-    if not _check_password(password, stored) or stored is _NO_ACCOUNT:
+    if not _check_password(password, stored) or stored is _NO_ACCOUNT or row is None:
         raise Unauthenticated("wrong name or password")
     return Principal(row.name, row.role)
 
@@ -155,4 +155,6 @@ def shared_secret(store: Store, name: str = "session_key") -> str:
             return row.value
     except IntegrityError:  # another process made it first: use theirs
         with store.sessions() as session:
-            return session.get(SecretRow, name).value
+            made = session.get(SecretRow, name)
+            assert made is not None, "the secret another process made is there: the insert failed on its key"
+            return made.value

@@ -143,6 +143,57 @@ MISTAKES = {
         "file: no_yelling.py",
         "does not exist",
     ),
+    "sms_without_opt_out": (
+        "modules/cta.jinja",
+        ("{{ slots.note }}\n{{ channel.opt_out }}", "{{ slots.note }}"),
+        "{% block sms %}",
+        'sms message (sv): must carry the opt-out text "Svara STOPP för att avsluta"',
+    ),
+    "sms_over_its_segments": (
+        "modules/cta.jinja",
+        (
+            "{{ slots.note }}\n{{ channel.opt_out }}",
+            "{{ slots.note }} {{ slots.note }} {{ slots.note }} {{ slots.note }}\n{{ channel.opt_out }}",
+        ),
+        "{% block sms %}",
+        "costs 3 SMS segment(s)",
+    ),
+    "sms_links_elsewhere": (
+        "modules/cta.jinja",
+        (
+            '{{ slots.label }}: {{ "https://lumen.example/support"',
+            '{{ slots.label }}: shop.evil.example/x {{ "https://lumen.example/support"',
+        ),
+        "{% block sms %}",
+        "sms message (en): links to shop.evil.example, which is not an allowed domain",
+    ),
+    "push_title_too_long": (
+        "modules/cta.jinja",
+        (
+            "{% block push_title %}{{ slots.label }}{% endblock %}",
+            "{% block push_title %}{{ slots.label }}, {{ slots.note }}{% endblock %}",
+        ),
+        "{% block push_title %}",
+        "push message (en): the title is",
+    ),
+    "limits_for_a_channel_the_module_lacks": (
+        "modules/hero.jinja",
+        ("kind: headline\n", "kind: headline\nlimits: {sms: {max_segments: 1}}\n"),
+        "limits: {sms:",
+        "limits for sms, which is not one of the module's channels",
+    ),
+    "max_chars_of_a_part_the_channel_lacks": (
+        "variantly.yml",
+        ("    max_segments: 2\n", "    max_segments: 2\n    max_chars: {subject: 40}\n"),
+        "max_chars: {subject: 40}",
+        "sms has no part 'subject' (parts: text)",
+    ),
+    "unknown_channel": (
+        "modules/hero.jinja",
+        ("channels: [web, email]", "channels: [web, fax]"),
+        "channels: [web, fax]",
+        "channels.1",
+    ),
 }
 
 
@@ -168,3 +219,23 @@ def test_mistake_in_slot_name_names_the_column(workspace_dir: Path) -> None:
     edit(path, "    max_chars: 70", "    max_char: 70")
     problem = next(p for p in lint(workspace_dir) if "unknown field" in p)
     assert re.search(r":\d+:5: slots\.headline\.max_char: unknown field", problem), problem
+
+
+def test_an_sms_module_needs_an_opt_out_text_in_every_locale(workspace_dir: Path) -> None:
+    edit(
+        workspace_dir / "variantly.yml",
+        'opt_out: {en: "Reply STOP to opt out", sv: "Svara STOPP för att avsluta"}',
+        'opt_out: {en: "Reply STOP to opt out", de: "Antworte STOPP"}',
+    )
+    problems = lint(workspace_dir)
+    assert any(
+        "cta.jinja" in p and "sms message (sv): needs an opt-out text in 'sv': add it under channels.sms.opt_out" in p
+        for p in problems
+    ), problems  # the English text does not stand in for a Swedish reader
+    assert not any("sms message (en)" in p for p in problems)
+    edit(
+        workspace_dir / "variantly.yml",
+        "  sms:\n    max_segments: 2\n    opt_out:",
+        "  sms:\n    max_segments: 2\n    unused:",
+    )
+    assert any("channels.sms.unused: unknown field" in p for p in lint(workspace_dir))

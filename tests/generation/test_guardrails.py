@@ -226,3 +226,17 @@ def test_one_message_per_validator_per_slot_with_every_span(guards, ws) -> None:
 def test_a_phone_number_is_personal_data_not_six_invented_numbers(guards, ws) -> None:
     found = failures(guards, ws, "cta", CTA | {"note": "Call us on +46 70 123 45 67 to book a demo."})
     assert found["note"] == ["variantly/personal_data: contains a phone number"]
+
+
+def test_copy_that_makes_the_sms_cost_more_fails_naming_the_channel(guards, ws) -> None:
+    """Slots are channel-free; a typographic apostrophe is not GSM-7, so the whole SMS goes UCS-2 (70 a segment)."""
+    note = "We’ll show Lumen with examples from your industry in 30 minutes. No preparation needed."
+    report = guards.check_slots(ws, "cta", {"locale": "en"}, CTA | {"note": note})
+    assert not any(report.slots.values()) and not report.passed
+    [failure] = report.channels["sms"]
+    assert failure.validator == "variantly/channel_rules"
+    assert "costs 3 SMS segment(s)" in failure.message and "because of '’'" in failure.message
+    assert "sms message: costs 3 SMS segment(s)" in report.summary
+    assert report.problems()[-1].startswith("sms message: costs 3")  # what a re-ask quotes back
+    plain = guards.check_slots(ws, "cta", {"locale": "en"}, CTA | {"note": note.replace("’", "'")})
+    assert plain.passed, plain.summary

@@ -16,10 +16,12 @@ import gc
 import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from variantly import __version__
@@ -36,9 +38,7 @@ from variantly.store import Store, default_database_url
 log = logging.getLogger("variantly.api")
 
 
-def create_app(
-    settings: ProcessSettings, *, service: RenderService | None = None, fast_render: bool = True
-) -> FastAPI:
+def create_app(settings: ProcessSettings, *, service: RenderService | None = None, fast_render: bool = True) -> FastAPI:
     """The API. ``settings.render_only`` makes a render-only node: render routes only,
     and it never loads guardrails-ai (not even to re-check a changed policy).
     ``settings.redis_url`` shares frequency caps and variant statistics between processes.
@@ -141,11 +141,11 @@ class AppFactory:
         return create_app(self.settings)
 
 
-def _document_models(app: FastAPI, *models: type) -> None:
+def _document_models(app: FastAPI, *models: type[BaseModel]) -> None:
     """Put request bodies that a route parses itself into the OpenAPI components, so its schema can name them."""
     build = app.openapi
 
-    def openapi() -> dict:
+    def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = build()  # FastAPI keeps it as app.openapi_schema
             components = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -154,6 +154,7 @@ def _document_models(app: FastAPI, *models: type) -> None:
                 for name, definition in found.pop("$defs", {}).items():
                     components.setdefault(name, definition)
                 components.setdefault(model.__name__, found)
+            return schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

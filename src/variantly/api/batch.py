@@ -93,8 +93,7 @@ async def _lines(
     svc: RenderService, target: Target, profiles: AsyncIterator[tuple[int | None, Profile | VariantlyError]]
 ) -> AsyncIterator[bytes]:
     workspace, release = svc.workspace, svc.release
-    what = {"module": target.module, "modules": target.modules, "layout": target.layout}
-    shown = target_modules(workspace, **what)
+    shown = target_modules(workspace, module=target.module, modules=target.modules, layout=target.layout)
     chunk: list[bytes] = []
     async for line, profile in profiles:
         started = time.perf_counter()
@@ -105,7 +104,15 @@ async def _lines(
             viewer = viewer_for_profile(workspace, profile, activity=svc.activity)
             if windows := cap_windows(workspace, shown, viewer):
                 viewer = replace(viewer, seen=await svc.activity.seen_async(profile.id, windows))
-            page = render_target(workspace, release, viewer, channel=target.channel, **what)
+            page = render_target(
+                workspace,
+                release,
+                viewer,
+                channel=target.channel,
+                module=target.module,
+                modules=target.modules,
+                layout=target.layout,
+            )
             svc.sign(profile.id, page.decisions)
             metrics.rendered("batch", time.perf_counter() - started, page.decisions)
             out = {"profile_id": profile.id, **where, "ok": True, **page.as_dict(), "release": release.number}

@@ -55,7 +55,7 @@ def post_events(
             f"{', '.join(unsigned[:5])}: events sent without a token must carry the decision's signature from the "
             "render response (or send a renderer token)"
         )
-    new_rows, duplicates = record_events(svc.store, body.events)
+    new_rows, duplicates = record_events(svc.required_store(), body.events)
     svc.activity.record(new_rows)  # caps and statistics (this process's, or Redis) see them at once
     for kind in ("impression", "click", "conversion"):
         if count := sum(1 for row in new_rows if row.type == kind):
@@ -68,4 +68,4 @@ def get_lift(
     module: str | None = None, svc: RenderService = Depends(service), who: Principal = Depends(reviewer)
 ) -> dict:
     """Treatment against holdout control per module, cohort and variant, with 95% intervals."""
-    return {"rows": [row.as_dict() for row in lift_report(svc.store, module)]}
+    return {"rows": [row.as_dict() for row in lift_report(svc.required_store(), module)]}

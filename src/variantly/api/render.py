@@ -52,11 +52,13 @@ async def render(body: RenderRequest, request: Request) -> Response:
     caller(request, "renderer")
     workspace, release = svc.workspace, svc.release
     viewer = viewer_for_profile(workspace, body.profile, activity=svc.activity)
-    target = {"module": body.module, "modules": body.modules, "layout": body.layout}
-    if windows := cap_windows(workspace, target_modules(workspace, **target), viewer):
+    shown = target_modules(workspace, module=body.module, modules=body.modules, layout=body.layout)
+    if windows := cap_windows(workspace, shown, viewer):
         seen = await svc.activity.seen_async(body.profile.id, windows)  # one round trip, and only with caps
         viewer = replace(viewer, seen=seen)
-    page = render_target(workspace, release, viewer, channel=body.channel, **target)
+    page = render_target(
+        workspace, release, viewer, channel=body.channel, module=body.module, modules=body.modules, layout=body.layout
+    )
     svc.sign(body.profile.id, page.decisions)
     answer = orjson.dumps(page.as_dict() | {"release": release.number})  # the RenderResponse shape, built directly
     metrics.rendered("render", time.perf_counter() - started, page.decisions)
@@ -82,7 +84,8 @@ async def render_fragment(
         workspace, {"segment": segment, "industry": industry, "behaviour": behaviour, "locale": locale}
     )
     rendered = render_module(workspace, release, module, "web", viewer)
-    etag = '"' + hashlib.sha256(rendered.html.encode()).hexdigest()[:20] + '"'
+    html = rendered.parts["html"]
+    etag = '"' + hashlib.sha256(html.encode()).hexdigest()[:20] + '"'
     headers = {
         "ETag": etag,
         "Cache-Control": "public, max-age=60, stale-while-revalidate=300",
@@ -94,7 +97,7 @@ async def render_fragment(
     metrics.rendered("fragment", time.perf_counter() - started, [rendered.decision])
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
-    return Response(rendered.html, media_type="text/html; charset=utf-8", headers=headers)
+    return Response(html, media_type="text/html; charset=utf-8", headers=headers)
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -137,7 +137,7 @@ def list_variants(
     who: Principal = Depends(reviewer),
 ) -> VariantPage:
     page = review.list_variants(
-        svc.store, review.Filters(module, cohort, locale, status, guardrail), limit=limit, offset=offset
+        svc.required_store(), review.Filters(module, cohort, locale, status, guardrail), limit=limit, offset=offset
     )
     return VariantPage(items=[VariantOut.of(v) for v in page.items], total=page.total, counts=page.counts)
 
@@ -145,14 +145,16 @@ def list_variants(
 # Before /v1/variants/{variant_id}: for this path, that route would answer 405s with the wrong Allow header.
 @router.post("/v1/variants/approve", responses=ERRORS)
 def bulk(body: BulkApprove, svc: RenderService = Depends(service), who: Principal = Depends(reviewer)) -> dict:
-    result = review.bulk_approve(svc.store, [(i.id, i.version) for i in body.items], actor=who.name, reason=body.reason)
+    result = review.bulk_approve(
+        svc.required_store(), [(i.id, i.version) for i in body.items], actor=who.name, reason=body.reason
+    )
     return {"approved": result.approved, "conflicts": result.conflicts}
 
 
 @router.get("/v1/variants/{variant_id}", response_model=VariantDetail, responses=ERRORS)
 def show(variant_id: str, svc: RenderService = Depends(service), who: Principal = Depends(reviewer)) -> VariantDetail:
-    row = get_variant(svc.store, variant_id)
-    history = [AuditOut.of(e) for e in review.variant_history(svc.store, variant_id)]
+    row = get_variant(svc.required_store(), variant_id)
+    history = [AuditOut.of(e) for e in review.variant_history(svc.required_store(), variant_id)]
     return VariantDetail(**VariantOut.of(row).model_dump(), history=history)
 
 
@@ -161,7 +163,7 @@ def approve(
     variant_id: str, body: Decide, svc: RenderService = Depends(service), who: Principal = Depends(reviewer)
 ) -> VariantOut:
     return VariantOut.of(
-        review.approve(svc.store, variant_id, version=body.version, actor=who.name, reason=body.reason)
+        review.approve(svc.required_store(), variant_id, version=body.version, actor=who.name, reason=body.reason)
     )
 
 
@@ -171,7 +173,12 @@ def reject(
 ) -> VariantOut:
     return VariantOut.of(
         review.reject(
-            svc.store, variant_id, version=body.version, actor=who.name, reason=body.reason, regenerate=body.regenerate
+            svc.required_store(),
+            variant_id,
+            version=body.version,
+            actor=who.name,
+            reason=body.reason,
+            regenerate=body.regenerate,
         )
     )
 
@@ -180,7 +187,9 @@ def reject(
 def retire(
     variant_id: str, body: Decide, svc: RenderService = Depends(service), who: Principal = Depends(reviewer)
 ) -> VariantOut:
-    return VariantOut.of(review.retire(svc.store, variant_id, version=body.version, actor=who.name, reason=body.reason))
+    return VariantOut.of(
+        review.retire(svc.required_store(), variant_id, version=body.version, actor=who.name, reason=body.reason)
+    )
 
 
 @router.post("/v1/variants/{variant_id}/edit", response_model=VariantOut, responses=ERRORS)
@@ -194,7 +203,7 @@ def edit(
     """Change slot texts; re-validated by the guardrails, back to pending (or guardrail_failed)."""
     return VariantOut.of(
         review.edit(
-            svc.store,
+            svc.required_store(),
             svc.workspace,
             slot_checker(request),
             variant_id,
@@ -216,4 +225,4 @@ def preview(
     """The module rendered for the variant's cohort with this variant, whatever its status."""
     from variantly.authoring.preview import preview_variant
 
-    return HTMLResponse(preview_variant(svc.workspace, get_variant(svc.store, variant_id), channel))
+    return HTMLResponse(preview_variant(svc.workspace, get_variant(svc.required_store(), variant_id), channel))

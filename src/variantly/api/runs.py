@@ -46,7 +46,9 @@ def start_run(svc: RenderService, body: RunRequest, actor: str) -> str:
     from variantly.generation import wiring
     from variantly.generation.run import RunOptions
 
-    runner = wiring.runner(svc.store, svc.workspace, svc.settings)  # the served workspace; a bad LLM setting fails now
+    runner = wiring.runner(
+        svc.required_store(), svc.workspace, svc.settings
+    )  # the served workspace; a bad LLM setting fails now
     run_id = uuid.uuid4().hex[:12]
     options = RunOptions(**body.model_dump())
 
@@ -74,7 +76,7 @@ def create(body: RunRequest, svc: RenderService = Depends(service), who: Princip
 
 @router.get("/v1/runs/{run_id}", response_model=RunOut, responses=ERRORS)
 def show(run_id: str, svc: RenderService = Depends(service), who: Principal = Depends(admin)) -> RunOut:
-    row = get_run(svc.store, run_id)
+    row = get_run(svc.required_store(), run_id)
     return RunOut(
         id=row.id, status=row.status, actor=row.actor, message=row.message, progress=row.progress, options=row.options
     )

@@ -71,7 +71,7 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "no or bad token"},
     403: {"model": ErrorResponse, "description": "role too low, or consent missing"},
     404: {"model": ErrorResponse},

@@ -83,9 +83,11 @@ def preview_for_profile(
     workspace: Workspace, release: Release, profile: Profile, *, target: str, channel: str = "web"
 ) -> ProfilePreview:
     """``target`` is a layout id, or a module id; the profile is rendered as the render endpoint would."""
-    kind = "layout" if target in workspace.layouts else "module"
     viewer = viewer_for_profile(workspace, profile)
-    page = render_target(workspace, release, viewer, channel=channel, **{kind: target})
+    if target in workspace.layouts:
+        page = render_target(workspace, release, viewer, channel=channel, layout=target)
+    else:
+        page = render_target(workspace, release, viewer, channel=channel, module=target)
     return ProfilePreview(target, channel, page)
 
 

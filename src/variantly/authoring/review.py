@@ -218,7 +218,7 @@ def recheck_policy(store: Store, workspace: Workspace, check: SlotChecker, *, ac
         report = check(workspace, row.module_id, Cohort.from_key(row.cohort_key).as_dict(), row.slots)
         if report.passed:
             with store.session() as session:
-                session.get(VariantRow, row.id).policy_hash = workspace.policy_hash
+                session.get_one(VariantRow, row.id).policy_hash = workspace.policy_hash
             continue
         change_variant(
             store,

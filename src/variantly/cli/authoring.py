@@ -231,9 +231,16 @@ def generate(
     from variantly.generation.run import RunOptions
     from variantly.workspace import load_workspace
 
-
-    mode = "collect" if collect else "submit" if batch else None
-    options = RunOptions(concurrency=concurrency, budget_usd=budget_usd, batch=mode, **plan_options)
+    options = RunOptions(
+        modules=module,
+        locales=locale,
+        candidates=candidates,
+        cohorts=cohort,
+        retry_failed=retry_failed,
+        concurrency=concurrency,
+        budget_usd=budget_usd,
+        batch="collect" if collect else "submit" if batch else None,
+    )
     runner = wiring.runner(open_store(settings), load_workspace(settings.workspace), settings)
     runner.checker  # noqa: B018  guardrails-ai loads now, before the event loop and its progress bar start
     try:

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -107,7 +108,7 @@ async def collect(services: RunServices, state: RunState, report: BatchReport) -
         if batch.status in WAITING:
             report.waiting += 1
             report.lines.append(f"batch {row.id}: {batch.status}, {done} answered; collect again later")
-            await _in_worker(services, lambda row=row, status=batch.status: _set_status(services, row.id, status))
+            await _in_worker(services, partial(_set_status, services, row.id, batch.status))
             continue
         answers: dict[str, dict[str, Any]] = {}
         errors: dict[str, str] = {}
@@ -124,7 +125,7 @@ async def collect(services: RunServices, state: RunState, report: BatchReport) -
         if outcomes.count("stale"):
             message += f", {outcomes.count('stale')} discarded (module or prompts edited since)"
         report.lines.append(f"batch {row.id}: {message}")
-        await _in_worker(services, lambda row=row, message=message: _set_status(services, row.id, "collected", message))
+        await _in_worker(services, partial(_set_status, services, row.id, "collected", message))
 
 
 async def _settle(
@@ -204,7 +205,7 @@ def _save_batch(services: RunServices, row: BatchRow) -> None:
 
 def _set_status(services: RunServices, batch_id: str, status: str, message: str = "") -> None:
     with services.store.session() as session:
-        row = session.get(BatchRow, batch_id)
+        row = session.get_one(BatchRow, batch_id)
         row.status = status
         if message:
             row.message = message

@@ -134,12 +134,12 @@ async def run_job(
             failing_at = [i for i, c in enumerate(candidates) if not c.report.passed]
             if not failing_at:
                 break
-            completion = await asking.reask(conversation, candidates, failing_at)
-            if completion is None:
+            answer = await asking.reask(conversation, candidates, failing_at)
+            if answer is None:
                 break
-            conversation = _after(job, completion)
+            conversation = _after(job, answer)
             reasks += 1
-            fresh = await asking.check([_as_text(c) for c in completion.items[: len(failing_at)]])
+            fresh = await asking.check([_as_text(c) for c in answer.items[: len(failing_at)]])
             for index, new in zip(failing_at, fresh, strict=False):  # by position: equal texts are possible
                 old = candidates[index]
                 tried = Attempt(slots=old.slots, report=old.report)

@@ -99,13 +99,9 @@ class LLMClient:
         self.settings = settings
         self.model = model or settings.model
         self.base_url = base_url
-        self._client_options = {
-            "api_key": api_key,
-            "base_url": base_url,
-            "max_retries": 0,
-            "timeout": settings.timeout_seconds,
-            "http_client": http_client,
-        }
+        self._api_key = api_key
+        self._timeout = settings.timeout_seconds
+        self._http_client = http_client
         self._client: AsyncOpenAI | None = None
         self.connection_failures = 0  # in a row; any answer resets it
         self.last_connection_failure: BaseException | None = None
@@ -119,9 +115,13 @@ class LLMClient:
         flight cost 5-9 ms of CPU per call against 0.6 ms through aiohttp.
         """
         if self._client is None:
-            options = dict(self._client_options)
-            options["http_client"] = options["http_client"] or openai.DefaultAioHttpClient(verify=_verified_tls())
-            self._client = AsyncOpenAI(**options)
+            self._client = AsyncOpenAI(
+                api_key=self._api_key,
+                base_url=self.base_url,
+                max_retries=0,  # tenacity owns the retries
+                timeout=self._timeout,
+                http_client=self._http_client or openai.DefaultAioHttpClient(verify=_verified_tls()),
+            )
         return self._client
 
     def _retrying(self) -> AsyncRetrying:

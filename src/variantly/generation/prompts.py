@@ -201,17 +201,17 @@ def _make_output_model(module: Module, candidates: int) -> type[BaseModel]:
     for name, slot in module.slots.items():
         if slot.type == "asset":
             choices = tuple(a.id for a in module.assets)
-            fields[name] = (Literal[choices], Field(description=slot.description or "asset id"))  # type: ignore[valid-type]
+            fields[name] = (Literal[choices], Field(description=slot.description or "asset id"))
             continue
         limits = {"minLength": slot.min_chars, "maxLength": slot.max_chars}
-        extra = {k: v for k, v in limits.items() if v is not None}
+        extra: dict[str, Any] = {k: v for k, v in limits.items() if v is not None}
         description = "; ".join([slot.description or name, *length_rules(slot)])
         fields[name] = (str, Field(description=description, json_schema_extra=extra or None))
     slot_model = create_model(f"{_camel(module.id)}Slots", **fields)
-    count = {"minItems": candidates, "maxItems": candidates}
+    count: dict[str, Any] = {"minItems": candidates, "maxItems": candidates}
     return create_model(
         f"{_camel(module.id)}Candidates",
-        candidates=(list[slot_model], Field(json_schema_extra=count)),  # type: ignore[valid-type]
+        candidates=(list[slot_model], Field(json_schema_extra=count)),
     )
 
 

@@ -117,7 +117,8 @@ def lift_report(store: Store, module: str | None = None) -> list[LiftRow]:
     def converted(module_id: str, profile_id: str, since: datetime) -> bool:
         return any(m in (module_id, "") and at >= since for m, at in conversions.get(profile_id, ()))
 
-    groups: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # n_t, c_t, n_c, c_c
+    Group = tuple[str, str, str | None, str | None]  # level, module, cohort, variant
+    groups: dict[Group, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # n_t, c_t, n_c, c_c
     variant_cohorts: dict[tuple[str, str], set[str]] = defaultdict(set)
     control_by_cohort: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     for (module_id, profile_id), exposure in exposures.items():
@@ -127,16 +128,16 @@ def lift_report(store: Store, module: str | None = None) -> list[LiftRow]:
             groups[key][offset] += 1
             groups[key][offset + 1] += did
         if exposure.arm == "treatment" and exposure.variant_id:
-            key = ("variant", module_id, None, exposure.variant_id)
-            groups[key][0] += 1
-            groups[key][1] += did
+            shown: Group = ("variant", module_id, None, exposure.variant_id)
+            groups[shown][0] += 1
+            groups[shown][1] += did
             variant_cohorts[(module_id, exposure.variant_id)].add(exposure.cohort)
         if exposure.arm == "control":
             control_by_cohort[(module_id, exposure.cohort)][0] += 1
             control_by_cohort[(module_id, exposure.cohort)][1] += did
     # A variant is compared with the control profiles of the cohorts it was shown to.
     for (level, module_id, _, variant_id), counts in groups.items():
-        if level == "variant":
+        if level == "variant" and variant_id is not None:
             for cohort in variant_cohorts[(module_id, variant_id)]:
                 counts[2] += control_by_cohort[(module_id, cohort)][0]
                 counts[3] += control_by_cohort[(module_id, cohort)][1]

@@ -134,7 +134,7 @@ class Activity:
         stats: dict[str, list[int]] = {}
         for variant_id, kind, count in counts:
             column = {"impression": 0, "conversion": 1}.get(kind)
-            if column is not None:
+            if column is not None and variant_id is not None:
                 stats.setdefault(variant_id, [0, 0])[column] += count
         with self._lock:
             self.variant_stats = stats

@@ -15,6 +15,7 @@ from functools import lru_cache
 from variantly.serving.profiles import Profile
 from variantly.workspace.cohorts import ANY, Cohort
 from variantly.workspace.models import DIMENSIONS, Audience, Audiences
+from variantly.workspace.rules import Profile as RuleProfile
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def resolve(
     reasons: dict[str, str] = {}
     cache: dict[tuple[str, str], bool] = {}
 
-    def lookup(dimension: str, ident: str, who: Profile) -> bool:
+    def lookup(dimension: str, ident: str, who: RuleProfile) -> bool:
         if (dimension, ident) not in cache:
             cache[(dimension, ident)] = False  # guards against a rule that refers to itself
             audience = audiences.find(dimension, ident)

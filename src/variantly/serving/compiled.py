@@ -44,7 +44,7 @@ def cut(output: str) -> Pieces:
 
 
 def fill(pieces: Pieces, values: Sequence[str]) -> str:
-    return "".join(values[p] if type(p) is int else p for p in pieces)
+    return "".join(values[p] if type(p) is int else p for p in pieces)  # type: ignore[misc]  # int or str, by position
 
 
 def html_values(values: Sequence[str]) -> list[str]:

@@ -19,6 +19,7 @@ from variantly.serving.profiles import Profile
 from variantly.serving.release import Release, ServedVariant
 from variantly.workspace.files import ModuleFile, Workspace
 from variantly.workspace.rules import AudienceLookup
+from variantly.workspace.rules import Profile as RuleProfile
 
 if TYPE_CHECKING:
     from variantly.serving.activity import Activity
@@ -111,7 +112,7 @@ def decide(
 
     found = release.servable(module_file, cohort)
     decision.reasons += found.skipped
-    if found.variants:
+    if found.variants and found.cohort is not None:
         chosen = _pick(found.variants, viewer, module.id, workspace.settings.variant_selection)
         decision.outcome = "variant"
         decision.variant_id = chosen.id
@@ -132,11 +133,12 @@ def _pick(variants: tuple[ServedVariant, ...], viewer: Viewer, module_id: str, s
     """
     if len(variants) == 1:
         return variants[0]
-    if selection == "thompson" and viewer.activity is not None:
-        rng = viewer.activity.rng
+    activity = viewer.activity
+    if selection == "thompson" and activity is not None:
+        rng = activity.rng
 
         def draw(variant: ServedVariant) -> float:
-            impressions, conversions = viewer.activity.stats(variant.id)
+            impressions, conversions = activity.stats(variant.id)
             return rng.betavariate(1 + conversions, 1 + max(impressions - conversions, 0))
 
         return max(variants, key=draw)
@@ -146,7 +148,7 @@ def _pick(variants: tuple[ServedVariant, ...], viewer: Viewer, module_id: str, s
 
 
 def _audience_lookup(viewer: Viewer) -> AudienceLookup:
-    def lookup(dimension: str, ident: str, profile: Profile) -> bool:
+    def lookup(dimension: str, ident: str, profile: RuleProfile) -> bool:
         return viewer.resolution.values.get(dimension) == ident or _matches_named(viewer, dimension, ident)
 
     return lookup

@@ -74,6 +74,12 @@ class RenderService:
         self.refresh_accounts()
         self._load_activity()
 
+    def required_store(self) -> Store:
+        """The store, for routes that cannot answer without one (review, runs, events)."""
+        if self.store is None:
+            raise StoreUnavailable("this process runs without a store")
+        return self.store
+
     def _load_activity(self) -> None:
         if self.store is None:
             return

@@ -100,10 +100,10 @@ def change_variant(
             .values(**values)
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount != 1:
+        if result.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE's result has one
             raise Conflict(f"variant {variant_id} changed while you were editing: reload it")
         session.expire(row)
-        row = session.get(VariantRow, variant_id)
+        session.refresh(row)
         session.add(
             AuditEntry(
                 variant_id=variant_id,

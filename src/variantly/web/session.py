@@ -76,6 +76,7 @@ def save(request: Request, response: Response, session: Session) -> None:
     )
 
 
-def check_csrf(session: Session, token: str | None) -> None:
-    if not token or not hmac.compare_digest(token, session.csrf):
+def check_csrf(session: Session, token: object) -> None:
+    """``token`` is the form's field as it came (a string, a file upload, nothing): only the right string passes."""
+    if not isinstance(token, str) or not token or not hmac.compare_digest(token, session.csrf):
         raise Forbidden("this form has no valid CSRF token: reload the page and try again")

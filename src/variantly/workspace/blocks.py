@@ -70,10 +70,13 @@ def slot_texts(
 
 
 def channel_context(workspace: Workspace, channel: Channel, locale: str) -> dict[str, str]:
-    """``{{ channel.name }}`` and the texts a channel's messages carry (``{{ channel.opt_out }}``)."""
+    """``{{ channel.name }}`` and the texts a channel's messages carry (``{{ channel.opt_out }}``).
+
+    An opt-out text is the locale's own or none: a Swedish SMS that tells the reader to
+    "Reply STOP" in English is not an opt-out a Swedish reader can be expected to follow."""
     settings = workspace.settings.channels.get(channel.name)
     opt_out = settings.opt_out if settings else None
-    text = localized(opt_out, locale, workspace.settings.default_locale) if opt_out is not None else None
+    text = opt_out.get(locale) if isinstance(opt_out, dict) else opt_out
     return {"name": channel.name, "opt_out": text or ""}
 
 
@@ -181,5 +184,7 @@ def channel_problems(
         ),
         opt_out=channel_context(workspace, channel, locale)["opt_out"] or None,
         allowed_link_domains=tuple(workspace.policy.allowed_link_domains),
+        channel=channel.name,
+        locale=locale,
     )
     return [problem for rule in channel.rules for problem in rule.problems(given)]

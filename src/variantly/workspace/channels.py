@@ -62,8 +62,10 @@ class RuleInput:
 
     outputs: Mapping[str, str]  # part name -> rendered text
     limits: ChannelLimits  # the module's own over the workspace's
-    opt_out: str | None  # the workspace's opt-out text in the message's locale
+    opt_out: str | None  # the workspace's opt-out text in the message's locale (no other locale's stands in)
     allowed_link_domains: tuple[str, ...]
+    channel: str = ""
+    locale: str = ""
 
 
 class Rule(Protocol):
@@ -100,7 +102,8 @@ class CarriesOptOut:
 
     def problems(self, given: RuleInput) -> list[str]:
         if not given.opt_out:
-            return ["needs an opt-out text for this locale: set channels.<channel>.opt_out in variantly.yml"]
+            where = f"channels.{given.channel}.opt_out"
+            return [f"needs an opt-out text in '{given.locale}': add it under {where} in variantly.yml"]
         if given.opt_out not in given.outputs.get(self.part, ""):
             return [f'must carry the opt-out text "{given.opt_out}" (write {{{{ channel.opt_out }}}} in the block)']
         return []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from variantly.errors import Problem
 from variantly.workspace.channels import CHANNELS, KNOWN_BLOCKS
 from variantly.workspace.files import ModuleFile
@@ -122,7 +124,9 @@ def check_module(
     return problems
 
 
-def limit_problems(path: str, channel: str, max_chars: dict[str, int], at) -> list[Problem]:
+def limit_problems(
+    path: str, channel: str, max_chars: dict[str, int], at: Callable[..., tuple[int, int]]
+) -> list[Problem]:
     """``max_chars`` may only name parts the channel has."""
     parts = [p.name for p in CHANNELS[channel].parts]
     return [

@@ -19,6 +19,8 @@ from variantly.workspace.rules import Rule
 DIMENSIONS = ("segment", "industry", "behaviour", "locale")
 Dimension = Literal["segment", "industry", "behaviour", "locale"]
 Kind = Literal["headline", "example", "image", "cta"]
+KINDS: tuple[Kind, ...] = ("headline", "example", "image", "cta")
+VARY_BY_DEFAULT: tuple[Dimension, ...] = ("segment", "industry", "behaviour")
 Ident = Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)
 
 # Text per locale, or one text for every locale.
@@ -85,7 +87,7 @@ class Module(_Strict):
     limits: dict[ChannelName, ChannelLimits] = Field(
         default_factory=dict, description="this module's own channel limits, over variantly.yml's"
     )
-    vary_by: list[Dimension] = Field(default_factory=lambda: ["segment", "industry", "behaviour"])
+    vary_by: list[Dimension] = Field(default_factory=lambda: list(VARY_BY_DEFAULT))
     brief: str = Field(min_length=1)
     facts: list[str] = Field(default_factory=list)
     slots: dict[str, Slot] = Field(min_length=1)

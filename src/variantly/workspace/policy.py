@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from variantly.errors import Problem, WorkspaceError
-from variantly.workspace.models import Kind, Localized
+from variantly.workspace.models import KINDS, Kind, Localized
 from variantly.workspace.yamlpos import load_positioned, validation_problems, yaml_syntax_problem
 
 POLICY_FILE = Path("guardrails") / "policy.yml"
@@ -34,7 +34,7 @@ class Disclaimer(_Strict):
 class CustomValidator(_Strict):
     file: str
     name: str
-    kinds: list[Kind] = Field(default_factory=lambda: ["headline", "example", "image", "cta"])
+    kinds: list[Kind] = Field(default_factory=lambda: list(KINDS))
 
 
 class Policy(_Strict):

@@ -117,12 +117,12 @@ def check_names(
             Problem(path, line, 1, f"unknown variable '{name}' (available: {', '.join(sorted(allowed_names))})")
         )
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
-        target = node.node
+        target = node.node  # type: ignore[attr-defined]  # both node types have one
         if not isinstance(target, nodes.Name) or target.name not in attributes:
             continue
         if isinstance(node, nodes.Getattr):
             attr = node.attr
-        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
             attr = node.arg.value
         else:
             continue

@@ -30,12 +30,14 @@ def trial_render(workspace: Workspace) -> list[Problem]:
             for name in module.channels:
                 channel = CHANNELS[name]
                 for rule in (None, *(r.id for r in module.suppress if r.then == "alternative")):
-                    where = f"{name}, {locale}" + (f", suppression '{rule}'" if rule else "")
+                    where = locale + (f", suppression '{rule}'" if rule else "")
                     try:
                         outputs = render_copy(workspace, module_file, channel, {"locale": locale}, rule=rule)
                     except Exception as exc:  # any failure here is a marketer-fixable template bug
                         problems.append(
-                            Problem(module_file.path, _line_of(exc), 1, f"renders with an error ({where}): {exc}")
+                            Problem(
+                                module_file.path, _line_of(exc), 1, f"renders with an error ({name}, {where}): {exc}"
+                            )
                         )
                         break
                     if rule is None:
@@ -51,7 +53,7 @@ def trial_render(workspace: Workspace) -> list[Problem]:
                     continue  # a module of it failed: reported there
                 modules = [(m, defaults[(m, name)]) for m in layout.modules]
                 try:
-                    outputs = render_layout_parts(
+                    rendered = render_layout_parts(
                         workspace, layout_file, channel, locale, default_person(workspace, locale), modules
                     )
                 except Exception as exc:
@@ -59,7 +61,7 @@ def trial_render(workspace: Workspace) -> list[Problem]:
                         Problem(layout_file.path, _line_of(exc), 1, f"renders with an error ({name}, {locale}): {exc}")
                     )
                     continue
-                message = dict(zip((p.name for p in channel.parts), outputs, strict=True))
+                message = dict(zip((p.name for p in channel.parts), rendered, strict=True))
                 line = layout_file.template.block_line(channel.parts[0].block)
                 for problem in channel_problems(workspace, channel, message, locale):
                     problems.append(Problem(layout_file.path, line, 1, f"{name} message ({locale}): {problem}"))
