@@ -33,9 +33,12 @@ from variantly.authoring.constraints import check_constraints  # noqa: E402
 from variantly.authoring.importing import import_variants  # noqa: E402
 from variantly.serving.profiles import Profile  # noqa: E402
 from variantly.serving.release import load_release  # noqa: E402
-from variantly.serving.render import module_context, render_module, render_target, viewer_for_profile  # noqa: E402
+from variantly.serving.render import render_module, render_target, viewer_for_profile  # noqa: E402
+from variantly.settings import ProcessSettings  # noqa: E402
 from variantly.store import Store  # noqa: E402
 from variantly.workspace import load_workspace  # noqa: E402
+from variantly.workspace.blocks import module_context  # noqa: E402
+from variantly.workspace.channels import CHANNELS  # noqa: E402
 
 
 def per_call(fn, seconds: float) -> float:
@@ -63,7 +66,8 @@ def main() -> None:
         anna = Profile.model_validate_json((REPO / "examples/profiles/anna_retail_enterprise_sv.json").read_text())
         hero = ws.modules["hero"]
         texts = {n: "Know every customer, in every team" for n in hero.module.slots}
-        context = module_context(ws, hero.module, texts, {"first_name": "Anna", "company": "Nordhem"}, "sv", {})
+        person = {"first_name": "Anna", "company": "Nordhem"}
+        context = module_context(ws, hero.module, CHANNELS["web"], texts, person, "sv", {})
 
         rows = [
             ("baseline: bare Jinja block", per_call(lambda: hero.template.render_block("web", context), args.seconds))
@@ -93,7 +97,7 @@ def main() -> None:
             )
         )
 
-        app = create_app(root, f"sqlite:///{tmp}/bench.db")
+        app = create_app(ProcessSettings(workspace=root, database_url=f"sqlite:///{tmp}/bench.db"))
         body = json.loads(anna.model_dump_json())
         profiles = [body | {"id": f"p-{i}"} for i in range(1000)]
         with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=120) as client:
