@@ -10,6 +10,7 @@ Class map::
     ├── WorkspaceError                   400  the files do not lint (``problems``)
     ├── ImportFileError                  400  a variants file has bad lines
     ├── InvalidProfile                   422  a profile file or pasted profile with a bad field
+    ├── InvalidRequest                   422  a field no store could hold (a NUL character), named
     ├── NotFound                         404  an id, module, layout or audience that does not exist
     ├── ChannelNotSupported              422  a module or layout without that channel
     ├── ConsentRequired                  403  email to a profile without marketing consent
@@ -92,6 +93,18 @@ class InvalidProfile(VariantlyError):
     code = "profile_invalid"
 
 
+class InvalidRequest(VariantlyError):
+    """A request field that cannot be used (text with a NUL character), named in ``field``."""
+
+    status_code = 422
+    code = "invalid_request"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.detail = message
+
+
 class NotFound(VariantlyError):
     """No such id, module, layout or audience: the message lists the ones that exist."""
 
@@ -107,7 +120,7 @@ class ChannelNotSupported(VariantlyError):
 
 
 class ConsentRequired(VariantlyError):
-    """An email render for a profile without marketing-email consent: do not send it."""
+    """A message to a profile without that channel's consent flag (email, SMS, push): do not send it."""
 
     status_code = 403
     code = "consent_required"

@@ -18,18 +18,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from pydantic import BaseModel
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from variantly import __version__
 from variantly.api import batch, events, render
+from variantly.api.answers import asgi_answer, install_error_handlers
 from variantly.api.fast_path import RenderFastPath
+from variantly.api.guard import AnswerErrors, RefuseUnstorableText
 from variantly.api.limits import BodyLimit
 from variantly.api.schemas import BatchRenderRequest
-from variantly.errors import StoreUnavailable, VariantlyError
 from variantly.logs import configure_logging
 from variantly.serving.service import RenderService
 from variantly.settings import ProcessSettings
@@ -73,38 +71,12 @@ def create_app(settings: ProcessSettings, *, service: RenderService | None = Non
     if fast_render:
         app.add_middleware(RenderFastPath)  # inside BodyLimit: added first, so wrapped by it
     app.add_middleware(BodyLimit, limits=settings.body_limits)
+    app.add_middleware(RefuseUnstorableText, answer=asgi_answer(ui=review_enabled))
+    app.add_middleware(AnswerErrors, answer=asgi_answer(ui=review_enabled))  # the outermost of ours
     if review_enabled:
         service.on_policy_change = lambda workspace: _recheck_in_background(app, workspace)
 
-    @app.exception_handler(VariantlyError)
-    async def _variantly_error(request: Request, exc: VariantlyError) -> JSONResponse:
-        """An error a caller can act on; the store's own words go to the log only."""
-        if isinstance(exc, StoreUnavailable):
-            log.warning("store error on %s: %s", request.url.path, exc.detail or exc.message)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        return error_response(exc.status_code, exc.code, exc.message, headers=headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        """FastAPI's 422, in the one shape; each field named, its value never echoed back."""
-        details = [
-            {"field": ".".join(str(part) for part in error["loc"]), "message": error["msg"]} for error in exc.errors()
-        ]
-        first = details[0] if details else {"field": "body", "message": "invalid"}
-        more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
-        message = f"{first['field']}: {first['message']}{more}"
-        return error_response(422, "invalid_request", message, details=details)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        message = "no such route: see /docs" if exc.status_code == 404 else str(exc.detail)
-        return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal", "something went wrong on our side; it is logged: try again")
+    install_error_handlers(app, ui=review_enabled)
 
     app.include_router(batch.router)  # before render's GET /v1/render/{module}, which would answer it with a 405
     app.include_router(render.router)
@@ -158,14 +130,6 @@ def _document_models(app: FastAPI, *models: type[BaseModel]) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def error_response(
-    status: int, code: str, message: str, *, details: list | None = None, headers: dict | None = None
-) -> JSONResponse:
-    """The one shape of every 4xx and 5xx: ``{"error": {"code", "message", "details"}}``."""
-    body = {"error": {"code": code, "message": message, "details": details or []}}
-    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _recheck_in_background(app: FastAPI, workspace) -> None:

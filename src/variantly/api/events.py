@@ -23,7 +23,7 @@ router = APIRouter()
 MAX_EVENTS = 5000
 
 
-class EventBatch(BaseModel):
+class EventBatch(BaseModel):  # each EventIn refuses text no store can hold, after the count
     model_config = ConfigDict(extra="forbid")
 
     events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS)

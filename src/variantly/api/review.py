@@ -7,10 +7,10 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from variantly.api.deps import reviewer, service
-from variantly.api.schemas import ERRORS
+from variantly.api.schemas import ERRORS, Body
 from variantly.auth import Principal
 from variantly.authoring import review
 from variantly.authoring.report import VariantReport
@@ -88,7 +88,7 @@ class VariantDetail(VariantOut):
     history: list[AuditOut]
 
 
-class Decide(BaseModel):
+class Decide(Body):
     model_config = ConfigDict(extra="forbid")
 
     version: int = Field(ge=1, description="the version you saw; a stale one gets 409")
@@ -97,21 +97,21 @@ class Decide(BaseModel):
 
 class Reject(Decide):
     reason: str = Field(min_length=1, description="what is wrong: recorded, and used as feedback")
-    regenerate: bool = Field(default=False, description="ask the next run to redo this cohort with the reason")
+    regenerate: StrictBool = Field(default=False, description="ask the next run to redo this cohort with the reason")
 
 
 class Edit(Decide):
     slots: dict[str, str] = Field(min_length=1)
 
 
-class BulkItem(BaseModel):
+class BulkItem(Body):
     model_config = ConfigDict(extra="forbid")
 
     id: str
     version: int = Field(ge=1)
 
 
-class BulkApprove(BaseModel):
+class BulkApprove(Body):
     model_config = ConfigDict(extra="forbid")
 
     items: list[BulkItem] = Field(min_length=1, max_length=1000)

@@ -11,16 +11,18 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from variantly.api.deps import admin, service
-from variantly.api.schemas import ERRORS
+from variantly.api.schemas import ERRORS, Body, ErrorResponse
 from variantly.auth import Principal
+from variantly.errors import InvalidRequest
 from variantly.serving.service import RenderService
 from variantly.store.runs import get_run
+from variantly.workspace import Workspace
 
 router = APIRouter(tags=["runs"])
 log = logging.getLogger("variantly.runs")
 
 
-class RunRequest(BaseModel):
+class RunRequest(Body):
     model_config = ConfigDict(extra="forbid")
 
     modules: list[str] | None = None
@@ -41,14 +43,27 @@ class RunOut(BaseModel):
     options: dict
 
 
+def unknown_names(body: RunRequest, workspace: Workspace) -> InvalidRequest | None:
+    """A module or locale the served workspace does not have: named before anything is paid for."""
+    known = {"modules": set(workspace.modules), "locales": set(workspace.locales)}
+    for field, names in (("modules", body.modules), ("locales", body.locales)):
+        for i, name in enumerate(names or []):
+            if name not in known[field]:
+                return InvalidRequest(
+                    f"body.{field}.{i}", f"no {field[:-1]} '{name}' (known: {', '.join(sorted(known[field]))})"
+                )
+    return None
+
+
 def start_run(svc: RenderService, body: RunRequest, actor: str) -> str:
     """Start a run in a background thread; returns its id at once."""
+    if (unknown := unknown_names(body, svc.workspace)) is not None:
+        raise unknown
     from variantly.generation import wiring
     from variantly.generation.run import RunOptions
 
-    runner = wiring.runner(
-        svc.required_store(), svc.workspace, svc.settings
-    )  # the served workspace; a bad LLM setting fails now
+    # the served workspace; a missing or bad LLM setting fails now (503: the server's setting, documented)
+    runner = wiring.runner(svc.required_store(), svc.workspace, svc.settings)
     run_id = uuid.uuid4().hex[:12]
     options = RunOptions(**body.model_dump())
 
@@ -62,7 +77,19 @@ def start_run(svc: RenderService, body: RunRequest, actor: str) -> str:
     return run_id
 
 
-@router.post("/v1/runs", status_code=202, response_model=RunOut, responses=ERRORS)
+@router.post(
+    "/v1/runs",
+    status_code=202,
+    response_model=RunOut,
+    responses=ERRORS
+    | {
+        503: {
+            "model": ErrorResponse,
+            "description": "no LLM configured on the server (llm_not_configured), the generation extra is not "
+            "installed (generation_not_installed), or the store is unreachable",
+        }
+    },
+)
 def create(body: RunRequest, svc: RenderService = Depends(service), who: Principal = Depends(admin)) -> RunOut:
     """Start a generation run (admin). Poll GET /v1/runs/{id} for progress."""
     run_id = start_run(svc, body, who.name)

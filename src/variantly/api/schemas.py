@@ -6,10 +6,22 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from variantly.serving.profiles import Profile, count_first
+from variantly.serving.profiles import Profile, count_first, reject_invalid_text
 from variantly.workspace.channels import ChannelName
 
 MAX_BATCH = 20_000
+
+
+class Body(BaseModel):
+    """A request body: unknown fields refused, and text no store could hold refused with the field named
+    (a NUL, a lone surrogate) before anything reaches the store."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        return reject_invalid_text(value)
 
 
 class Target(BaseModel):
@@ -78,7 +90,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorResponse, "description": "stale version"},
     413: {"model": ErrorResponse, "description": "the body is over this route's limit"},
     400: {"model": ErrorResponse, "description": "the body could not be read as JSON"},
-    422: {"model": ErrorResponse, "description": "the body or a parameter is invalid; details name each field"},
+    422: {
+        "model": ErrorResponse,
+        "description": "invalid_request: the body or a parameter is invalid (details name each field); "
+        "channel_not_supported: the module or layout has no such channel; profile_invalid, reason_required",
+    },
     503: {"model": ErrorResponse, "description": "the store is unreachable (render goes on from the last release)"},
 }
 

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from variantly.serving.activity import Recorded, recorded_columns
-from variantly.serving.profiles import reject_invalid_text
+from variantly.serving.profiles import in_utc, reject_invalid_text
 from variantly.store import Store
 from variantly.store.schema import EventRow
 
@@ -62,6 +62,11 @@ class EventIn(BaseModel):
         if value is not None and not isinstance(value, str | datetime):
             raise ValueError("a date-time string (ISO 8601)")
         return value
+
+    @field_validator("at")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else in_utc(value)
 
     def key(self, at: datetime) -> str:
         if self.idempotency_key:

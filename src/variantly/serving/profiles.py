@@ -44,6 +44,11 @@ class Event(BaseModel):
                 raise ValueError("a relative time further back than a date can go") from None
         return value
 
+    @field_validator("at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        return in_utc(value)
+
 
 class Consent(BaseModel):
     """Consent flags. A flag that is missing means no. Each channel in the registry that needs consent names
@@ -64,19 +69,25 @@ def count_first(value: Any, field: str, limit: int, advice: str) -> None:
         raise ValueError(f"{field}: {len(items):,}, over the limit of {limit:,}: {advice}")
 
 
-def reject_invalid_text(value: Any, where: str = "") -> Any:
-    """Refuse strings that are not valid Unicode (a lone surrogate such as "\\ud800").
+SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+NUL_MESSAGE = "contains a NUL character (\\u0000), which no store can hold"
 
-    JSON can carry them, but they cannot be encoded, hashed or stored, so deep inside
-    render they would be a 500; at the edge they are a 422 that names the field.
-    One C-speed encode checks the whole value (every render request pays this); only a
-    value that fails it is walked, to name the field.
+
+def reject_invalid_text(value: Any, where: str = "") -> Any:
+    """Refuse strings that are not valid Unicode (a lone surrogate such as "\\ud800") or hold a NUL.
+
+    JSON can carry both, but a surrogate cannot be encoded, hashed or stored, and
+    PostgreSQL refuses NUL in text; deep inside render or the store either would be a
+    500, and on SQLite the same input would pass: at the edge they are a 422 that names
+    the field, on every store. One C-speed encode checks the whole value (every render
+    request pays this: a few microseconds); only a value that fails it is walked, to name
+    the field.
     """
     try:
-        orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
-        return value
+        if b"\\u0000" not in orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS):
+            return value
     except orjson.JSONEncodeError:
-        pass  # a surrogate, or something JSON cannot hold: walk to find a surrogate and name it
+        pass  # a surrogate, or something JSON cannot hold: walk to find it and name it
     _walk(value, where)
     return value
 
@@ -87,13 +98,27 @@ def _walk(value: Any, where: str) -> None:
             value.encode("utf-8")
         except UnicodeEncodeError:
             raise ValueError(f"{where or 'a value'} is not valid Unicode text (a lone surrogate)") from None
+        if "\x00" in value:
+            raise ValueError(f"{where or 'a value'} {NUL_MESSAGE}")
     elif isinstance(value, dict):
         for key, item in value.items():
-            _walk(key, f"{where}.{key}" if where else "a key")
-            _walk(item, f"{where}.{key}".lstrip("."))
+            _walk(key, f"a key of {where}" if where else "a key")
+            named = key if isinstance(key, str) and SAFE_KEY.match(key) else "(a key)"  # the input is never echoed
+            _walk(item, f"{where}.{named}".lstrip("."))
     elif isinstance(value, list):
         for i, item in enumerate(value):
             _walk(item, f"{where}.{i}".lstrip("."))
+
+
+def in_utc(value: datetime) -> datetime:
+    """A time as UTC (a time without an offset is taken as UTC); one that leaves the calendar once its offset
+    is applied (``9999-12-31T23:59:59-23:00``) is a ``ValueError`` naming the range, not an overflow at the store."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("a time outside the years 1 to 9999 once its offset is applied") from None
 
 
 class Profile(BaseModel):

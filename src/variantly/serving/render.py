@@ -28,7 +28,7 @@ from variantly.workspace.blocks import (
     render_module_parts,
     slot_texts,
 )
-from variantly.workspace.channels import CHANNELS, Channel
+from variantly.workspace.channels import Channel, channel_named
 from variantly.workspace.cohorts import Cohort
 from variantly.workspace.files import ModuleFile, Workspace
 from variantly.workspace.models import DIMENSIONS, localized
@@ -208,7 +208,7 @@ def _named(channel: Channel, outputs: Sequence[str]) -> dict[str, str]:
 def render_module(
     workspace: Workspace, release: Release, module_id: str, channel: str, viewer: Viewer
 ) -> RenderedModule:
-    chosen = CHANNELS[channel]
+    chosen = channel_named(channel)
     choice = _choose(workspace, release, module_id, chosen, viewer)
     return RenderedModule(
         module_id, _named(chosen, _choice_outputs(workspace, choice, chosen, viewer)), choice.decision
@@ -240,7 +240,7 @@ def _check_consent(channel: Channel, viewer: Viewer) -> None:
 def render_modules(
     workspace: Workspace, release: Release, module_ids: list[str], channel: str, viewer: Viewer
 ) -> RenderedPage:
-    chosen = CHANNELS[channel]
+    chosen = channel_named(channel)
     _check_consent(chosen, viewer)
     rendered = [render_module(workspace, release, m, channel, viewer) for m in module_ids]
     parts = {
@@ -251,7 +251,7 @@ def render_modules(
 
 
 def render_layout(workspace: Workspace, release: Release, layout_id: str, channel: str, viewer: Viewer) -> RenderedPage:
-    chosen = CHANNELS[channel]
+    chosen = channel_named(channel)
     layout_file = _find("layout", workspace.layouts, layout_id)
     layout = layout_file.layout
     _require_channel("layout", layout_id, layout.channels, chosen)

@@ -10,11 +10,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import FormData
 
 from variantly.auth import Principal, by_password, end_sessions
 from variantly.authoring import review
 from variantly.authoring.report import VariantReport
-from variantly.errors import TooManyAttempts, Unauthenticated, VariantlyError
+from variantly.errors import InvalidRequest, TooManyAttempts, Unauthenticated, VariantlyError
+from variantly.serving.profiles import NUL_MESSAGE
 from variantly.store.variants import get_variant
 from variantly.web import session as sessions
 from variantly.web.report import slot_rows
@@ -57,6 +59,15 @@ def _filters(request: Request) -> review.Filters:
 def _query(request: Request) -> str:
     params = {k: v for k, v in request.query_params.items() if k in FILTER_KEYS and v}
     return "?" + urlencode(params) if params else ""
+
+
+async def read_form(request: Request) -> FormData:
+    """The form, with every field checked for text no store could hold (a NUL): a 422 page naming the field."""
+    form = await request.form()
+    for name, value in form.multi_items():
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidRequest(f"form.{name}", NUL_MESSAGE)
+    return form
 
 
 def _int(value: object) -> int:
@@ -106,7 +117,7 @@ def login_form(request: Request) -> Response:
 @router.post("/login")
 async def login(request: Request) -> Response:
     session = sessions.load(request)
-    form = await request.form()
+    form = await read_form(request)
     sessions.check_csrf(session, form.get("csrf"))
     svc = request.app.state.service
     name = str(form.get("name", "")).strip()
@@ -142,7 +153,7 @@ async def login(request: Request) -> Response:
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     session = sessions.load(request)
-    sessions.check_csrf(session, (await request.form()).get("csrf"))
+    sessions.check_csrf(session, (await read_form(request)).get("csrf"))
     if session.principal is not None:  # a copied cookie dies with this one: every session of the account ends
         svc = request.app.state.service
         end_sessions(svc.store, session.principal.name)
@@ -188,7 +199,7 @@ async def approve_selected(request: Request) -> Response:
     session, who = _signed_in(request)
     if who is None:
         return _to_login()
-    form = await request.form()
+    form = await read_form(request)
     sessions.check_csrf(session, form.get("csrf"))
     store = request.app.state.service.store
     if form.get("which") == "all-pending":
@@ -259,7 +270,7 @@ async def decide(variant_id: str, action: str, request: Request) -> Response:
     session, who = _signed_in(request)
     if who is None:
         return _to_login()
-    form = await request.form()
+    form = await read_form(request)
     sessions.check_csrf(session, form.get("csrf"))
     svc = request.app.state.service
     query = _query(request)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from variantly.errors import ChannelNotSupported
 from variantly.workspace.links import find_links
 from variantly.workspace.segments import sms_segments
 
@@ -173,9 +174,12 @@ KNOWN_BLOCKS = frozenset(block for channel in CHANNELS.values() for block in cha
 TEXT_BLOCKS = frozenset(p.block for channel in CHANNELS.values() for p in channel.parts if not p.escaped)
 
 
-def channel(name: str) -> Channel:
-    """The registered channel; ``KeyError`` for a name pydantic has not already refused."""
-    return CHANNELS[name]
+def channel_named(name: str) -> Channel:
+    """The registered channel; ``ChannelNotSupported`` (422) for a name nothing validated before (a UI link)."""
+    try:
+        return CHANNELS[name]
+    except KeyError:
+        raise ChannelNotSupported(f"no channel '{name}' (channels: {', '.join(CHANNELS)})") from None
 
 
 def merged_limits(workspace_wide: ChannelSettings | None, own: ChannelLimits | None) -> ChannelLimits:
