@@ -235,3 +235,39 @@ def test_hostile_imported_copy_fails_the_checks_and_renders_inert_even_if_approv
     assert "<img src=x" not in page.html and "&lt;img src=x onerror=alert(1)&gt;" in page.html
     assert "{{ cycler" in page.html and "__globals__" in page.html  # shown as text, never compiled
     assert 'href="javascript' not in page.html
+
+
+@pytest.mark.parametrize(
+    ("copy", "problem"),
+    [
+        ("Reset at lumen.example.evil.com/reset today", "links to lumen.example.evil.com, which is not an allowed"),
+        ("Sign in at evil.example/login", "links to evil.example, which is not an allowed domain"),
+        ("Read more at www.evil.se", "links to www.evil.se"),
+        ("Log in at xn--lumn-x4d.example/x", "links to lumеn.example (xn--lumn-x4d.example)"),
+    ],
+)
+def test_text_a_mail_client_would_make_a_link_fails_unless_it_is_an_allowed_domain(workspace, copy, problem) -> None:
+    ctx = SlotContext(slot="note", kind="cta", locale="en")
+    [finding] = check_markup_and_links(copy, ctx, workspace.policy)
+    assert finding.validator == "allowed_links" and finding.message.startswith(problem)
+    start, end = finding.spans[0]
+    assert "." in copy[start:end] and " " not in copy[start:end]
+
+
+def test_bare_domains_are_refused_by_import_approve_and_never_served(workspace_dir, tmp_path) -> None:
+    from variantly.checkers import import_file
+    from variantly.store import Store
+    from variantly.workspace import load_workspace
+
+    ws = load_workspace(workspace_dir)
+    store = Store(f"sqlite:///{tmp_path / 'links.db'}")
+    agency = tmp_path / "agency.jsonl"
+    notes = ["Reset at lumen.example.evil.com/reset today.", "Sign in at evil.example/login to start."]
+    lines = [
+        {"module": "cta", "cohort": {"segment": segment, "locale": "en"}, "slots": {"label": "Book a demo", "note": note}}
+        for segment, note in zip(("startup", "enterprise"), notes, strict=True)
+    ]
+    agency.write_text("\n".join(json.dumps(line) for line in lines))
+    summary = import_file(store, ws, agency, actor="agency", approve=True)
+    assert (summary.approved, summary.failed) == (0, 2)
+    assert all("which is not an allowed domain" in failure for failure in summary.failures)

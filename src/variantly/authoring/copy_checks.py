@@ -13,8 +13,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
 
+from variantly.workspace.links import find_links
 from variantly.workspace.policy import Policy
 
 
@@ -209,7 +209,6 @@ TAG = re.compile(r"</?[a-zA-Z][^>]*>|<!--|-->")
 TEMPLATE = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
 FIELD = re.compile(r"\{([^{}]*)\}")
 MARKDOWN_LINK = re.compile(r"\[[^\]]+\]\([^)]+\)")
-URL = re.compile(r"(?:https?://|www\.)[^\s<>\"')]+", re.IGNORECASE)
 # Links a browser would follow without https: script and data URLs, and protocol-relative ones.
 UNSAFE_LINK = re.compile(
     r"(?<![\w.+-])(?:(?:javascript|vbscript)\s*:|(?:data|file):(?=\S))|(?<![\w:/])//[\w-]+\.", re.IGNORECASE
@@ -235,24 +234,14 @@ def check_markup_and_links(text: str, ctx: SlotContext, policy: Policy) -> list[
     found += [
         Finding("no_markup", "contains a Markdown link", ((m.start(), m.end()),)) for m in MARKDOWN_LINK.finditer(text)
     ]
-    for m in UNSAFE_LINK.finditer(text):
-        found.append(Finding("allowed_links", "links with a scheme other than https", ((m.start(), m.end()),)))
-    for m in URL.finditer(text):
-        raw = m.group().rstrip(".,;:!?")
-        parts = urlsplit(raw if "://" in raw else "https://" + raw)
-        host = (parts.hostname or "").lower()
-        if parts.scheme.lower() != "https":
-            found.append(
-                Finding("allowed_links", f"links over {parts.scheme}, not https", ((m.start(), m.start() + len(raw)),))
-            )
-        elif not any(host == d or host.endswith("." + d) for d in policy.allowed_link_domains):
-            found.append(
-                Finding(
-                    "allowed_links",
-                    f"links to {host or raw}, which is not an allowed domain",
-                    ((m.start(), m.start() + len(raw)),),
-                )
-            )
+    unsafe = [(m.start(), m.end()) for m in UNSAFE_LINK.finditer(text)]
+    found += [Finding("allowed_links", "links with a scheme other than https", (span,)) for span in unsafe]
+    domains = tuple(policy.allowed_link_domains)
+    for link in find_links(text, domains):
+        if link.scheme == "mailto" or any(s < link.end and link.start < e for s, e in unsafe):
+            continue  # an address is the personal-data check's finding; an unsafe scheme is named above
+        if problem := link.problem(domains):
+            found.append(Finding("allowed_links", problem, ((link.start, link.end),)))
     return found
 
 
