@@ -119,6 +119,22 @@ def test_personal_data_is_redacted_before_a_reask_and_before_storage(runner: Run
 
 
 @respx.mock
+def test_identity_numbers_ibans_and_dodged_addresses_never_reach_a_reask_or_the_store(runner: Runner) -> None:
+    secrets = ("811218-9876", "SE45 5000 0000 0583 9825 7466", "anna (at) example.se")
+    leaky = {"label": "Talk to Anna", "note": f"{secrets[0]}, pay {secrets[1]}, write {secrets[2]}."}
+    route = respx.post(URL).mock(side_effect=[completion([GOOD, leaky]), completion([leaky]), completion([leaky])])
+    run(runner)
+    assert len(route.calls) == 3
+    for call in route.calls[1:]:
+        sent = json.loads(call.request.content)
+        assert not any(secret in json.dumps(sent, ensure_ascii=False) for secret in secrets)
+    failed = next(v for v in variants(runner) if v.status == "guardrail_failed")
+    stored = json.dumps(failed.slots, ensure_ascii=False) + json.dumps(failed.report, ensure_ascii=False)
+    assert not any(secret in stored for secret in secrets)
+    assert failed.slots["note"] == "[id number removed], pay [IBAN removed], write [e-mail removed]."
+
+
+@respx.mock
 def test_an_unreachable_endpoint_stops_the_run_within_seconds(runner: Runner) -> None:
     route = respx.post(URL).mock(side_effect=httpx.ConnectError("connection refused"))
     runner.llm.settings = runner.llm.settings.model_copy(update={"max_attempts": 5})

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from variantly.authoring.personal_data import PERSONAL_DATA, personal_data_spans
 from variantly.workspace.links import find_links
 from variantly.workspace.policy import Policy
 
@@ -145,64 +146,11 @@ def check_claims(text: str, ctx: SlotContext) -> list[Finding]:
     ]
 
 
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
-PHONE_REGIONS = ("SE", "GB", "US")  # national formats understood besides +international ones
-PERSONAL_DATA = {"e-mail": "an e-mail address", "phone": "a phone number", "card": "a card number"}
-
-
-def _luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        n = int(ch)
-        if i % 2:
-            n = n * 2 - 9 if n > 4 else n * 2
-        total += n
-    return total % 10 == 0
-
-
-@lru_cache(maxsize=2048)  # the personal-data and claims checks both ask, for the same text
-def personal_data_spans(text: str) -> tuple[tuple[int, int, str], ...]:
-    """(start, end, kind) of every e-mail address, card number (Luhn-valid) and phone number.
-
-    Phone numbers are found by ``phonenumbers`` (valid numbers only, in international
-    form or in the national form of the regions above), so a year or a figure from
-    the facts is not mistaken for one.
-    """
-    import phonenumbers
-
-    found = [(m.start(), m.end(), "e-mail") for m in EMAIL.finditer(text)]
-    for m in CARD.finditer(text):
-        digits = re.sub(r"\D", "", m.group())
-        if 13 <= len(digits) <= 19 and _luhn(digits):
-            found.append((m.start(), m.end(), "card"))
-    if sum(ch.isdigit() for ch in text) >= 7:  # the matcher is the slow part: skip text that cannot hold a number
-        for region in PHONE_REGIONS:
-            for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
-                if not any(s < match.end and match.start < e for s, e, _ in found):
-                    found.append((match.start, match.end, "phone"))
-    return tuple(sorted(found))
-
-
 def check_personal_data(text: str) -> list[Finding]:
     return [
         Finding("personal_data", f"contains {PERSONAL_DATA[kind]}", ((start, end),))
         for start, end, kind in personal_data_spans(text)
     ]
-
-
-REDACTED = re.compile(r"\[(?:e-mail|phone|card) removed\]")
-
-
-def redact_personal_data(text: str) -> str:
-    """The text with each piece of personal data replaced by ``[e-mail removed]`` and the like.
-
-    Copy that failed for personal data is stored, and quoted back to the LLM in a
-    re-ask: neither may carry the data itself.
-    """
-    for start, end, kind in reversed(personal_data_spans(text)):
-        text = f"{text[:start]}[{kind} removed]{text[end:]}"
-    return text
 
 
 TAG = re.compile(r"</?[a-zA-Z][^>]*>|<!--|-->")

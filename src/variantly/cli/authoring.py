@@ -63,7 +63,7 @@ def lint(workspace: WorkspaceOpt = None) -> None:
 
     ws, problems = lint_workspace(settings_for(workspace).workspace)
     for problem in problems:
-        console.print(str(problem), highlight=False, soft_wrap=True)
+        console.print(str(problem), highlight=False, soft_wrap=True, markup=False)
     if problems:
         err_console.print(f"[red]{len(problems)} problem(s)[/red]")
         raise typer.Exit(1)

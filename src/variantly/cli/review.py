@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, open_store, reports_errors, settings_for
 
@@ -41,7 +42,7 @@ def list_(
         table.add_column(column, overflow="fold")
     for v in page.items:
         copy = " | ".join(v.slots.values())
-        table.add_row(v.id, str(v.version), v.module_id, v.cohort_key, v.status, copy[:90])
+        table.add_row(*(Text(cell) for cell in (v.id, str(v.version), v.module_id, v.cohort_key, v.status, copy[:90])))
     console.print(table)
     console.print(f"{page.total} variant(s){'' if page.total <= limit else f', first {limit} shown'}")
 
@@ -63,12 +64,13 @@ def show(variant_id: str, workspace: WorkspaceOpt = None, database_url: Database
         highlight=False,
     )
     for name, text in row.slots.items():
-        console.print(f"  {name}: {text}", highlight=False)
-    console.print(f"guardrails: {VariantReport.from_stored(row.report).check.summary}", highlight=False)
+        console.print(f"  {name}: {text}", highlight=False, markup=False)  # copy is data: "[e-mail removed]" stays
+    console.print(f"guardrails: {VariantReport.from_stored(row.report).check.summary}", highlight=False, markup=False)
     for e in entries:
         console.print(
             f"  {e.at:%Y-%m-%d %H:%M} {e.actor:<16} {e.action:<10} {e.from_status or '-'} -> {e.to_status}  {e.reason}",
             highlight=False,
+            markup=False,
         )
 
 

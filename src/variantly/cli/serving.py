@@ -88,7 +88,9 @@ def preview(
     shown = preview_for_profile(ws, load_release(open_store(settings)), person, target=target, channel=channel)
     out = out or Path(f"preview-{target}-{profile.stem}.html")
     out.write_text(standalone_html(shown, person), encoding="utf-8")
-    console.print(f"wrote {out}: {target} ({channel}) for {person.id}, {len(shown.page.decisions)} decision(s)")
+    console.print(
+        f"wrote {out}: {target} ({channel}) for {person.id}, {len(shown.page.decisions)} decision(s)", markup=False
+    )
 
 
 @app.command()
@@ -229,6 +231,7 @@ def _demo_reviewer(store) -> str | None:
 
 def _print_demo_commands(workspace: Path, host: str, port: int) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     base = f"http://{host}:{port}"
     folder = workspace / "examples" / "profiles"
@@ -236,7 +239,8 @@ def _print_demo_commands(workspace: Path, host: str, port: int) -> None:
     table.add_column("profile")
     table.add_column("who")
     for path in sorted(folder.glob("*.json")):
-        table.add_row(path.stem, json.loads(path.read_text(encoding="utf-8")).get("traits", {}).get("about", ""))
+        about = json.loads(path.read_text(encoding="utf-8")).get("traits", {}).get("about", "")
+        table.add_row(Text(path.stem), Text(str(about)))
     console.print()
     console.print(table)
     show = (

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from variantly import metrics
-from variantly.authoring.copy_checks import REDACTED, redact_personal_data
+from variantly.authoring.personal_data import REDACTED, redact_personal_data
 from variantly.authoring.policy_checks import PERSONAL_DATA, PolicyChecker, channel_failures
 from variantly.authoring.report import Attempt, CheckReport, Failure, GenerationRecord, VariantReport
 from variantly.authoring.review import mark_feedback_used

@@ -1,0 +1,38 @@
+"""A reviewer in a terminal sees stored copy exactly as it is: brackets are text, not markup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from variantly.cli import app
+from variantly.store import Store
+from variantly.store.schema import VariantRow
+from variantly.store.variants import add_variant
+
+
+def test_review_list_and_show_print_bracketed_copy_as_written(workspace_dir: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    note = "Mail [e-mail removed] or see [bold]this[/bold]"
+    add_variant(
+        Store(url),
+        VariantRow(
+            id="v-brackets",
+            module_id="cta",
+            cohort_key="segment=startup;behaviour=*;locale=en",
+            locale="en",
+            slots={"label": "Book [now]", "note": note},
+            status="pending",
+            module_hash="m",
+            source="import",
+            report={"passed": False, "summary": "note: contains an e-mail address [e-mail removed]", "slots": {}},
+        ),
+        actor="t",
+    )
+    runner = CliRunner()
+    shown = runner.invoke(app, ["review", "show", "v-brackets", "--workspace", str(workspace_dir), "--database-url", url])
+    assert shown.exit_code == 0, shown.output
+    assert note in shown.output and "Book [now]" in shown.output and "address [e-mail removed]" in shown.output
+    listed = runner.invoke(app, ["review", "list", "--workspace", str(workspace_dir), "--database-url", url])
+    assert listed.exit_code == 0 and "[e-mail" in listed.output  # the table may fold it; it does not eat it
