@@ -263,9 +263,10 @@ def test_bare_domains_are_refused_by_import_approve_and_never_served(workspace_d
     store = Store(f"sqlite:///{tmp_path / 'links.db'}")
     agency = tmp_path / "agency.jsonl"
     notes = ["Reset at lumen.example.evil.com/reset today.", "Sign in at evil.example/login to start."]
+    cohorts = [{"segment": segment, "locale": "en"} for segment in ("startup", "enterprise")]
     lines = [
-        {"module": "cta", "cohort": {"segment": segment, "locale": "en"}, "slots": {"label": "Book a demo", "note": note}}
-        for segment, note in zip(("startup", "enterprise"), notes, strict=True)
+        {"module": "cta", "cohort": cohort, "slots": {"label": "Book a demo", "note": note}}
+        for cohort, note in zip(cohorts, notes, strict=True)
     ]
     agency.write_text("\n".join(json.dumps(line) for line in lines))
     summary = import_file(store, ws, agency, actor="agency", approve=True)

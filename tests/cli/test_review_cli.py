@@ -31,8 +31,9 @@ def test_review_list_and_show_print_bracketed_copy_as_written(workspace_dir: Pat
         actor="t",
     )
     runner = CliRunner()
-    shown = runner.invoke(app, ["review", "show", "v-brackets", "--workspace", str(workspace_dir), "--database-url", url])
+    where = ["--workspace", str(workspace_dir), "--database-url", url]
+    shown = runner.invoke(app, ["review", "show", "v-brackets", *where])
     assert shown.exit_code == 0, shown.output
     assert note in shown.output and "Book [now]" in shown.output and "address [e-mail removed]" in shown.output
-    listed = runner.invoke(app, ["review", "list", "--workspace", str(workspace_dir), "--database-url", url])
+    listed = runner.invoke(app, ["review", "list", *where])
     assert listed.exit_code == 0 and "[e-mail" in listed.output  # the table may fold it; it does not eat it

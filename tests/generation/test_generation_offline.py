@@ -191,7 +191,8 @@ def test_a_run_that_leaves_jobs_unstarted_exits_4_and_says_what_to_do(workspace_
             workspace_dir, f"{llm.url}/v1", "-m", "cta", "--concurrency", "1", "--budget-usd", "0.002"
         )
     assert code == 4, text
-    assert "stopped_budget" in text and "not started: run again (with a higher --budget-usd) to continue" in text
+    assert "stopped_budget" in text and "(with a higher --budget-usd) to continue" in text
+    assert "`variantly generate --module cta --concurrency 1 --budget-usd 0.002` again" in text  # the same run
     spent = float(text.split("job(s) done, $", 1)[1].split(" ", 1)[0])
     assert 0 < spent <= 0.002
 
@@ -205,7 +206,8 @@ def test_an_unreachable_endpoint_is_reported_once_and_exits_1(workspace_dir: Pat
     code, text = generate(workspace_dir, f"http://127.0.0.1:{port}/v1", "-m", "hero", "--concurrency", "8")
     assert code == 1, text
     assert text.count(f"127.0.0.1:{port}/v1 refused") == 1, text
-    assert "check OPENAI_BASE_URL" in text and "job(s) unfinished: the next run redoes them" in text
+    assert "check OPENAI_BASE_URL" in text
+    assert "job(s) unfinished: `variantly generate --module hero --concurrency 8` goes on with them" in text
     assert time.monotonic() - started < 60  # seconds of start-up, not a retry per job (was 200 attempts, 42 s)
 
 

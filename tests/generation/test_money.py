@@ -43,6 +43,7 @@ def test_a_job_where_nothing_passes_is_failed_listed_and_retried_with_the_failur
     assert jobs(runner) == {COHORT: "failed"}
     assert first.errors[0].status == "failed"
     assert "no candidate passed the guardrails after 2 re-ask(s)" in first.errors[0].error
+    assert f"`variantly generate --module cta --cohort '{COHORT}' --candidates 2 --retry-failed`" in first.message
 
     plan = runner.plan(RunOptions(modules=["cta"], cohorts=[COHORT], candidates=2))
     assert [(f.cohort_key, f.error) for f in plan.failed] == [(COHORT, first.errors[0].error)]
@@ -195,6 +196,65 @@ def test_an_interrupted_run_records_every_answered_call(runner: Runner) -> None:
     assert outcomes.count("ok") >= answered - 8  # at most one call per slot was in flight
     assert ok_tokens == 500 * outcomes.count("ok")
     assert stored == 2 * summary.jobs_done
+    with runner.store.sessions() as session:
+        cut_off = session.query(LLMCallRow).filter(LLMCallRow.outcome == "interrupted").all()
+        recorded = sum(c.cost_usd for c in session.query(LLMCallRow))
+    assert cut_off, "some calls were in flight when the run was interrupted"
+    for call in cut_off:  # the provider bills them: their prompt, counted, and the plan's estimate of an answer
+        assert call.prompt_tokens > 100 and call.completion_tokens > 0 and call.cost_usd > 0
+    assert summary.cost_usd == pytest.approx(recorded)  # they count against the budget as spent
+
+
+@respx.mock
+def test_a_job_the_budget_stopped_goes_on_from_its_last_answer_not_a_new_first_call(runner: Runner) -> None:
+    route = respx.post(URL).mock(
+        side_effect=lambda request: completion(
+            [GOOD, GOOD] if "Some of" in request.content.decode() else [PUSHY, PUSHY]
+        )
+    )
+    stopped = run(runner, budget_usd=0.0009)  # covers the first call's worst case, not a re-ask's after it
+    assert stopped.status == "stopped_budget" and stopped.jobs_unfinished == 1
+    assert [c.purpose for c in calls(runner)] == ["generate"]
+    plan = runner.plan(RunOptions(modules=["cta"], cohorts=[COHORT], candidates=2))
+    assert (plan.unfinished, plan.resumed, plan.cost_usd) == (1, 1, 0.0)  # its first answer is not paid again
+    first_answer = json.loads(route.calls[0].request.content)
+    resumed = run(runner)
+    assert (resumed.jobs_done, resumed.left_over) == (1, 0)
+    assert [c.purpose for c in calls(runner)] == ["generate", "reask"]
+    reask = json.loads(route.calls[1].request.content)["messages"]
+    assert reask[: len(first_answer["messages"])] == first_answer["messages"]  # the same conversation, continued
+    assert reask[len(first_answer["messages"])]["role"] == "assistant" and "Buy now" in reask[-2]["content"]
+    assert "Some of your candidates failed our checks" in reask[-1]["content"]
+
+
+@respx.mock
+def test_under_a_budget_jobs_are_finished_before_new_ones_start(runner: Runner) -> None:
+    order = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        text = request.content.decode()
+        order.append(
+            ("startup" if "segment: startup" in text else "enterprise", "reask" if "Some of" in text else "first")
+        )
+        return completion([GOOD] if "Some of" in text else [GOOD, PUSHY])
+
+    respx.post(URL).mock(side_effect=answer)
+    cohorts = [COHORT, COHORT.replace("startup", "enterprise")]
+    summary = run(runner, cohorts=cohorts, concurrency=1, budget_usd=1.0)
+    assert summary.jobs_done == 2
+    one, other = order[0][0], order[2][0]  # the plan's order
+    assert one != other and order == [(one, "first"), (one, "reask"), (other, "first"), (other, "reask")]
+
+
+def test_the_redo_command_repeats_the_runs_filters() -> None:
+    options = RunOptions(
+        modules=["cta"], locales=["en"], cohorts=["segment=startup;behaviour=*;locale=en"], budget_usd=0.5
+    )
+    assert options.command(retry_failed=True) == (
+        "variantly generate --module cta --locale en --cohort 'segment=startup;behaviour=*;locale=en' "
+        "--budget-usd 0.5 --retry-failed"
+    )
+    assert RunOptions().command() == "variantly generate"
 
 
 def test_language_check_uses_lingua_on_short_copy() -> None:

@@ -132,7 +132,7 @@ def _plan_table(plan) -> Table:
     return table
 
 
-def _print_plan(plan, verbose: bool) -> None:
+def _print_plan(plan, verbose: bool, *, redo: str = "variantly generate --retry-failed") -> None:
     if verbose:
         for job in plan.jobs:
             cuts = f"  [yellow]cut: {'; '.join(job.prompt.cuts)}[/yellow]" if job.prompt.cuts else ""
@@ -143,11 +143,12 @@ def _print_plan(plan, verbose: bool) -> None:
     )
     console.print(f"skipped: {plan.skipped_done} already generated, {plan.skipped_current} with a current variant")
     if plan.unfinished:
-        console.print(f"{plan.unfinished} job(s) did not finish in an earlier run and are planned again")
+        resumed = f", {plan.resumed} going on from their last answer" if plan.resumed else ""
+        console.print(f"{plan.unfinished} job(s) did not finish in an earlier run and are planned again{resumed}")
     if plan.failed:
         console.print(
             f"[red]{len(plan.failed)} job(s) failed in an earlier run[/red] and have no variant; "
-            "`variantly generate --retry-failed` redoes them with the failure as context:"
+            f"`{escape(redo)}` redoes them with the failure as context:"
         )
         print_problems(plan.failed)
     if plan.price is None:
@@ -172,7 +173,10 @@ def plan(
     the_plan = _plan(
         settings_for(workspace, database_url), modules=module, locales=locale, candidates=candidates, cohorts=cohort
     )
-    _print_plan(the_plan, verbose)
+    from variantly.generation.run import RunOptions
+
+    redo = RunOptions(modules=module, locales=locale, candidates=candidates, cohorts=cohort).command(retry_failed=True)
+    _print_plan(the_plan, verbose, redo=redo)
 
 
 # Exit codes of `variantly generate` (also in the README).

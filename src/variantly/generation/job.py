@@ -29,9 +29,10 @@ from variantly.authoring.report import Attempt, CheckReport, Failure, Generation
 from variantly.authoring.review import mark_feedback_used
 from variantly.errors import LLMCallFailed, LLMRefused, LLMTruncated
 from variantly.generation.budget import Budget, BudgetReached, cost
-from variantly.generation.llm import CallRecord, Completion, LLMClient
-from variantly.generation.plan import Plan, PlannedJob
+from variantly.generation.llm import INTERRUPTED, CallRecord, Completion, LLMClient
+from variantly.generation.plan import Plan, PlannedJob, Resume
 from variantly.generation.prompts import PromptSet, count_tokens, output_model
+from variantly.generation.slots import CallSlots
 from variantly.generation.summary import JobProblem, RunStop, RunSummary
 from variantly.generation.writer import JobWriter
 from variantly.store import Store
@@ -56,7 +57,7 @@ class RunServices:
     run_id: str
     worker: ThreadPoolExecutor
     writer: JobWriter
-    calls_in_flight: asyncio.Semaphore
+    calls_in_flight: CallSlots
     max_reasks: int
 
 
@@ -88,8 +89,17 @@ class JobOutcome:
     error: str
     candidates: tuple[Candidate, ...]
     calls: tuple[LLMCallRow, ...]
-    reasks: int = 0
+    reasks: int = 0  # made by this run
     out_of_budget: bool = False  # the budget could not cover a call this job needed: the run stops
+    earlier_reasks: int = 0  # made by the run this job resumed from
+    last_answer: str = ""  # the LLM's last answer, redacted: where a job the budget stopped goes on from
+
+    def resume(self) -> Resume | None:
+        """Where the next run goes on from, for a job the budget stopped with failing candidates in hand."""
+        if self.status != "unfinished" or not self.out_of_budget or not self.candidates or not self.last_answer:
+            return None
+        slots = [c.slots for c in self.candidates]
+        return Resume(self.last_answer, slots, self.earlier_reasks + self.reasks)
 
 
 OUT_OF_BUDGET = "the budget ran out before the job could finish"
@@ -115,22 +125,30 @@ async def run_job(
     calls: list[LLMCallRow] = state.unsaved.setdefault(job.key, [])
     asking = _Asking(services, state, job, calls)
     candidates: list[Candidate] = []
+    earlier = job.resume.reasks if job.resume and first is None else 0
     reasks = 0
     status: JobStatus = "failed"
     error = ""
+    last_answer = ""
     try:
-        if first is None:
-            completion = await asking.ask(job.prompt.messages, "generate", asking.wanted)
+        if first is None and job.resume is not None:  # an earlier run paid for this answer: go on from it
+            last_answer = job.resume.answer
+            conversation = [*job.prompt.messages, {"role": "assistant", "content": last_answer}]
+            candidates = await asking.check(job.resume.candidates)
         else:
-            completion = first
-            for call in first.calls:
-                state.budget.settle(0.0, record_call(services, state, job, calls, call, "batch", batch=True))
-        items = [_as_text(c) for c in completion.items[: asking.wanted]]
-        conversation = _after(job, completion)
-        if len(items) < asking.wanted:  # the schema asked for `wanted`; not every server keeps to it
-            items += await asking.top_up(conversation, items)
-        candidates = await asking.check(items)
-        while not asking.out_of_budget and reasks < services.max_reasks:
+            if first is None:
+                completion = await asking.ask(job.prompt.messages, "generate", asking.wanted)
+            else:
+                completion = first
+                for call in first.calls:
+                    state.budget.settle(0.0, record_call(services, state, job, calls, call, "batch", batch=True))
+            items = [_as_text(c) for c in completion.items[: asking.wanted]]
+            conversation = _after(job, completion)
+            last_answer = conversation[-1]["content"]
+            if len(items) < asking.wanted:  # the schema asked for `wanted`; not every server keeps to it
+                items += await asking.top_up(conversation, items)
+            candidates = await asking.check(items)
+        while not asking.out_of_budget and earlier + reasks < services.max_reasks:
             failing_at = [i for i, c in enumerate(candidates) if not c.report.passed]
             if not failing_at:
                 break
@@ -138,6 +156,7 @@ async def run_job(
             if answer is None:
                 break
             conversation = _after(job, answer)
+            last_answer = conversation[-1]["content"]
             reasks += 1
             fresh = await asking.check([_as_text(c) for c in answer.items[: len(failing_at)]])
             for index, new in zip(failing_at, fresh, strict=False):  # by position: equal texts are possible
@@ -148,7 +167,7 @@ async def run_job(
             status, error = "unfinished", OUT_OF_BUDGET
         else:
             why = next((c.report.summary for c in candidates), "the LLM returned no candidates")
-            error = f"no candidate passed the guardrails after {reasks} re-ask(s): {why}"
+            error = f"no candidate passed the guardrails after {earlier + reasks} re-ask(s): {why}"
     except (LLMRefused, LLMTruncated) as exc:
         status, error = "failed", exc.message
     except LLMCallFailed as exc:  # out of attempts: trouble on the way, not in the inputs
@@ -164,7 +183,9 @@ async def run_job(
         status, error = "unfinished", OUT_OF_BUDGET
     if any(c.report.passed for c in candidates):
         status, error = "done", ""
-    return JobOutcome(job, status, error, tuple(candidates), tuple(calls), reasks, asking.out_of_budget)
+    return JobOutcome(
+        job, status, error, tuple(candidates), tuple(calls), reasks, asking.out_of_budget, earlier, last_answer
+    )
 
 
 class _Asking:
@@ -260,9 +281,12 @@ async def _call(
             raise JobStopped from exc
 
     def record(call: CallRecord) -> None:
+        if call.outcome == INTERRUPTED:  # cut off in flight: the provider answers and bills it all the same
+            call.prompt_tokens = prompt_tokens or count_tokens(messages, settings.tokenizer)
+            call.completion_tokens = job.completion_tokens  # the plan's estimate of an answer
         state.budget.settle(held.pop() if held else 0.0, record_call(services, state, job, calls, call, purpose))
 
-    async with services.calls_in_flight:
+    async with services.calls_in_flight.slot(first_call=purpose == "generate"):
         if state.stop.status and purpose == "generate":
             raise NotStarted
         return await services.llm.complete(messages, output, on_call=record, before_attempt=reserve)
@@ -346,6 +370,9 @@ async def record_outcome(services: RunServices, state: RunState, outcome: JobOut
         error=outcome.error,
     )
     state.unsaved.pop(job.key, None)  # from here on the writer owns them, even if the run is interrupted
+    resume = outcome.resume()
+    row.reasks = outcome.earlier_reasks + outcome.reasks
+    row.resume = resume.stored() if resume else None
     reasons = [c.report.summary for c in outcome.candidates]
     await services.writer.save(FinishedJob(row, variants, list(outcome.calls), reasons))
     if outcome.status == "done" and plan.params_for(job).get("feedback"):

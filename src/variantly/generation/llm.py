@@ -52,6 +52,9 @@ from variantly.workspace.models import GenerationSettings
 CONNECTION_FAILURES_TO_STOP = 5  # in a row, across all calls of a client
 
 
+INTERRUPTED = "interrupted"  # a call cut off in flight (Ctrl-C): its tokens are the prompt's and an estimate
+
+
 @dataclass
 class CallRecord:
     """One HTTP attempt: what it cost and how it ended. Stored per call for cost reports."""
@@ -169,9 +172,7 @@ class LLMClient:
                         self.connection_failures = 0
                     except BaseException as exc:
                         # cut off in flight (Ctrl-C): the provider may still bill it, so it is recorded as such
-                        record.outcome = (
-                            "interrupted" if isinstance(exc, asyncio.CancelledError) else type(exc).__name__
-                        )
+                        record.outcome = INTERRUPTED if isinstance(exc, asyncio.CancelledError) else type(exc).__name__
                         if isinstance(exc, openai.APIConnectionError):  # timeouts are a subclass
                             self.connection_failures += 1
                             self.last_connection_failure = exc

@@ -31,6 +31,25 @@ from variantly.workspace.cohorts import ANY, Cohort
 from variantly.workspace.models import GenerationSettings, Price
 
 
+@dataclass(frozen=True)
+class Resume:
+    """Where a job the budget stopped was: its last answer (personal data redacted), the candidates in it
+    that failed the checks, and the re-asks it had made. The next run goes on with a re-ask."""
+
+    answer: str
+    candidates: list[dict[str, str]]
+    reasks: int
+
+    @classmethod
+    def of(cls, stored: dict | None) -> Resume | None:
+        if not stored or not stored.get("candidates"):
+            return None
+        return cls(str(stored.get("answer", "")), list(stored["candidates"]), int(stored.get("reasks", 0)))
+
+    def stored(self) -> dict:
+        return {"answer": self.answer, "candidates": self.candidates, "reasks": self.reasks}
+
+
 @dataclass
 class PlannedJob:
     module_id: str
@@ -41,6 +60,7 @@ class PlannedJob:
     cost_usd: float
     feedback: list[str] = field(default_factory=list)
     retry_of: str = ""  # the earlier failure this job retries, given to the LLM as context
+    resume: Resume | None = None  # an earlier run's last answer to go on from (an unfinished job)
 
 
 @dataclass
@@ -55,6 +75,7 @@ class Plan:
     skipped_current: int = 0
     failed: list[JobProblem] = field(default_factory=list)  # failed in an earlier run; retry_failed redoes them
     unfinished: int = 0  # planned again: they did not finish in an earlier run
+    resumed: int = 0  # of those, going on from an earlier run's last answer (its first answer is not paid again)
     in_batch: int = 0  # waiting in a provider batch: collected by `generate --batch` or `--collect`
     reasks_per_job: float = 0.0  # expected follow-up calls (re-asks, top-ups) per job
     reask_basis: str = ""  # where that number comes from
@@ -166,6 +187,11 @@ def make_plan(
                 select(GenerationJobRow.key, GenerationJobRow.error).where(GenerationJobRow.status != "done")
             ).all()
         )
+        resumes: dict[str, dict | None] = dict(
+            session.execute(
+                select(GenerationJobRow.key, GenerationJobRow.resume).where(GenerationJobRow.status == "unfinished")
+            ).all()
+        )
         current = {
             tuple(row)
             for row in session.execute(
@@ -204,7 +230,12 @@ def make_plan(
                 retry_of = errors.get(key, "")
             elif status == "unfinished":
                 plan.unfinished += 1
-            plan.jobs.append(plan_job(workspace, prompts, plan, module_id, cohort, notes, retry_of))
+            job = plan_job(workspace, prompts, plan, module_id, cohort, notes, retry_of)
+            if (resume := Resume.of(resumes.get(key))) is not None:
+                job.resume = resume
+                job.cost_usd = 0.0  # its first answer is paid for; what is left is re-asks (the range's high end)
+                plan.resumed += 1
+            plan.jobs.append(job)
     return plan
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import shlex
 import threading
 import time
 import uuid
@@ -34,6 +35,7 @@ from variantly.generation.job import JobStopped, NotStarted, RunServices, RunSta
 from variantly.generation.llm import LLMClient
 from variantly.generation.plan import Plan, PlannedJob, make_plan
 from variantly.generation.prompts import PromptSet
+from variantly.generation.slots import CallSlots
 from variantly.generation.summary import RunStop, RunSummary
 from variantly.generation.writer import JobWriter
 from variantly.store import Store
@@ -54,6 +56,25 @@ class RunOptions:
     feedback: dict[tuple[str, str], list[str]] | None = None
     retry_failed: bool = False
     batch: Literal["submit", "collect"] | None = None  # through the provider's Batch API (see generation.batch)
+
+    def command(self, *, retry_failed: bool | None = None) -> str:
+        """The ``variantly generate`` command that runs these options again, as a shell would take it: the
+        redo a summary prints repeats the run's filters, so pasting it redoes those jobs, not the workspace."""
+        words = ["variantly", "generate"]
+        words += [word for module in self.modules or [] for word in ("--module", module)]
+        words += [word for locale in self.locales or [] for word in ("--locale", locale)]
+        words += [word for cohort in self.cohorts or [] for word in ("--cohort", cohort)]
+        if self.candidates:
+            words += ["--candidates", str(self.candidates)]
+        if self.concurrency:
+            words += ["--concurrency", str(self.concurrency)]
+        if self.budget_usd is not None:
+            words += ["--budget-usd", f"{self.budget_usd:g}"]
+        if self.retry_failed if retry_failed is None else retry_failed:
+            words.append("--retry-failed")
+        if self.batch:
+            words.append("--batch" if self.batch == "submit" else "--collect")
+        return " ".join(shlex.quote(word) for word in words)
 
 
 class Runner:
@@ -136,7 +157,7 @@ class Runner:
                 run_id=run_id,
                 worker=worker,
                 writer=JobWriter(self.store, worker, actor=f"generator:{run_id}"),
-                calls_in_flight=asyncio.Semaphore(options.concurrency or self.settings.concurrency),
+                calls_in_flight=CallSlots(options.concurrency or self.settings.concurrency),
                 max_reasks=self.settings.max_reasks,
             )
             if options.batch:
@@ -144,7 +165,7 @@ class Runner:
             else:
                 await self._jobs(services, state, on_progress)
             summary.status = state.stop.status or ("done" if not summary.left_over else "done_with_errors")
-            summary.message = self._message(summary, state.stop, state.budget)
+            summary.message = self._message(summary, state.stop, state.budget, options)
         except BaseException as exc:
             if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
                 summary.status = "interrupted"
@@ -192,8 +213,16 @@ class Runner:
         loop = asyncio.get_running_loop()
         progress = _Progress()
         stop, summary = state.stop, state.summary
+        # Under a budget, jobs are finished depth-first: no more jobs under way than calls in flight, so a job's
+        # re-asks are paid for before a new job's first call (money for first answers thrown away at the end
+        # otherwise). Without one, every job starts at once and a job checking its answers holds no slot.
+        under_way = asyncio.Semaphore(services.calls_in_flight.size if state.budget.limit_usd is not None else 10**9)
 
         async def one(job: PlannedJob) -> None:
+            async with under_way:
+                await run_one(job)
+
+        async def run_one(job: PlannedJob) -> None:
             try:
                 outcome = await run_job(services, state, job)
             except NotStarted:
@@ -242,7 +271,7 @@ class Runner:
         summary.batch_lines = report.lines
 
     @staticmethod
-    def _message(summary: RunSummary, stop: RunStop, budget: Budget) -> str:
+    def _message(summary: RunSummary, stop: RunStop, budget: Budget, options: RunOptions) -> str:
         parts = [f"{summary.jobs_done} job(s) done, ${summary.cost_usd:.4f} spent"]
         if summary.jobs_in_batch:
             parts.append(
@@ -253,15 +282,16 @@ class Runner:
         if stop.status == "stopped_budget":
             parts.append(
                 f"the budget of ${budget.limit_usd:.4f} could not cover the next call; "
-                f"{summary.jobs_not_started} job(s) not started: run again (with a higher --budget-usd) to continue"
+                f"{summary.jobs_not_started} job(s) not started: run `{options.command()}` again (with a higher "
+                "--budget-usd) to continue; a job stopped halfway goes on from its last answer"
             )
         elif stop.reason:
             parts.append(f"stopped: {stop.reason}")
         failed = summary.jobs_failed + summary.jobs_failed_before
         if failed:
-            parts.append(f"{failed} job(s) failed: `variantly generate --retry-failed` redoes them with the failure")
+            parts.append(f"{failed} job(s) failed: `{options.command(retry_failed=True)}` redoes them with the failure")
         if summary.jobs_unfinished:
-            parts.append(f"{summary.jobs_unfinished} job(s) unfinished: the next run redoes them")
+            parts.append(f"{summary.jobs_unfinished} job(s) unfinished: `{options.command()}` goes on with them")
         return "; ".join(parts)
 
 

@@ -144,6 +144,9 @@ class GenerationJobRow(Base):
     reasks: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str] = mapped_column(Text, default="")
     finished_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # An unfinished job the budget stopped: {"answer", "candidates", "reasks"}, so the next run re-asks
+    # from its last (redacted) answer instead of paying for a first answer again.
+    resume: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class LLMCallRow(Base):
