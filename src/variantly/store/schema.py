@@ -195,6 +195,20 @@ class AccountRow(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     version: Mapped[int] = mapped_column(Integer, default=1)  # bumped to end every session at once
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # set: no token, password or session works
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # a token or a sign-in, to the minute
+
+
+class UISessionRow(Base):
+    """A review UI sign-in, so an admin can see how many sessions an account has. The session itself is the
+    signed cookie; it ends when the account's version moves on or ``MAX_AGE`` after it started."""
+
+    __tablename__ = "ui_sessions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class SecretRow(Base):

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import FormData
 
-from variantly.auth import Principal, by_password, end_sessions
+from variantly.auth import Principal, by_password, end_sessions, record_session
 from variantly.authoring import review
 from variantly.authoring.report import VariantReport
 from variantly.errors import InvalidRequest, TooManyAttempts, Unauthenticated, VariantlyError
@@ -145,6 +145,7 @@ async def login(request: Request) -> Response:
     throttle.succeeded(name, client)
     svc.refresh_accounts()
     session = sessions.signed_in(request, who)
+    record_session(svc.store, who, session.version)
     response = RedirectResponse("/ui/", status_code=303)
     sessions.save(request, response, session)
     return response

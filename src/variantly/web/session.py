@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from variantly.auth import Principal, shared_secret
+from variantly.auth import SESSION_HOURS, Principal, shared_secret
 from variantly.errors import Forbidden
 from variantly.web.security import secure_cookies
 
 COOKIE = "variantly_session"
-MAX_AGE = 12 * 3600
+MAX_AGE = SESSION_HOURS * 3600
 
 
 @dataclass
