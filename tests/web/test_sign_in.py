@@ -109,9 +109,9 @@ def test_revoking_an_account_ends_its_token_and_sessions_within_seconds(app, wor
         assert client.post("/v1/render", json=body, headers=headers).status_code == 200
         result = CliRunner().invoke(cli, ["token", "revoke", "landing-pages", "--database-url", url])
         assert result.exit_code == 0, result.output
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 15
         while client.post("/v1/render", json=body, headers=headers).status_code == 200:
-            assert time.monotonic() < deadline, "the revoked token still works after 5 s"
+            assert time.monotonic() < deadline, "the revoked token still works after 15 s"
             time.sleep(0.1)
         assert client.post("/v1/render", json=body, headers=headers).status_code == 401
 

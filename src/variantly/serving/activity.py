@@ -62,6 +62,37 @@ def cap_days(workspace: Workspace) -> dict[str, float]:
     }
 
 
+def stored_statistics(store: Store, up_to: int | None = None) -> dict[str, tuple[int, int]]:
+    """Impressions and conversions per variant, as the store has them (up to event id ``up_to``)."""
+    query = select(EventRow.variant_id, EventRow.type, func.count()).where(EventRow.variant_id.is_not(None))
+    if up_to is not None:
+        query = query.where(EventRow.id <= up_to)
+    with store.sessions() as session:
+        counts = session.execute(query.group_by(EventRow.variant_id, EventRow.type)).all()
+    stats: dict[str, list[int]] = {}
+    for variant_id, kind, count in counts:
+        column = {"impression": 0, "conversion": 1}.get(kind)
+        if column is not None and variant_id is not None:
+            stats.setdefault(variant_id, [0, 0])[column] += count
+    return {variant_id: (i, c) for variant_id, (i, c) in stats.items()}
+
+
+def stored_impressions(store: Store, capped: Mapping[str, float], up_to: int | None = None) -> list[Recorded]:
+    """Personalised impressions of capped modules inside the longest cap window, oldest first."""
+    if not capped:
+        return []
+    since = datetime.fromtimestamp(time.time() - max(capped.values()) * 86400).astimezone()
+    query = (
+        select(*recorded_columns())
+        .where(EventRow.type == "impression", EventRow.module_id.in_(list(capped)))
+        .where(EventRow.at >= since, EventRow.variant_id.is_not(None))
+        .order_by(EventRow.id)
+    )
+    if up_to is not None:
+        query = query.where(EventRow.id <= up_to)
+    return _recorded(store, query)
+
+
 def _latest_id(store: Store) -> int:
     with store.sessions() as session:
         return session.scalar(select(func.max(EventRow.id))) or 0
@@ -125,32 +156,14 @@ class Activity:
     def load(self, store: Store) -> None:
         """At start: statistics from one aggregate query, capped impressions inside their windows."""
         last = _latest_id(store)
-        with store.sessions() as session:
-            counts = session.execute(
-                select(EventRow.variant_id, EventRow.type, func.count())
-                .where(EventRow.variant_id.is_not(None), EventRow.id <= last)
-                .group_by(EventRow.variant_id, EventRow.type)
-            ).all()
-        stats: dict[str, list[int]] = {}
-        for variant_id, kind, count in counts:
-            column = {"impression": 0, "conversion": 1}.get(kind)
-            if column is not None and variant_id is not None:
-                stats.setdefault(variant_id, [0, 0])[column] += count
+        stats = {variant_id: list(counts) for variant_id, counts in stored_statistics(store, last).items()}
         with self._lock:
             self.variant_stats = stats
             self.last_id = last
-        if self.capped:
-            since = datetime.fromtimestamp(time.time() - max(self.capped.values()) * 86400).astimezone()
-            query = (
-                select(*recorded_columns())
-                .where(EventRow.type == "impression", EventRow.module_id.in_(list(self.capped)))
-                .where(EventRow.at >= since, EventRow.id <= last, EventRow.variant_id.is_not(None))
-                .order_by(EventRow.id)
-            )
-            rows = _recorded(store, query)
-            with self._lock:
-                for row in rows:
-                    self._add_impression(row)
+        rows = stored_impressions(store, self.capped, last)
+        with self._lock:
+            for row in rows:
+                self._add_impression(row)
 
     def refresh(self, store: Store, limit: int = READ_CHUNK, chunks: int = 40) -> None:
         """Take in what other processes recorded since the last read, a chunk at a time until caught up
@@ -191,10 +204,6 @@ class Activity:
             with self._lock:
                 rows = [row for row in rows if self._missing.pop(row.id, None) is not None]
             self.record(rows, local=False)
-
-    def skip_to_latest(self, store: Store) -> None:
-        """Treat everything stored so far as read (Redis has it)."""
-        self._read_up_to(_latest_id(store))
 
     def _read_up_to(self, last: int) -> None:
         """Events up to id ``last`` are taken in: the ids this process recorded below it can be forgotten."""

@@ -7,10 +7,14 @@ statistics are counters in one hash. A render asks for the counts of the capped
 modules it shows in one pipelined round trip (none when the target has no caps);
 the poller copies the statistics into memory once a second for Thompson sampling.
 
-If Redis goes away, render goes on: caps fall back to this process's own bounded
-``Activity`` (what it recorded itself, and what it reads from the store while Redis
-is down), ``/healthz`` says so, and each poll tries Redis again. Events recorded
-while Redis was down are not replayed into it.
+Redis is not the only count. Each process also keeps its own bounded copy (``Activity``:
+what it records itself and what the poller reads from the store, as without Redis), and a
+render takes the larger of the two counts. So trouble with Redis degrades to the no-Redis
+behaviour instead of to no caps: while Redis is down the copy alone decides, and when Redis
+comes back empty (a restart without persistence, a failover, a flush) the copy still holds
+the caps while the first poller to notice rebuilds Redis from the store's events in the
+windows (``rebuild``; a marker key says Redis has been filled). ``/healthz`` says when Redis
+is unreachable, and each poll tries it again.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from datetime import datetime
 import redis
 import redis.asyncio
 
-from variantly.serving.activity import Activity, Recorded
+from variantly.serving.activity import Activity, Recorded, stored_impressions, stored_statistics
 from variantly.store import Store
 from variantly.workspace import Workspace
 
@@ -32,6 +36,8 @@ log = logging.getLogger("variantly.serving")
 
 TIMEOUT_SECONDS = 0.25  # a render waits this long for Redis at most, then counts locally
 STATS = "stats"
+FILLED = "filled"  # set once Redis holds the store's windows and statistics; gone after a flush or a restart
+REBUILDING = "rebuilding"  # one process rebuilds at a time
 
 
 class SharedActivity:
@@ -89,49 +95,82 @@ class SharedActivity:
     def seen(self, profile_id: str, windows: Mapping[str, datetime]) -> dict[str, int]:
         if not windows:
             return {}
+        local = self.local.seen(profile_id, windows)
         if self.problem is None:
             try:
                 pipe = self._client.pipeline(transaction=False)
                 for module_id, since in windows.items():
                     pipe.zcount(self._impressions_key(module_id, profile_id), since.timestamp(), "+inf")
-                return dict(zip(windows, map(int, pipe.execute()), strict=True))
+                return _larger(local, dict(zip(windows, map(int, pipe.execute()), strict=True)))
             except (redis.RedisError, OSError) as exc:
                 self._failed(exc)
-        return self.local.seen(profile_id, windows)
+        return local
 
     async def seen_async(self, profile_id: str, windows: Mapping[str, datetime]) -> dict[str, int]:
-        """One pipelined round trip for all capped modules of a render, without blocking the loop."""
+        """One pipelined round trip for all capped modules of a render, without blocking the loop; the larger
+        of Redis's count and this process's own (an emptied Redis cannot open a cap)."""
         if not windows:
             return {}
+        local = self.local.seen(profile_id, windows)
         if self.problem is None:
             try:
                 pipe = self._client_for(asyncio.get_running_loop()).pipeline(transaction=False)
                 for module_id, since in windows.items():
                     pipe.zcount(self._impressions_key(module_id, profile_id), since.timestamp(), "+inf")
-                return dict(zip(windows, map(int, await pipe.execute()), strict=True))
+                return _larger(local, dict(zip(windows, map(int, await pipe.execute()), strict=True)))
             except (redis.RedisError, OSError) as exc:
                 self._failed(exc)
-        return self.local.seen(profile_id, windows)
+        return local
 
     def load(self, store: Store) -> None:
         self.local.load(store)
         self.refresh(store)
 
     def refresh(self, store: Store) -> None:
-        """Statistics from Redis into memory; while Redis is down, caps catch up from the store instead."""
+        """The store's new events into this process's copy (always: it is what holds the caps when Redis
+        cannot), then the statistics from Redis, after filling Redis from the store if it came back empty."""
+        self.local.refresh(store)
         try:
+            if not self._client.exists(self._key(FILLED)):
+                self.rebuild(store)
             raw = self._client.hgetall(self._key(STATS))
             self._recovered()
         except (redis.RedisError, OSError) as exc:
             self._failed(exc)
-            self.local.refresh(store)
             return
-        self.local.skip_to_latest(store)  # if Redis fails later, the store catches caps up from here
         stats: dict[str, list[int]] = {}
         for field, value in raw.items():
             variant_id, _, kind = field.decode().rpartition(":")
             stats.setdefault(variant_id, [0, 0])[0 if kind == "i" else 1] = int(value)
         self.local.variant_stats = stats
+
+    def rebuild(self, store: Store) -> None:
+        """Fill Redis from the store: capped impressions inside their windows, and the variant statistics.
+
+        Redis came back empty, or was never filled (events recorded before it was configured). One process
+        does it (a lock key with an expiry); members are event ids, so an impression counted twice is one.
+        """
+        if not self._client.set(self._key(REBUILDING), "1", nx=True, ex=120):
+            return  # another process is at it
+        try:
+            now = time.time()
+            pipe = self._client.pipeline(transaction=False)
+            for row in stored_impressions(store, self.capped):
+                days = self.capped[row.module_id]
+                if row.at.timestamp() < now - days * 86400:
+                    continue  # inside the longest window, not its own module's
+                key = self._impressions_key(row.module_id, row.profile_id)
+                pipe.zadd(key, {str(row.id): row.at.timestamp()})
+                pipe.expire(key, int(row.at.timestamp() + days * 86400 - now) + 60)
+                if len(pipe) >= 5000:
+                    pipe.execute()
+            for variant_id, (impressions, conversions) in stored_statistics(store).items():
+                pipe.hset(self._key(STATS), mapping={f"{variant_id}:i": impressions, f"{variant_id}:c": conversions})
+            pipe.set(self._key(FILLED), str(now))
+            pipe.execute()
+            log.info("redis filled from the store: capped impressions in their windows and variant statistics")
+        finally:
+            self._client.delete(self._key(REBUILDING))
 
     # --- internals --------------------------------------------------------------------
 
@@ -159,3 +198,7 @@ class SharedActivity:
         if self.problem is not None:
             log.info("redis reachable again: frequency caps and statistics shared again")
             self.problem = None
+
+
+def _larger(local: dict[str, int], shared: dict[str, int]) -> dict[str, int]:
+    return {module_id: max(count, local.get(module_id, 0)) for module_id, count in shared.items()}
