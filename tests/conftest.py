@@ -130,12 +130,19 @@ def free_port() -> int:
 class LiveServer:
     """A real uvicorn server on 127.0.0.1 and a free port, in a thread of this process."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, settings=None) -> None:
+        """``settings`` (``ProcessSettings``) configures uvicorn as ``variantly serve`` does; without, its defaults."""
         import uvicorn
+
+        from variantly.api.server import server_config
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        if settings is None:
+            config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        else:
+            config = server_config(app, settings, host="127.0.0.1", port=self.port, access_log=False)
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:

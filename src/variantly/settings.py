@@ -43,6 +43,12 @@ class ProcessSettings(BaseModel):
     )
     secure_cookies: bool = Field(default=False, description="mark the review UI's cookies Secure (behind TLS)")
     log_format: Literal["plain", "json"] = Field(default="plain", description="json: one JSON object a line")
+    server_stack: Literal["fast", "asyncio"] = Field(
+        default="fast", description="fast: uvloop and httptools; asyncio: the standard library's loop and h11"
+    )
+    forwarded_allow_ips: str | None = Field(
+        default=None, description="proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (none by default)"
+    )
     model: str | None = Field(default=None, description="the LLM model, over generation.model in variantly.yml")
     openai_api_key: str | None = Field(default=None, description="the LLM endpoint's key", repr=False)
     openai_base_url: str | None = Field(default=None, description="any OpenAI-compatible endpoint")
@@ -90,6 +96,8 @@ ENVIRONMENT: dict[str, tuple[str, ...]] = {
     "body_limits": ("VARIANTLY_BODY_LIMITS",),
     "secure_cookies": ("VARIANTLY_SECURE_COOKIES",),
     "log_format": ("VARIANTLY_LOG_FORMAT",),
+    "server_stack": ("VARIANTLY_SERVER_STACK",),
+    "forwarded_allow_ips": ("VARIANTLY_FORWARDED_ALLOW_IPS",),
     "model": ("VARIANTLY_MODEL",),
     "openai_api_key": ("OPENAI_API_KEY",),
     "openai_base_url": ("OPENAI_BASE_URL",),

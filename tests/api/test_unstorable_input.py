@@ -89,6 +89,10 @@ def test_a_sign_in_with_a_nul_in_the_name_is_a_page_not_a_500(api) -> None:
 EXAMPLE_PROFILE = consenting_profile("p-1")
 ROUTES = {
     ("GET", "/healthz"): {},
+    ("GET", "/readyz"): {},
+    ("GET", "/livez"): {},
+    ("GET", "/docs"): {},
+    ("GET", "/docs/static/{name}"): {"path": {"name": "swagger-ui.css"}},
     ("GET", "/metrics"): {},
     ("POST", "/v1/render"): {"body": {"module": "cta", "channel": "web", "profile": EXAMPLE_PROFILE}},
     ("GET", "/v1/render/{module}"): {
@@ -156,12 +160,12 @@ ROUTES = {
 
 
 def test_the_route_table_covers_every_route() -> None:
-    from variantly.api import batch, events, render, review, runs
+    from variantly.api import batch, docs, events, render, review, runs
     from variantly.web import preview, routes
 
     served = {
         (method, route.path)
-        for module in (render, batch, events, review, runs, routes, preview)
+        for module in (render, batch, events, review, runs, docs, routes, preview)
         for route in module.router.routes
         if isinstance(route, APIRoute)
         for method in route.methods

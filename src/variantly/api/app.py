@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from variantly import __version__
-from variantly.api import batch, events, render
+from variantly.api import batch, docs, events, render
 from variantly.api.answers import asgi_answer, install_error_handlers
 from variantly.api.fast_path import RenderFastPath
 from variantly.api.guard import AnswerErrors, RefuseUnstorableText
@@ -65,6 +65,8 @@ def create_app(settings: ProcessSettings, *, service: RenderService | None = Non
         version=__version__,
         lifespan=lifespan,
         summary="Personalised content from approved variants, with the reason for every choice.",
+        docs_url=None,  # served by api.docs from packaged files, not a CDN
+        redoc_url=None,
     )
     app.state.service = service
     app.state.settings = settings
@@ -81,6 +83,7 @@ def create_app(settings: ProcessSettings, *, service: RenderService | None = Non
     app.include_router(batch.router)  # before render's GET /v1/render/{module}, which would answer it with a 405
     app.include_router(render.router)
     app.include_router(events.router)
+    app.include_router(docs.router)
     _document_models(app, BatchRenderRequest)  # a body the batch route reads itself, JSON or NDJSON
     if review_enabled:
         from variantly import web

@@ -40,6 +40,28 @@ def healthz(request: Request, svc: RenderService = Depends(service)) -> HealthRe
     return health
 
 
+@router.get(
+    "/readyz",
+    response_model=HealthResponse,
+    tags=["ops"],
+    responses={503: {"model": HealthResponse, "description": "degraded: take this node out of the pool"}},
+)
+def readyz(request: Request, svc: RenderService = Depends(service)) -> Response:
+    """Ready for traffic: 200 when nothing is wrong, 503 while degraded (the store unreachable, a workspace edit
+    that does not lint, Redis down when configured), so a load balancer can act on the status alone. The
+    node still serves while degraded; this says it should not be sent new work."""
+    health = healthz(request, svc)
+    return Response(
+        health.model_dump_json(), status_code=200 if health.status == "ok" else 503, media_type="application/json"
+    )
+
+
+@router.get("/livez", tags=["ops"])
+async def livez() -> dict[str, str]:
+    """The process answers (for a liveness probe: restart it only if this fails, never because of the store)."""
+    return {"status": "alive"}
+
+
 @router.post("/v1/render", response_model=RenderResponse, responses=ERRORS, tags=["render"])
 async def render(body: RenderRequest, request: Request) -> Response:
     """Render a module, several modules or a layout for one profile."""

@@ -115,11 +115,26 @@ def serve(
         str | None,
         typer.Option(help="Share frequency caps and variant statistics through Redis (default: VARIANTLY_REDIS_URL)."),
     ] = None,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Proxies whose X-Forwarded-For and -Proto are believed, e.g. 10.0.0.5,10.0.0.6 (default: none)."
+        ),
+    ] = None,
+    server_stack: Annotated[
+        str | None,
+        typer.Option(
+            click_type=click.Choice(["fast", "asyncio"]),
+            help="fast: uvloop and httptools (the default); asyncio: the standard library's loop and h11.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the API: render, review UI at /ui/, runs, OpenAPI docs at /docs."""
     import uvicorn
 
     from variantly.api.app import AppFactory
+    from variantly.api.server import server_config
     from variantly.logs import configure_logging
 
     settings = settings_for(
@@ -128,18 +143,13 @@ def serve(
         poll_seconds=poll_seconds,
         redis_url=redis_url,
         render_only=True if render_only else None,
+        forwarded_allow_ips=forwarded_allow_ips,
+        server_stack=server_stack,
     )
     settings = settings.but(workspace=settings.workspace.resolve())
     configure_logging(settings.log_format)  # our log handlers (plain or JSON), not uvicorn's
-    config = uvicorn.Config(
-        AppFactory(settings),
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-        log_config=None,
-        access_log=access_log,
+    config = server_config(
+        AppFactory(settings), settings, host=host, port=port, workers=workers, access_log=access_log, factory=True
     )
     if workers == 1:
         uvicorn.Server(config).run()
