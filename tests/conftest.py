@@ -94,13 +94,29 @@ def store(database_url: str):
     handle.dispose()
 
 
+_MADE: list = []  # apps made by make_app: their pooled store connections are closed after each test
+
+
+@pytest.fixture(autouse=True)
+def _close_store_connections() -> Iterator[None]:
+    """Each app's engine keeps a pool of connections; without this, PostgreSQL runs out of them (100) mid-suite.
+    A disposed engine still works: it connects again when used (the module-level apps of the schema tests)."""
+    yield
+    while _MADE:
+        service = _MADE.pop().state.service
+        if service.store is not None:
+            service.store.dispose()
+
+
 def make_app(workspace: Path, database_url: str | None = None, *, service=None, fast_render: bool = True, **settings):
     """The API for a workspace and store, with any other process settings (``render_only=True``, ...)."""
     from variantly.api import create_app
     from variantly.settings import ProcessSettings
 
     given = ProcessSettings(workspace=workspace, database_url=database_url, **settings)
-    return create_app(given, service=service, fast_render=fast_render)
+    app = create_app(given, service=service, fast_render=fast_render)
+    _MADE.append(app)
+    return app
 
 
 @pytest.fixture
@@ -136,6 +152,7 @@ class LiveServer:
 
         from variantly.api.server import server_config
 
+        self.app = app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         if settings is None:
@@ -163,6 +180,23 @@ def load_profile(name: str):
     from variantly.serving.profiles import Profile
 
     return Profile.model_validate_json((REPO / "examples" / "profiles" / f"{name}.json").read_text())
+
+
+def shown(decisions: list[dict], profile_id: str) -> list[dict]:
+    """The impressions a page sends, without a token, for the decisions it showed: one each, the signature its proof
+    (a decision replayed counts once)."""
+    return [
+        {
+            "type": "impression",
+            "profile_id": profile_id,
+            "module": d["module"],
+            "variant_id": d["variant_id"],
+            "arm": d["arm"],
+            "cohort": d["cohort"],
+            "signature": d["signature"],
+        }
+        for d in decisions
+    ]
 
 
 def consenting_profile(pid: str, **traits) -> dict:

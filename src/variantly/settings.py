@@ -30,7 +30,7 @@ class ProcessSettings(BaseModel):
 
     workspace: Path = Field(default=Path("."), description="the workspace folder")
     database_url: str | None = Field(default=None, description="the store; default: SQLite under the workspace")
-    redis_url: str | None = Field(default=None, description="share frequency caps and variant statistics")
+    redis_url: str | None = Field(default=None, description="share frequency caps")
     redis_prefix: str = Field(default="variantly:", description="key prefix, to share one Redis")
     render_only: bool = Field(default=False, description="a render node: no review UI or runs")
     poll_seconds: float = Field(default=1.0, gt=0, description="how often to look for a new release or edit")

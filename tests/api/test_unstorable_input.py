@@ -152,7 +152,7 @@ ROUTES = {
         "path": {"variant_id": "v1", "action": "reject"},
         "form": {"version": "1", "reason": "too loud"},
     },
-    ("GET", "/ui/lift"): {"query": ["module"]},
+    ("GET", "/ui/lift"): {"query": ["module", "metric"]},
     ("GET", "/ui/preview"): {"query": ["target", "channel", "example", "profile"]},
     ("GET", "/ui/preview/frame"): {"query": ["target", "channel", "example", "profile"]},
     ("GET", "/ui/preview/version"): {},
@@ -161,11 +161,11 @@ ROUTES = {
 
 def test_the_route_table_covers_every_route() -> None:
     from variantly.api import batch, docs, events, render, review, runs
-    from variantly.web import preview, routes
+    from variantly.web import lift, preview, routes
 
     served = {
         (method, route.path)
-        for module in (render, batch, events, review, runs, docs, routes, preview)
+        for module in (render, batch, events, review, runs, docs, routes, preview, lift)
         for route in module.router.routes
         if isinstance(route, APIRoute)
         for method in route.methods

@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import consenting_profile
+from conftest import consenting_profile, shown
 from variantly.auth import create_account
+from variantly.reporting.lift import read_outcomes
+
+
+def rendered(client: TestClient, profile_id: str, times: int = 1) -> list[dict]:
+    """The cta decisions a page got for ``profile_id``, one per render."""
+    me = consenting_profile(profile_id)
+    return [
+        client.post("/v1/render", json={"module": "cta", "profile": me}).json()["decisions"][0] for _ in range(times)
+    ]
+
+
+def conversion(decision: dict, profile_id: str, **extra) -> dict:
+    return shown([decision], profile_id)[0] | {"type": "conversion"} | extra
+
+
+def token(app, role: str = "renderer") -> dict[str, str]:
+    return {"Authorization": f"Bearer {create_account(app.state.service.store, f'{role}-sender', role)}"}
 
 
 def test_duplicate_events_are_counted_once(served_app) -> None:
@@ -31,8 +50,8 @@ def test_duplicate_events_are_counted_once(served_app) -> None:
     with TestClient(served_app) as client:
         first = client.post("/v1/events", json={"events": [event, event, derived]}, headers=sender).json()
         again = client.post("/v1/events", json={"events": [event, derived]}, headers=sender).json()
-    assert first == {"accepted": 2, "duplicates": 1}
-    assert again == {"accepted": 0, "duplicates": 2}
+    assert first == {"accepted": 2, "duplicates": 1, "values_ignored": 0}
+    assert again == {"accepted": 0, "duplicates": 2, "values_ignored": 0}
     with served_app.state.service.store.engine.connect() as conn:
         assert conn.exec_driver_sql("select count(*) from events").scalar() == 2
 
@@ -82,3 +101,74 @@ def test_anonymous_events_are_credited_only_for_what_was_served(served_app) -> N
     assert unsigned.status_code == forged.status_code == 403
     assert "events.0.signature" in unsigned.json()["error"]["message"]
     assert signed.status_code == 200 and signed.json()["accepted"] == 1
+
+
+def test_a_replayed_decision_counts_once_whatever_idempotency_keys_it_brings(served_app) -> None:
+    """A script replaying one signed conversion with 1,000 fresh keys is one conversion, and sampling is unmoved."""
+    svc = served_app.state.service
+    with TestClient(served_app) as client:
+        decision = rendered(client, "replayer")[0]
+        assert decision["outcome"] == "variant"
+        impression = shown([decision], "replayer")
+        client.post("/v1/events", json={"events": impression})
+        replays = [conversion(decision, "replayer", idempotency_key=f"k{i}") for i in range(1000)]
+        answer = client.post("/v1/events", json={"events": replays}).json()
+        again = client.post("/v1/events", json={"events": replays[:10]}).json()
+    assert answer == {"accepted": 1, "duplicates": 999, "values_ignored": 0}
+    assert again["accepted"] == 0
+    svc.activity.read_statistics(svc.store)
+    assert svc.activity.stats(decision["variant_id"]) == (1, 1)  # one person exposed, one converted
+    outcomes = read_outcomes(svc.store, ["unsubscribe"], module="cta")
+    assert [(e.profile_id, o.converted) for e, o in outcomes] == [("replayer", True)]  # the report: one profile
+
+
+def test_an_event_in_the_future_or_before_its_decision_is_refused(served_app) -> None:
+    with TestClient(served_app) as client:
+        decision = rendered(client, "time-traveller")[0]
+        tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+        last_week = (datetime.now(UTC) - timedelta(days=7)).isoformat()
+        future = client.post("/v1/events", json={"events": [conversion(decision, "time-traveller", at=tomorrow)]})
+        early = client.post("/v1/events", json={"events": [conversion(decision, "time-traveller", at=last_week)]})
+        sender = token(served_app)
+        backfill = conversion(decision, "time-traveller", at=last_week, idempotency_key="order-1")
+        from_orders = client.post("/v1/events", json={"events": [backfill]}, headers=sender)
+    assert future.status_code == 422 and "events.0.at" in future.json()["error"]["message"]
+    assert "future" in future.json()["error"]["message"]
+    assert early.status_code == 422 and "before the decision" in early.json()["error"]["message"]
+    assert from_orders.status_code == 200  # a sender with a token may backfill what happened before
+
+
+def test_money_comes_only_from_a_sender_with_a_token_in_the_workspace_currency(served_app) -> None:
+    svc = served_app.state.service
+    with TestClient(served_app) as client:
+        decision = rendered(client, "buyer")[0]
+        browser = client.post(
+            "/v1/events", json={"events": [conversion(decision, "buyer", value="999999", currency="SEK")]}
+        )
+        sender = token(served_app)
+        order = conversion(decision, "buyer", value="1249.50", currency="SEK", idempotency_key="order-77")
+        euros = client.post("/v1/events", json={"events": [order | {"currency": "EUR"}]}, headers=sender)
+        alone = client.post("/v1/events", json={"events": [order | {"currency": None}]}, headers=sender)
+        on_click = client.post("/v1/events", json={"events": [order | {"type": "click"}]}, headers=sender)
+        sent = client.post("/v1/events", json={"events": [order]}, headers=sender)
+    assert browser.status_code == 200 and browser.json()["values_ignored"] == 1
+    assert euros.status_code == 422 and "'EUR' is not this workspace's reporting currency 'SEK'" in euros.text
+    assert alone.status_code == 422 and "events.0.currency" in alone.text
+    assert on_click.status_code == 422 and "only a conversion carries a value" in on_click.text
+    assert sent.status_code == 200 and sent.json()["accepted"] == 1
+    with svc.store.engine.connect() as conn:
+        stored = conn.exec_driver_sql("select value, currency from events where type = 'conversion' order by id").all()
+    assert [(None if v is None else Decimal(str(v)), c) for v, c in stored] == [
+        (None, None),
+        (Decimal("1249.5"), "SEK"),
+    ]
+
+
+def test_a_guardrail_event_the_workspace_names_is_recorded_and_others_are_refused(served_app) -> None:
+    with TestClient(served_app) as client:
+        decision = rendered(client, "leaver")[0]
+        left = shown([decision], "leaver")[0] | {"type": "unsubscribe"}
+        accepted = client.post("/v1/events", json={"events": [left]})
+        unknown = client.post("/v1/events", json={"events": [left | {"type": "complaint"}]})
+    assert accepted.status_code == 200 and accepted.json()["accepted"] == 1
+    assert unknown.status_code == 422 and "unknown event type 'complaint'" in unknown.text

@@ -72,6 +72,7 @@ def both(clients, body: bytes, headers: dict[str, str] = JSON):
     answers = []
     for client in clients:
         client.app.state.service.activity.rng.seed(7)  # the same Thompson-sampling draws for both
+        client.app.state.service.issued = lambda: 1_767_225_600_000_000  # and the same signing instant
         answers.append(client.post("/v1/render", content=body, headers=headers))
     return answers
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from test_scale_out import impressions, until
+from test_scale_out import until
 
-from conftest import LiveServer, approve_examples, consenting_profile, free_port, make_app
+from conftest import LiveServer, approve_examples, consenting_profile, free_port, make_app, shown
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 
@@ -62,9 +62,9 @@ def test_a_capped_profile_stays_capped_while_redis_is_down_and_after_it_returns_
     stop = threading.Event()
     try:
         with LiveServer(node_a) as a, LiveServer(node_b) as b:
-            decision = httpx.post(f"{a.url}/v1/render", json=render).json()["decisions"][0]
-            assert decision["outcome"] == "variant"
-            sent = httpx.post(f"{a.url}/v1/events", json={"events": impressions(decision, me["id"], 5)})
+            decisions = [httpx.post(f"{a.url}/v1/render", json=render).json()["decisions"][0] for _ in range(5)]
+            assert all(d["outcome"] == "variant" for d in decisions)
+            sent = httpx.post(f"{a.url}/v1/events", json={"events": shown(decisions, me["id"])})
             assert sent.json()["accepted"] == 5  # the cap: 5 personalised impressions a week
 
             def outcome(node: LiveServer) -> str:

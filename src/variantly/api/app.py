@@ -39,7 +39,7 @@ log = logging.getLogger("variantly.api")
 def create_app(settings: ProcessSettings, *, service: RenderService | None = None, fast_render: bool = True) -> FastAPI:
     """The API. ``settings.render_only`` makes a render-only node: render routes only,
     and it never loads guardrails-ai (not even to re-check a changed policy).
-    ``settings.redis_url`` shares frequency caps and variant statistics between processes.
+    ``settings.redis_url`` shares frequency caps between processes.
     ``fast_render=False`` sends every ``POST /v1/render`` through FastAPI's route instead of
     ``RenderFastPath`` (the same answers, slower: its tests compare the two)."""
     review_enabled = not settings.render_only

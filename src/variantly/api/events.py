@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from variantly import metrics
 from variantly.api.deps import renderer, reviewer, service
 from variantly.api.schemas import ERRORS
 from variantly.auth import ANONYMOUS, Principal
-from variantly.errors import Forbidden, NotFound
-from variantly.reporting.lift import lift_report
-from variantly.serving.events import EventIn, record_events, signature_problems
+from variantly.reporting.lift import workspace_lift
+from variantly.serving.events import EventIn, check_events, record_events
 from variantly.serving.profiles import count_first
 from variantly.serving.service import RenderService
 
@@ -37,35 +36,36 @@ class EventBatch(BaseModel):  # each EventIn refuses text no store can hold, aft
 
 class EventsAccepted(BaseModel):
     accepted: int
-    duplicates: int
+    duplicates: int = Field(description="already recorded: a retried batch, or a decision's event sent again")
+    values_ignored: int = Field(
+        default=0, description="conversion values sent without a token: counted as conversions, without the money"
+    )
 
 
 @router.post("/v1/events", response_model=EventsAccepted, tags=["events"], responses=ERRORS)
 def post_events(
     body: EventBatch, svc: RenderService = Depends(service), who: Principal = Depends(renderer)
 ) -> EventsAccepted:
-    """Record impressions, clicks and conversions (up to 5,000 a call). Send each event's
-    ``idempotency_key`` (or the same content) again and it still counts once."""
-    modules = svc.workspace.modules
-    for i, event in enumerate(body.events):
-        if event.module and event.module not in modules:
-            raise NotFound(f"events.{i}.module: unknown module '{event.module}'")
-    if who.name == ANONYMOUS and (unsigned := signature_problems(svc.event_key, body.events)):
-        raise Forbidden(
-            f"{', '.join(unsigned[:5])}: events sent without a token must carry the decision's signature from the "
-            "render response (or send a renderer token)"
-        )
-    new_rows, duplicates = record_events(svc.required_store(), body.events)
-    svc.activity.record(new_rows)  # caps and statistics (this process's, or Redis) see them at once
-    for kind in ("impression", "click", "conversion"):
-        if count := sum(1 for row in new_rows if row.type == kind):
-            metrics.EVENTS.labels(kind).inc(count)
-    return EventsAccepted(accepted=len(new_rows), duplicates=duplicates)
+    """Record impressions, clicks, conversions and guardrail events (up to 5,000 a call). Send each event's
+    ``idempotency_key`` (or the same content) again and it still counts once. Without a token each event
+    must bring its decision's signature, and one decision credits one event of each type; a conversion's
+    ``value`` is taken only with a token (from an order system, not a browser)."""
+    anonymous = who.name == ANONYMOUS
+    checked = check_events(svc.workspace, body.events, key=svc.event_key, anonymous=anonymous)
+    new_rows, duplicates = record_events(svc.required_store(), checked.events, anonymous=anonymous)
+    svc.activity.record(new_rows)  # caps (this process's, or Redis) see them at once
+    for kind in {row.type for row in new_rows}:
+        metrics.EVENTS.labels(kind).inc(sum(1 for row in new_rows if row.type == kind))
+    return EventsAccepted(accepted=len(new_rows), duplicates=duplicates, values_ignored=checked.values_ignored)
 
 
 @router.get("/v1/reports/lift", tags=["reports"], responses=ERRORS)
 def get_lift(
-    module: str | None = None, svc: RenderService = Depends(service), who: Principal = Depends(reviewer)
+    module: str | None = None,
+    metric: str = Query("conversion", description="conversion, revenue, aov, or a guardrail event's rate"),
+    svc: RenderService = Depends(service),
+    who: Principal = Depends(reviewer),
 ) -> dict:
-    """Treatment against holdout control per module, cohort and variant, with 95% intervals."""
-    return {"rows": [row.as_dict() for row in lift_report(svc.required_store(), module)]}
+    """Treatment against holdout control per module, cohort and variant in one metric: both intervals (fixed
+    horizon and anytime-valid), the verdict, the sample-ratio check per module and how many rows were compared."""
+    return workspace_lift(svc.required_store(), svc.workspace, metric=metric, module=module).as_dict()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, open_store, reports_errors, settings_for
 
@@ -11,52 +14,77 @@ report_app = typer.Typer(help="Reports on what personalisation achieved.", no_ar
 app.add_typer(report_app, name="report")
 
 
-def pct(x: float | None) -> str:
-    return "—" if x is None else f"{x * 100:+.1f}%" if x < 0 or x > 0 else "0.0%"
-
-
-def interval(ci: tuple[float, float] | list[float] | None, points: bool) -> str:
-    if ci is None:
-        return "—"
-    scale, unit = (100, " pp") if points else (100, "%")
-    return f"[{ci[0] * scale:+.1f}, {ci[1] * scale:+.1f}]{unit}"
-
-
 @report_app.command()
 @reports_errors
-def lift(module: str | None = None, workspace: WorkspaceOpt = None, database_url: DatabaseOpt = None) -> None:
-    """Per module, cohort and variant: conversion rates, lift with 95% intervals, p-value."""
-    from variantly.reporting.lift import lift_report
+def lift(
+    module: str | None = None,
+    metric: Annotated[
+        str, typer.Option(help="conversion, revenue (per visitor), aov (average order value) or a guardrail's rate.")
+    ] = "conversion",
+    workspace: WorkspaceOpt = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Per module, cohort and variant: the metric in both arms, the lift with its anytime-valid and fixed-horizon
+    intervals, the verdict; the sample-ratio check per module and how many rows were compared."""
+    from variantly.reporting.figures import Figures
+    from variantly.reporting.lift import workspace_lift
+    from variantly.workspace import load_workspace
 
-    rows = lift_report(open_store(settings_for(workspace, database_url)), module)
-    if not rows:
+    settings = settings_for(workspace, database_url)
+    report = workspace_lift(open_store(settings), load_workspace(settings.workspace), metric=metric, module=module)
+    if not report.rows:
         console.print("no exposures with both arms yet: send impression and conversion events to POST /v1/events")
         return
-    table = Table(title="Lift: treatment (personalised) vs holdout control", show_lines=False)
+    show = Figures(report.unit, report.currency)
+    title = f"Lift in {report.label}" + (f" ({report.currency})" if report.currency else "")
+    table = Table(title=f"{title}: treatment (personalised) vs holdout control", show_lines=False)
+    level = f"{(1 - report.alpha) * 100:.0f}%"
     for column in (
         "module",
         "level",
         "cohort / variant",
         "treatment",
         "control",
-        "abs. lift (95% CI)",
-        "rel. lift (95% CI)",
-        "p",
-        "",
+        "abs. lift",
+        f"anytime-valid {level}",
+        f"fixed-horizon {level}",
+        "rel. lift (anytime-valid)",
+        "p / q",
+        "verdict",
     ):
         table.add_column(column, overflow="fold")
-    for r in rows:
-        what = r.variant_id or r.cohort or "all"
-        note = "⚠ " + r.warning.split(":")[0] if r.warning else ("significant" if r.significant else "not significant")
+    for r in report.rows:
+        deciding = r.p_value_sequential if report.decided_by == "anytime-valid" else r.p_value
+        p = show.p(deciding) + ("" if r.q_value is None else f" / q {show.p(r.q_value)}")
+        relative = (
+            "—" if r.relative_lift is None else f"{r.relative_lift * 100:+.0f}% {show.interval(r.relative_cs, True)}"
+        )
+        verdict = ("⚠ " if r.warning or r.guardrail_breached else "") + r.verdict
         table.add_row(
-            r.module,
+            Text(r.module),
             r.level,
-            what,
-            f"{r.treatment_conversions}/{r.treatment_n} = {r.treatment_rate:.1%}",
-            f"{r.control_conversions}/{r.control_n} = {r.control_rate:.1%}",
-            f"{r.absolute_lift * 100:+.2f} pp {interval(r.absolute_ci, True)}",
-            f"{pct(r.relative_lift)} {interval(r.relative_ci, False)}",
-            "—" if r.p_value is None else f"{r.p_value:.3f}",
-            note,
+            Text(r.variant_id or r.cohort or "all"),
+            f"{show.mean(r.treatment_mean)} (n={r.treatment_n:,})",
+            f"{show.mean(r.control_mean)} (n={r.control_n:,})",
+            show.lift(r.absolute_lift),
+            show.interval(r.absolute_cs),
+            show.interval(r.absolute_ci),
+            relative,
+            p,
+            verdict,
         )
     console.print(table)
+    decided = (
+        f"verdicts by the fixed-horizon test, {report.horizon}"
+        if report.decided_by == "fixed horizon"
+        else "verdicts by the anytime-valid interval: valid however often this is read"
+    )
+    console.print(f"{decided}; {report.compared} cohort and variant row(s) adjusted together (Benjamini-Hochberg)")
+    for module_id, ratio in report.sample_ratios.items():
+        flag = "MISMATCH, no verdict" if ratio.mismatch else "ok"
+        console.print(
+            f"{module_id}: {ratio.control:,} control / {ratio.treatment:,} treatment = "
+            f"{ratio.control_share:.1%} control, {ratio.expected_control_share:.0%} planned "
+            f"(sample-ratio p = {ratio.p_value:.2g}): {flag}",
+            markup=False,
+        )

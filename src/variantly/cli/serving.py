@@ -113,7 +113,7 @@ def serve(
     ] = 1,
     redis_url: Annotated[
         str | None,
-        typer.Option(help="Share frequency caps and variant statistics through Redis (default: VARIANTLY_REDIS_URL)."),
+        typer.Option(help="Share frequency caps through Redis (default: VARIANTLY_REDIS_URL)."),
     ] = None,
     forwarded_allow_ips: Annotated[
         str | None,

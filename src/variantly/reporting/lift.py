@@ -1,102 +1,119 @@
-"""Lift: did personalisation help? Treatment against the holdout control group.
+"""Lift: did personalisation help? Treatment against the holdout control group, in any metric.
 
-The unit is a profile. A profile is exposed to a module at its first impression of
-it, in the arm the render decision gave it; it converted if it has a conversion
-credited to that module (or a page-level conversion, with no module) at or after
-that exposure. For each module, each cohort and each variant we compare conversion
-rates with a two-proportion z-test and give 95% confidence intervals for the
-absolute lift (Wald, unpooled) and the relative lift (delta method on the log ratio).
+The unit is a profile. A profile is exposed to a module at its first impression of it, in
+the arm the render decision gave it; what follows is its outcome: a conversion credited to
+that module (or a page-level one, with no module) at or after the exposure, the money of
+those conversions, the guardrail events it sent (``metrics.Outcome``). Each metric is a mean
+per exposed profile, compared per module, per cohort and per variant (a variant against the
+control profiles of the cohorts it was shown to) with ``stats.compare``.
+
+Reading it honestly:
+
+- **when**: "significant" is decided by the anytime-valid interval, so the report can be read
+  every day; a workspace that declares a fixed horizon in advance (``reporting.fixed_horizon``)
+  gets the fixed-horizon test instead, and no verdict before the horizon;
+- **how many**: cohort and variant rows are many comparisons at once; their p-values are
+  adjusted by Benjamini-Hochberg across the rows of the report (module rows, one per module,
+  are the primary comparisons and are not), and the report says how many were compared;
+- **whether the data can be trusted**: every module's split of exposed profiles is checked
+  against the planned holdout share; a mismatch (p < 0.001) blocks every verdict of the module;
+- **money**: revenue per visitor is a mean with its zeros, heavy-tailed; its interval is the
+  Welch normal interval on the raw values (a difference of means is asymptotically normal for
+  any distribution with a finite variance: ``bench/lift_simulation.py`` measures the coverage on
+  log-normal order values), or on values capped at a stated percentile when the workspace asks.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Literal
 
 from sqlalchemy import select
 
+from variantly.reporting.metrics import Metric, Outcome, metrics_for
+from variantly.reporting.stats import (
+    Effect,
+    Sample,
+    SampleRatio,
+    benjamini_hochberg,
+    capped,
+    compare,
+    sample_ratio,
+)
 from variantly.store import Store
 from variantly.store.schema import EventRow
+from variantly.workspace import Workspace
+from variantly.workspace.models import ReportingSettings
 
-Z95 = 1.959963984540054
-MIN_EACH = 10  # conversions and non-conversions per arm for the normal approximation
 
-
-@dataclass
-class LiftRow:
-    level: str  # module, cohort, variant
+@dataclass(frozen=True)
+class Exposure:
     module: str
-    cohort: str | None
-    variant_id: str | None
-    treatment_n: int
-    treatment_conversions: int
-    control_n: int
-    control_conversions: int
-    treatment_rate: float
-    control_rate: float
-    absolute_lift: float
-    absolute_ci: tuple[float, float]
-    relative_lift: float | None
-    relative_ci: tuple[float, float] | None
-    p_value: float | None
-    significant: bool
-    warning: str | None
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def compare(n_t: int, c_t: int, n_c: int, c_c: int) -> dict:
-    """Two-proportion comparison: rates, lifts, 95% intervals, p-value, and a warning if too small."""
-    p_t = c_t / n_t if n_t else 0.0
-    p_c = c_c / n_c if n_c else 0.0
-    diff = p_t - p_c
-    se = math.sqrt(p_t * (1 - p_t) / n_t + p_c * (1 - p_c) / n_c) if n_t and n_c else float("inf")
-    abs_ci = (diff - Z95 * se, diff + Z95 * se)
-    rel, rel_ci = None, None
-    if p_c > 0 and p_t > 0:
-        rel = p_t / p_c - 1
-        se_log = math.sqrt((1 - p_t) / (n_t * p_t) + (1 - p_c) / (n_c * p_c))
-        log_ratio = math.log(p_t / p_c)
-        rel_ci = (math.exp(log_ratio - Z95 * se_log) - 1, math.exp(log_ratio + Z95 * se_log) - 1)
-    p_value = None
-    if n_t and n_c:
-        pooled = (c_t + c_c) / (n_t + n_c)
-        se_pooled = math.sqrt(pooled * (1 - pooled) * (1 / n_t + 1 / n_c))
-        p_value = math.erfc(abs(diff / se_pooled) / math.sqrt(2)) if se_pooled > 0 else 1.0
-    warning = None
-    if min(c_t, n_t - c_t, c_c, n_c - c_c) < MIN_EACH:
-        warning = (
-            f"too few to conclude: each arm needs at least {MIN_EACH} conversions and {MIN_EACH} "
-            f"non-conversions (treatment {c_t}/{n_t}, control {c_c}/{n_c})"
-        )
-    significant = warning is None and p_value is not None and p_value < 0.05
-    return {
-        "treatment_rate": p_t,
-        "control_rate": p_c,
-        "absolute_lift": diff,
-        "absolute_ci": abs_ci,
-        "relative_lift": rel,
-        "relative_ci": rel_ci,
-        "p_value": p_value,
-        "significant": significant,
-        "warning": warning,
-    }
-
-
-@dataclass
-class _Exposure:
+    profile_id: str
     at: datetime
     arm: str
     cohort: str
     variant_id: str | None
 
 
-def lift_report(store: Store, module: str | None = None) -> list[LiftRow]:
-    exposures: dict[tuple[str, str], _Exposure] = {}
-    conversions: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
+@dataclass
+class LiftRow:
+    metric: str
+    level: str  # module, cohort, variant
+    module: str
+    cohort: str | None
+    variant_id: str | None
+    treatment_n: int
+    control_n: int
+    treatment_mean: float
+    control_mean: float
+    absolute_lift: float
+    absolute_ci: tuple[float, float]
+    absolute_cs: tuple[float, float]
+    relative_lift: float | None
+    relative_ci: tuple[float, float] | None
+    relative_cs: tuple[float, float] | None
+    p_value: float | None
+    p_value_sequential: float | None
+    q_value: float | None  # Benjamini-Hochberg, of the p-value that decides (cohort and variant rows)
+    significant: bool
+    verdict: str
+    warning: str | None
+    guardrail_breached: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class LiftReport:
+    metric: str
+    label: str
+    unit: str
+    currency: str | None
+    decided_by: Literal["anytime-valid", "fixed horizon"]
+    alpha: float
+    rows: list[LiftRow]
+    sample_ratios: dict[str, SampleRatio]
+    compared: int  # cohort and variant rows adjusted together
+    horizon: str | None = None  # the fixed horizon, and how far the data is from it
+    capped_at: dict[str, float] = field(default_factory=dict)  # revenue capped per module (winsorised)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["sample_ratios"] = {
+            module: asdict(s) | {"mismatch": s.mismatch, "control_share": s.control_share}
+            for module, s in self.sample_ratios.items()
+        }
+        return out
+
+
+def read_outcomes(
+    store: Store, guardrail_events: list[str], *, module: str | None = None, until: datetime | None = None
+) -> list[tuple[Exposure, Outcome]]:
+    """Every exposure (in a treatment or control arm) and what the profile did after it (up to ``until``)."""
     query = select(
         EventRow.type,
         EventRow.profile_id,
@@ -105,49 +122,238 @@ def lift_report(store: Store, module: str | None = None) -> list[LiftRow]:
         EventRow.arm,
         EventRow.cohort_key,
         EventRow.at,
-    ).where(EventRow.type.in_(("impression", "conversion")))
+        EventRow.value,
+    ).where(EventRow.type.in_(("impression", "conversion", *guardrail_events)))
+    if until is not None:
+        query = query.where(EventRow.at <= until)
+    exposures: dict[tuple[str, str], Exposure] = {}
+    later: dict[str, list[tuple[str, str, datetime, float]]] = defaultdict(list)  # profile -> (type, module, at, value)
     with store.sessions() as session:
-        for kind, profile_id, module_id, variant_id, arm, cohort, at in session.execute(query.order_by(EventRow.at)):
+        for kind, profile_id, module_id, variant_id, arm, cohort, at, value in session.execute(
+            query.order_by(EventRow.at)
+        ):
             if kind == "impression":
                 if arm in ("treatment", "control") and (module is None or module_id == module):
-                    exposures.setdefault((module_id, profile_id), _Exposure(at, arm, cohort or "*", variant_id))
+                    exposures.setdefault(
+                        (module_id, profile_id), Exposure(module_id, profile_id, at, arm, cohort or "*", variant_id)
+                    )
             else:
-                conversions[profile_id].append((module_id, at))
+                later[profile_id].append((kind, module_id, at, float(value) if value is not None else 0.0))
+    found = []
+    for exposure in exposures.values():
+        outcome = Outcome()
+        for kind, module_id, at, worth in later.get(exposure.profile_id, ()):
+            if at < exposure.at or module_id not in (exposure.module, ""):
+                continue
+            if kind == "conversion":
+                outcome.converted = True
+                outcome.revenue += worth
+            else:
+                outcome.events.add(kind)
+        found.append((exposure, outcome))
+    return found
 
-    def converted(module_id: str, profile_id: str, since: datetime) -> bool:
-        return any(m in (module_id, "") and at >= since for m, at in conversions.get(profile_id, ()))
 
-    Group = tuple[str, str, str | None, str | None]  # level, module, cohort, variant
-    groups: dict[Group, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # n_t, c_t, n_c, c_c
-    variant_cohorts: dict[tuple[str, str], set[str]] = defaultdict(set)
-    control_by_cohort: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for (module_id, profile_id), exposure in exposures.items():
-        did = converted(module_id, profile_id, exposure.at)
-        offset = 0 if exposure.arm == "treatment" else 2
-        for key in (("module", module_id, None, None), ("cohort", module_id, exposure.cohort, None)):
-            groups[key][offset] += 1
-            groups[key][offset + 1] += did
-        if exposure.arm == "treatment" and exposure.variant_id:
-            shown: Group = ("variant", module_id, None, exposure.variant_id)
-            groups[shown][0] += 1
-            groups[shown][1] += did
-            variant_cohorts[(module_id, exposure.variant_id)].add(exposure.cohort)
-        if exposure.arm == "control":
-            control_by_cohort[(module_id, exposure.cohort)][0] += 1
-            control_by_cohort[(module_id, exposure.cohort)][1] += did
-    # A variant is compared with the control profiles of the cohorts it was shown to.
-    for (level, module_id, _, variant_id), counts in groups.items():
+def workspace_lift(
+    store: Store, workspace: Workspace, *, metric: str = "conversion", module: str | None = None
+) -> LiftReport:
+    """The report as a workspace's settings say to read it (its reporting settings and holdout share)."""
+    settings = workspace.settings
+    return lift_report(store, settings.reporting, settings.holdout_percent, metric=metric, module=module)
+
+
+def lift_report(
+    store: Store,
+    settings: ReportingSettings,
+    holdout_percent: float,
+    *,
+    metric: str = "conversion",
+    module: str | None = None,
+    today: date | None = None,
+) -> LiftReport:
+    """The report for one metric, every module (or one), with its verdicts as described above."""
+    metrics = metrics_for(settings.guardrail_events)
+    if metric not in metrics:
+        from variantly.errors import NotFound
+
+        raise NotFound(f"unknown metric '{metric}' (metrics: {', '.join(metrics)})")
+    chosen = metrics[metric]
+    outcomes = read_outcomes(store, settings.guardrail_events, module=module)
+    return report_of(outcomes, chosen, settings, holdout_percent, today=today or datetime.now(UTC).date())
+
+
+def report_of(
+    outcomes: list[tuple[Exposure, Outcome]],
+    metric: Metric,
+    settings: ReportingSettings,
+    holdout_percent: float,
+    *,
+    today: date,
+) -> LiftReport:
+    values: dict[str, list[tuple[Exposure, float]]] = defaultdict(list)
+    for exposure, outcome in outcomes:
+        value = metric.value(outcome)
+        if value is not None:
+            values[exposure.module].append((exposure, value))
+    capped_at: dict[str, float] = {}
+    if metric.unit == "money" and settings.winsorize_percentile is not None:
+        for module_id, pairs in values.items():
+            kept, cap = capped([v for _, v in pairs], settings.winsorize_percentile)
+            values[module_id] = [(e, v) for (e, _), v in zip(pairs, kept, strict=True)]
+            if cap is not None:
+                capped_at[module_id] = cap
+    ratios = {
+        module_id: sample_ratio(
+            sum(1 for e, _ in outcomes if e.module == module_id and e.arm == "treatment"),
+            sum(1 for e, _ in outcomes if e.module == module_id and e.arm == "control"),
+            holdout_percent / 100,
+        )
+        for module_id in sorted({e.module for e, _ in outcomes})
+    }
+    groups = _groups(values)
+    rows = [
+        _row(metric, key, treatment, control, settings)
+        for key, (treatment, control) in groups.items()
+        if treatment and control
+    ]
+    decided_by, horizon, reached = _horizon(settings, ratios, today)
+    secondary = [i for i, row in enumerate(rows) if row.level != "module"]
+    deciding = [rows[i].p_value if decided_by == "fixed horizon" else rows[i].p_value_sequential for i in secondary]
+    for i, q in zip(secondary, benjamini_hochberg(deciding), strict=True):
+        rows[i].q_value = q
+    for row in rows:
+        _verdict(row, metric, settings.alpha, decided_by, reached, ratios.get(row.module))
+    return LiftReport(
+        metric=metric.name,
+        label=metric.label,
+        unit=metric.unit,
+        currency=settings.currency if metric.unit == "money" else None,
+        decided_by=decided_by,
+        alpha=settings.alpha,
+        rows=rows,
+        sample_ratios=ratios,
+        compared=len(secondary),
+        horizon=horizon,
+        capped_at=capped_at,
+    )
+
+
+Key = tuple[str, str, str | None, str | None]  # level, module, cohort, variant
+
+
+def _groups(values: dict[str, list[tuple[Exposure, float]]]) -> dict[Key, tuple[list[float], list[float]]]:
+    groups: dict[Key, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+    control_by_cohort: dict[tuple[str, str], list[float]] = defaultdict(list)
+    shown_to: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for module_id, pairs in values.items():
+        for exposure, value in pairs:
+            arm = 0 if exposure.arm == "treatment" else 1
+            groups[("module", module_id, None, None)][arm].append(value)
+            groups[("cohort", module_id, exposure.cohort, None)][arm].append(value)
+            if exposure.arm == "treatment" and exposure.variant_id:
+                groups[("variant", module_id, None, exposure.variant_id)][0].append(value)
+                shown_to[(module_id, exposure.variant_id)].add(exposure.cohort)
+            elif exposure.arm == "control":
+                control_by_cohort[(module_id, exposure.cohort)].append(value)
+    for (level, module_id, _, variant_id), (_, control) in groups.items():
         if level == "variant" and variant_id is not None:
-            for cohort in variant_cohorts[(module_id, variant_id)]:
-                counts[2] += control_by_cohort[(module_id, cohort)][0]
-                counts[3] += control_by_cohort[(module_id, cohort)][1]
-    rows = []
+            for cohort in sorted(shown_to[(module_id, variant_id)]):
+                control.extend(control_by_cohort[(module_id, cohort)])
     order = {"module": 0, "cohort": 1, "variant": 2}
-    for (level, module_id, cohort, variant_id), (n_t, c_t, n_c, c_c) in sorted(
-        groups.items(), key=lambda kv: (kv[0][1], order[kv[0][0]], kv[0][2] or "", kv[0][3] or "")
-    ):
-        if n_t == 0 or n_c == 0:
-            continue
-        stats = compare(n_t, c_t, n_c, c_c)
-        rows.append(LiftRow(level, module_id, cohort, variant_id, n_t, c_t, n_c, c_c, **stats))
-    return rows
+    return dict(sorted(groups.items(), key=lambda kv: (kv[0][1], order[kv[0][0]], kv[0][2] or "", kv[0][3] or "")))
+
+
+def _row(
+    metric: Metric, key: Key, treatment: list[float], control: list[float], settings: ReportingSettings
+) -> LiftRow:
+    level, module_id, cohort, variant_id = key
+    ddof = 0 if metric.unit == "rate" else 1
+    t, c = Sample.of(treatment, ddof=ddof), Sample.of(control, ddof=ddof)
+    effect: Effect = compare(
+        t, c, alpha=settings.alpha, tuning=settings.sequential_tuning, minimum=settings.minimum_per_arm
+    )
+    least = settings.minimum_per_arm
+    warning = None
+    if metric.unit == "rate" and min(t.nonzero, t.n - t.nonzero, c.nonzero, c.n - c.nonzero) < least:
+        warning = (
+            f"too few to conclude: each arm needs at least {least} of each outcome "
+            f"(treatment {t.nonzero}/{t.n}, control {c.nonzero}/{c.n})"
+        )
+    elif min(t.nonzero, c.nonzero) < least:
+        warning = (
+            f"too few to conclude: each arm needs at least {least} profiles with a value "
+            f"(treatment {t.nonzero}, control {c.nonzero})"
+        )
+    return LiftRow(
+        metric=metric.name,
+        level=level,
+        module=module_id,
+        cohort=cohort,
+        variant_id=variant_id,
+        treatment_n=t.n,
+        control_n=c.n,
+        treatment_mean=t.mean,
+        control_mean=c.mean,
+        absolute_lift=effect.absolute,
+        absolute_ci=effect.absolute_ci.as_tuple(),
+        absolute_cs=effect.absolute_cs.as_tuple(),
+        relative_lift=effect.relative,
+        relative_ci=effect.relative_ci.as_tuple() if effect.relative_ci else None,
+        relative_cs=effect.relative_cs.as_tuple() if effect.relative_cs else None,
+        p_value=effect.p_value,
+        p_value_sequential=effect.p_value_sequential,
+        q_value=None,
+        significant=False,
+        verdict="",
+        warning=warning,
+    )
+
+
+def _horizon(
+    settings: ReportingSettings, ratios: dict[str, SampleRatio], today: date
+) -> tuple[Literal["anytime-valid", "fixed horizon"], str | None, set[str]]:
+    """Which test decides, what the horizon is, and the modules that have reached it."""
+    plan = settings.fixed_horizon
+    if plan is None:
+        return "anytime-valid", None, set(ratios)
+    if plan.end is not None:
+        reached = set(ratios) if today >= plan.end else set()
+        return "fixed horizon", f"read on {plan.end.isoformat()} (planned in advance)", reached
+    size = plan.sample_size or 0
+    reached = {m for m, r in ratios.items() if r.treatment + r.control >= size}
+    return "fixed horizon", f"read at {size:,} exposed profiles per module (planned in advance)", reached
+
+
+def _verdict(
+    row: LiftRow,
+    metric: Metric,
+    alpha: float,
+    decided_by: str,
+    reached: set[str],
+    ratio: SampleRatio | None,
+) -> None:
+    if ratio is not None and ratio.mismatch:
+        row.warning = (
+            f"sample ratio mismatch: {ratio.control:,} control against {ratio.treatment:,} treatment, "
+            f"{ratio.control_share:.1%} where {ratio.expected_control_share:.0%} was planned "
+            f"(p = {ratio.p_value:.1g}); "
+            "no verdict until it is explained: a sender that drops the control group, a cache serving one arm, "
+            "events lost for one arm"
+        )
+        row.verdict = "sample ratio mismatch"
+        return
+    if row.warning:
+        row.verdict = "too few to conclude"
+        return
+    if decided_by == "fixed horizon" and row.module not in reached:
+        row.verdict = "wait for the planned horizon"
+        return
+    p = row.p_value if decided_by == "fixed horizon" else row.p_value_sequential
+    deciding = row.q_value if row.level != "module" else p
+    row.significant = deciding is not None and deciding < alpha
+    if not row.significant:
+        row.verdict = "not significant"
+        return
+    better = (row.absolute_lift > 0) == metric.higher_is_better
+    row.verdict = "treatment better" if better else "treatment worse"
+    row.guardrail_breached = metric.guardrail and not better

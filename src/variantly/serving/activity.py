@@ -4,9 +4,15 @@ A render process never holds per-profile history for the whole audience. It keep
 impressions (a timestamp each) only for modules that have a frequency cap, only
 inside the longest cap window, and only for the most recent ``max_pairs`` profile and
 module pairs (least recently used go first); and one pair of counters per variant
-for Thompson sampling. It is fed by the events the process records itself and, by
-the poller, from the store: at start the statistics in one aggregate query and the
-capped impressions in the window, then only rows newer than the last it read.
+for Thompson sampling. Caps are fed by the events the process records itself and, by
+the poller, from the store: at start the capped impressions in the window, then only
+rows newer than the last it read.
+
+Variant statistics count people, not rows: exposed profiles and those of them who
+converted after exposure, 0 or 1 each (``exposures``, kept by ``events.record_events``),
+so a visitor who replays conversions cannot make a variant win. The poller reads them
+from the store every ``STATS_SECONDS`` (one aggregate over one row per profile and
+variant).
 
 Ids are not committed in order on PostgreSQL: a slow transaction can commit id 100 after
 the poller has read 101. The poller remembers the ids it passed without seeing for
@@ -29,13 +35,14 @@ from typing import NamedTuple
 from sqlalchemy import func, select
 
 from variantly.store import Store
-from variantly.store.schema import EventRow
+from variantly.store.schema import EventRow, ExposureRow
 from variantly.workspace import Workspace
 
 MAX_PAIRS = 25_000  # about 4.5 MB of profile and module pairs; more with VARIANTLY_ACTIVITY_PAIRS, exact with Redis
 READ_CHUNK = 5_000  # rows the poller reads at a time: small, so reading leaves no high-water mark
 LATE_COMMIT_SECONDS = 10.0  # how long an id the poller passed without seeing is looked for again
 MAX_MISSING = 10_000  # such ids remembered at most (most recent kept): an idempotent resend leaves a gap per event
+STATS_SECONDS = 10.0  # how often variant statistics are read again: sampling can be a few seconds behind
 
 
 class Recorded(NamedTuple):
@@ -62,19 +69,13 @@ def cap_days(workspace: Workspace) -> dict[str, float]:
     }
 
 
-def stored_statistics(store: Store, up_to: int | None = None) -> dict[str, tuple[int, int]]:
-    """Impressions and conversions per variant, as the store has them (up to event id ``up_to``)."""
-    query = select(EventRow.variant_id, EventRow.type, func.count()).where(EventRow.variant_id.is_not(None))
-    if up_to is not None:
-        query = query.where(EventRow.id <= up_to)
+def exposure_statistics(store: Store) -> dict[str, tuple[int, int]]:
+    """Per variant: profiles exposed to it, and those of them who converted after exposure."""
+    query = select(ExposureRow.variant_id, func.count(), func.count(ExposureRow.converted_at)).group_by(
+        ExposureRow.variant_id
+    )
     with store.sessions() as session:
-        counts = session.execute(query.group_by(EventRow.variant_id, EventRow.type)).all()
-    stats: dict[str, list[int]] = {}
-    for variant_id, kind, count in counts:
-        column = {"impression": 0, "conversion": 1}.get(kind)
-        if column is not None and variant_id is not None:
-            stats.setdefault(variant_id, [0, 0])[column] += count
-    return {variant_id: (i, c) for variant_id, (i, c) in stats.items()}
+        return {variant_id: (exposed, converted) for variant_id, exposed, converted in session.execute(query)}
 
 
 def stored_impressions(store: Store, capped: Mapping[str, float], up_to: int | None = None) -> list[Recorded]:
@@ -112,7 +113,8 @@ class Activity:
         self.max_pairs = max_pairs or MAX_PAIRS
         self.capped: dict[str, float] = {}
         self.last_id = 0
-        self.variant_stats: dict[str, list[int]] = {}  # impressions, conversions
+        self.variant_stats: dict[str, tuple[int, int]] = {}  # exposed profiles, converted profiles
+        self._stats_read = 0.0
         # "module\x1fprofile" -> impression times (epoch seconds), least recently used first: a plain dict
         # and a tuple take about 180 bytes a pair where an OrderedDict of lists took 400.
         self._impressions: dict[str, tuple[float, ...]] = {}
@@ -133,14 +135,8 @@ class Activity:
                     self._missing.pop(row.id, None)  # committed late by this process: taken in here
                 elif row.id in self._local:
                     continue
-                if row.variant_id:
-                    stats = self.variant_stats.setdefault(row.variant_id, [0, 0])
-                    if row.type == "impression":
-                        stats[0] += 1
-                        if row.module_id in self.capped:
-                            self._add_impression(row)
-                    elif row.type == "conversion":
-                        stats[1] += 1
+                if row.variant_id and row.type == "impression" and row.module_id in self.capped:
+                    self._add_impression(row)
 
     def _add_impression(self, row: Recorded) -> None:
         key = f"{row.module_id}\x1f{row.profile_id}"
@@ -156,9 +152,8 @@ class Activity:
     def load(self, store: Store) -> None:
         """At start: statistics from one aggregate query, capped impressions inside their windows."""
         last = _latest_id(store)
-        stats = {variant_id: list(counts) for variant_id, counts in stored_statistics(store, last).items()}
+        self.read_statistics(store)
         with self._lock:
-            self.variant_stats = stats
             self.last_id = last
         rows = stored_impressions(store, self.capped, last)
         with self._lock:
@@ -167,7 +162,9 @@ class Activity:
 
     def refresh(self, store: Store, limit: int = READ_CHUNK, chunks: int = 40) -> None:
         """Take in what other processes recorded since the last read, a chunk at a time until caught up
-        (at most ``chunks`` a poll: 200,000 events a second by default)."""
+        (at most ``chunks`` a poll: 200,000 events a second by default), and the statistics when they are due."""
+        if time.monotonic() - self._stats_read >= STATS_SECONDS:
+            self.read_statistics(store)
         self._read_missing(store)
         for _ in range(chunks):
             query = select(*recorded_columns()).where(EventRow.id > self.last_id).order_by(EventRow.id).limit(limit)
@@ -178,6 +175,10 @@ class Activity:
                 self._read_up_to(rows[-1].id)
             if len(rows) < limit:
                 return
+
+    def read_statistics(self, store: Store) -> None:
+        self.variant_stats = exposure_statistics(store)
+        self._stats_read = time.monotonic()
 
     def _note_missing(self, rows: list[Recorded]) -> None:
         """Remember the ids between ``last_id`` and these rows that were not there (yet)."""
@@ -225,8 +226,8 @@ class Activity:
         return self.seen(profile_id, windows)
 
     def stats(self, variant_id: str) -> tuple[int, int]:
-        impressions, conversions = self.variant_stats.get(variant_id, (0, 0))
-        return impressions, conversions
+        """(exposed profiles, converted profiles) of a variant."""
+        return self.variant_stats.get(variant_id, (0, 0))
 
     def pairs(self) -> int:
         return len(self._impressions)

@@ -1,28 +1,38 @@
-"""Impressions, clicks and conversions, recorded once each.
+"""Impressions, clicks, conversions and guardrail events (unsubscribes), recorded once each.
 
-``record_events`` stores a batch; an idempotency key (given, or derived from the
-event's content) makes a retried batch count once, so a sender can retry freely.
-What render needs from recorded events lives in ``variantly.serving.activity``.
+``record_events`` stores a batch; an idempotency key (given, or derived from the event's
+content) makes a retried batch count once, so a sender can retry freely. An event sent
+without a token is keyed by its decision's signature instead (``signatures.py``): one
+decision credits one event of each type, however often it is replayed. ``check_events``
+refuses, naming the field, what cannot be true: a time in the future or before the
+decision, money in another currency than the workspace reports in. Money on a conversion
+is taken only from a sender with a token (an order system); a browser's is dropped and
+said so. What render needs from recorded events lives in ``variantly.serving.activity``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
-from datetime import UTC, datetime
-from functools import lru_cache
-from typing import Any, Literal
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import text
+from sqlalchemy import Table, and_, bindparam, text, update
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from variantly.errors import Forbidden, InvalidRequest, NotFound
 from variantly.serving.activity import Recorded, recorded_columns
 from variantly.serving.profiles import in_utc, reject_invalid_text
+from variantly.serving.signatures import issued_at, valid
 from variantly.store import Store
-from variantly.store.schema import EventRow
+from variantly.store.schema import EventRow, ExposureRow
+from variantly.workspace import Workspace
+from variantly.workspace.models import CORE_EVENTS, IDENT
 
-EventType = Literal["impression", "click", "conversion"]
+CLOCK_SKEW = timedelta(minutes=5)  # how far a sender's clock may run ahead of ours
 
 
 class EventIn(BaseModel):
@@ -33,7 +43,11 @@ class EventIn(BaseModel):
     def _valid_text(cls, value: Any) -> Any:
         return reject_invalid_text(value)
 
-    type: EventType
+    type: str = Field(
+        pattern=IDENT.pattern,
+        examples=["impression"],
+        description="impression, click, conversion, or a guardrail event the workspace names (unsubscribe)",
+    )
     profile_id: str = Field(min_length=1, max_length=200)
     module: str = Field(default="", max_length=64, description="the module credited; empty for a page-level conversion")
     variant_id: str | None = Field(
@@ -42,6 +56,16 @@ class EventIn(BaseModel):
     arm: Literal["treatment", "control", "none"] = Field(description="from the render decision, for joining lift")
     cohort: str | None = Field(default=None, max_length=255, description="the decision's cohort key")
     at: datetime | None = Field(default=None, description="when it happened; now if omitted")
+    value: Decimal | None = Field(
+        default=None,
+        ge=0,
+        le=Decimal("1e12"),
+        decimal_places=4,
+        description="what a conversion was worth, in `currency`; taken only from a sender with a token",
+    )
+    currency: str | None = Field(
+        default=None, pattern=r"^[A-Z]{3}$", description="ISO 4217: the workspace's reporting currency"
+    )
     signature: str | None = Field(
         default=None,
         max_length=64,
@@ -68,11 +92,81 @@ class EventIn(BaseModel):
     def _in_utc(cls, value: datetime | None) -> datetime | None:
         return None if value is None else in_utc(value)
 
-    def key(self, at: datetime) -> str:
+    def key(self, at: datetime, *, anonymous: bool = False) -> str:
+        """What makes this event count once: a sender's own key, else its content. Without a token it is the
+        decision's signature and the type, so a replay is a duplicate whatever key it brings."""
+        if anonymous and self.signature:
+            return f"sig:{self.type}:{self.signature}"
         if self.idempotency_key:
             return self.idempotency_key
         basis = "|".join([self.type, self.profile_id, self.module, self.variant_id or "", self.arm, at.isoformat()])
         return "auto:" + hashlib.sha256(basis.encode()).hexdigest()[:40]
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A batch that can be recorded: the events as they will be stored, and the money a browser sent (dropped)."""
+
+    events: list[EventIn]
+    values_ignored: int = 0
+
+
+def check_events(
+    workspace: Workspace, events: list[EventIn], *, key: bytes, anonymous: bool, now: datetime | None = None
+) -> Checked:
+    """Refuse what cannot be recorded, naming the field; drop money a browser sent.
+
+    Every event: a known type and module, a time not in the future (``CLOCK_SKEW`` allowed), money only on a
+    conversion and only in the workspace's currency. Without a token: a valid signature of the decision it
+    reports, and a time not before that decision was issued.
+    """
+    now = now or datetime.now(UTC)
+    reporting = workspace.settings.reporting
+    types = (*CORE_EVENTS, *reporting.guardrail_events)
+    kept: list[EventIn] = []
+    ignored = 0
+    for i, event in enumerate(events):
+        where = f"events.{i}"
+        if event.type not in types:
+            raise InvalidRequest(f"{where}.type", f"unknown event type '{event.type}' (types: {', '.join(types)})")
+        if event.module and event.module not in workspace.modules:
+            raise NotFound(f"{where}.module: unknown module '{event.module}'")
+        if event.at is not None and event.at > now + CLOCK_SKEW:
+            raise InvalidRequest(f"{where}.at", "is in the future: send the time it happened")
+        if event.value is not None or event.currency is not None:
+            _check_money(event, where, reporting.currency)
+        if anonymous:
+            signed = issued_at(event.signature or "")
+            decision = (event.profile_id, event.module, event.variant_id, event.arm, event.cohort)
+            if not valid(key, event.signature, *decision):
+                raise Forbidden(
+                    f"{where}.signature: events sent without a token must carry the decision's signature from the "
+                    "render response (or send a renderer token)"
+                )
+            if signed is not None and event.at is not None and event.at < signed - CLOCK_SKEW:
+                raise InvalidRequest(f"{where}.at", "is before the decision it reports was made")
+            if event.value is not None:
+                ignored += 1  # a browser cannot be trusted with money: counted as a conversion without it
+                event = event.model_copy(update={"value": None, "currency": None})
+        kept.append(event)
+    return Checked(kept, ignored)
+
+
+def _check_money(event: EventIn, where: str, currency: str | None) -> None:
+    if event.type != "conversion":
+        raise InvalidRequest(f"{where}.value", "only a conversion carries a value")
+    if event.value is None or event.currency is None:
+        raise InvalidRequest(f"{where}.currency", "send value and currency together")
+    if currency is None:
+        raise InvalidRequest(
+            f"{where}.currency", "this workspace takes no money yet: set reporting.currency in variantly.yml"
+        )
+    if event.currency != currency:
+        raise InvalidRequest(
+            f"{where}.currency",
+            f"'{event.currency}' is not this workspace's reporting currency '{currency}': convert it before sending "
+            "(nothing is converted here)",
+        )
 
 
 _COLUMNS = (
@@ -85,9 +179,11 @@ _COLUMNS = (
     "cohort_key",
     "at",
     "received_at",
+    "value",
+    "currency",
 )
-_TYPES = ("text", "text", "text", "text", "text", "text", "text", "timestamptz", "timestamptz")
-# PostgreSQL: the batch as nine arrays, so the statement is the same short text for 1 or 5,000 rows (a
+_TYPES = ("text", "text", "text", "text", "text", "text", "text", "timestamptz", "timestamptz", "numeric", "text")
+# PostgreSQL: the batch as arrays, so the statement is the same short text for 1 or 5,000 rows (a
 # multi-row VALUES list costs more to build and parse than the insert itself).
 _UNNEST_INSERT = text(
     f"INSERT INTO {EventRow.__tablename__} ({', '.join(_COLUMNS)}) "
@@ -97,20 +193,21 @@ _UNNEST_INSERT = text(
 )
 
 
-def record_events(store: Store, events: list[EventIn]) -> tuple[list[Recorded], int]:
-    """Store a batch; returns the events that were new and how many were duplicates.
+def record_events(store: Store, events: list[EventIn], *, anonymous: bool = False) -> tuple[list[Recorded], int]:
+    """Store a batch; returns the events that were new and how many were duplicates (replays included).
 
     ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: the store decides what is new in the
     same round trip that writes it, so a retried batch (or the same batch through two
     nodes at once) counts once. PostgreSQL gets the batch as arrays (``_UNNEST_INSERT``),
-    SQLite one compiled statement for all rows.
+    SQLite one compiled statement for all rows. In the same transaction the new
+    impressions and conversions of variants update ``exposures`` (``_expose``).
     """
     now = datetime.now(UTC)
     rows: dict[str, dict] = {}
     for event in events:
         at = event.at or now
         at = at if at.tzinfo else at.replace(tzinfo=UTC)
-        key = event.key(at)
+        key = event.key(at, anonymous=anonymous)
         rows.setdefault(
             key,
             {
@@ -123,12 +220,15 @@ def record_events(store: Store, events: list[EventIn]) -> tuple[list[Recorded], 
                 "cohort_key": event.cohort,
                 "at": at,
                 "received_at": now,
+                "value": event.value,
+                "currency": event.currency,
             },
         )
     if not rows:
         return [], 0
     with store.session() as session:
-        if store.engine.dialect.name == "postgresql":
+        postgres = store.engine.dialect.name == "postgresql"
+        if postgres:
             found = session.execute(_UNNEST_INSERT, {c: [r[c] for r in rows.values()] for c in _COLUMNS})
         else:
             statement = (
@@ -138,35 +238,40 @@ def record_events(store: Store, events: list[EventIn]) -> tuple[list[Recorded], 
             )
             found = session.connection().execute(statement, list(rows.values()))
         new = [Recorded(*r) for r in found]
+        _expose(session, new, postgres=postgres)
     new.sort(key=lambda r: r.id)
     return new, len(events) - len(new)
 
 
-def decision_signature(
-    key: bytes, profile_id: str, module: str, variant_id: str | None, arm: str, cohort: str | None
-) -> str:
-    """What a render response signs for each decision, and an anonymous event must bring back.
-
-    An event without a token is credited only for what was really served to that
-    profile: the signature binds the profile, module, variant, arm and cohort together.
-    """
-    signer = _keyed(key).copy()
-    signer.update("\x1f".join([profile_id, module, variant_id or "", arm, cohort or ""]).encode())
-    return signer.hexdigest()[:32]
-
-
-@lru_cache(maxsize=8)
-def _keyed(key: bytes) -> hmac.HMAC:
-    """The HMAC with its key already absorbed: each signature copies it instead of starting over."""
-    return hmac.new(key, digestmod=hashlib.sha256)
-
-
-def signature_problems(key: bytes, events: list[EventIn]) -> list[str]:
-    """The events whose signature is missing or does not match what was served; a page-level conversion
-    (no module) is bound to the profile and arm alone."""
-    problems = []
-    for i, event in enumerate(events):
-        expected = decision_signature(key, event.profile_id, event.module, event.variant_id, event.arm, event.cohort)
-        if not event.signature or not hmac.compare_digest(event.signature, expected):
-            problems.append(f"events.{i}.signature")
-    return problems
+def _expose(session: Any, new: list[Recorded], *, postgres: bool) -> None:
+    """A profile's first impression of a variant is its exposure; its first conversion after that, converted."""
+    earliest: dict[tuple[str, str], datetime] = {}
+    for row in new:
+        if row.type == "impression" and row.variant_id:
+            pair = (row.variant_id, row.profile_id)
+            if pair not in earliest or row.at < earliest[pair]:
+                earliest[pair] = row.at
+    exposures = [{"variant_id": v, "profile_id": p, "exposed_at": at} for (v, p), at in earliest.items()]
+    if exposures:
+        insert = postgres_insert if postgres else sqlite_insert
+        session.execute(insert(ExposureRow).on_conflict_do_nothing(), exposures)
+    converted = [
+        {"v": row.variant_id, "p": row.profile_id, "at": row.at}
+        for row in new
+        if row.type == "conversion" and row.variant_id
+    ]
+    if converted:
+        table = cast(Table, ExposureRow.__table__)
+        session.connection().execute(  # Core executemany: the ORM would insist on primary keys per row
+            update(table)
+            .where(
+                and_(
+                    table.c.variant_id == bindparam("v"),
+                    table.c.profile_id == bindparam("p"),
+                    table.c.converted_at.is_(None),
+                    table.c.exposed_at <= bindparam("at"),
+                )
+            )
+            .values(converted_at=bindparam("at")),
+            converted,
+        )

@@ -20,9 +20,9 @@ from variantly.errors import StoreUnavailable, Unauthenticated, VariantlyError
 from variantly.serving import snapshot
 from variantly.serving.activity import Activity
 from variantly.serving.decide import Decision
-from variantly.serving.events import decision_signature
 from variantly.serving.release import EMPTY_RELEASE, Release, load_release
 from variantly.serving.shared_activity import SharedActivity
+from variantly.serving.signatures import IssueClock, decision_signature
 from variantly.settings import ProcessSettings
 from variantly.store import Store
 from variantly.workspace import Workspace, load_workspace
@@ -61,6 +61,7 @@ class RenderService:
         )
         self.activity.set_caps(self.workspace)
         self.accounts = Accounts()  # tokens and sessions are checked here, never in the store per request
+        self.issued: Callable[[], int] = IssueClock()  # when decisions are signed (microseconds)
         self.event_key = self._event_key()
         self._accounts_refreshed_for_miss = 0.0
         # Called with the new workspace when the guardrail policy changed (review servers
@@ -157,10 +158,14 @@ class RenderService:
             return b""
 
     def sign(self, profile_id: str, decisions: list[Decision]) -> None:
-        """Sign each decision for ``profile_id``, so events about it can be credited without a token."""
+        """Sign each decision for ``profile_id`` with when it was issued, so events about it can be credited without
+        a token, once each (``serving.signatures``)."""
         if self.event_key:
+            issued = self.issued()
             for d in decisions:
-                d.signature = decision_signature(self.event_key, profile_id, d.module, d.variant_id, d.arm, d.cohort)
+                d.signature = decision_signature(
+                    self.event_key, profile_id, d.module, d.variant_id, d.arm, d.cohort, issued
+                )
 
     def principal_for_token(self, token: str | None) -> Principal:
         """The caller a bearer token names, from memory. An unknown token may refresh the copy (a token

@@ -2,10 +2,10 @@
 
 Set ``--redis-url`` / ``VARIANTLY_REDIS_URL``. Each capped impression goes into a
 sorted set per profile and module (member: the event id, so a retry counts once;
-score: when it happened), trimmed to the cap window and expiring with it; variant
-statistics are counters in one hash. A render asks for the counts of the capped
-modules it shows in one pipelined round trip (none when the target has no caps);
-the poller copies the statistics into memory once a second for Thompson sampling.
+score: when it happened), trimmed to the cap window and expiring with it. A render asks
+for the counts of the capped modules it shows in one pipelined round trip (none when the
+target has no caps). Variant statistics (exposed and converted people) come from the store
+for every process alike (``activity.exposure_statistics``).
 
 Redis is not the only count. Each process also keeps its own bounded copy (``Activity``:
 what it records itself and what the poller reads from the store, as without Redis), and a
@@ -28,15 +28,14 @@ from datetime import datetime
 import redis
 import redis.asyncio
 
-from variantly.serving.activity import Activity, Recorded, stored_impressions, stored_statistics
+from variantly.serving.activity import Activity, Recorded, stored_impressions
 from variantly.store import Store
 from variantly.workspace import Workspace
 
 log = logging.getLogger("variantly.serving")
 
 TIMEOUT_SECONDS = 0.25  # a render waits this long for Redis at most, then counts locally
-STATS = "stats"
-FILLED = "filled"  # set once Redis holds the store's windows and statistics; gone after a flush or a restart
+FILLED = "filled"  # set once Redis holds the store's windows; gone after a flush or a restart
 REBUILDING = "rebuilding"  # one process rebuilds at a time
 
 
@@ -70,23 +69,18 @@ class SharedActivity:
     def record(self, rows: Iterable[Recorded], *, local: bool = True) -> None:
         rows = list(rows)
         self.local.record(rows, local=local)
-        if not rows:
+        capped = [r for r in rows if r.type == "impression" and r.variant_id and r.module_id in self.capped]
+        if not capped:
             return
         try:
             pipe = self._client.pipeline(transaction=False)
             now = time.time()
-            for row in rows:
-                if not row.variant_id:
-                    continue
-                if row.type == "impression":
-                    pipe.hincrby(self._key(STATS), f"{row.variant_id}:i", 1)
-                    if (days := self.capped.get(row.module_id)) is not None:
-                        key = self._impressions_key(row.module_id, row.profile_id)
-                        pipe.zadd(key, {str(row.id): row.at.timestamp()})
-                        pipe.zremrangebyscore(key, "-inf", now - days * 86400)
-                        pipe.expire(key, int(days * 86400) + 60)
-                elif row.type == "conversion":
-                    pipe.hincrby(self._key(STATS), f"{row.variant_id}:c", 1)
+            for row in capped:
+                days = self.capped[row.module_id]
+                key = self._impressions_key(row.module_id, row.profile_id)
+                pipe.zadd(key, {str(row.id): row.at.timestamp()})
+                pipe.zremrangebyscore(key, "-inf", now - days * 86400)
+                pipe.expire(key, int(days * 86400) + 60)
             pipe.execute()
             self._recovered()
         except (redis.RedisError, OSError) as exc:
@@ -128,24 +122,17 @@ class SharedActivity:
 
     def refresh(self, store: Store) -> None:
         """The store's new events into this process's copy (always: it is what holds the caps when Redis
-        cannot), then the statistics from Redis, after filling Redis from the store if it came back empty."""
+        cannot), the statistics when due, and Redis filled from the store if it came back empty."""
         self.local.refresh(store)
         try:
             if not self._client.exists(self._key(FILLED)):
                 self.rebuild(store)
-            raw = self._client.hgetall(self._key(STATS))
             self._recovered()
         except (redis.RedisError, OSError) as exc:
             self._failed(exc)
-            return
-        stats: dict[str, list[int]] = {}
-        for field, value in raw.items():
-            variant_id, _, kind = field.decode().rpartition(":")
-            stats.setdefault(variant_id, [0, 0])[0 if kind == "i" else 1] = int(value)
-        self.local.variant_stats = stats
 
     def rebuild(self, store: Store) -> None:
-        """Fill Redis from the store: capped impressions inside their windows, and the variant statistics.
+        """Fill Redis from the store: capped impressions inside their windows.
 
         Redis came back empty, or was never filled (events recorded before it was configured). One process
         does it (a lock key with an expiry); members are event ids, so an impression counted twice is one.
@@ -164,11 +151,9 @@ class SharedActivity:
                 pipe.expire(key, int(row.at.timestamp() + days * 86400 - now) + 60)
                 if len(pipe) >= 5000:
                     pipe.execute()
-            for variant_id, (impressions, conversions) in stored_statistics(store).items():
-                pipe.hset(self._key(STATS), mapping={f"{variant_id}:i": impressions, f"{variant_id}:c": conversions})
             pipe.set(self._key(FILLED), str(now))
             pipe.execute()
-            log.info("redis filled from the store: capped impressions in their windows and variant statistics")
+            log.info("redis filled from the store: capped impressions in their windows")
         finally:
             self._client.delete(self._key(REBUILDING))
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, Numeric, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -102,6 +103,20 @@ class EventRow(Base):
     cohort_key: Mapped[str | None] = mapped_column(String(255))
     at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    value: Mapped[Decimal | None] = mapped_column(Numeric(18, 4))  # what a conversion was worth
+    currency: Mapped[str | None] = mapped_column(String(3))  # ISO 4217: the workspace's reporting currency
+
+
+class ExposureRow(Base):
+    """A profile's first impression of a variant, and its first conversion after it: variant statistics
+    (Thompson sampling) count exposed people and people who converted, 0 or 1 each, never event rows."""
+
+    __tablename__ = "exposures"
+
+    variant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    profile_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    exposed_at: Mapped[datetime]
+    converted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ReleaseRow(Base):

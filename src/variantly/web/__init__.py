@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
-from variantly.web import preview, routes
+from variantly.web import lift, preview, routes
 
 router = APIRouter()
 router.include_router(routes.router)
 router.include_router(preview.router)
+router.include_router(lift.router)
 
 __all__ = ["router"]

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from variantly.authoring.preview import decision_rows, preview_for_profile
 from variantly.errors import NotFound, Unauthenticated, VariantlyError
 from variantly.serving.profiles import Profile, parse_profile
-from variantly.web.routes import _page, _signed_in, _to_login
+from variantly.web.pages import render_page, signed_in, to_login
 from variantly.web.security import SecureRoute
 from variantly.workspace import Workspace
 from variantly.workspace.channels import CHANNELS
@@ -25,9 +25,9 @@ router = APIRouter(prefix="/ui", include_in_schema=False, route_class=SecureRout
 @router.get("/preview")
 def preview_page(request: Request) -> Response:
     """A layout or module as a profile sees it, beside the decisions that shaped it (for marketers)."""
-    session, who = _signed_in(request)
+    session, who = signed_in(request)
     if who is None:
-        return _to_login()
+        return to_login()
     svc = request.app.state.service
     workspace = svc.workspace
     params = request.query_params
@@ -54,13 +54,13 @@ def preview_page(request: Request) -> Response:
             context |= {"preview": preview, "rows": decision_rows(preview), "query": query, "profile_id": profile.id}
     except VariantlyError as exc:
         context |= {"message": exc.message, "message_kind": "error"}
-    return _page(request, session, "preview.html", **context)
+    return render_page(request, session, "preview.html", **context)
 
 
 @router.get("/preview/frame")
 def preview_frame(request: Request) -> Response:
     """The rendered page alone, for the preview's sandboxed frame (served with the preview CSP)."""
-    _, who = _signed_in(request)
+    _, who = signed_in(request)
     if who is None:
         raise Unauthenticated("sign in to preview")
     svc = request.app.state.service
@@ -77,7 +77,7 @@ def preview_frame(request: Request) -> Response:
 @router.get("/preview/version")
 def preview_version(request: Request) -> Response:
     """Changes when the workspace on disk or the release does: the preview page polls it to refresh."""
-    _, who = _signed_in(request)
+    _, who = signed_in(request)
     if who is None:
         raise Unauthenticated("sign in to preview")
     return Response(_preview_version(request.app.state.service), media_type="text/plain")

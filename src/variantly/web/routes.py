@@ -4,52 +4,27 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-from starlette.datastructures import FormData
 
-from variantly.auth import Principal, by_password, end_sessions, record_session
+from variantly.auth import by_password, end_sessions, record_session
 from variantly.authoring import review
 from variantly.authoring.report import VariantReport
-from variantly.errors import InvalidRequest, TooManyAttempts, Unauthenticated, VariantlyError
-from variantly.serving.profiles import NUL_MESSAGE
+from variantly.errors import TooManyAttempts, Unauthenticated, VariantlyError
 from variantly.store.variants import get_variant
 from variantly.web import session as sessions
+from variantly.web.pages import local_path, read_form, render_page, signed_in, to_login
 from variantly.web.report import slot_rows
 from variantly.web.security import SecureRoute
 from variantly.web.throttle import SignInThrottle
 
-TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 STATIC = Path(__file__).parent / "static"
 FILTER_KEYS = ("module", "cohort", "locale", "status", "guardrail")
 
 router = APIRouter(prefix="/ui", include_in_schema=False, route_class=SecureRoute)
 log = logging.getLogger("variantly.web")
-
-
-def _page(
-    request: Request, session: sessions.Session, template: str, status_code: int = 200, **context: Any
-) -> Response:
-    html = TEMPLATES.get_template(template).render(who=session.principal, csrf=session.csrf, **context)
-    response = HTMLResponse(html, status_code=status_code)
-    sessions.save(request, response, session)
-    return response
-
-
-def _signed_in(request: Request) -> tuple[sessions.Session, Principal | None]:
-    session = sessions.load(request)
-    if session.principal is None:
-        return session, None
-    return session, session.principal.require("reviewer")
 
 
 def _filters(request: Request) -> review.Filters:
@@ -59,15 +34,6 @@ def _filters(request: Request) -> review.Filters:
 def _query(request: Request) -> str:
     params = {k: v for k, v in request.query_params.items() if k in FILTER_KEYS and v}
     return "?" + urlencode(params) if params else ""
-
-
-async def read_form(request: Request) -> FormData:
-    """The form, with every field checked for text no store could hold (a NUL): a 422 page naming the field."""
-    form = await request.form()
-    for name, value in form.multi_items():
-        if isinstance(value, str) and "\x00" in value:
-            raise InvalidRequest(f"form.{name}", NUL_MESSAGE)
-    return form
 
 
 def _int(value: object) -> int:
@@ -86,20 +52,6 @@ def _throttle(request: Request) -> SignInThrottle:
     return state.sign_in_throttle
 
 
-def local_path(target: str, default: str = "/ui/") -> str:
-    """A redirect target from a form, kept inside the review UI: never another site."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/ui/") or "\\" in target:
-        return default
-    return target
-
-
-def _to_login() -> RedirectResponse:
-    return RedirectResponse("/ui/login", status_code=303)
-
-
 @router.get("/static/{name}")
 def static(name: str) -> Response:
     path = STATIC / name
@@ -111,7 +63,7 @@ def static(name: str) -> Response:
 
 @router.get("/login")
 def login_form(request: Request) -> Response:
-    return _page(request, sessions.load(request), "login.html")
+    return render_page(request, sessions.load(request), "login.html")
 
 
 @router.post("/login")
@@ -137,11 +89,11 @@ async def login(request: Request) -> Response:
             raise
     except VariantlyError as exc:
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyAttempts) else None
-        page = _page(
+        answer = render_page(
             request, session, "login.html", status_code=exc.status_code, message=exc.message, message_kind="error"
         )
-        page.headers.update(headers or {})
-        return page
+        answer.headers.update(headers or {})
+        return answer
     throttle.succeeded(name, client)
     svc.refresh_accounts()
     session = sessions.signed_in(request, who)
@@ -166,9 +118,9 @@ async def logout(request: Request) -> Response:
 
 @router.get("/")
 def queue(request: Request) -> Response:
-    session, who = _signed_in(request)
+    session, who = signed_in(request)
     if who is None:
-        return _to_login()
+        return to_login()
     svc = request.app.state.service
     filters = _filters(request)
     page = review.list_variants(svc.store, filters, limit=200)
@@ -178,7 +130,7 @@ def queue(request: Request) -> Response:
         params = {k: v for k, v in request.query_params.items() if k in FILTER_KEYS and v} | changes
         return "/ui/?" + urlencode({k: v for k, v in params.items() if v})
 
-    return _page(
+    return render_page(
         request,
         session,
         "queue.html",
@@ -197,9 +149,9 @@ def queue(request: Request) -> Response:
 
 @router.post("/approve-selected")
 async def approve_selected(request: Request) -> Response:
-    session, who = _signed_in(request)
+    session, who = signed_in(request)
     if who is None:
-        return _to_login()
+        return to_login()
     form = await read_form(request)
     sessions.check_csrf(session, form.get("csrf"))
     store = request.app.state.service.store
@@ -226,16 +178,16 @@ async def approve_selected(request: Request) -> Response:
 
 @router.get("/variants/{variant_id}")
 def variant_page(variant_id: str, request: Request) -> Response:
-    session, who = _signed_in(request)
+    session, who = signed_in(request)
     if who is None:
-        return _to_login()
+        return to_login()
     svc = request.app.state.service
     row = get_variant(svc.store, variant_id)
     module_file = svc.workspace.modules.get(row.module_id)
     prev, next_ = review.neighbours(svc.store, _filters(request), variant_id)
     report = VariantReport.from_stored(row.report)
     generation = report.generation
-    return _page(
+    return render_page(
         request,
         session,
         "variant.html",
@@ -257,7 +209,7 @@ def variant_page(variant_id: str, request: Request) -> Response:
 
 @router.get("/variants/{variant_id}/preview/{channel}")
 def variant_preview(variant_id: str, channel: str, request: Request) -> Response:
-    _, who = _signed_in(request)
+    _, who = signed_in(request)
     if who is None:
         raise Unauthenticated("sign in to preview")
     from variantly.authoring.preview import preview_variant
@@ -268,9 +220,9 @@ def variant_preview(variant_id: str, channel: str, request: Request) -> Response
 
 @router.post("/variants/{variant_id}/{action}")
 async def decide(variant_id: str, action: str, request: Request) -> Response:
-    session, who = _signed_in(request)
+    session, who = signed_in(request)
     if who is None:
-        return _to_login()
+        return to_login()
     form = await read_form(request)
     sessions.check_csrf(session, form.get("csrf"))
     svc = request.app.state.service
@@ -323,24 +275,3 @@ async def decide(variant_id: str, action: str, request: Request) -> Response:
         message, kind = exc.message, "error"
     separator = "&" if "?" in target else "?"
     return RedirectResponse(f"{target}{separator}{urlencode({'message': message, 'kind': kind})}", status_code=303)
-
-
-@router.get("/lift")
-def lift_page(request: Request) -> Response:
-    session, who = _signed_in(request)
-    if who is None:
-        return _to_login()
-    from variantly.reporting.lift import lift_report
-    from variantly.web.chart import lift_chart
-
-    store = request.app.state.service.store
-    rows = lift_report(store, request.query_params.get("module") or None)
-    labels = {}
-    for row in rows:
-        if row.variant_id:
-            try:
-                text = next(iter(get_variant(store, row.variant_id).slots.values()), "")
-            except VariantlyError:
-                text = row.variant_id[:10]
-            labels[row.variant_id] = text if len(text) <= 30 else text[:29] + "…"
-    return _page(request, session, "lift.html", rows=rows, chart=lift_chart(rows, labels), labels=labels)

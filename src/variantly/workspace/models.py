@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from datetime import date
 from functools import cached_property
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from variantly.workspace.channels import ChannelLimits, ChannelName, ChannelSettings
 from variantly.workspace.rules import Rule
@@ -22,6 +24,8 @@ Kind = Literal["headline", "example", "image", "cta"]
 KINDS: tuple[Kind, ...] = ("headline", "example", "image", "cta")
 VARY_BY_DEFAULT: tuple[Dimension, ...] = ("segment", "industry", "behaviour")
 Ident = Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)
+IDENT = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+CORE_EVENTS = ("impression", "click", "conversion")
 
 # Text per locale, or one text for every locale.
 Localized = str | dict[str, str]
@@ -171,6 +175,52 @@ class GenerationSettings(_Strict):
     )
 
 
+class FixedHorizon(_Strict):
+    """A result read once, at a moment planned in advance: then "significant" is the fixed-horizon test's."""
+
+    sample_size: int | None = Field(default=None, ge=100, description="exposed profiles per module, both arms")
+    end: date | None = Field(default=None, description="the day the result is read")
+
+    @model_validator(mode="after")
+    def _one(self) -> FixedHorizon:
+        if (self.sample_size is None) == (self.end is None):
+            raise ValueError("give exactly one of sample_size or end")
+        return self
+
+
+class ReportingSettings(_Strict):
+    """How lift is measured and read: money, guardrail metrics, and when a result may be called."""
+
+    currency: str | None = Field(
+        default=None, pattern=r"^[A-Z]{3}$", description="ISO 4217; conversions in any other currency are refused"
+    )
+    guardrail_events: list[str] = Field(
+        default_factory=lambda: ["unsubscribe"],
+        description="event types whose rate personalisation must not raise (flagged when treatment is worse)",
+    )
+    fixed_horizon: FixedHorizon | None = Field(
+        default=None, description="declared in advance: the result is read at this size or date, not before"
+    )
+    sequential_tuning: int = Field(
+        default=5000, ge=100, description="exposed profiles at which the anytime-valid interval is tightest"
+    )
+    winsorize_percentile: float | None = Field(
+        default=None, gt=50, le=100, description="cap revenue per visitor at this percentile of the pooled values"
+    )
+    alpha: float = Field(default=0.05, gt=0, lt=0.5, description="1 - the intervals' confidence")
+    minimum_per_arm: int = Field(
+        default=10, ge=1, description="profiles with a value (converted, bought) each arm needs before any interval"
+    )
+
+    @field_validator("guardrail_events")
+    @classmethod
+    def _event_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not IDENT.match(name) or name in CORE_EVENTS:
+                raise ValueError(f"'{name}' is not a guardrail event name (lower case; not one of {CORE_EVENTS})")
+        return names
+
+
 class Settings(_Strict):
     """``variantly.yml``: workspace-wide settings that marketers and operators own."""
 
@@ -187,6 +237,7 @@ class Settings(_Strict):
     channels: dict[ChannelName, ChannelSettings] = Field(
         default_factory=dict, description="per channel: limits and texts every message carries (SMS opt-out)"
     )
+    reporting: ReportingSettings = Field(default_factory=ReportingSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
 
 

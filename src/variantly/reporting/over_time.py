@@ -1,0 +1,71 @@
+"""The lift as a daily reader saw it: the module row at the end of each day, with both intervals.
+
+Drawn on the lift page so the difference between the two intervals is seen, not explained: the fixed one
+crosses zero and back as the data comes in, the anytime-valid one only narrows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from variantly.reporting.lift import read_outcomes
+from variantly.reporting.metrics import CONVERSION, metrics_for
+from variantly.reporting.stats import Sample, compare
+from variantly.store import Store
+from variantly.workspace.models import ReportingSettings
+
+
+@dataclass(frozen=True)
+class Point:
+    """The module's lift as it would have read at the end of one day."""
+
+    day: date
+    exposed: int
+    absolute_lift: float
+    absolute_ci: tuple[float, float]
+    absolute_cs: tuple[float, float]
+
+
+def lift_over_time(
+    store: Store,
+    settings: ReportingSettings,
+    module: str,
+    *,
+    metric: str = CONVERSION.name,
+    days: int = 60,
+) -> list[Point]:
+    """The module row at the end of each day from its first exposure (the last ``days``): what a daily reader saw."""
+    metrics = metrics_for(settings.guardrail_events)
+    chosen = metrics.get(metric, CONVERSION)
+    everything = read_outcomes(store, settings.guardrail_events, module=module)
+    if not everything:
+        return []
+    first = min(e.at for e, _ in everything).date()
+    last = datetime.now(UTC).date()
+    start = max(first, last - timedelta(days=days - 1))
+    points = []
+    day = start
+    while day <= last:
+        end = datetime.combine(day, time.max, tzinfo=UTC)
+        seen = read_outcomes(store, settings.guardrail_events, module=module, until=end)
+        treatment = [v for e, o in seen if e.arm == "treatment" and (v := chosen.value(o)) is not None]
+        control = [v for e, o in seen if e.arm == "control" and (v := chosen.value(o)) is not None]
+        if len(treatment) > 1 and len(control) > 1:
+            ddof = 0 if chosen.unit == "rate" else 1
+            effect = compare(
+                Sample.of(treatment, ddof=ddof),
+                Sample.of(control, ddof=ddof),
+                alpha=settings.alpha,
+                tuning=settings.sequential_tuning,
+                minimum=settings.minimum_per_arm,
+            )
+            if not math.isfinite(effect.absolute_cs.low):
+                day += timedelta(days=1)
+                continue  # too few yet: nothing a reader could have drawn
+            points.append(
+                Point(day, len(seen), effect.absolute, effect.absolute_ci.as_tuple(), effect.absolute_cs.as_tuple())
+            )
+        day += timedelta(days=1)
+    return points
