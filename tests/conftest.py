@@ -27,6 +27,7 @@ respx.mocks.DEFAULT_MOCKER = respx.mocks.HTTPXMocker.name
 
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_ENV = "VARIANTLY_TEST_POSTGRES_URL"
+REDIS_ENV = "VARIANTLY_TEST_REDIS_URL"
 WORKSPACE_PARTS = ("modules", "prompts", "guardrails", "examples", "audiences.yml", "variantly.yml")
 
 
@@ -206,3 +207,32 @@ def consenting_profile(pid: str, **traits) -> dict:
         "traits": {"company_size": 20, "locale": "en"} | traits,
         "consent": {"personalisation": True, "marketing_email": True},
     }
+
+
+@pytest.fixture(
+    params=[
+        "store",
+        pytest.param("redis", marks=pytest.mark.skipif(not os.environ.get(REDIS_ENV), reason=f"set {REDIS_ENV}")),
+    ]
+)
+def shared_caps(request: pytest.FixtureRequest):
+    """No settings (caps shared through the store), or a Redis URL with a key prefix of this test's own."""
+    if request.param == "store":
+        yield {}
+        return
+    import redis
+
+    prefix = f"t{uuid.uuid4().hex[:10]}:"
+    yield {"redis_url": os.environ[REDIS_ENV], "redis_prefix": prefix}
+    client = redis.Redis.from_url(os.environ[REDIS_ENV])
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
+
+
+def until(check, seconds: float) -> float:
+    """Seconds until ``check()`` is true; fails after ``seconds``."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < seconds, f"not within {seconds} s"
+        time.sleep(0.05)
+    return time.monotonic() - started

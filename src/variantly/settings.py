@@ -49,6 +49,9 @@ class ProcessSettings(BaseModel):
     forwarded_allow_ips: str | None = Field(
         default=None, description="proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (none by default)"
     )
+    purge_seconds: float = Field(
+        default=3600, ge=0, description="how often a server deletes events past events.retention_days (0: never)"
+    )
     model: str | None = Field(default=None, description="the LLM model, over generation.model in variantly.yml")
     openai_api_key: str | None = Field(default=None, description="the LLM endpoint's key", repr=False)
     openai_base_url: str | None = Field(default=None, description="any OpenAI-compatible endpoint")
@@ -98,6 +101,7 @@ ENVIRONMENT: dict[str, tuple[str, ...]] = {
     "log_format": ("VARIANTLY_LOG_FORMAT",),
     "server_stack": ("VARIANTLY_SERVER_STACK",),
     "forwarded_allow_ips": ("VARIANTLY_FORWARDED_ALLOW_IPS",),
+    "purge_seconds": ("VARIANTLY_PURGE_SECONDS",),
     "model": ("VARIANTLY_MODEL",),
     "openai_api_key": ("OPENAI_API_KEY",),
     "openai_base_url": ("OPENAI_BASE_URL",),

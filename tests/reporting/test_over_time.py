@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from variantly.reporting.over_time import lift_over_time
 from variantly.serving.events import EventIn, record_events
+from variantly.serving.pseudonyms import load_pseudonyms
 from variantly.workspace.models import ReportingSettings
 
 
@@ -24,7 +25,7 @@ def test_each_day_has_a_point_and_the_anytime_valid_band_holds_the_fixed_one_and
             events.append(EventIn(type="impression", **common))
             if rng.random() < (0.09 if arm == "treatment" else 0.06):
                 events.append(EventIn(type="conversion", **common | {"at": at + timedelta(minutes=5)}))
-    record_events(store, events)  # as a sender with a token backfills them
+    record_events(store, events, pseudonyms=load_pseudonyms(store))  # as a sender with a token backfills them
 
     points = lift_over_time(store, ReportingSettings(), "cta")
     assert [p.day for p in points] == [(start + timedelta(days=d)).date() for d in range(10)]

@@ -119,7 +119,7 @@ def test_a_replayed_decision_counts_once_whatever_idempotency_keys_it_brings(ser
     svc.activity.read_statistics(svc.store)
     assert svc.activity.stats(decision["variant_id"]) == (1, 1)  # one person exposed, one converted
     outcomes = read_outcomes(svc.store, ["unsubscribe"], module="cta")
-    assert [(e.profile_id, o.converted) for e, o in outcomes] == [("replayer", True)]  # the report: one profile
+    assert [(e.profile_id, o.converted) for e, o in outcomes] == [(svc.pseudonyms.stored("replayer"), True)]  # one
 
 
 def test_an_event_in_the_future_or_before_its_decision_is_refused(served_app) -> None:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
-from test_scale_out import until
 
-from conftest import LiveServer, approve_examples, consenting_profile, free_port, make_app, shown
+from conftest import LiveServer, approve_examples, consenting_profile, free_port, make_app, shown, until
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 
@@ -71,6 +71,9 @@ def test_a_capped_profile_stays_capped_while_redis_is_down_and_after_it_returns_
                 return httpx.post(f"{node.url}/v1/render", json=render, timeout=10).json()["decisions"][0]["outcome"]
 
             until(lambda: outcome(a) == "default" and outcome(b) == "default", 15.0)
+            week = {"cta": datetime.now(UTC) - timedelta(days=7)}
+            for app in (node_a, node_b):  # each node's own copy has read them from the store (within a poll)
+                until(lambda app=app: app.state.service.activity.local.seen(me["id"], week) == {"cta": 5}, 15.0)
 
             def load() -> None:  # other readers keep both nodes busy all along
                 n = 0
@@ -93,7 +96,8 @@ def test_a_capped_profile_stays_capped_while_redis_is_down_and_after_it_returns_
             after = [outcome(node) for node in (a, b) * 10]
             assert after.count("default") >= 19, after
             refilled = redis.Redis.from_url(server.url)
-            until(lambda: refilled.zcard(f"caps:imp:cta:{me['id']}") == 5, 15.0)  # rebuilt from the store
+            subject = node_a.state.service.pseudonyms.subject(me["id"])  # Redis keys people by pseudonym
+            until(lambda: refilled.zcard(f"caps:imp:cta:{subject}") == 5, 15.0)  # rebuilt from the store
             stop.set()
             loader.join(timeout=15)
     finally:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,38 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import LiveServer, approve_examples, consenting_profile, free_port, shown
-
-REDIS_ENV = "VARIANTLY_TEST_REDIS_URL"
-
-
-@pytest.fixture(
-    params=[
-        "store",
-        pytest.param("redis", marks=pytest.mark.skipif(not os.environ.get(REDIS_ENV), reason=f"set {REDIS_ENV}")),
-    ]
-)
-def shared_caps(request: pytest.FixtureRequest):
-    """No settings (caps shared through the store), or a Redis URL with a key prefix of this test's own."""
-    if request.param == "store":
-        yield {}
-        return
-    import redis
-
-    prefix = f"t{uuid.uuid4().hex[:10]}:"
-    yield {"redis_url": os.environ[REDIS_ENV], "redis_prefix": prefix}
-    client = redis.Redis.from_url(os.environ[REDIS_ENV])
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
-
-
-def until(check, seconds: float) -> float:
-    """Seconds until ``check()`` is true; fails after ``seconds``."""
-    started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < seconds, f"not within {seconds} s"
-        time.sleep(0.05)
-    return time.monotonic() - started
+from conftest import REDIS_ENV, LiveServer, approve_examples, consenting_profile, free_port, shown, until
 
 
 def test_a_render_process_keeps_a_bounded_number_of_profiles() -> None:

@@ -33,7 +33,7 @@ print("LOADED:" + ",".join(loaded))
     assert "LOADED:\n" in out.stdout or out.stdout.strip().endswith("LOADED:"), out.stdout
 
 
-def test_a_render_only_node_does_not_import_the_review_ui(workspace_dir, tmp_path) -> None:
+def test_a_render_only_node_does_not_import_the_review_ui_or_the_statistics(workspace_dir, tmp_path) -> None:
     script = f"""
 import sys
 from fastapi.testclient import TestClient
@@ -46,7 +46,7 @@ with TestClient(app) as client:
     assert client.get("/v1/render/hero").status_code == 200
     assert client.get("/ui/").status_code == 404
 print("LOADED:" + ",".join(sorted(m for m in sys.modules if m.startswith(("variantly.web", "variantly.api.review",
-      "variantly.api.runs", "variantly.authoring", "variantly.generation")))))
+      "variantly.api.runs", "variantly.authoring", "variantly.generation", "variantly.reporting", "scipy")))))
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

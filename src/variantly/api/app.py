@@ -22,13 +22,14 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from variantly import __version__
-from variantly.api import batch, docs, events, render
+from variantly.api import batch, docs, events, privacy, render
 from variantly.api.answers import asgi_answer, install_error_handlers
 from variantly.api.fast_path import RenderFastPath
 from variantly.api.guard import AnswerErrors, RefuseUnstorableText
 from variantly.api.limits import BodyLimit
 from variantly.api.schemas import BatchRenderRequest
 from variantly.logs import configure_logging
+from variantly.privacy.retention import Purger
 from variantly.serving.service import RenderService
 from variantly.settings import ProcessSettings
 from variantly.store import Store, default_database_url
@@ -47,9 +48,17 @@ def create_app(settings: ProcessSettings, *, service: RenderService | None = Non
         store = Store(settings.database_url or default_database_url(settings.workspace))
         service = RenderService(settings, store)
 
+    purger = (
+        Purger(service.store, lambda: service.workspace.settings.events.retention_days, settings.purge_seconds)
+        if service.store is not None
+        else None
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         service.start()
+        if purger is not None:
+            purger.start()
         # What is loaded by now (modules, release, compiled templates) lives as long as the process: keep it
         # out of the cyclic collector, so a full collection walks request garbage only, not the whole heap
         # (a stall of tens of milliseconds on a render otherwise).
@@ -59,6 +68,8 @@ def create_app(settings: ProcessSettings, *, service: RenderService | None = Non
             yield
         finally:
             service.stop()
+            if purger is not None:
+                purger.stop()
 
     app = FastAPI(
         title="Variantly",
@@ -83,6 +94,7 @@ def create_app(settings: ProcessSettings, *, service: RenderService | None = Non
     app.include_router(batch.router)  # before render's GET /v1/render/{module}, which would answer it with a 405
     app.include_router(render.router)
     app.include_router(events.router)
+    app.include_router(privacy.router)
     app.include_router(docs.router)
     _document_models(app, BatchRenderRequest)  # a body the batch route reads itself, JSON or NDJSON
     if review_enabled:

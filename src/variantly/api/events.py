@@ -11,7 +11,6 @@ from variantly import metrics
 from variantly.api.deps import renderer, reviewer, service
 from variantly.api.schemas import ERRORS
 from variantly.auth import ANONYMOUS, Principal
-from variantly.reporting.lift import workspace_lift
 from variantly.serving.events import EventIn, check_events, record_events
 from variantly.serving.profiles import count_first
 from variantly.serving.service import RenderService
@@ -52,7 +51,9 @@ def post_events(
     ``value`` is taken only with a token (from an order system, not a browser)."""
     anonymous = who.name == ANONYMOUS
     checked = check_events(svc.workspace, body.events, key=svc.event_key, anonymous=anonymous)
-    new_rows, duplicates = record_events(svc.required_store(), checked.events, anonymous=anonymous)
+    new_rows, duplicates = record_events(
+        svc.required_store(), checked.events, pseudonyms=svc.pseudonyms, anonymous=anonymous
+    )
     svc.activity.record(new_rows)  # caps (this process's, or Redis) see them at once
     for kind in {row.type for row in new_rows}:
         metrics.EVENTS.labels(kind).inc(sum(1 for row in new_rows if row.type == kind))
@@ -68,4 +69,6 @@ def get_lift(
 ) -> dict:
     """Treatment against holdout control per module, cohort and variant in one metric: both intervals (fixed
     horizon and anytime-valid), the verdict, the sample-ratio check per module and how many rows were compared."""
+    from variantly.reporting.lift import workspace_lift  # scipy stays out of a render process until a report is read
+
     return workspace_lift(svc.required_store(), svc.workspace, metric=metric, module=module).as_dict()

@@ -29,11 +29,12 @@ import random
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from sqlalchemy import func, select
 
+from variantly.serving.pseudonyms import Pseudonyms
 from variantly.store import Store
 from variantly.store.schema import EventRow, ExposureRow
 from variantly.workspace import Workspace
@@ -122,6 +123,7 @@ class Activity:
         self._missing: dict[int, float] = {}  # ids the poller passed without seeing -> when to give up on them
         self._lock = threading.Lock()
         self.rng = random.Random()  # Thompson sampling draws; tests seed it
+        self.pseudonyms = Pseudonyms()  # the service sets the deployment's: people are keyed by pseudonym here
 
     def set_caps(self, workspace: Workspace) -> None:
         self.capped = cap_days(workspace)
@@ -139,7 +141,7 @@ class Activity:
                     self._add_impression(row)
 
     def _add_impression(self, row: Recorded) -> None:
-        key = f"{row.module_id}\x1f{row.profile_id}"
+        key = f"{row.module_id}\x1f{self.pseudonyms.subject(row.profile_id)}"
         horizon = time.time() - self.capped[row.module_id] * 86400
         at = row.at.timestamp()
         if at < horizon:  # older than the cap window (a catch-up read of history): it can never count
@@ -215,15 +217,39 @@ class Activity:
     def seen(self, profile_id: str, windows: Mapping[str, datetime]) -> dict[str, int]:
         """Personalised impressions of ``profile_id`` per module since each module's window start."""
         out = {}
+        subject = self.pseudonyms.subject(profile_id)
         with self._lock:
             for module_id, since in windows.items():
-                times = self._impressions.get(f"{module_id}\x1f{profile_id}", ())
+                times = self._impressions.get(f"{module_id}\x1f{subject}", ())
                 start = since.timestamp()
                 out[module_id] = sum(1 for t in times if t >= start)
         return out
 
     async def seen_async(self, profile_id: str, windows: Mapping[str, datetime]) -> dict[str, int]:
         return self.seen(profile_id, windows)
+
+    def windows(self, profile_id: str) -> dict[str, list[datetime]]:
+        """This process's capped impressions of one person per module (what an access request shows)."""
+        subject = self.pseudonyms.subject(profile_id)
+        with self._lock:
+            found = {
+                key.partition("\x1f")[0]: times
+                for key, times in self._impressions.items()
+                if key.partition("\x1f")[2] == subject
+            }
+        return {module: [datetime.fromtimestamp(t, UTC) for t in times] for module, times in found.items()}
+
+    def forget(self, subjects: Iterable[str]) -> int:
+        """Drop these people (cache keys: ``Pseudonyms.subject``) from this process: an erasure. Returns how many
+        module windows went. A scan of at most ``max_pairs`` keys, only when someone was erased."""
+        wanted = set(subjects)
+        if not wanted:
+            return 0
+        with self._lock:
+            gone = [key for key in self._impressions if key.partition("\x1f")[2] in wanted]
+            for key in gone:
+                del self._impressions[key]
+        return len(gone)
 
     def stats(self, variant_id: str) -> tuple[int, int]:
         """(exposed profiles, converted profiles) of a variant."""

@@ -26,6 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from variantly.errors import Forbidden, InvalidRequest, NotFound
 from variantly.serving.activity import Recorded, recorded_columns
 from variantly.serving.profiles import in_utc, reject_invalid_text
+from variantly.serving.pseudonyms import Pseudonyms
 from variantly.serving.signatures import issued_at, valid
 from variantly.store import Store
 from variantly.store.schema import EventRow, ExposureRow
@@ -193,7 +194,9 @@ _UNNEST_INSERT = text(
 )
 
 
-def record_events(store: Store, events: list[EventIn], *, anonymous: bool = False) -> tuple[list[Recorded], int]:
+def record_events(
+    store: Store, events: list[EventIn], *, pseudonyms: Pseudonyms, anonymous: bool = False
+) -> tuple[list[Recorded], int]:
     """Store a batch; returns the events that were new and how many were duplicates (replays included).
 
     ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: the store decides what is new in the
@@ -207,13 +210,13 @@ def record_events(store: Store, events: list[EventIn], *, anonymous: bool = Fals
     for event in events:
         at = event.at or now
         at = at if at.tzinfo else at.replace(tzinfo=UTC)
-        key = event.key(at, anonymous=anonymous)
+        key = pseudonyms.stored_key(event.key(at, anonymous=anonymous))
         rows.setdefault(
             key,
             {
                 "idempotency_key": key,
                 "type": event.type,
-                "profile_id": event.profile_id,
+                "profile_id": pseudonyms.stored(event.profile_id),
                 "module_id": event.module,
                 "variant_id": event.variant_id,
                 "arm": event.arm,

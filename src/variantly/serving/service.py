@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from variantly import metrics
@@ -20,6 +20,7 @@ from variantly.errors import StoreUnavailable, Unauthenticated, VariantlyError
 from variantly.serving import snapshot
 from variantly.serving.activity import Activity
 from variantly.serving.decide import Decision
+from variantly.serving.pseudonyms import Pseudonyms, erased_since, latest_erasure, load_pseudonyms
 from variantly.serving.release import EMPTY_RELEASE, Release, load_release
 from variantly.serving.shared_activity import SharedActivity
 from variantly.serving.signatures import IssueClock, decision_signature
@@ -63,6 +64,9 @@ class RenderService:
         self.accounts = Accounts()  # tokens and sessions are checked here, never in the store per request
         self.issued: Callable[[], int] = IssueClock()  # when decisions are signed (microseconds)
         self.event_key = self._event_key()
+        self.pseudonyms = self._pseudonyms()
+        self.activity.pseudonyms = self.pseudonyms
+        self._erasures_read = self._latest_erasure()
         self._accounts_refreshed_for_miss = 0.0
         # Called with the new workspace when the guardrail policy changed (review servers
         # re-check approved variants; render-only processes leave it unset).
@@ -113,6 +117,8 @@ class RenderService:
             previous_policy = self.workspace.policy_hash
             self.workspace = load_workspace(self.root)
             self.activity.set_caps(self.workspace)
+            self.pseudonyms = replace(self.pseudonyms, on=self.workspace.settings.events.pseudonymise)
+            self.activity.pseudonyms = self.pseudonyms
             self.workspace_error = None
             snapshot.save_workspace(self.root)
             log.info("workspace reloaded (%s)", stamp)
@@ -156,6 +162,37 @@ class RenderService:
         except Exception as exc:  # the store is down at start: decisions go unsigned, anonymous events are refused
             log.warning("no event signing key (store unreachable): %s", exc)
             return b""
+
+    def _pseudonyms(self) -> Pseudonyms:
+        """The deployment's pseudonym keys (read once, at start; a rotation takes effect at the next start)."""
+        on = self.workspace.settings.events.pseudonymise
+        if self.store is None:
+            return Pseudonyms(on=on)
+        try:
+            return load_pseudonyms(self.store, on=on)
+        except Exception as exc:  # the store is down at start: nothing can be recorded until it is back anyway
+            log.warning("no pseudonym keys (store unreachable): %s", exc)
+            return Pseudonyms(on=on)
+
+    def _latest_erasure(self) -> int:
+        if self.store is None:
+            return 0
+        try:
+            return latest_erasure(self.store)
+        except Exception:
+            return 0
+
+    def refresh_erasures(self) -> None:
+        """People erased through any process leave this one's caches within a poll."""
+        if self.store is None:
+            return
+        try:
+            last, subjects = erased_since(self.store, self._erasures_read)
+            if subjects:
+                self.activity.forget(subjects)
+            self._erasures_read = last
+        except Exception as exc:  # the store or Redis is down: asked again next poll
+            log.warning("could not read erasures: %s", exc)
 
     def sign(self, profile_id: str, decisions: list[Decision]) -> None:
         """Sign each decision for ``profile_id`` with when it was issued, so events about it can be credited without
@@ -205,6 +242,7 @@ class RenderService:
             self.refresh_release()
             self.refresh_accounts()
             self.refresh_activity()
+            self.refresh_erasures()
 
     def start(self) -> None:
         if self._thread is not None:

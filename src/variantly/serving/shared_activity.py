@@ -23,7 +23,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
 import redis
 import redis.asyncio
@@ -116,6 +116,45 @@ class SharedActivity:
                 self._failed(exc)
         return local
 
+    @property
+    def pseudonyms(self):
+        return self.local.pseudonyms
+
+    @pseudonyms.setter
+    def pseudonyms(self, value) -> None:
+        self.local.pseudonyms = value
+
+    def windows(self, profile_id: str) -> dict[str, list[datetime]]:
+        """A person's capped impressions per module as Redis holds them (this process's copy if Redis cannot say)."""
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            modules = sorted(self.capped)
+            for module_id in modules:
+                pipe.zrange(self._impressions_key(module_id, profile_id), 0, -1, withscores=True)
+            found = dict(zip(modules, pipe.execute(), strict=True))
+        except (redis.RedisError, OSError) as exc:
+            self._failed(exc)
+            return self.local.windows(profile_id)
+        return {
+            module: [datetime.fromtimestamp(score, UTC) for _, score in members]
+            for module, members in found.items()
+            if members
+        }
+
+    def forget(self, subjects: Iterable[str]) -> int:
+        """An erasure: the people go from this process and from Redis (every capped module's window)."""
+        subjects = set(subjects)
+        gone = self.local.forget(subjects)
+        if subjects:
+            try:
+                keys = [self._impressions_key(m, s) for m in self.capped for s in subjects]
+                if keys:
+                    gone += int(self._client.delete(*keys))
+            except (redis.RedisError, OSError) as exc:
+                self._failed(exc)
+                raise
+        return gone
+
     def load(self, store: Store) -> None:
         self.local.load(store)
         self.refresh(store)
@@ -172,7 +211,8 @@ class SharedActivity:
         return f"{self.prefix}{name}"
 
     def _impressions_key(self, module_id: str, profile_id: str) -> str:
-        return f"{self.prefix}imp:{module_id}:{profile_id}"
+        """A person's window of one module: keyed by pseudonym, so Redis never holds a profile id."""
+        return f"{self.prefix}imp:{module_id}:{self.local.pseudonyms.subject(profile_id)}"
 
     def _failed(self, exc: Exception) -> None:
         if self.problem is None:

@@ -1,5 +1,5 @@
 """The store: what machines generate and humans decide (DESIGN invariant 5)."""
 
-from variantly.store.db import Store, default_database_url
+from variantly.store.db import Store, default_database_url, rows_touched
 
-__all__ = ["Store", "default_database_url"]
+__all__ = ["Store", "default_database_url", "rows_touched"]

@@ -10,10 +10,11 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import CursorResult, Engine, create_engine, event, func, select
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -108,3 +109,8 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def rows_touched(result: object) -> int:
+    """Rows a DELETE or UPDATE touched (SQLAlchemy types ``execute`` as returning rows; theirs is a cursor's)."""
+    return int(cast(CursorResult, result).rowcount)

@@ -91,7 +91,10 @@ class AuditEntry(Base):
 
 class EventRow(Base):
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_profile_module_at", "profile_id", "module_id", "at"),)
+    __table_args__ = (
+        Index("ix_events_profile_module_at", "profile_id", "module_id", "at"),
+        Index("ix_events_at", "at"),  # retention deletes the oldest without a scan
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
@@ -112,11 +115,27 @@ class ExposureRow(Base):
     (Thompson sampling) count exposed people and people who converted, 0 or 1 each, never event rows."""
 
     __tablename__ = "exposures"
+    __table_args__ = (Index("ix_exposures_exposed_at", "exposed_at"), Index("ix_exposures_profile_id", "profile_id"))
 
     variant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     profile_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     exposed_at: Mapped[datetime]
     converted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PrivacyLogRow(Base):
+    """What was done for data protection: erasures (under a keyed hash of the id, never the id; ``forget`` lists
+    what caches may hold, so every process drops it at its next poll) and purges. Append-only."""
+
+    __tablename__ = "privacy_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    action: Mapped[str] = mapped_column(String(20))  # erase, purge, pseudonymise, rotate
+    subject: Mapped[str | None] = mapped_column(String(80), index=True)
+    forget: Mapped[list[str] | None] = mapped_column(JSON)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ReleaseRow(Base):

@@ -221,6 +221,21 @@ class ReportingSettings(_Strict):
         return names
 
 
+class EventSettings(_Strict):
+    """How long what people did is kept, and how the person is named in it: the workspace's data-protection choices."""
+
+    retention_days: int = Field(
+        default=395,
+        ge=1,
+        le=3650,
+        description="events and exposures older than this are purged (395 days: 13 months, a year-on-year comparison)",
+    )
+    pseudonymise: bool = Field(
+        default=True,
+        description="the store keeps a keyed hash of each profile id, never the id (Redis and memory always)",
+    )
+
+
 class Settings(_Strict):
     """``variantly.yml``: workspace-wide settings that marketers and operators own."""
 
@@ -238,6 +253,7 @@ class Settings(_Strict):
         default_factory=dict, description="per channel: limits and texts every message carries (SMS opt-out)"
     )
     reporting: ReportingSettings = Field(default_factory=ReportingSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
 
 
