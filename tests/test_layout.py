@@ -18,9 +18,10 @@ PACKAGE = REPO / "src" / "variantly"
 # package -> packages (and top-level modules) of variantly it must never import
 ABOVE_THE_LIBRARY = ("checkers", "api", "web", "cli")
 FORBIDDEN = {
-    "workspace": ("serving", "authoring", "generation", "reporting", "store", *ABOVE_THE_LIBRARY),
-    "store": ("serving", "authoring", "generation", "reporting", *ABOVE_THE_LIBRARY),
-    "serving": ("authoring", "generation", "reporting", *ABOVE_THE_LIBRARY),
+    "workspace": ("serving", "authoring", "generation", "reporting", "privacy", "store", *ABOVE_THE_LIBRARY),
+    "store": ("serving", "authoring", "generation", "reporting", "privacy", *ABOVE_THE_LIBRARY),
+    "serving": ("authoring", "generation", "reporting", "privacy", *ABOVE_THE_LIBRARY),
+    "privacy": ("authoring", "generation", "reporting", *ABOVE_THE_LIBRARY),
     "authoring": ("generation", *ABOVE_THE_LIBRARY),
     "reporting": ("serving", "authoring", "generation", *ABOVE_THE_LIBRARY),
     "generation": ("api", "web", "cli"),

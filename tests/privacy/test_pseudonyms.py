@@ -8,7 +8,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from conftest import consenting_profile, make_app, shown
 from variantly.auth import create_account
@@ -20,6 +20,7 @@ from variantly.serving.events import EventIn, record_events
 from variantly.serving.pseudonyms import is_pseudonym, load_pseudonyms, rotate
 from variantly.store import Store
 from variantly.store.db import MIGRATIONS
+from variantly.store.schema import EventRow, ExposureRow
 
 WEEK = {"cta": datetime.now(UTC) - timedelta(days=7)}
 
@@ -53,18 +54,24 @@ def test_a_store_made_before_pseudonyms_is_migrated_and_still_counts(tmp_path: P
         config.attributes["connection"] = connection
         command.upgrade(config, "0009")
     now = datetime.now(UTC)
-    with old.engine.begin() as conn:
-        for i in range(3):
-            conn.execute(
-                text(
-                    "INSERT INTO events (idempotency_key, type, profile_id, module_id, variant_id, arm, at,"
-                    " received_at) VALUES (:k, 'impression', 'crm-1', 'cta', 'v1', 'treatment', :at, :at)"
-                ),
-                {"k": f"send-{i}:crm-1", "at": now - timedelta(hours=i)},
-            )
+    with old.engine.begin() as conn:  # written through the store's own column types, as the app wrote them
         conn.execute(
-            text("INSERT INTO exposures (variant_id, profile_id, exposed_at) VALUES ('v1', 'crm-1', :at)"), {"at": now}
+            insert(EventRow.__table__),
+            [
+                {
+                    "idempotency_key": f"send-{i}:crm-1",
+                    "type": "impression",
+                    "profile_id": "crm-1",
+                    "module_id": "cta",
+                    "variant_id": "v1",
+                    "arm": "treatment",
+                    "at": now - timedelta(hours=i),
+                    "received_at": now,
+                }
+                for i in range(3)
+            ],
         )
+        conn.execute(insert(ExposureRow.__table__), [{"variant_id": "v1", "profile_id": "crm-1", "exposed_at": now}])
     old.dispose()
 
     store = Store(url)  # migrates to head

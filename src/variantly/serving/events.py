@@ -256,8 +256,8 @@ def _expose(session: Any, new: list[Recorded], *, postgres: bool) -> None:
                 earliest[pair] = row.at
     exposures = [{"variant_id": v, "profile_id": p, "exposed_at": at} for (v, p), at in earliest.items()]
     if exposures:
-        insert = postgres_insert if postgres else sqlite_insert
-        session.execute(insert(ExposureRow).on_conflict_do_nothing(), exposures)
+        insert = postgres_insert if postgres else sqlite_insert  # Core executemany: no ORM bookkeeping per row
+        session.connection().execute(insert(cast(Table, ExposureRow.__table__)).on_conflict_do_nothing(), exposures)
     converted = [
         {"v": row.variant_id, "p": row.profile_id, "at": row.at}
         for row in new

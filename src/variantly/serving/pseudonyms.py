@@ -15,8 +15,10 @@ even with pseudonymisation off: memory and Redis never hold a clear id either wa
 With it off, the store keeps clear ids (rows already hashed stay hashed: nothing can undo a
 hash), and ``variantly privacy pseudonymise`` converts the clear ones later.
 
-Cost: one HMAC per render that reads a frequency cap (about 1 us), measured beside the
-render's own 150-200 us.
+Cost: one HMAC per render that reads a frequency cap (about 1 us beside the render's 150-200
+us), and two per recorded event. Recording 150,000 events into SQLite in batches of 5,000,
+ids and keys random as CRMs and senders make them: 24,100 events/s clear, 18,800
+pseudonymised (in-process, this machine; the rest of the difference is longer index keys).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from sqlalchemy import func, select
 
@@ -55,8 +58,9 @@ class Pseudonyms:
         return max(self.keys) if self.keys else None
 
     def under(self, version: int, profile_id: str) -> str:
-        digest = hmac.new(self.keys[version], profile_id.encode(), hashlib.sha256).hexdigest()
-        return f"ps{version}.{digest[:32]}"
+        signer = _keyed(self.keys[version]).copy()
+        signer.update(profile_id.encode())
+        return f"ps{version}.{signer.hexdigest()[:32]}"
 
     def subject(self, profile_id: str) -> str:
         """What caches key a person by: the pseudonym under the current key (the id itself if there is none)."""
@@ -73,8 +77,9 @@ class Pseudonyms:
         (``auto:``) is a plain hash of content that includes it; a signature's (``sig:``) is keyed already."""
         if not self.on or self.current is None or idempotency_key.startswith(("sig:", "key.")):
             return idempotency_key
-        digest = hmac.new(self.keys[self.current], b"key\x1f" + idempotency_key.encode(), hashlib.sha256)
-        return f"key.{digest.hexdigest()[:40]}"
+        signer = _keyed(self.keys[self.current]).copy()
+        signer.update(b"key\x1f" + idempotency_key.encode())
+        return f"key.{signer.hexdigest()[:40]}"
 
     def every(self, profile_id: str) -> list[str]:
         """Every form the store may hold this person under: the clear id and a pseudonym per key version."""
@@ -83,6 +88,13 @@ class Pseudonyms:
     def audit(self, profile_id: str) -> str:
         """The keyed hash an erasure is recorded under: the same for the same person, whatever key is current."""
         return "erased." + hmac.new(self.audit_key, profile_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@lru_cache(maxsize=16)
+def _keyed(key: bytes) -> hmac.HMAC:
+    """The HMAC with its key absorbed: each hash copies it (half the cost of ``hmac.new``: 100,000 events a batch
+    of 5,000 took 0.42 s of hashing, 2 per event)."""
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def load_pseudonyms(store: Store, *, on: bool = True) -> Pseudonyms:
