@@ -1,4 +1,4 @@
-"""The baseline: a bare FastAPI app that parses the same render body and returns a fixed 3 KB page.
+"""The baseline: a bare FastAPI app that parses the same render body and returns a fixed 5 KB page.
 
     uvicorn --factory bench.bare_app:create --port 8100   (run by bench/serving.py)
 
@@ -15,8 +15,8 @@ from fastapi.responses import Response
 from variantly.api.schemas import RenderRequest
 
 PAGE = (
-    "<!doctype html><html><body><main>" + "<p>Lumen brings customer data together.</p>" * 70 + "</main></body></html>"
-)[:3072]
+    "<!doctype html><html><body><main>" + "<p>Lumen brings customer data together.</p>" * 120 + "</main></body></html>"
+)[:5120]  # about what a landing render answers
 BODY = ('{"html": "' + PAGE + '"}').encode()
 
 

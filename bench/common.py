@@ -151,9 +151,20 @@ def variantly_server(root: Path, url: str, *extra: str, env: dict | None = None)
     return server("variantly", args + list(extra), "/healthz", env)
 
 
-def bare_server():
+STACKS = {  # uvicorn's own options for each server stack ``variantly serve --server-stack`` names
+    "fast": ["--loop", "uvloop", "--http", "httptools"],
+    "asyncio": ["--loop", "asyncio", "--http", "h11"],
+}
+
+
+def bare_server(stack: str = "fast"):
     args = [PYTHON, "-m", "uvicorn", "--factory", "bench.bare_app:create", "--port", "{port}", "--log-level", "warning"]
-    return server("bare FastAPI", args, "/openapi.json")
+    return server("bare FastAPI", args + STACKS[stack] + ["--no-access-log"], "/openapi.json")
+
+
+def raw_server(stack: str = "fast"):
+    args = [PYTHON, "-m", "uvicorn", "--factory", "bench.raw_app:create", "--port", "{port}", "--log-level", "warning"]
+    return server("raw ASGI", args + STACKS[stack] + ["--no-access-log"], "/")
 
 
 def wrk(

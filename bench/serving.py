@@ -1,14 +1,18 @@
-"""Benchmark: render throughput and latency against a bare FastAPI app, same uvicorn, same run.
+"""Benchmark: render throughput against a bare FastAPI app and a raw ASGI app, on both server stacks, same run.
 
-    .venv/bin/python bench/serving.py [--seconds 5] [--rounds 3]
+    .venv/bin/python bench/serving.py [--seconds 5] [--rounds 3] [--stacks fast,asyncio]
 
-Starts ``variantly serve --render-only`` on a copy of the example workspace (example
-variants approved) and the bare app in ``bench/bare_app.py`` (the same pydantic body,
-a fixed 3 KB page), then runs wrk (1 thread, 16 connections) against each scenario in
-turn, round after round, so both see the same machine. The baseline is the faster of
-the bare app's ``def`` and ``async def`` routes. Then the landing page at half its
-measured maximum, open loop-ish (each connection pauses between requests), for p99.
-Access logs are off on both servers.
+For each server stack (``fast``: uvloop and httptools, what ``variantly serve`` runs by
+default; ``asyncio``: the standard library's loop and h11, for an operator without the
+extra), three servers start on that stack: the raw ASGI app of ``bench/raw_app.py`` (reads
+the body, parses it with orjson, answers a fixed 5 KB page: the server's own ceiling), the
+bare FastAPI app of ``bench/bare_app.py`` (the same pydantic body as ``POST /v1/render``, the
+same fixed page: the framework's limit), and ``variantly serve --render-only`` on a copy of
+the example workspace with the example variants approved. wrk (1 thread, 16 connections)
+runs every scenario in turn, round after round, so all see the same machine; the table
+gives the median and each render's share of bare FastAPI (its faster route) and of raw.
+Then the landing page at half its measured maximum on the fast stack, each connection
+pausing between requests, for p99 and the longest stall. Access logs are off everywhere.
 """
 
 from __future__ import annotations
@@ -22,12 +26,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import REPO, bare_server, pause_for, prepared_workspace, variantly_server, wrk
+from bench.common import REPO, bare_server, pause_for, prepared_workspace, raw_server, variantly_server, wrk
 from rich.console import Console
 from rich.table import Table
 
 ANNA = json.loads((REPO / "examples/profiles/anna_retail_enterprise_sv.json").read_text())
 FRAGMENT = "/v1/render/hero?segment=enterprise&industry=retail&behaviour=pricing_researcher&locale=sv"
+LANDING = "POST /v1/render, landing layout (anna)"
+BARE = ("bare FastAPI, def route", "bare FastAPI, async def route")
+RAW = "raw ASGI (orjson, fixed page)"
+
+
+def measure(scenarios: dict, args: argparse.Namespace, console: Console, stack: str) -> dict[str, list[dict]]:
+    for url, method, body in scenarios.values():  # warm up: imports, caches, lazy paths
+        wrk(url, seconds=1, connections=args.connections, method=method, body=body)
+    runs: dict[str, list[dict]] = {name: [] for name in scenarios}
+    for round_ in range(args.rounds):
+        for name, (url, method, body) in scenarios.items():
+            result = wrk(url, seconds=args.seconds, connections=args.connections, method=method, body=body)
+            if result["errors"] or result["non2xx"]:
+                sys.exit(f"{name}: {result['errors']} errors, {result['non2xx']} non-2xx answers")
+            runs[name].append(result)
+        console.print(f"{stack}: round {round_ + 1}/{args.rounds} done")
+    return runs
 
 
 def main() -> None:
@@ -35,84 +56,94 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="per wrk run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--stacks", default="fast,asyncio")
     args = parser.parse_args()
-    console = Console(width=110)
+    console = Console(width=120)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        bodies = {
+        files = {}
+        for name, body in {
             "landing": {"layout": "landing", "profile": ANNA},
             "module": {"module": "hero", "profile": ANNA},
-        }
-        files = {}
-        for name, body in bodies.items():
+        }.items():
             files[name] = folder / f"{name}.json"
             files[name].write_text(json.dumps(body))
         console.print("preparing a workspace (variantly demo --no-serve) ...")
         root, url = prepared_workspace(folder)
-        with bare_server() as bare, variantly_server(root, url, "--render-only", "--no-access-log") as ours:
-            scenarios = {
-                "bare FastAPI, def route": (f"{bare.base}/def", "POST", files["landing"]),
-                "bare FastAPI, async def route": (f"{bare.base}/async", "POST", files["landing"]),
-                "POST /v1/render, landing layout (anna)": (f"{ours.base}/v1/render", "POST", files["landing"]),
-                "POST /v1/render, one module (hero)": (f"{ours.base}/v1/render", "POST", files["module"]),
-                "GET /v1/render/hero?... (anonymous fragment)": (f"{ours.base}{FRAGMENT}", "GET", None),
-            }
-            for url_, method, body in scenarios.values():  # warm up: imports, caches, JIT-free but lazy paths
-                wrk(url_, seconds=1, connections=args.connections, method=method, body=body)
-            runs: dict[str, list[dict]] = {name: [] for name in scenarios}
-            for round_ in range(args.rounds):
-                for name, (url_, method, body) in scenarios.items():
-                    result = wrk(url_, seconds=args.seconds, connections=args.connections, method=method, body=body)
-                    if result["errors"] or result["non2xx"]:
-                        sys.exit(f"{name}: {result['errors']} errors, {result['non2xx']} non-2xx answers")
-                    runs[name].append(result)
-                console.print(f"round {round_ + 1}/{args.rounds} done")
+        table = Table(
+            title=f"Throughput: wrk, {args.connections} connections, median of {args.rounds} x {args.seconds:g} s "
+            "(1 process each)",
+            title_justify="left",
+        )
+        for column in ("stack", "scenario", "req/s", "share of bare FastAPI", "share of raw", "p50 ms", "p99 ms"):
+            table.add_column(column, justify="left" if column in ("stack", "scenario") else "right")
+        landing_fast = 0.0
+        for stack in args.stacks.split(","):
+            with (
+                raw_server(stack) as raw,
+                bare_server(stack) as bare,
+                variantly_server(root, url, "--render-only", "--no-access-log", "--server-stack", stack) as ours,
+            ):
+                scenarios = {
+                    RAW: (f"{raw.base}/", "POST", files["landing"]),
+                    BARE[0]: (f"{bare.base}/def", "POST", files["landing"]),
+                    BARE[1]: (f"{bare.base}/async", "POST", files["landing"]),
+                    LANDING: (f"{ours.base}/v1/render", "POST", files["landing"]),
+                    "POST /v1/render, one module (hero)": (f"{ours.base}/v1/render", "POST", files["module"]),
+                    "GET /v1/render/hero?... (anonymous fragment)": (f"{ours.base}{FRAGMENT}", "GET", None),
+                }
+                runs = measure(scenarios, args, console, stack)
             rps = {name: statistics.median(r["rps"] for r in results) for name, results in runs.items()}
-            baseline = max(rps["bare FastAPI, def route"], rps["bare FastAPI, async def route"])
-
-            table = Table(
-                title=f"Throughput: wrk, {args.connections} connections, median of {args.rounds} x "
-                f"{args.seconds:g} s (render-only, 1 process)",
-                title_justify="left",
-            )
-            for column in ("scenario", "req/s", "share of bare FastAPI", "p50 ms", "p99 ms"):
-                table.add_column(column, justify="left" if column == "scenario" else "right")
+            baseline = max(rps[BARE[0]], rps[BARE[1]])
             for name, results in runs.items():
                 p50 = statistics.median(r["p50_ms"] for r in results)
                 p99 = statistics.median(r["p99_ms"] for r in results)
-                table.add_row(name, f"{rps[name]:,.0f}", f"{rps[name] / baseline:.0%}", f"{p50:.1f}", f"{p99:.1f}")
-            console.print(table)
+                table.add_row(
+                    stack,
+                    name,
+                    f"{rps[name]:,.0f}",
+                    f"{rps[name] / baseline:.2f}",
+                    f"{rps[name] / rps[RAW]:.2f}",
+                    f"{p50:.1f}",
+                    f"{p99:.1f}",
+                )
+            if stack == "fast":
+                landing_fast = rps[LANDING]
+        console.print(table)
+        if landing_fast:
+            half_load(root, url, files["landing"], landing_fast / 2, args, console)
 
-            half = rps["POST /v1/render, landing layout (anna)"] / 2
-            connections = 8
-            pause = pause_for(
-                f"{ours.base}/v1/render", half, connections=connections, method="POST", body=files["landing"]
+
+def half_load(root: Path, url: str, body: Path, half: float, args: argparse.Namespace, console: Console) -> None:
+    connections = 8
+    with variantly_server(root, url, "--render-only", "--no-access-log") as ours:
+        wrk(f"{ours.base}/v1/render", seconds=1, connections=connections, method="POST", body=body)
+        pause = pause_for(f"{ours.base}/v1/render", half, connections=connections, method="POST", body=body)
+        latency = Table(
+            title=f"Landing render at half its maximum on the fast stack ({half:,.0f} req/s target, {connections} "
+            f"connections pausing {pause:.1f} ms)",
+            title_justify="left",
+        )
+        for column in ("round", "req/s", "p50 ms", "p99 ms", "max ms", "errors"):
+            latency.add_column(column, justify="right")
+        for round_ in range(args.rounds):
+            r = wrk(
+                f"{ours.base}/v1/render",
+                seconds=args.seconds * 2,
+                connections=connections,
+                method="POST",
+                body=body,
+                pause_ms=pause,
             )
-            latency = Table(
-                title=f"Landing render at half its maximum ({half:,.0f} req/s target, {connections} "
-                f"connections pausing {pause:.1f} ms)",
-                title_justify="left",
+            latency.add_row(
+                str(round_ + 1),
+                f"{r['rps']:,.0f}",
+                f"{r['p50_ms']:.2f}",
+                f"{r['p99_ms']:.2f}",
+                f"{r['max_ms']:.1f}",
+                str(r["errors"] + r["non2xx"]),
             )
-            for column in ("round", "req/s", "p50 ms", "p99 ms", "max ms", "errors"):
-                latency.add_column(column, justify="right")
-            for round_ in range(args.rounds):
-                r = wrk(
-                    f"{ours.base}/v1/render",
-                    seconds=args.seconds * 2,
-                    connections=connections,
-                    method="POST",
-                    body=files["landing"],
-                    pause_ms=pause,
-                )
-                latency.add_row(
-                    str(round_ + 1),
-                    f"{r['rps']:,.0f}",
-                    f"{r['p50_ms']:.2f}",
-                    f"{r['p99_ms']:.2f}",
-                    f"{r['max_ms']:.1f}",
-                    str(r["errors"] + r["non2xx"]),
-                )
-            console.print(latency)
+    console.print(latency)
 
 
 if __name__ == "__main__":

@@ -102,3 +102,41 @@ def test_another_content_type_goes_straight_to_the_route(clients, handed_over) -
     fast, plain = both(clients, body, headers={"content-type": "text/plain"})
     assert fast.status_code == plain.status_code and fast.content == plain.content
     assert handed_over == []  # not read by the fast path at all
+
+
+FRAGMENTS = {
+    "a full cohort": "/v1/render/hero?segment=enterprise&industry=retail&behaviour=pricing_researcher&locale=sv",
+    "nothing given": "/v1/render/hero",
+    "another module": "/v1/render/cta?segment=startup&locale=en",
+    "an unknown segment": "/v1/render/hero?segment=galactic",
+    "an unknown module": "/v1/render/nope?locale=en",
+    "an empty value": "/v1/render/hero?segment=",
+    "a repeated key": "/v1/render/hero?locale=en&locale=sv",
+    "an unknown key": "/v1/render/hero?colour=blue",
+    "a deeper path": "/v1/render/hero/extra",
+}
+
+
+@pytest.mark.parametrize("case", FRAGMENTS)
+def test_a_cohort_fragment_is_answered_by_the_fast_path_as_the_route_would(clients, case: str) -> None:
+    answers = [[client.get(FRAGMENTS[case]) for _ in range(2)] for client in clients]  # built, then from memory
+    (fast, fast_again), (plain, plain_again) = answers
+    for got in (fast, fast_again, plain_again):
+        assert got.status_code == plain.status_code and got.content == plain.content
+        assert {k: v for k, v in got.headers.items() if k != "date"} == {
+            k: v for k, v in plain.headers.items() if k != "date"
+        }
+
+
+def test_a_fragment_revalidated_with_its_etag_is_a_304_and_a_new_release_changes_it(clients) -> None:
+    fast, _ = clients
+    url = FRAGMENTS["a full cohort"]
+    first = fast.get(url)
+    again = fast.get(url, headers={"if-none-match": first.headers["etag"]})
+    assert first.status_code == 200 and again.status_code == 304 and again.headers["etag"] == first.headers["etag"]
+    svc = fast.app.state.service
+    before = svc.release.number
+    svc.store.publish("t", "a new release")
+    svc.refresh_release()
+    after = fast.get(url)
+    assert after.headers["x-variantly-release"] == str(before + 1) != first.headers["x-variantly-release"]

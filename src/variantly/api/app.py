@@ -81,11 +81,12 @@ def create_app(settings: ProcessSettings, *, service: RenderService | None = Non
     )
     app.state.service = service
     app.state.settings = settings
-    if fast_render:
-        app.add_middleware(RenderFastPath)  # inside BodyLimit: added first, so wrapped by it
+    app.state.fragments = render.Fragments()
     app.add_middleware(BodyLimit, limits=settings.body_limits)
     app.add_middleware(RefuseUnstorableText, answer=asgi_answer(ui=review_enabled))
-    app.add_middleware(AnswerErrors, answer=asgi_answer(ui=review_enabled))  # the outermost of ours
+    app.add_middleware(AnswerErrors, answer=asgi_answer(ui=review_enabled))
+    if fast_render:  # added last: the outermost of ours, doing the others' part for what it answers itself
+        app.add_middleware(RenderFastPath, render_limit=settings.body_limits["render"])
     if review_enabled:
         service.on_policy_change = lambda workspace: _recheck_in_background(app, workspace)
 

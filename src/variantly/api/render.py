@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import replace
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -14,6 +15,7 @@ from variantly.api.deps import bearer, caller, renderer, service
 from variantly.api.schemas import ERRORS, HealthResponse, RenderRequest, RenderResponse
 from variantly.auth import ANONYMOUS, Principal
 from variantly.errors import Unauthenticated, VariantlyError
+from variantly.serving.decide import Decision
 from variantly.serving.render import (
     cap_windows,
     render_module,
@@ -88,6 +90,61 @@ async def render(body: RenderRequest, request: Request) -> Response:
     return Response(answer, media_type="application/json", headers=headers)
 
 
+@dataclass(frozen=True)
+class Fragment:
+    """A cohort fragment as answered: the same for every request naming the same module and cohort on one release
+    and workspace (no profile, no arm, no sampling), so it is built once and kept (``Fragments``)."""
+
+    html: str
+    headers: dict[str, str]
+    decision: Decision
+
+
+class Fragments:
+    """Cohort fragments as answered, per app, most recently used last; at most ``kept`` (module x cohort
+    combinations: a CDN in front asks for few). The key holds the release and the workspace edit, so a new one
+    is simply a miss."""
+
+    def __init__(self, kept: int = 4096) -> None:
+        self.kept = kept
+        self._found: OrderedDict[tuple, Fragment] = OrderedDict()
+
+    def get(self, svc: RenderService, module: str, values: dict[str, str | None]) -> Fragment:
+        """Built on first request (about 60 us), then served from memory."""
+        workspace, release = svc.workspace, svc.release
+        key = (release.number, workspace.fingerprint, module, *values.values())
+        found = self._found.get(key)
+        if found is not None:
+            self._found.move_to_end(key)
+            return found
+        rendered = render_module(workspace, release, module, "web", viewer_for_cohort(workspace, values))
+        html = rendered.parts["html"]
+        headers = {
+            "ETag": '"' + hashlib.sha256(html.encode()).hexdigest()[:20] + '"',
+            "Cache-Control": "public, max-age=60, stale-while-revalidate=300",
+            "X-Variantly-Outcome": rendered.decision.outcome,
+            "X-Variantly-Variant": rendered.decision.variant_id or "",
+            "X-Variantly-Cohort": rendered.decision.cohort,
+            "X-Variantly-Release": str(release.number),
+        }
+        self._found[key] = found = Fragment(html, headers, rendered.decision)
+        if len(self._found) > self.kept:
+            self._found.popitem(last=False)
+        return found
+
+
+def fragment_response(request: Request, module: str, values: dict[str, str | None]) -> Response:
+    """What ``GET /v1/render/{module}`` answers; the fast path calls it too."""
+    started = time.perf_counter()
+    svc: RenderService = request.app.state.service
+    caller(request, "renderer")
+    fragment = request.app.state.fragments.get(svc, module, values)
+    metrics.rendered("fragment", time.perf_counter() - started, [fragment.decision])
+    if request.headers.get("if-none-match") == fragment.headers["ETag"]:
+        return Response(status_code=304, headers=fragment.headers)
+    return Response(fragment.html, media_type="text/html; charset=utf-8", headers=fragment.headers)
+
+
 @router.get("/v1/render/{module}", tags=["render"], responses={200: {"content": {"text/html": {}}}, **ERRORS})
 async def render_fragment(
     module: str,
@@ -98,28 +155,9 @@ async def render_fragment(
     locale: str | None = Query(None, description="locale id; the workspace default if omitted"),
 ) -> Response:
     """An anonymous cohort fragment (web), cacheable by a CDN: no profile, no arm."""
-    started = time.perf_counter()
-    svc: RenderService = request.app.state.service
-    caller(request, "renderer")
-    workspace, release = svc.workspace, svc.release
-    viewer = viewer_for_cohort(
-        workspace, {"segment": segment, "industry": industry, "behaviour": behaviour, "locale": locale}
+    return fragment_response(
+        request, module, {"segment": segment, "industry": industry, "behaviour": behaviour, "locale": locale}
     )
-    rendered = render_module(workspace, release, module, "web", viewer)
-    html = rendered.parts["html"]
-    etag = '"' + hashlib.sha256(html.encode()).hexdigest()[:20] + '"'
-    headers = {
-        "ETag": etag,
-        "Cache-Control": "public, max-age=60, stale-while-revalidate=300",
-        "X-Variantly-Outcome": rendered.decision.outcome,
-        "X-Variantly-Variant": rendered.decision.variant_id or "",
-        "X-Variantly-Cohort": rendered.decision.cohort,
-        "X-Variantly-Release": str(release.number),
-    }
-    metrics.rendered("fragment", time.perf_counter() - started, [rendered.decision])
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
-    return Response(html, media_type="text/html; charset=utf-8", headers=headers)
 
 
 @router.get("/metrics", include_in_schema=False)
