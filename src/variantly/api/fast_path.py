@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from variantly.api.guard import unstorable_field
 from variantly.api.render import fragment_response, render
 from variantly.api.schemas import RenderRequest
+from variantly.serving.profiles import NUL_FREE, no_nul_escape
 
 PATH = "/v1/render"
 FRAGMENT = "/v1/render/"
@@ -68,7 +69,8 @@ class RenderFastPath:
         if body is None:  # the client went away while sending
             return
         try:
-            answer = await render(RenderRequest.model_validate_json(body), Request(scope))
+            context = NUL_FREE if no_nul_escape(body) else None
+            answer = await render(RenderRequest.model_validate_json(body, context=context), Request(scope))
         except Exception:  # the route says what is wrong, in the documented shape
             await self.app(scope, _replay(body, receive), send)
             return

@@ -11,7 +11,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from variantly.errors import InvalidProfile
 
@@ -71,6 +80,15 @@ def count_first(value: Any, field: str, limit: int, advice: str) -> None:
 
 SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 NUL_MESSAGE = "contains a NUL character (\\u0000), which no store can hold"
+# Validation context for JSON bytes already known to hold no NUL escape (``no_nul_escape``): the text check can be
+# skipped, since pydantic's own JSON parser refuses lone surrogates and raw control characters.
+NUL_FREE = {"nul_free": True}
+
+
+def no_nul_escape(body: bytes) -> bool:
+    """True when JSON ``body`` cannot decode to a NUL: the only way to write one in JSON is the escape ``\\u0000``
+    (an escaped backslash before ``u0000`` is a false alarm, and only costs the full check)."""
+    return b"\\u0000" not in body
 
 
 def reject_invalid_text(value: Any, where: str = "") -> Any:
@@ -126,10 +144,12 @@ class Profile(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _valid_text(cls, value: Any) -> Any:
-        """Cheap checks first: a profile with 100,000 events is refused before any event is validated."""
+    def _valid_text(cls, value: Any, info: ValidationInfo) -> Any:
+        """Cheap checks first: a profile with 100,000 events is refused before any event is validated. The text
+        check is a third of a landing profile's validation (7 of 22 us): skipped for JSON known to be free of NUL
+        (``NUL_FREE``)."""
         count_first(value, "events", MAX_EVENTS, "send the recent ones")
-        return reject_invalid_text(value)
+        return value if (info.context or {}).get("nul_free") else reject_invalid_text(value)
 
     id: str = Field(min_length=1, max_length=200)
     traits: dict[str, Any] = Field(default_factory=dict)
