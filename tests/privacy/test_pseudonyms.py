@@ -116,3 +116,16 @@ def test_after_a_key_rotation_export_and_erase_find_rows_under_every_key(store) 
     assert len(export_person(store, second, "crm-9", retention_days=395).events) == 2
     assert erase_people(store, second, ["crm-9"], actor="dpo")[0].events == 2
     assert stored(store) == []
+
+
+def test_the_fast_keyed_hash_is_hmac_sha256_for_every_key_length() -> None:
+    """Pseudonyms and decision signatures are HMAC-SHA256 made from cached inner and outer hashes: checked against
+    the standard library's ``hmac`` for keys shorter than, equal to and longer than SHA-256's 64-byte block."""
+    import hashlib
+    import hmac
+
+    from variantly.serving.pseudonyms import hmac_sha256_hex
+
+    for key in (b"", b"k", b"x" * 43, b"y" * 64, b"z" * 65, bytes(range(256))):
+        for data in (b"", b"anna-2041", "Åsa \u2603".encode() * 50):
+            assert hmac_sha256_hex(key, data) == hmac.new(key, data, hashlib.sha256).hexdigest()

@@ -27,14 +27,25 @@ class Resolution:
     # Every audience the profile is in, per dimension (suppression asks: an open ticket wins over pricing).
     matched: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     statements: dict[str, str] = field(default_factory=dict)  # "segment = enterprise: ...", made once
+    # Per set of dimensions, the cohort and its reasons: a landing page asks for each of its modules.
+    _by_dimensions: dict[tuple[str, ...], tuple[Cohort, list[str]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def cohort(self, dimensions: tuple[str, ...]) -> Cohort:
-        return _cohort_of(dimensions, tuple(self.values.items()))
+        return self._of(dimensions)[0]
 
     def dimension_reasons(self, dimensions: tuple[str, ...]) -> list[str]:
         """ "segment = enterprise: trait company_size >= 1000", one per dimension, as decisions list them."""
-        said = self.statements
-        return [said.get(d) or _said(d, self.reasons[d]) for d in dimensions]
+        return list(self._of(dimensions)[1])
+
+    def _of(self, dimensions: tuple[str, ...]) -> tuple[Cohort, list[str]]:
+        found = self._by_dimensions.get(dimensions)
+        if found is None:
+            said = self.statements
+            reasons = [said.get(d) or _said(d, self.reasons[d]) for d in dimensions]
+            found = self._by_dimensions[dimensions] = (_cohort_of(dimensions, tuple(self.values.items())), reasons)
+        return found
 
     def in_audience(self, dimension: str, ident: str) -> bool:
         """Is the profile in this audience, whether or not it was the first match of its dimension?"""

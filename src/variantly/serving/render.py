@@ -149,7 +149,7 @@ def _choose(workspace: Workspace, release: Release, module_id: str, channel: Cha
         decision.cohort,
         decision.outcome,
         decision.rule,
-        tuple(variant.slots.items()) if variant else None,  # the copy itself: ids and versions are not unique
+        variant.copy_key if variant else None,
     )
     names = list(workspace.settings.merge_fields)
 
