@@ -6,7 +6,7 @@ No server and no client: each request is handed to the ASGI app by a small drive
 one event loop, so what is measured is Python's work alone (what wrk cannot separate from
 the server's). Three rows per scenario: the bare FastAPI app of ``bench/bare_app.py`` (the
 framework's own cost with a validated body and a fixed page), the whole Variantly app, and
-then the landing request's stages called one by one, as ``POST /v1/render`` calls them.
+then the landing request's stages, timed one after the other inside each request.
 The README's breakdown is this script's output.
 """
 
@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import gc
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -34,13 +35,9 @@ ANNA = json.loads((REPO / "examples/profiles/anna_retail_enterprise_sv.json").re
 FRAGMENT = "/v1/render/hero", b"segment=enterprise&industry=retail&behaviour=pricing_researcher&locale=sv"
 
 
-async def per_request_us(app, method: str, path: str, query: bytes, body: bytes, requests: int) -> float:
-    """Microseconds per request through ``app`` (best of three batches: the least disturbed)."""
-    headers = [
-        (b"host", b"bench"),
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-    ]
+def asgi_request(method: str, path: str, query: bytes, body: bytes):
+    """A request as the server would hand it to the app: its scope, and a receive giving the body at once."""
+    headers = [(b"host", b"bench"), (b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -55,68 +52,81 @@ async def per_request_us(app, method: str, path: str, query: bytes, body: bytes,
         "client": ("127.0.0.1", 1),
         "server": ("127.0.0.1", 80),
     }
-    statuses = []
 
     async def receive():
         return {"type": "http.request", "body": body, "more_body": False}
 
+    return scope, receive
+
+
+async def median_us(scenarios: dict[str, tuple], requests: int) -> dict[str, float]:
+    """Microseconds per request of each scenario (app, method, path, query, body): the median of ``requests`` each,
+    taken in turns (one request of each, then the next), so a busy moment of the machine falls on all of them."""
+    statuses: set[int] = set()
+
     async def send(message):
         if message["type"] == "http.response.start":
-            statuses.append(message["status"])
+            statuses.add(message["status"])
 
-    best = float("inf")
-    for _ in range(3):
-        started = time.perf_counter()
-        for _ in range(requests // 3):
+    prepared = {name: (app, *asgi_request(*request)) for name, (app, *request) in scenarios.items()}
+    taken: dict[str, list[int]] = {name: [] for name in scenarios}
+    clock = time.perf_counter_ns
+    for _ in range(requests):
+        for name, (app, scope, receive) in prepared.items():
+            started = clock()
             await app(dict(scope), receive, send)
-        best = min(best, (time.perf_counter() - started) / (requests // 3))
-    if set(statuses) != {200}:
-        sys.exit(f"{method} {path}: answered {sorted(set(statuses))}")
-    return best * 1e6
-
-
-def stage_us(work, requests: int) -> float:
-    best = float("inf")
-    for _ in range(3):
-        started = time.perf_counter()
-        for _ in range(requests // 3):
-            work()
-        best = min(best, (time.perf_counter() - started) / (requests // 3))
-    return best * 1e6
+            taken[name].append(clock() - started)
+    if statuses != {200}:
+        sys.exit(f"answered {sorted(statuses)}: every scenario must answer 200")
+    return {name: statistics.median(times) / 1000 for name, times in taken.items()}
 
 
 def stages(service, body: bytes, requests: int) -> dict[str, float]:
-    """The landing request's stages, in the order ``api.render.render`` runs them."""
+    """The landing request's stages, timed inside each request in the order ``api.render.render`` runs them (median
+    per stage). Timed one by one in a loop of their own, they read about half of this: a stage repeated alone runs
+    from warm caches, and inside a whole request it does not."""
     from variantly import metrics
     from variantly.api.schemas import RenderRequest
+    from variantly.serving.profiles import NUL_FREE
     from variantly.serving.render import cap_windows, render_target, target_modules, viewer_for_profile
 
-    workspace, release = service.workspace, service.release
-    request = RenderRequest.model_validate_json(body)
-    viewer = viewer_for_profile(workspace, request.profile, activity=service.activity)
-    shown = target_modules(workspace, layout="landing")
-    windows = cap_windows(workspace, shown, viewer)
-    seen_viewer = replace(viewer, seen=service.activity.seen(request.profile.id, windows))
-    page = render_target(workspace, release, seen_viewer, channel="web", layout="landing")
-    answer = page.as_dict() | {"release": release.number}
-    return {
-        "validate the body (pydantic)": stage_us(lambda: RenderRequest.model_validate_json(body), requests),
-        "cohort, arm (viewer_for_profile)": stage_us(
-            lambda: viewer_for_profile(workspace, request.profile, activity=service.activity), requests
-        ),
-        "frequency caps (seen)": stage_us(lambda: service.activity.seen(request.profile.id, windows), requests),
-        "decide and fill the page (render_target)": stage_us(
-            lambda: render_target(workspace, release, seen_viewer, channel="web", layout="landing"), requests
-        ),
-        "sign the decisions": stage_us(lambda: service.sign(request.profile.id, page.decisions), requests),
-        "the answer as JSON (orjson)": stage_us(lambda: orjson.dumps(page.as_dict() | answer), requests),
-        "metrics": stage_us(lambda: metrics.rendered("render", 0.0001, page.decisions), requests),
-    }
+    clock = time.perf_counter_ns
+    names = (
+        "validate the body (pydantic)",
+        "cohort, arm (viewer_for_profile)",
+        "frequency caps (seen)",
+        "decide and fill the page (render_target)",
+        "sign the decisions",
+        "the answer as JSON (orjson)",
+        "metrics",
+    )
+    taken: dict[str, list[int]] = {name: [] for name in names}
+    for _ in range(requests):
+        marks = [clock()]
+        request = RenderRequest.model_validate_json(body, context=NUL_FREE)
+        workspace, release = service.workspace, service.release
+        marks.append(clock())
+        viewer = viewer_for_profile(workspace, request.profile, activity=service.activity)
+        marks.append(clock())
+        windows = cap_windows(workspace, target_modules(workspace, layout=request.layout), viewer)
+        viewer = replace(viewer, seen=service.activity.seen(request.profile.id, windows))
+        marks.append(clock())
+        page = render_target(workspace, release, viewer, channel=request.channel, layout=request.layout)
+        marks.append(clock())
+        service.sign(request.profile.id, page.decisions)
+        marks.append(clock())
+        orjson.dumps(page.as_dict() | {"release": release.number})
+        marks.append(clock())
+        metrics.rendered("render", 0.0001, page.decisions)
+        marks.append(clock())
+        for name, start, end in zip(names, marks, marks[1:], strict=False):  # marks: one more than stages
+            taken[name].append(end - start)
+    return {name: statistics.median(times) / 1000 for name, times in taken.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--requests", type=int, default=10000)
     args = parser.parse_args()
     console = Console(width=120)
     from variantly.api import create_app
@@ -135,26 +145,25 @@ def main() -> None:
         bare = create_bare()
         n = args.requests
 
-        async def whole() -> dict[str, float]:
-            return {
-                "bare FastAPI, async def route": await per_request_us(bare, "POST", "/async", b"", landing, n),
-                "POST /v1/render, landing layout (anna)": await per_request_us(
-                    app, "POST", "/v1/render", b"", landing, n
-                ),
-                "POST /v1/render, one module (hero)": await per_request_us(app, "POST", "/v1/render", b"", module, n),
-                "GET /v1/render/hero?... (fragment)": await per_request_us(app, "GET", *FRAGMENT, b"", n),
-            }
-
-        rows = asyncio.run(whole())
+        scenarios = {
+            "bare FastAPI, async def route": (bare, "POST", "/async", b"", landing),
+            "POST /v1/render, landing layout (anna)": (app, "POST", "/v1/render", b"", landing),
+            "POST /v1/render, one module (hero)": (app, "POST", "/v1/render", b"", module),
+            "GET /v1/render/hero?... (fragment)": (app, "GET", *FRAGMENT, b""),
+        }
+        asyncio.run(median_us(scenarios, 500))  # warm: imports, caches, lazy paths
+        rows = asyncio.run(median_us(scenarios, n))
         base = rows["bare FastAPI, async def route"]
-        table = Table(title=f"In-process, no server: best of 3 x {n // 3:,} requests", title_justify="left")
+        table = Table(title=f"In-process, no server: median of {n:,} requests each, in turns", title_justify="left")
         for column in ("request", "us per request", "share of bare FastAPI"):
             table.add_column(column, justify="left" if column == "request" else "right")
         for name, us in rows.items():
             table.add_row(name, f"{us:.0f}", f"{base / us:.2f}")
         console.print(table)
         parts = stages(service, landing, n)
-        table = Table(title="The landing request, stage by stage (called directly)", title_justify="left")
+        table = Table(
+            title="The landing request, stage by stage (median, timed inside each request)", title_justify="left"
+        )
         for column in ("stage", "us", "share"):
             table.add_column(column, justify="left" if column == "stage" else "right")
         total = sum(parts.values())
