@@ -9,7 +9,7 @@ from __future__ import annotations
 from variantly.cli.common import app
 
 # Registering the commands: each module adds its own to ``app``.
-from variantly.cli import accounts, authoring, privacy, report, review, serving  # noqa: F401  isort: skip
+from variantly.cli import accounts, authoring, brand, privacy, report, review, serving  # noqa: F401  isort: skip
 
 
 def main() -> None:

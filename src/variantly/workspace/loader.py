@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from variantly.errors import Problem, WorkspaceError
 from variantly.workspace import checks
 from variantly.workspace.blocks import LAYOUT_NAMES, MODULE_NAMES
+from variantly.workspace.brand import BrandGuidelines, load_brand
 from variantly.workspace.files import (
     AUDIENCES_FILE,
     LAYOUT_GLOB,
@@ -121,11 +122,16 @@ def workspace_problems(root: str | os.PathLike[str]) -> tuple[Workspace | None, 
     except WorkspaceError as exc:
         problems += exc.problems
         policy, policy_hash = Policy(), ""
+    try:
+        brand, brand_hash = load_brand(root)
+    except WorkspaceError as exc:
+        problems += exc.problems
+        brand, brand_hash = BrandGuidelines(), ""
     problems += _prompt_problems(root)
 
     if problems or audiences is None:
         return None, problems
-    return Workspace(root, settings, audiences, modules, layouts, stamp, policy, policy_hash), []
+    return Workspace(root, settings, audiences, modules, layouts, stamp, policy, policy_hash, brand, brand_hash), []
 
 
 def _prompt_problems(root: Path) -> list[Problem]:

@@ -1,0 +1,83 @@
+"""``variantly brand``: the brand guidelines, and the store's variants scored against them, riskiest first."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, open_store, reports_errors, settings_for
+
+brand_app = typer.Typer(help="Brand guidelines (guardrails/brand.yml) and the score of every variant.")
+app.add_typer(brand_app, name="brand")
+BAND_STYLE = {"high": "bold red", "medium": "yellow", "low": "green"}
+
+
+@brand_app.command("guidelines")
+@reports_errors
+def guidelines(workspace: WorkspaceOpt = None) -> None:
+    """Every guideline: what it says, where it applies, its weight and severity, and how it is checked."""
+    from variantly.workspace import load_workspace
+    from variantly.workspace.brand import Judged
+
+    ws = load_workspace(settings_for(workspace).workspace)
+    table = Table(title=f"brand guidelines (brand hash {ws.brand_hash})", title_justify="left")
+    for column in ("id", "rule", "kinds", "weight", "severity", "checked by"):
+        table.add_column(column, overflow="fold")
+    for g in ws.brand.every:
+        how = "judge (not checked yet)" if isinstance(g.check, Judged) else f"measure: {g.check.name}"
+        cells = (g.id, g.rule, ", ".join(g.kinds), f"{g.weight:g}", g.severity, how)
+        table.add_row(*(Text(c) for c in cells))
+    console.print(table)
+
+
+@brand_app.command("check")
+@reports_errors
+def check(
+    module: str | None = None,
+    locale: str | None = None,
+    cohort: str | None = None,
+    status: Annotated[
+        str | None, typer.Option(help="pending, approved, rejected, guardrail_failed, stale, retired; '' for all")
+    ] = "pending",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line, with every finding.")] = False,
+    workspace: WorkspaceOpt = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Score the store's variants against the guidelines: highest risk and lowest score first, each failed guideline
+    with its reason and the words it concerns."""
+    from variantly.authoring.brand_score import score_stored
+    from variantly.authoring.review import Filters
+    from variantly.workspace import load_workspace
+
+    settings = settings_for(workspace, database_url)
+    scored = score_stored(
+        open_store(settings), load_workspace(settings.workspace), Filters(module, cohort, locale, status or None)
+    )
+    if as_json:
+        for item in scored:
+            print(item.model_dump_json())
+        return
+    table = Table(title="variants by brand risk", title_justify="left")
+    for column in ("id", "module", "cohort", "score", "risk", "failed guidelines"):
+        table.add_column(column, overflow="fold", justify="right" if column == "score" else "left")
+    for item in scored:
+        failed = "; ".join(
+            f"{g.id}: {f.reason}" + (f" ({f.slot}: '{f.excerpt}')" if f.excerpt else "")
+            for g in item.brand.failed
+            for f in g.findings[:1]
+        )
+        score = "-" if item.brand.score is None else str(item.brand.score)
+        band = Text(item.brand.band, style=BAND_STYLE[item.brand.band])
+        table.add_row(Text(item.id), Text(item.module), Text(item.cohort), score, band, Text(failed))
+    console.print(table)
+    unchecked = {g.id for item in scored for g in item.brand.not_checked}
+    console.print(
+        f"{len(scored)} variant(s): "
+        + ", ".join(f"{band} {sum(1 for i in scored if i.brand.band == band)}" for band in ("high", "medium", "low"))
+        + (f". Not checked (judged, no judge yet): {', '.join(sorted(unchecked))}" if unchecked else ""),
+        highlight=False,
+        markup=False,
+    )
