@@ -57,6 +57,8 @@ def create_app(settings: ProcessSettings, *, service: RenderService | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         service.start()
+        if review_enabled and service.store is not None:  # variants not scored under this brand.yml yet
+            _rescore_in_background(app, service.workspace)
         if purger is not None:
             purger.start()
         # What is loaded by now (modules, release, compiled templates) lives as long as the process: keep it
@@ -89,6 +91,7 @@ def create_app(settings: ProcessSettings, *, service: RenderService | None = Non
         app.add_middleware(RenderFastPath, render_limit=settings.body_limits["render"])
     if review_enabled:
         service.on_policy_change = lambda workspace: _recheck_in_background(app, workspace)
+        service.on_brand_change = lambda workspace: _rescore_in_background(app, workspace)
 
     install_error_handlers(app, ui=review_enabled)
 
@@ -163,3 +166,20 @@ def _recheck_in_background(app: FastAPI, workspace) -> None:
             log.exception("policy re-check failed")
 
     threading.Thread(target=work, name="policy-recheck", daemon=True).start()
+
+
+def _rescore_in_background(app: FastAPI, workspace) -> None:
+    """Score every variant not scored under the workspace's brand.yml, off the request path."""
+    import threading
+
+    from variantly.authoring.brand_score import rescore
+
+    def work() -> None:
+        try:
+            done = rescore(app.state.service.store, workspace)
+            if done:
+                log.info("brand guidelines: %d variant(s) scored", done)
+        except Exception:
+            log.exception("brand scoring failed")
+
+    threading.Thread(target=work, name="brand-rescore", daemon=True).start()

@@ -13,6 +13,7 @@ from variantly.api.deps import reviewer, service
 from variantly.api.schemas import ERRORS, Body
 from variantly.auth import Principal
 from variantly.authoring import review
+from variantly.authoring.brand_score import BrandScore, stored_score
 from variantly.authoring.report import VariantReport
 from variantly.serving.service import RenderService
 from variantly.store.schema import AuditEntry, VariantRow
@@ -33,6 +34,10 @@ class VariantOut(BaseModel):
     source: str
     model: str
     report: dict[str, Any]
+    brand: BrandScore | None = Field(
+        description="the score against guardrails/brand.yml: share passed, risk band, each guideline's verdict; "
+        "null until scored"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -49,6 +54,7 @@ class VariantOut(BaseModel):
             source=row.source,
             model=row.model,
             report=VariantReport.from_stored(row.report).stored(),
+            brand=stored_score(row),
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
@@ -131,13 +137,19 @@ def list_variants(
     locale: str | None = None,
     status: str | None = None,
     guardrail: Literal["passed", "failed"] | None = None,
+    risk: Literal["high", "medium", "low"] | None = Query(None, description="the brand risk band"),
+    order: Literal["queue", "risk"] = Query("queue", description="queue: by module and cohort; risk: riskiest first"),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=10_000_000),
     svc: RenderService = Depends(service),
     who: Principal = Depends(reviewer),
 ) -> VariantPage:
     page = review.list_variants(
-        svc.required_store(), review.Filters(module, cohort, locale, status, guardrail), limit=limit, offset=offset
+        svc.required_store(),
+        review.Filters(module, cohort, locale, status, guardrail, risk),
+        limit=limit,
+        offset=offset,
+        order=order,
     )
     return VariantPage(items=[VariantOut.of(v) for v in page.items], total=page.total, counts=page.counts)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from variantly.authoring.brand_score import rescore
 from variantly.authoring.candidates import Candidate, VariantLine, parse_candidate, variant_id
 from variantly.authoring.report import CheckReport, VariantReport
 from variantly.errors import ImportFileError
@@ -122,6 +123,8 @@ def import_variants(
             summary.approved += 1
         else:
             summary.pending += 1
+    if summary.added:
+        rescore(store, workspace)  # the new variants' brand scores, before anyone lists them
     if summary.approved:
         store.publish(actor, f"import of {Path(path).name}")
     return summary

@@ -11,8 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
+from variantly.authoring.brand_score import BANDS, rescore
 from variantly.authoring.report import CheckReport, VariantReport
 from variantly.errors import Conflict, NotFound, ReasonRequired, VariantlyError
 from variantly.store import Store
@@ -32,6 +33,7 @@ class Filters:
     locale: str | None = None
     status: str | None = None
     guardrail: str | None = None  # "passed" or "failed"
+    risk: str | None = None  # the brand risk band: "high", "medium" or "low"
 
     def where(self) -> list[Any]:
         clauses = []
@@ -49,6 +51,10 @@ class Filters:
             clauses.append(VariantRow.status == "guardrail_failed")
         elif self.guardrail == "passed":
             clauses.append(VariantRow.status != "guardrail_failed")
+        if self.risk:
+            if self.risk not in BANDS:
+                raise NotFound(f"unknown risk '{self.risk}' (risks: {', '.join(BANDS)})")
+            clauses.append(VariantRow.brand_risk == self.risk)
         return clauses
 
 
@@ -60,16 +66,25 @@ class Page:
 
 
 QUEUE_ORDER = (VariantRow.module_id, VariantRow.cohort_key, VariantRow.id)
+# Riskiest first: the band (high, medium, low, not scored), then the lowest brand score.
+RISK_ORDER = (
+    case({"high": 0, "medium": 1, "low": 2}, value=VariantRow.brand_risk, else_=3),
+    case((VariantRow.brand_score.is_(None), 101), else_=VariantRow.brand_score),
+    VariantRow.id,
+)
+ORDERS = {"queue": QUEUE_ORDER, "risk": RISK_ORDER}
 
 
-def list_variants(store: Store, filters: Filters, *, limit: int = 50, offset: int = 0) -> Page:
+def list_variants(store: Store, filters: Filters, *, limit: int = 50, offset: int = 0, order: str = "queue") -> Page:
+    """A page of the queue: by module and cohort, or riskiest first (``order="risk"``)."""
+    if order not in ORDERS:
+        raise NotFound(f"unknown order '{order}' (orders: {', '.join(ORDERS)})")
     with store.sessions() as session:
         where = filters.where()
-        items = list(
-            session.scalars(select(VariantRow).where(*where).order_by(*QUEUE_ORDER).limit(limit).offset(offset))
-        )
+        query = select(VariantRow).where(*where).order_by(*ORDERS[order]).limit(limit).offset(offset)
+        items = list(session.scalars(query))
         total = session.scalar(select(func.count()).select_from(VariantRow).where(*where)) or 0
-        unfiltered_status = Filters(filters.module, filters.cohort, filters.locale, None, None).where()
+        unfiltered_status = Filters(filters.module, filters.cohort, filters.locale, None, None, filters.risk).where()
         counts = dict(
             session.execute(
                 select(VariantRow.status, func.count()).where(*unfiltered_status).group_by(VariantRow.status)
@@ -168,6 +183,7 @@ def edit(
         slots=merged,
         report=VariantReport(check=report, edited_by=actor).stored(),
     )
+    rescore(store, workspace, [variant_id])
     if current.status == "approved":
         store.publish(actor, f"edited {variant_id}")
     return row

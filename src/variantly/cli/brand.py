@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
@@ -48,35 +49,46 @@ def check(
 ) -> None:
     """Score the store's variants against the guidelines: highest risk and lowest score first, each failed guideline
     with its reason and the words it concerns."""
-    from variantly.authoring.brand_score import score_stored
-    from variantly.authoring.review import Filters
+    from variantly.authoring.brand_score import rescore, stored_score
+    from variantly.authoring.review import Filters, list_variants
     from variantly.workspace import load_workspace
 
     settings = settings_for(workspace, database_url)
-    scored = score_stored(
-        open_store(settings), load_workspace(settings.workspace), Filters(module, cohort, locale, status or None)
-    )
+    store = open_store(settings)
+    rescore(store, load_workspace(settings.workspace))  # whatever is not scored under the current brand.yml
+    page = list_variants(store, Filters(module, cohort, locale, status or None), limit=1_000_000, order="risk")
+    scored = [(row, brand) for row in page.items if (brand := stored_score(row)) is not None]
     if as_json:
-        for item in scored:
-            print(item.model_dump_json())
+        for row, score in scored:
+            print(
+                json.dumps(
+                    {
+                        "id": row.id,
+                        "module": row.module_id,
+                        "cohort": row.cohort_key,
+                        "status": row.status,
+                        "brand": score.model_dump(mode="json"),
+                    }
+                )
+            )
         return
     table = Table(title="variants by brand risk", title_justify="left")
     for column in ("id", "module", "cohort", "score", "risk", "failed guidelines"):
         table.add_column(column, overflow="fold", justify="right" if column == "score" else "left")
-    for item in scored:
+    for row, brand in scored:
         failed = "; ".join(
             f"{g.id}: {f.reason}" + (f" ({f.slot}: '{f.excerpt}')" if f.excerpt else "")
-            for g in item.brand.failed
+            for g in brand.failed
             for f in g.findings[:1]
         )
-        score = "-" if item.brand.score is None else str(item.brand.score)
-        band = Text(item.brand.band, style=BAND_STYLE[item.brand.band])
-        table.add_row(Text(item.id), Text(item.module), Text(item.cohort), score, band, Text(failed))
+        figure = "-" if brand.score is None else str(brand.score)
+        band = Text(brand.band, style=BAND_STYLE[brand.band])
+        table.add_row(Text(row.id), Text(row.module_id), Text(row.cohort_key), figure, band, Text(failed))
     console.print(table)
-    unchecked = {g.id for item in scored for g in item.brand.not_checked}
+    unchecked = {g.id for _, brand in scored for g in brand.not_checked}
     console.print(
         f"{len(scored)} variant(s): "
-        + ", ".join(f"{band} {sum(1 for i in scored if i.brand.band == band)}" for band in ("high", "medium", "low"))
+        + ", ".join(f"{band} {sum(1 for _, b in scored if b.band == band)}" for band in ("high", "medium", "low"))
         + (f". Not checked (judged, no judge yet): {', '.join(sorted(unchecked))}" if unchecked else ""),
         highlight=False,
         markup=False,

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
+from variantly.authoring.brand_score import rescore
 from variantly.authoring.policy_checks import PolicyChecker
 from variantly.authoring.review import pending_feedback
 from variantly.authoring.staleness import mark_stale
@@ -185,6 +186,8 @@ class Runner:
                     save_calls(self.store, [call for calls in state.unsaved.values() for call in calls])
             update_run(self.store, run_id, progress=summary.as_dict(), status=summary.status, message=summary.message)
             await self.llm.close()
+        if summary.jobs_done:
+            rescore(self.store, self.workspace)  # the new variants' brand scores, before anyone lists them
         return summary
 
     async def _prepare(self, options: RunOptions, *, actor: str, worker: ThreadPoolExecutor) -> Plan:

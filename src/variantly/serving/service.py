@@ -71,6 +71,8 @@ class RenderService:
         # Called with the new workspace when the guardrail policy changed (review servers
         # re-check approved variants; render-only processes leave it unset).
         self.on_policy_change: Callable[[Workspace], None] | None = None
+        # Called with the new workspace when guardrails/brand.yml changed (review servers score variants again).
+        self.on_brand_change: Callable[[Workspace], None] | None = None
         self._release_loaded = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -114,7 +116,7 @@ class RenderService:
             return  # unchanged, or the same broken edit we already reported
         self._last_attempt = stamp
         try:
-            previous_policy = self.workspace.policy_hash
+            previous_policy, previous_brand = self.workspace.policy_hash, self.workspace.brand_hash
             self.workspace = load_workspace(self.root)
             self.activity.set_caps(self.workspace)
             self.pseudonyms = replace(self.pseudonyms, on=self.workspace.settings.events.pseudonymise)
@@ -124,6 +126,8 @@ class RenderService:
             log.info("workspace reloaded (%s)", stamp)
             if self.on_policy_change and self.workspace.policy_hash != previous_policy:
                 self.on_policy_change(self.workspace)
+            if self.on_brand_change and self.workspace.brand_hash != previous_brand:
+                self.on_brand_change(self.workspace)
         except VariantlyError as exc:
             if self.workspace_error != exc.message:
                 log.error("workspace edit does not lint; still serving the last good workspace:\n%s", exc.message)

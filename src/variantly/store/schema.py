@@ -53,6 +53,7 @@ class VariantRow(Base):
     """
 
     __tablename__ = "variants"
+    __table_args__ = (Index("ix_variants_brand_risk_score", "brand_risk", "brand_score"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     module_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -70,6 +71,12 @@ class VariantRow(Base):
     report: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The brand score (``authoring.brand_score``) under the brand file ``brand_hash``; its figures as columns so the
+    # queue filters and sorts by them. NULL: not scored yet.
+    brand: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    brand_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    brand_risk: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    brand_hash: Mapped[str] = mapped_column(String(32), default="", server_default="")
 
 
 class AuditEntry(Base):

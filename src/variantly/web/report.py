@@ -1,10 +1,11 @@
 """Turn a variant and its guardrail report into rows a reviewer reads: text with the
-failing spans marked, next to the module's default."""
+failing spans marked, next to the module's default; its brand guidelines with the words each failure concerns."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from variantly.authoring.brand_score import stored_score
 from variantly.authoring.report import Failure, VariantReport
 from variantly.store.schema import VariantRow
 from variantly.workspace import Workspace
@@ -26,6 +27,32 @@ def segments(text: str, failures: tuple[Failure, ...]) -> list[dict[str, str | N
         else:
             out.append({"text": ch, "reason": reason})
     return out
+
+
+def brand_rows(row: VariantRow) -> list[dict[str, Any]]:
+    """Each guideline as a reviewer reads it: its verdict, and for a failure the words it concerns shown in their
+    sentence (``before``, ``words``, ``after``), the reason and a suggested rewrite."""
+    brand = stored_score(row)
+    if brand is None:
+        return []
+    rows = []
+    for guideline in sorted(brand.guidelines, key=lambda g: ("failed", "not_checked", "passed").index(g.status)):
+        findings = []
+        for finding in guideline.findings:
+            text = row.slots.get(finding.slot, "") if finding.slot else ""
+            start, end = finding.span if finding.span else (0, 0)
+            findings.append(
+                {
+                    "slot": finding.slot or "the copy",
+                    "reason": finding.reason,
+                    "before": ("…" if start > 40 else "") + text[max(0, start - 40) : start] if end else "",
+                    "words": text[start:end],
+                    "after": text[end : end + 40] + ("…" if end + 40 < len(text) else "") if end else "",
+                    "suggestion": finding.suggestion,
+                }
+            )
+        rows.append({"guideline": guideline, "findings": findings})
+    return rows
 
 
 def slot_rows(workspace: Workspace, row: VariantRow) -> list[dict[str, Any]]:

@@ -11,17 +11,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from variantly.auth import by_password, end_sessions, record_session
 from variantly.authoring import review
+from variantly.authoring.brand_score import stored_score
 from variantly.authoring.report import VariantReport
 from variantly.errors import TooManyAttempts, Unauthenticated, VariantlyError
 from variantly.store.variants import get_variant
 from variantly.web import session as sessions
 from variantly.web.pages import local_path, read_form, render_page, signed_in, to_login
-from variantly.web.report import slot_rows
+from variantly.web.report import brand_rows, slot_rows
 from variantly.web.security import SecureRoute
 from variantly.web.throttle import SignInThrottle
 
 STATIC = Path(__file__).parent / "static"
-FILTER_KEYS = ("module", "cohort", "locale", "status", "guardrail")
+FILTER_KEYS = ("module", "cohort", "locale", "status", "guardrail", "risk")
+QUERY_KEYS = (*FILTER_KEYS, "order")  # what a queue link keeps
 
 router = APIRouter(prefix="/ui", include_in_schema=False, route_class=SecureRoute)
 log = logging.getLogger("variantly.web")
@@ -31,8 +33,12 @@ def _filters(request: Request) -> review.Filters:
     return review.Filters(**{k: request.query_params.get(k) or None for k in FILTER_KEYS})
 
 
+def _order(request: Request) -> str:
+    return "risk" if request.query_params.get("order") == "risk" else "queue"
+
+
 def _query(request: Request) -> str:
-    params = {k: v for k, v in request.query_params.items() if k in FILTER_KEYS and v}
+    params = {k: v for k, v in request.query_params.items() if k in QUERY_KEYS and v}
     return "?" + urlencode(params) if params else ""
 
 
@@ -123,11 +129,11 @@ def queue(request: Request) -> Response:
         return to_login()
     svc = request.app.state.service
     filters = _filters(request)
-    page = review.list_variants(svc.store, filters, limit=200)
+    page = review.list_variants(svc.store, filters, limit=200, order=_order(request))
     query = _query(request)
 
     def url_with(**changes: str) -> str:
-        params = {k: v for k, v in request.query_params.items() if k in FILTER_KEYS and v} | changes
+        params = {k: v for k, v in request.query_params.items() if k in QUERY_KEYS and v} | changes
         return "/ui/?" + urlencode({k: v for k, v in params.items() if v})
 
     return render_page(
@@ -136,8 +142,10 @@ def queue(request: Request) -> Response:
         "queue.html",
         page=page,
         checks={v.id: VariantReport.from_stored(v.report).check for v in page.items},
+        brands={v.id: stored_score(v) for v in page.items},
         counts=page.counts,
         filters=filters,
+        order=_order(request),
         query=query,
         here="/ui/" + query,
         url_with=url_with,
@@ -200,6 +208,8 @@ def variant_page(variant_id: str, request: Request) -> Response:
         channels=module_file.module.channels if module_file else [],
         report=report.check,
         failures=list(report.check.failures()),
+        brand=stored_score(row),
+        brand_rows=brand_rows(row),
         attempts=len(generation.attempts) if generation else 0,
         cuts=generation.prompt_cuts if generation else (),
         message=request.query_params.get("message"),

@@ -1,0 +1,107 @@
+"""The brand score travels with each variant: made at import and edit, made again when brand.yml changes, and the
+queue filters and sorts by it in the API, the UI and the CLI."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from conftest import approve_examples, make_app, until
+from variantly.auth import create_account
+from variantly.authoring.brand_score import rescore, stored_score
+from variantly.authoring.review import Filters, edit, list_variants
+from variantly.store.schema import VariantRow
+from variantly.store.variants import add_variant, get_variant
+from variantly.workspace import load_workspace
+
+PUSHY = {"label": "BUY NOW!!", "note": "The best plan for your team, last chance."}
+
+
+def pushy_variant(store, ident: str = "v-pushy") -> None:
+    row = VariantRow(
+        id=ident,
+        module_id="cta",
+        cohort_key="segment=startup;behaviour=*;locale=en",
+        locale="en",
+        slots=PUSHY,
+        status="pending",
+        module_hash="m",
+        source="import",
+    )
+    add_variant(store, row, actor="t")
+
+
+def test_imported_variants_are_scored_and_the_riskiest_lists_first(served_app) -> None:
+    svc = served_app.state.service
+    scored = list_variants(svc.store, Filters(), limit=1000).items
+    assert scored and all(row.brand_hash == svc.workspace.brand_hash and row.brand_risk for row in scored)
+    pushy_variant(svc.store)
+    assert rescore(svc.store, svc.workspace) == 1  # only what is not scored yet
+    first = list_variants(svc.store, Filters(), limit=5, order="risk").items[0]
+    assert first.id == "v-pushy" and first.brand_risk == "high"
+    assert [r.id for r in list_variants(svc.store, Filters(risk="high")).items] == ["v-pushy"]
+
+
+def test_an_edit_is_scored_again(served_app) -> None:
+    svc = served_app.state.service
+    pushy_variant(svc.store)
+    rescore(svc.store, svc.workspace)
+    calm = {"label": "Plan a rollout", "note": "With your team, when it suits you."}
+    edit(
+        svc.store,
+        svc.workspace,
+        lambda ws, module, cohort, slots: _passing(svc, ws, module, cohort, slots),
+        "v-pushy",
+        version=1,
+        actor="rita",
+        slots=calm,
+    )
+    row = get_variant(svc.store, "v-pushy")
+    assert row.brand_risk == "low" and stored_score(row).score == 100
+
+
+def _passing(svc, workspace, module, cohort, slots):
+    from variantly.authoring.policy_checks import BuiltInChecker
+
+    return BuiltInChecker(workspace.policy, workspace.policy_hash).check_slots(workspace, module, cohort, slots)
+
+
+def test_a_changed_brand_file_scores_every_variant_again(workspace_dir: Path, database_url: str) -> None:
+    """The review server notices the edit within a poll and scores again under the new hash."""
+    app = make_app(workspace_dir, database_url, poll_seconds=0.2)
+    approve_examples(app.state.service)
+    svc = app.state.service
+    brand = workspace_dir / "guardrails" / "brand.yml"
+    brand.write_text(
+        brand.read_text() + "\n  - id: name_lumen\n    rule: Name Lumen.\n    kinds: [cta]\n"
+        "    severity: high\n    check: {measure: required_word, words: [Lumen]}\n"
+    )
+    with TestClient(app):
+        until(lambda: svc.workspace.brand_hash == load_workspace(workspace_dir).brand_hash, 20)
+        ctas = lambda: list_variants(svc.store, Filters(module="cta"), limit=100).items  # noqa: E731
+        until(lambda: all(r.brand_hash == svc.workspace.brand_hash for r in ctas()), 20)
+    assert all(r.brand_risk == "high" for r in ctas())  # no example CTA names Lumen
+
+
+def test_the_api_and_the_ui_filter_and_sort_by_brand_risk(served_app) -> None:
+    svc = served_app.state.service
+    pushy_variant(svc.store)
+    rescore(svc.store, svc.workspace)
+    token = create_account(svc.store, "rita", "reviewer", password="pw-for-rita")
+    with TestClient(served_app) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        page = client.get("/v1/variants?order=risk&limit=3", headers=headers).json()
+        assert page["items"][0]["id"] == "v-pushy" and page["items"][0]["brand"]["band"] == "high"
+        high = client.get("/v1/variants?risk=high", headers=headers).json()
+        assert [i["id"] for i in high["items"]] == ["v-pushy"]
+        assert client.get("/v1/variants?risk=extreme", headers=headers).status_code == 422
+        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/ui/login").text).group(1)
+        client.post("/ui/login", data={"csrf": csrf, "name": "rita", "password": "pw-for-rita"})
+        queue = client.get("/ui/?order=risk").text
+        assert queue.index("/ui/variants/v-pushy") < queue.index("low risk")
+        assert '<option value="risk" selected>' in queue
+        variant = client.get("/ui/variants/v-pushy").text
+        assert "<mark>BUY NOW</mark>" in variant and "presses the reader to act at once" in variant
+        assert "Suggested:</span> BUY NOW." in variant  # the calmer rewrite of the exclamations
