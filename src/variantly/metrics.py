@@ -1,4 +1,4 @@
-"""What an operator scrapes: Prometheus metrics for render, decisions, releases, events and LLM spend.
+"""What an operator scrapes: Prometheus metrics for render, decisions, releases, events, LLM spend and brand scores.
 
 Multi-process safe the way prometheus-client is: with ``PROMETHEUS_MULTIPROC_DIR``
 set (to an empty folder, before the processes start), every worker writes its
@@ -35,6 +35,14 @@ LLM_TOKENS = Counter(
     "variantly_llm_tokens", "LLM tokens, by model and kind (prompt, cached, completion)", ["model", "kind"]
 )
 LLM_COST = Counter("variantly_llm_cost_usd", "What LLM calls cost, by model", ["model"])
+BRAND_SCORES = Histogram(
+    "variantly_brand_score",
+    "Brand scores of variants as they were scored (0-100)",
+    buckets=(50, 60, 70, 80, 90, 99, 100),
+)
+BRAND_FAILURES = Counter(
+    "variantly_brand_guideline_failures", "Variants failing a brand guideline, by guideline", ["guideline"]
+)
 
 
 def rendered(route: str, seconds: float, decisions: list) -> None:
@@ -52,6 +60,14 @@ def _render_seconds(route: str):
 @lru_cache(maxsize=4096)
 def _decisions(module: str, outcome: str):
     return DECISIONS.labels(module, outcome)
+
+
+def brand_scored(score: int | None, failed: list[str]) -> None:
+    """One variant scored against the brand guidelines: its score (None: nothing checked) and what it failed."""
+    if score is not None:
+        BRAND_SCORES.observe(score)
+    for guideline in failed:
+        BRAND_FAILURES.labels(guideline).inc()
 
 
 def release_loaded(number: int) -> None:

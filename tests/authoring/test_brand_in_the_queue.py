@@ -34,11 +34,16 @@ def pushy_variant(store, ident: str = "v-pushy") -> None:
 
 
 def test_imported_variants_are_scored_and_the_riskiest_lists_first(served_app) -> None:
+    from variantly import metrics
+
     svc = served_app.state.service
     scored = list_variants(svc.store, Filters(), limit=1000).items
     assert scored and all(row.brand_hash == svc.workspace.brand_hash and row.brand_risk for row in scored)
     pushy_variant(svc.store)
+    failures = metrics.BRAND_FAILURES.labels("calm_not_urgent")
+    before = failures._value.get()
     assert rescore(svc.store, svc.workspace) == 1  # only what is not scored yet
+    assert failures._value.get() == before + 1  # in /metrics: failures per guideline
     first = list_variants(svc.store, Filters(), limit=5, order="risk").items[0]
     assert first.id == "v-pushy" and first.brand_risk == "high"
     assert [r.id for r in list_variants(svc.store, Filters(risk="high")).items] == ["v-pushy"]

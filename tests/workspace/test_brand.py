@@ -8,7 +8,8 @@ import pytest
 
 from variantly.errors import WorkspaceError
 from variantly.workspace import load_workspace
-from variantly.workspace.brand import (
+from variantly.workspace.brand import load_brand
+from variantly.workspace.measures import (
     AllCaps,
     BannedPattern,
     Emoji,
@@ -19,7 +20,6 @@ from variantly.workspace.brand import (
     SentenceLength,
     UrgencyWords,
     lix,
-    load_brand,
 )
 
 

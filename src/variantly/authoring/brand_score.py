@@ -18,10 +18,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
+from variantly import metrics
 from variantly.store import Store
 from variantly.store.schema import VariantRow
-from variantly.workspace.brand import BrandGuidelines, Finding, Guideline, Judged
+from variantly.workspace.brand import BrandGuidelines, Guideline, Judged
 from variantly.workspace.files import Workspace
+from variantly.workspace.measures import Finding
 from variantly.workspace.models import Module
 
 Band = Literal["low", "medium", "high"]
@@ -48,6 +50,8 @@ class GuidelineResult(_Frozen):
     weight: float
     status: Status
     findings: tuple[SlotFinding, ...] = ()
+    kappa: float | None = None  # agreement with people, from the calibration (None: not calibrated)
+    advisory: bool = False  # under kappa 0.6: never decides the band
 
 
 class BrandScore(_Frozen):
@@ -78,12 +82,26 @@ def score_variant(
 ) -> BrandScore:
     """Score one variant's copy (``slots``: slot name to text; asset slots are skipped)."""
     texts = {name: text for name, text in slots.items() if _is_text(module, name) and isinstance(text, str)}
-    applicable = [g for g in brand.every if g.applies_to(module.kind, list(module.channels))]
+    return score_copy(brand, module.kind, list(module.channels), texts, locale, brand_hash=brand_hash)
+
+
+def score_copy(
+    brand: BrandGuidelines,
+    kind: str,
+    channels: list[str] | None,
+    texts: Mapping[str, str],
+    locale: str,
+    *,
+    brand_hash: str = "",
+) -> BrandScore:
+    """Score copy of a kind (``channels`` None: whatever channel a guideline names). A guideline the calibration
+    found advisory (kappa under 0.6 against people) is shown and counted in the score, never in the band."""
+    applicable = [g for g in brand.every if kind in g.kinds and (channels is None or g.applies_to(kind, channels))]
     results = []
     per_slot: dict[str, list[tuple[Guideline, bool]]] = {name: [] for name in texts}
     for guideline in applicable:
         if isinstance(guideline.check, Judged):
-            results.append(_result(guideline, "not_checked"))
+            results.append(_result(brand, guideline, "not_checked"))
             continue
         findings = []
         if guideline.check.whole_copy:  # one verdict on all the copy: in no slot's score
@@ -94,10 +112,10 @@ def score_variant(
                 found = [_slot_finding(name, text, f) for f in guideline.check.findings(text, locale)]
                 per_slot[name].append((guideline, not found))
                 findings += found
-        results.append(_result(guideline, "failed" if findings else "passed", tuple(findings)))
+        results.append(_result(brand, guideline, "failed" if findings else "passed", tuple(findings)))
     return BrandScore(
         score=_share([(g, r.status == "passed") for g, r in zip(applicable, results, strict=True) if not g.judged]),
-        band=_band(applicable, results),
+        band=_band([g for g in applicable if g.id not in brand.advisory], results),
         slots={name: _share(checked) for name, checked in per_slot.items()},
         guidelines=tuple(results),
         brand_hash=brand_hash,
@@ -127,6 +145,7 @@ def rescore(store: Store, workspace: Workspace, ids: Iterable[str] | None = None
                 )
                 row.brand = scored.model_dump(mode="json")
                 row.brand_score, row.brand_risk, row.brand_hash = scored.score, scored.band, workspace.brand_hash
+                metrics.brand_scored(scored.score, [g.id for g in scored.failed])
                 done += 1
             session.commit()
             if ids is not None:
@@ -144,7 +163,9 @@ def _is_text(module: Module, slot: str) -> bool:
     return declared is None or declared.type == "text"
 
 
-def _result(guideline: Guideline, status: Status, findings: tuple[SlotFinding, ...] = ()) -> GuidelineResult:
+def _result(
+    brand: BrandGuidelines, guideline: Guideline, status: Status, findings: tuple[SlotFinding, ...] = ()
+) -> GuidelineResult:
     return GuidelineResult(
         id=guideline.id,
         rule=guideline.rule,
@@ -152,6 +173,8 @@ def _result(guideline: Guideline, status: Status, findings: tuple[SlotFinding, .
         weight=guideline.weight,
         status=status,
         findings=findings,
+        kappa=brand.kappa.get(guideline.id),
+        advisory=guideline.id in brand.advisory,
     )
 
 
@@ -176,6 +199,7 @@ def _share(checked: list[tuple[Guideline, bool]]) -> int | None:
     return round(100 * sum(g.weight for g, passed in checked if passed) / total)
 
 
-def _band(applicable: list[Guideline], results: list[GuidelineResult]) -> Band:
-    failed = {g.severity for g, r in zip(applicable, results, strict=True) if r.status == "failed"}
+def _band(counted: list[Guideline], results: list[GuidelineResult]) -> Band:
+    verdicts = {r.id: r.status for r in results}
+    failed = {g.severity for g in counted if verdicts[g.id] == "failed"}
     return "high" if "high" in failed else "medium" if "medium" in failed else "low"

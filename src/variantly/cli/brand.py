@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, open_store, reports_errors, settings_for
+
+if TYPE_CHECKING:
+    from variantly.workspace.brand import Interval
 
 brand_app = typer.Typer(help="Brand guidelines (guardrails/brand.yml) and the score of every variant.")
 app.add_typer(brand_app, name="brand")
@@ -25,11 +29,13 @@ def guidelines(workspace: WorkspaceOpt = None) -> None:
 
     ws = load_workspace(settings_for(workspace).workspace)
     table = Table(title=f"brand guidelines (brand hash {ws.brand_hash})", title_justify="left")
-    for column in ("id", "rule", "kinds", "weight", "severity", "checked by"):
+    for column in ("id", "rule", "kinds", "weight", "severity", "checked by", "kappa"):
         table.add_column(column, overflow="fold")
     for g in ws.brand.every:
         how = "judge (not checked yet)" if isinstance(g.check, Judged) else f"measure: {g.check.name}"
-        cells = (g.id, g.rule, ", ".join(g.kinds), f"{g.weight:g}", g.severity, how)
+        kappa = ws.brand.kappa.get(g.id)
+        agreement = "-" if kappa is None else f"{kappa:.2f}" + (" advisory" if g.id in ws.brand.advisory else "")
+        cells = (g.id, g.rule, ", ".join(g.kinds), f"{g.weight:g}", g.severity, how, agreement)
         table.add_row(*(Text(c) for c in cells))
     console.print(table)
 
@@ -93,3 +99,65 @@ def check(
         highlight=False,
         markup=False,
     )
+
+
+@brand_app.command("calibrate")
+@reports_errors
+def calibrate(
+    labelled: Annotated[Path, typer.Argument(help="JSONL: kind, locale, copy, labels {guideline: true if followed}.")],
+    write: Annotated[
+        bool, typer.Option(help="Write guardrails/brand_calibration.json for the UI and the bands.")
+    ] = True,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """How far each guideline's check agrees with people: agreement, Cohen's kappa, sensitivity and false alarms
+    with 95% intervals, the confusion matrix. Under kappa 0.6 a guideline is advisory (never decides a band)."""
+    from variantly.authoring.brand_calibration import calibrate as measure
+    from variantly.authoring.brand_calibration import read_labelled, write_calibration
+    from variantly.workspace import load_workspace
+
+    ws = load_workspace(settings_for(workspace).workspace)
+    lines = read_labelled(labelled)
+    agreements = measure(ws.brand, lines)
+    table = Table(title=f"{len(lines)} labelled copies ({labelled.name}) against the checks", title_justify="left")
+    columns = ("guideline", "n", "agree", "kappa", "sensitivity (95%)", "false alarms (95%)", "matrix", "use")
+    for column in columns:
+        table.add_column(
+            column,
+            justify="left" if column in ("guideline", "matrix", "use") else "right",
+            no_wrap=column == "guideline",
+        )
+    for a in agreements:
+        if not a.checked:
+            table.add_row(a.guideline, "-", "-", "-", "-", "-", "-", "judged: no judge yet")
+            continue
+        matrix = f"{a.both_fail}/{a.only_check_fails}/{a.only_people_fail}/{a.both_pass}"
+        table.add_row(
+            a.guideline,
+            str(a.n),
+            _share(a.agreement),
+            "-" if a.kappa is None else f"{a.kappa:.2f}",
+            _interval(a.sensitivity),
+            _interval(a.false_alarms),
+            matrix,
+            Text("advisory", style="yellow") if a.advisory else Text("counts", style="green"),
+        )
+    console.print(table)
+    console.print(
+        "matrix: both fail / only the check fails / only people fail / both pass. Sensitivity: of what people "
+        "failed, the share the check fails; false alarms: of what people passed, the share it fails.",
+        highlight=False,
+    )
+    if write:
+        path = write_calibration(ws.root, agreements, ws.brand_hash, labelled)
+        console.print(f"written to {path}: advisory guidelines stop deciding risk bands at the next poll", markup=False)
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _interval(interval: Interval) -> str:
+    if interval.value is None:
+        return "-"
+    return f"{interval.value:.0%} [{interval.low:.0%}, {interval.high:.0%}]"

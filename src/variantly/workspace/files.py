@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from variantly.workspace.brand import BRAND_FILE, BrandGuidelines
+from variantly.workspace.brand import BRAND_FILE, CALIBRATION_FILE, BrandGuidelines
 from variantly.workspace.models import Audiences, Layout, Module, Settings
 from variantly.workspace.policy import POLICY_FILE, Policy
 from variantly.workspace.templates import CompiledTemplate
@@ -79,7 +79,13 @@ def fingerprint(root: Path) -> str:
 
 def workspace_files(root: Path) -> list[Path]:
     """The files a workspace is made of (what a change detector and a snapshot look at)."""
-    files = [root / SETTINGS_FILE, root / AUDIENCES_FILE, root / POLICY_FILE, root / BRAND_FILE]
+    files = [
+        root / SETTINGS_FILE,
+        root / AUDIENCES_FILE,
+        root / POLICY_FILE,
+        root / BRAND_FILE,
+        root / CALIBRATION_FILE,
+    ]
     for pattern in (MODULE_GLOB, LAYOUT_GLOB, PROMPT_GLOB, VALIDATOR_GLOB):
         files += root.glob(pattern)
     return [f for f in files if f.exists()]
