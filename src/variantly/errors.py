@@ -196,6 +196,14 @@ class InvalidTransition(ReviewError):
     code = "invalid_transition"
 
 
+class SecondReviewerNeeded(ReviewError):
+    """A variant of a brand risk the guidelines want two reviewers for was approved once by this reviewer: another
+    reviewer must approve it."""
+
+    status_code = 409
+    code = "second_reviewer_needed"
+
+
 class ReasonRequired(ReviewError):
     """A rejection needs a reason: say what is wrong so the next version can be better."""
 

@@ -6,14 +6,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from conftest import approve_examples, make_app, until
 from variantly.auth import create_account
 from variantly.authoring.brand_score import rescore, stored_score
-from variantly.authoring.review import Filters, edit, list_variants
+from variantly.authoring.review import Filters, approve, edit, first_approver, list_variants
+from variantly.errors import SecondReviewerNeeded
 from variantly.store.schema import VariantRow
-from variantly.store.variants import add_variant, get_variant
+from variantly.store.variants import add_variant, get_variant, history
 from variantly.workspace import load_workspace
 
 PUSHY = {"label": "BUY NOW!!", "note": "The best plan for your team, last chance."}
@@ -49,22 +51,52 @@ def test_imported_variants_are_scored_and_the_riskiest_lists_first(served_app) -
     assert [r.id for r in list_variants(svc.store, Filters(risk="high")).items] == ["v-pushy"]
 
 
-def test_an_edit_is_scored_again(served_app) -> None:
+def test_a_variant_under_the_floor_is_not_queued_and_an_edit_is_scored_again(served_app) -> None:
     svc = served_app.state.service
     pushy_variant(svc.store)
     rescore(svc.store, svc.workspace)
+    refused = get_variant(svc.store, "v-pushy")
+    assert refused.status == "guardrail_failed" and refused.brand_score < svc.workspace.brand.floor
+    why = history(svc.store, "v-pushy")[-1]
+    assert why.actor == "brand" and why.reason.startswith(f"brand score {refused.brand_score} is under the floor")
+    assert "calm_not_urgent" in why.reason
     calm = {"label": "Plan a rollout", "note": "With your team, when it suits you."}
     edit(
         svc.store,
         svc.workspace,
         lambda ws, module, cohort, slots: _passing(svc, ws, module, cohort, slots),
         "v-pushy",
-        version=1,
+        version=refused.version,
         actor="rita",
         slots=calm,
     )
     row = get_variant(svc.store, "v-pushy")
-    assert row.brand_risk == "low" and stored_score(row).score == 100
+    assert row.status == "pending" and row.brand_risk == "low" and stored_score(row).score == 100
+
+
+def test_high_brand_risk_needs_two_different_reviewers(served_app) -> None:
+    """Pressure alone (a high-severity guideline) scores above the floor but is high risk: the example asks two."""
+    svc = served_app.state.service
+    row = VariantRow(
+        id="v-urgent",
+        module_id="cta",
+        cohort_key="segment=startup;behaviour=*;locale=en",
+        locale="en",
+        slots={"label": "Book a demo", "note": "Hurry, your team will see every customer in one place."},
+        status="pending",
+        module_hash="m",
+        source="import",
+    )
+    add_variant(svc.store, row, actor="t")
+    rescore(svc.store, svc.workspace)
+    assert get_variant(svc.store, "v-urgent").brand_risk == "high"
+    once = approve(svc.store, "v-urgent", version=1, actor="rita", workspace=svc.workspace)
+    assert once.status == "pending" and first_approver(svc.store, "v-urgent") == "rita"
+    with pytest.raises(SecondReviewerNeeded):
+        approve(svc.store, "v-urgent", version=once.version, actor="rita", workspace=svc.workspace)
+    twice = approve(svc.store, "v-urgent", version=once.version, actor="mia", workspace=svc.workspace)
+    assert twice.status == "approved"
+    assert [e.action for e in history(svc.store, "v-urgent")][-2:] == ["approve_first", "approve"]
 
 
 def _passing(svc, workspace, module, cohort, slots):

@@ -72,7 +72,8 @@ def test_with_ethics_off_and_no_guidelines_nothing_is_checked(workspace) -> None
     assert scored.score is None and scored.band == "low" and scored.guidelines == ()
 
 
-def test_brand_check_lists_the_riskiest_pending_variant_first(workspace_dir: Path, tmp_path: Path) -> None:
+def test_brand_check_lists_the_riskiest_variant_first(workspace_dir: Path, tmp_path: Path) -> None:
+    """The pushy one scores under the example's floor: it is not queued (guardrail_failed) but still listed."""
     url = f"sqlite:///{tmp_path / 'brand.db'}"
     store = Store(url)
     for ident, slots in (("v-calm", {"label": "Plan a rollout", "note": "With your team."}), ("v-pushy", PUSHY_CTA)):
@@ -88,9 +89,12 @@ def test_brand_check_lists_the_riskiest_pending_variant_first(workspace_dir: Pat
         )
         add_variant(store, row, actor="t")
     where = ["--workspace", str(workspace_dir), "--database-url", url]
-    lines = CliRunner().invoke(app, ["brand", "check", "--json", *where]).output.splitlines()
+    lines = CliRunner().invoke(app, ["brand", "check", "--json", "--status", "", *where]).output.splitlines()
     scored = [json.loads(line) for line in lines]
-    assert [(s["id"], s["brand"]["band"]) for s in scored] == [("v-pushy", "high"), ("v-calm", "low")]
-    table = CliRunner().invoke(app, ["brand", "check", *where])
+    assert [(s["id"], s["brand"]["band"], s["status"]) for s in scored] == [
+        ("v-pushy", "high", "guardrail_failed"),
+        ("v-calm", "low", "pending"),
+    ]
+    table = CliRunner().invoke(app, ["brand", "check", "--status", "", *where])
     assert table.exit_code == 0 and table.output.index("v-pushy") < table.output.index("v-calm")
     assert "high 1, medium 0, low 1" in table.output

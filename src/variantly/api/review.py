@@ -158,9 +158,13 @@ def list_variants(
 @router.post("/v1/variants/approve", responses=ERRORS)
 def bulk(body: BulkApprove, svc: RenderService = Depends(service), who: Principal = Depends(reviewer)) -> dict:
     result = review.bulk_approve(
-        svc.required_store(), [(i.id, i.version) for i in body.items], actor=who.name, reason=body.reason
+        svc.required_store(),
+        [(i.id, i.version) for i in body.items],
+        actor=who.name,
+        reason=body.reason,
+        workspace=svc.workspace,
     )
-    return {"approved": result.approved, "conflicts": result.conflicts}
+    return {"approved": result.approved, "conflicts": result.conflicts, "first_approvals": result.first_approvals}
 
 
 @router.get("/v1/variants/{variant_id}", response_model=VariantDetail, responses=ERRORS)
@@ -175,7 +179,14 @@ def approve(
     variant_id: str, body: Decide, svc: RenderService = Depends(service), who: Principal = Depends(reviewer)
 ) -> VariantOut:
     return VariantOut.of(
-        review.approve(svc.required_store(), variant_id, version=body.version, actor=who.name, reason=body.reason)
+        review.approve(
+            svc.required_store(),
+            variant_id,
+            version=body.version,
+            actor=who.name,
+            reason=body.reason,
+            workspace=svc.workspace,
+        )
     )
 
 

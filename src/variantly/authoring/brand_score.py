@@ -13,14 +13,17 @@ one, a rewrite. Measured in ``bench/brand.py``: well under a millisecond a candi
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from variantly import metrics
+from variantly.errors import VariantlyError
 from variantly.store import Store
 from variantly.store.schema import VariantRow
+from variantly.store.variants import change_variant
 from variantly.workspace.brand import BrandGuidelines, Guideline, Judged
 from variantly.workspace.files import Workspace
 from variantly.workspace.measures import Finding
@@ -124,14 +127,16 @@ def score_copy(
 
 def rescore(store: Store, workspace: Workspace, ids: Iterable[str] | None = None, *, batch: int = 500) -> int:
     """Score and keep the score of every variant not scored under the current ``guardrails/brand.yml`` (or just
-    ``ids``, after an edit). Returns how many were scored. Not a reviewer's change: no version, no audit entry.
-    Cheap enough to run on every import, run and edit (0.2 ms a variant, ``bench/brand.py``)."""
+    ``ids``, after an edit). Returns how many were scored. Keeping a score is not a reviewer's change: no version,
+    no audit entry; a pending variant under the file's ``floor`` is moved to guardrail_failed, with the reason in
+    its history. Cheap enough to run on every import, run and edit (0.2 ms a variant, ``bench/brand.py``)."""
     wanted = select(VariantRow).where(VariantRow.status != "retired")
     if ids is not None:
         wanted = wanted.where(VariantRow.id.in_(list(ids)))
     else:
         wanted = wanted.where((VariantRow.brand_hash != workspace.brand_hash) | VariantRow.brand.is_(None))
     done = 0
+    under_floor: list[tuple[str, int, str]] = []  # (id, version, reason): pending variants scoring under the floor
     with store.sessions() as session:
         while rows := list(session.scalars(wanted.order_by(VariantRow.id).limit(batch))):
             for row in rows:
@@ -146,10 +151,25 @@ def rescore(store: Store, workspace: Workspace, ids: Iterable[str] | None = None
                 row.brand = scored.model_dump(mode="json")
                 row.brand_score, row.brand_risk, row.brand_hash = scored.score, scored.band, workspace.brand_hash
                 metrics.brand_scored(scored.score, [g.id for g in scored.failed])
+                if row.status == "pending" and scored.score is not None and scored.score < workspace.brand.floor:
+                    failed = ", ".join(g.id for g in scored.failed)
+                    reason = f"brand score {scored.score} is under the floor of {workspace.brand.floor} ({failed})"
+                    under_floor.append((row.id, row.version, reason))
                 done += 1
             session.commit()
             if ids is not None:
                 break
+    for variant_id, version, reason in under_floor:  # not queued: a reviewer sees why in its history
+        with suppress(VariantlyError):  # a reviewer acted on it meanwhile: theirs stands
+            change_variant(
+                store,
+                variant_id,
+                expected_version=version,
+                actor="brand",
+                action="brand_floor",
+                to_status="guardrail_failed",
+                reason=reason,
+            )
     return done
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import case, func, select
 
 from variantly.authoring.brand_score import BANDS, rescore
 from variantly.authoring.report import CheckReport, VariantReport
-from variantly.errors import Conflict, NotFound, ReasonRequired, VariantlyError
+from variantly.errors import Conflict, NotFound, ReasonRequired, SecondReviewerNeeded, VariantlyError
 from variantly.store import Store
 from variantly.store.schema import STATUSES, AuditEntry, FeedbackRow, VariantRow
 from variantly.store.variants import change_variant, get_variant, history
@@ -103,12 +103,53 @@ def neighbours(store: Store, filters: Filters, variant_id: str) -> tuple[str | N
     return (ids[i - 1] if i > 0 else None), (ids[i + 1] if i + 1 < len(ids) else None)
 
 
-def approve(store: Store, variant_id: str, *, version: int, actor: str, reason: str = "") -> VariantRow:
+def approve(
+    store: Store,
+    variant_id: str,
+    *,
+    version: int,
+    actor: str,
+    reason: str = "",
+    workspace: Workspace | None = None,
+    publish: bool = True,
+) -> VariantRow:
+    """Approve; in a brand risk band the guidelines name under ``two_reviewers``, the first approval is recorded
+    (``approve_first``, still pending) and a second, different reviewer's approves it."""
+    if workspace is not None and workspace.brand.two_reviewers:
+        current = get_variant(store, variant_id)
+        if current.brand_risk in workspace.brand.two_reviewers and current.status == "pending":
+            first = first_approver(store, variant_id)
+            if first is None:
+                return change_variant(
+                    store,
+                    variant_id,
+                    expected_version=version,
+                    actor=actor,
+                    action="approve_first",
+                    to_status="pending",
+                    reason=reason or f"first of two approvals ({current.brand_risk} brand risk)",
+                )
+            if first == actor:
+                raise SecondReviewerNeeded(
+                    f"you approved {variant_id} already; its {current.brand_risk} brand risk needs a second reviewer"
+                )
     row = change_variant(
         store, variant_id, expected_version=version, actor=actor, action="approve", to_status="approved", reason=reason
     )
-    store.publish(actor, f"approved {variant_id}")
+    if publish:
+        store.publish(actor, f"approved {variant_id}")
     return row
+
+
+def first_approver(store: Store, variant_id: str) -> str | None:
+    """Who gave the first of two approvals since the copy last changed (an edit starts over), if anyone."""
+    first = None
+    for entry in history(store, variant_id):
+        if entry.action == "approve_first":
+            first = entry.actor
+        elif entry.action in ("edit", "reject", "brand_floor") or entry.to_status != "pending":
+            first = None
+    return first
 
 
 def reject(
@@ -193,23 +234,30 @@ def edit(
 class BulkResult:
     approved: list[str] = field(default_factory=list)
     conflicts: list[dict[str, str]] = field(default_factory=list)
+    first_approvals: list[str] = field(default_factory=list)  # waiting for a second reviewer
 
 
-def bulk_approve(store: Store, items: list[tuple[str, int]], *, actor: str, reason: str = "") -> BulkResult:
-    """Approve each (id, version); a stale or invalid one is reported, the rest go through; one publish."""
+def bulk_approve(
+    store: Store, items: list[tuple[str, int]], *, actor: str, reason: str = "", workspace: Workspace | None = None
+) -> BulkResult:
+    """Approve each (id, version); a stale or invalid one is reported, one that needs a second reviewer gets its
+    first approval, the rest go through; one publish."""
     result = BulkResult()
     for variant_id, version in items:
         try:
-            change_variant(
+            row = approve(
                 store,
                 variant_id,
-                expected_version=version,
+                version=version,
                 actor=actor,
-                action="approve",
-                to_status="approved",
                 reason=reason or "bulk approve",
+                workspace=workspace,
+                publish=False,
             )
-            result.approved.append(variant_id)
+            if row.status == "approved":
+                result.approved.append(variant_id)
+            else:
+                result.first_approvals.append(variant_id)
         except (Conflict, NotFound, VariantlyError) as exc:
             result.conflicts.append({"id": variant_id, "message": exc.message})
     if result.approved:

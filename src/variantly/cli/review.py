@@ -86,10 +86,23 @@ def approve(
 ) -> None:
     """Approve: it is served once render processes pick up the new release (seconds)."""
     from variantly.authoring import review
+    from variantly.workspace import load_workspace
 
     settings = settings_for(workspace, database_url)
-    row = review.approve(open_store(settings), variant_id, version=version, actor=who or settings.actor, reason=reason)
-    console.print(f"approved {row.id} (now version {row.version})")
+    row = review.approve(
+        open_store(settings),
+        variant_id,
+        version=version,
+        actor=who or settings.actor,
+        reason=reason,
+        workspace=load_workspace(settings.workspace),
+    )
+    if row.status == "approved":
+        console.print(f"approved {row.id} (now version {row.version})")
+    else:
+        console.print(
+            f"approved once: {row.id}'s {row.brand_risk} brand risk needs a second reviewer (version {row.version})"
+        )
 
 
 @review_app.command()

@@ -175,10 +175,12 @@ async def approve_selected(request: Request) -> Response:
         for value in form.getlist("item"):
             variant_id, _, version = str(value).partition(":")
             items.append((variant_id, _int(version)))
-    result = review.bulk_approve(store, items, actor=who.name)
+    result = review.bulk_approve(store, items, actor=who.name, workspace=request.app.state.service.workspace)
     message = f"approved {len(result.approved)}" + (
         f", {len(result.conflicts)} changed meanwhile" if result.conflicts else ""
     )
+    if result.first_approvals:
+        message += f", {len(result.first_approvals)} approved once: their brand risk needs a second reviewer"
     target = local_path(str(form.get("next") or ""))
     separator = "&" if "?" in target else "?"
     return RedirectResponse(f"{target}{separator}{urlencode({'message': message})}", status_code=303)
@@ -242,9 +244,15 @@ async def decide(variant_id: str, action: str, request: Request) -> Response:
     target = f"/ui/variants/{variant_id}{query}"
     try:
         if action == "approve":
-            review.approve(svc.store, variant_id, version=version, actor=who.name, reason=reason)
+            row = review.approve(
+                svc.store, variant_id, version=version, actor=who.name, reason=reason, workspace=svc.workspace
+            )
             _, next_ = review.neighbours(svc.store, _filters(request), variant_id)
-            message = "approved: it is served within seconds"
+            message = (
+                "approved: it is served within seconds"
+                if row.status == "approved"
+                else f"approved once: its {row.brand_risk} brand risk needs a second reviewer's approval"
+            )
             target = f"/ui/variants/{next_}{query}" if next_ else f"/ui/{query}"
         elif action == "reject":
             review.reject(

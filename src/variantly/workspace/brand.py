@@ -120,6 +120,10 @@ ETHICS = tuple(
 class BrandGuidelines(_Strict):
     guidelines: list[Guideline] = Field(default_factory=list)
     ethics: bool = Field(True, description="the built-in ethics guidelines (judged)")
+    floor: int = Field(0, ge=0, le=100, description="a new or edited variant scoring under this is not queued")
+    two_reviewers: list[Severity] = Field(
+        default_factory=list, description="risk bands a variant needs two different reviewers' approval in"
+    )
     # Guidelines whose agreement with people (``variantly brand calibrate``) is under kappa 0.6: shown and scored,
     # never deciding the risk band. Read from the calibration file, not written in brand.yml.
     advisory: frozenset[str] = Field(default=frozenset(), exclude=True)
