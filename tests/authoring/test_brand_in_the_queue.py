@@ -142,3 +142,37 @@ def test_the_api_and_the_ui_filter_and_sort_by_brand_risk(served_app) -> None:
         variant = client.get("/ui/variants/v-pushy").text
         assert "<mark>BUY NOW</mark>" in variant and "presses the reader to act at once" in variant
         assert "Suggested:</span> BUY NOW." in variant  # the calmer rewrite of the exclamations
+
+
+def test_import_approve_never_approves_copy_the_brand_gates_hold(workspace_dir: Path, tmp_path: Path) -> None:
+    """`variantly import --approve` approves what passes the policy, but not copy under the floor (it goes to
+    guardrail_failed) nor copy of a risk band that needs two reviewers (it stays pending for them)."""
+    import json
+
+    from variantly.authoring.constraints import check_constraints
+    from variantly.authoring.importing import import_variants
+    from variantly.store import Store
+
+    lines = [
+        {"module": "cta", "cohort": {"segment": "startup", "locale": "en"}, "slots": PUSHY},
+        {
+            "module": "cta",
+            "cohort": {"segment": "enterprise", "locale": "en"},
+            "slots": {"label": "Book a demo", "note": "Hurry, your team will see every customer in one place."},
+        },
+        {
+            "module": "cta",
+            "cohort": {"behaviour": "pricing_researcher", "locale": "en"},
+            "slots": {"label": "Compare plans", "note": "A call to match a plan to your teams."},
+        },
+    ]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    store = Store(f"sqlite:///{tmp_path / 'import.db'}")
+    workspace = load_workspace(workspace_dir)
+    summary = import_variants(store, workspace, path, actor="t", check=check_constraints, approve=True)
+    assert (summary.approved, summary.brand_held) == (1, 2)
+    by_note = {r.slots["note"]: r for r in list_variants(store, Filters(), limit=10).items}
+    assert by_note[PUSHY["note"]].status == "guardrail_failed"
+    assert by_note["Hurry, your team will see every customer in one place."].status == "pending"
+    assert by_note["A call to match a plan to your teams."].status == "approved"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from variantly.authoring.brand_score import rescore
+from variantly.authoring.brand_score import rescore, score_variant
 from variantly.authoring.candidates import Candidate, VariantLine, parse_candidate, variant_id
 from variantly.authoring.report import CheckReport, VariantReport
 from variantly.errors import ImportFileError
@@ -39,6 +39,7 @@ class ImportSummary:
     failures: list[str] = field(default_factory=list)
     not_approved: int = 0  # passed, but a custom validator could not run: left pending
     unchecked: set[str] = field(default_factory=set)  # those validators
+    brand_held: int = 0  # passed, but under the brand floor or in a two-reviewer risk band: not approved here
 
 
 # A check returns (passed, report): ``PolicyChecker.check``, or any function like it.
@@ -69,6 +70,14 @@ def read_variants_file(workspace: Workspace, path: str | Path) -> list[Candidate
     if problems:
         raise ImportFileError(f"{path} has {len(problems)} problem(s); nothing was imported:\n" + "\n".join(problems))
     return candidates
+
+
+def _brand_holds(workspace: Workspace, candidate: Candidate) -> bool:
+    """Copy ``--approve`` must not approve on its own: under the brand floor, or in a band needing two reviewers."""
+    module = workspace.modules[candidate.module_id].module
+    brand = workspace.brand
+    scored = score_variant(brand, module, candidate.slots, candidate.cohort.locale)
+    return (scored.score is not None and scored.score < brand.floor) or scored.band in brand.two_reviewers
 
 
 def import_variants(
@@ -110,6 +119,9 @@ def import_variants(
             summary.pending += 1
             summary.not_approved += 1
             summary.unchecked.update(report.unchecked)
+        elif approve and _brand_holds(workspace, candidate):  # rescore below says why (the floor), or a second
+            summary.pending += 1  # reviewer approves it in the queue
+            summary.brand_held += 1
         elif approve:
             change_variant(
                 store,

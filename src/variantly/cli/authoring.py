@@ -54,6 +54,13 @@ def print_import(summary) -> None:
             highlight=False,
             soft_wrap=True,
         )
+    if summary.brand_held:
+        console.print(
+            f"  [yellow]{summary.brand_held} not approved[/yellow]: under the brand floor or in a risk band that "
+            "needs two reviewers (variantly brand check shows why)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()
