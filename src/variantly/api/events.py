@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -60,15 +60,67 @@ def post_events(
     return EventsAccepted(accepted=len(new_rows), duplicates=duplicates, values_ignored=checked.values_ignored)
 
 
-@router.get("/v1/reports/lift", tags=["reports"], responses=ERRORS)
+class LiftRowOut(BaseModel):
+    """One comparison: treatment against control in a module, a cohort of it, or a variant (``level``)."""
+
+    metric: str
+    level: Literal["module", "cohort", "variant"]
+    module: str
+    cohort: str | None
+    variant_id: str | None
+    treatment_n: int
+    control_n: int
+    treatment_mean: float
+    control_mean: float
+    absolute_lift: float
+    absolute_ci: tuple[float, float] = Field(description="fixed-horizon interval, valid read once at the horizon")
+    absolute_cs: tuple[float, float] = Field(description="anytime-valid confidence sequence, valid read every day")
+    relative_lift: float | None
+    relative_ci: tuple[float, float] | None
+    relative_cs: tuple[float, float] | None
+    p_value: float | None
+    p_value_sequential: float | None
+    q_value: float | None = Field(description="Benjamini-Hochberg, over the cohort and variant rows")
+    significant: bool
+    verdict: str
+    warning: str | None
+    guardrail_breached: bool
+
+
+class SampleRatioOut(BaseModel):
+    treatment: int
+    control: int
+    expected_control_share: float
+    p_value: float
+    mismatch: bool = Field(description="the arms are not in the planned shares: the data is broken, not the copy")
+    control_share: float
+
+
+class LiftReportOut(BaseModel):
+    metric: str
+    label: str
+    unit: str
+    currency: str | None
+    decided_by: Literal["anytime-valid", "fixed horizon"]
+    alpha: float
+    rows: list[LiftRowOut]
+    sample_ratios: dict[str, SampleRatioOut]
+    compared: int = Field(description="cohort and variant rows adjusted together for many comparisons")
+    horizon: str | None
+    capped_at: dict[str, float] = Field(description="revenue capped per module (winsorised), in the currency")
+
+
+@router.get("/v1/reports/lift", response_model=LiftReportOut, tags=["reports"], responses=ERRORS)
 def get_lift(
     module: str | None = None,
     metric: str = Query("conversion", description="conversion, revenue, aov, or a guardrail event's rate"),
     svc: RenderService = Depends(service),
     who: Principal = Depends(reviewer),
-) -> dict:
+) -> LiftReportOut:
     """Treatment against holdout control per module, cohort and variant in one metric: both intervals (fixed
     horizon and anytime-valid), the verdict, the sample-ratio check per module and how many rows were compared."""
     from variantly.reporting.lift import workspace_lift  # scipy stays out of a render process until a report is read
 
-    return workspace_lift(svc.required_store(), svc.workspace, metric=metric, module=module).as_dict()
+    return LiftReportOut.model_validate(
+        workspace_lift(svc.required_store(), svc.workspace, metric=metric, module=module).as_dict()
+    )
