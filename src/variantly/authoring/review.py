@@ -93,10 +93,10 @@ def list_variants(store: Store, filters: Filters, *, limit: int = 50, offset: in
     return Page(items, total, {s: counts.get(s, 0) for s in STATUSES})
 
 
-def neighbours(store: Store, filters: Filters, variant_id: str) -> tuple[str | None, str | None]:
-    """Previous and next variant ids in the filtered queue, for keyboard navigation."""
+def neighbours(store: Store, filters: Filters, variant_id: str, order: str = "queue") -> tuple[str | None, str | None]:
+    """Previous and next variant ids in the filtered queue, in its order, for keyboard navigation."""
     with store.sessions() as session:
-        ids = list(session.scalars(select(VariantRow.id).where(*filters.where()).order_by(*QUEUE_ORDER)))
+        ids = list(session.scalars(select(VariantRow.id).where(*filters.where()).order_by(*ORDERS[order])))
     if variant_id not in ids:
         return None, ids[0] if ids else None
     i = ids.index(variant_id)

@@ -194,7 +194,7 @@ def variant_page(variant_id: str, request: Request) -> Response:
     svc = request.app.state.service
     row = get_variant(svc.store, variant_id)
     module_file = svc.workspace.modules.get(row.module_id)
-    prev, next_ = review.neighbours(svc.store, _filters(request), variant_id)
+    prev, next_ = review.neighbours(svc.store, _filters(request), variant_id, _order(request))
     report = VariantReport.from_stored(row.report)
     generation = report.generation
     return render_page(
@@ -247,7 +247,7 @@ async def decide(variant_id: str, action: str, request: Request) -> Response:
             row = review.approve(
                 svc.store, variant_id, version=version, actor=who.name, reason=reason, workspace=svc.workspace
             )
-            _, next_ = review.neighbours(svc.store, _filters(request), variant_id)
+            _, next_ = review.neighbours(svc.store, _filters(request), variant_id, _order(request))
             message = (
                 "approved: it is served within seconds"
                 if row.status == "approved"
