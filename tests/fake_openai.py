@@ -78,14 +78,32 @@ def _enums(response_format: dict) -> dict[str, list[str]]:
     return enums
 
 
+def verdicts_for(prompt: str) -> list[dict]:
+    """A brand judge's answer: every guideline asked ("- id: question") followed, except that copy saying
+    "young" fails the age guideline, quoting the word."""
+    asked = re.findall(r"^- ([a-z][a-z0-9_-]*): ", prompt, flags=re.MULTILINE)
+    out = []
+    for guideline in asked:
+        if guideline == "ethics_age" and "young" in prompt:
+            out.append({"guideline": guideline, "follows": False, "reason": "assumes an age", "quote": "young"})
+        else:
+            out.append({"guideline": guideline, "follows": True, "reason": "follows it"})
+    return out
+
+
 def answer(body: dict, number: int) -> dict:
-    """A chat completion for a request body: valid candidates, as many as the prompt asks for."""
+    """A chat completion for a request body: valid candidates, as many as the prompt asks for (or a judge's
+    verdicts, when the schema asks for those)."""
     user = body["messages"][-1]["content"]
     count = int(m.group(1)) if (m := re.search(r"Write (\d+) (?:different|new) candidate", user)) else 1
     prompt = next(m["content"] for m in body["messages"] if m["role"] == "user")
-    content = json.dumps(
-        {"candidates": candidates_for(prompt, count, _enums(body.get("response_format")), number)}, ensure_ascii=False
-    )
+    if "verdicts" in json.dumps(body.get("response_format") or {}):
+        content = json.dumps({"verdicts": verdicts_for(prompt)}, ensure_ascii=False)
+    else:
+        content = json.dumps(
+            {"candidates": candidates_for(prompt, count, _enums(body.get("response_format")), number)},
+            ensure_ascii=False,
+        )
     words = sum(len(m["content"].split()) for m in body["messages"])
     return {
         "id": f"chatcmpl-{number}",

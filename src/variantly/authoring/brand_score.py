@@ -12,6 +12,8 @@ one, a rewrite. Measured in ``bench/brand.py``: well under a millisecond a candi
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from typing import Literal
@@ -55,16 +57,21 @@ class GuidelineResult(_Frozen):
     findings: tuple[SlotFinding, ...] = ()
     kappa: float | None = None  # agreement with people, from the calibration (None: not calibrated)
     advisory: bool = False  # under kappa 0.6: never decides the band
+    judged: bool = False  # asked of an LLM judge, not measured
 
 
 class BrandScore(_Frozen):
-    """One variant against the guidelines (``brand_hash``: which version of ``guardrails/brand.yml``)."""
+    """One variant against the guidelines (``brand_hash``: which version of ``guardrails/brand.yml``). Judged
+    verdicts are kept under ``judged_key`` (the copy, locale and judged questions): unchanged copy is never judged
+    twice, and a changed question is judged again."""
 
     score: int | None  # None: nothing could be checked
     band: Band
     slots: dict[str, int | None]
     guidelines: tuple[GuidelineResult, ...]
     brand_hash: str = ""
+    judged_key: str = ""  # set when a judge answered
+    unsupported: int = 0  # judgements dropped: they cited text that is not in the copy
 
     @property
     def failed(self) -> tuple[GuidelineResult, ...]:
@@ -82,10 +89,47 @@ def score_variant(
     locale: str,
     *,
     brand_hash: str = "",
+    judged: Judgement | None = None,
 ) -> BrandScore:
     """Score one variant's copy (``slots``: slot name to text; asset slots are skipped)."""
-    texts = {name: text for name, text in slots.items() if _is_text(module, name) and isinstance(text, str)}
-    return score_copy(brand, module.kind, list(module.channels), texts, locale, brand_hash=brand_hash)
+    return score_copy(
+        brand,
+        module.kind,
+        list(module.channels),
+        text_slots(module, slots),
+        locale,
+        brand_hash=brand_hash,
+        judged=judged,
+    )
+
+
+def text_slots(module: Module, slots: Mapping[str, str]) -> dict[str, str]:
+    return {name: text for name, text in slots.items() if _is_text(module, name) and isinstance(text, str)}
+
+
+class Judgement(_Frozen):
+    """What a judge answered for one copy: a verdict per judged guideline it could support, under ``key``."""
+
+    key: str
+    results: dict[str, GuidelineResult]
+    unsupported: int = 0
+
+
+def judged_guidelines(brand: BrandGuidelines, kind: str, channels: list[str] | None) -> list[Guideline]:
+    return [g for g in _applicable(brand, kind, channels) if g.judged]
+
+
+def judgement_key(
+    brand: BrandGuidelines, kind: str, channels: list[str] | None, texts: Mapping[str, str], locale: str
+) -> str:
+    """What a judgement depends on: the copy, its locale and each judged question asked of it."""
+    asked = [(g.id, g.check.judge) for g in judged_guidelines(brand, kind, channels) if isinstance(g.check, Judged)]
+    basis = json.dumps([sorted(texts.items()), locale, asked], ensure_ascii=False)
+    return hashlib.sha256(basis.encode()).hexdigest()[:24]
+
+
+def _applicable(brand: BrandGuidelines, kind: str, channels: list[str] | None) -> list[Guideline]:
+    return [g for g in brand.every if kind in g.kinds and (channels is None or g.applies_to(kind, channels))]
 
 
 def score_copy(
@@ -96,15 +140,23 @@ def score_copy(
     locale: str,
     *,
     brand_hash: str = "",
+    judged: Judgement | None = None,
 ) -> BrandScore:
     """Score copy of a kind (``channels`` None: whatever channel a guideline names). A guideline the calibration
-    found advisory (kappa under 0.6 against people) is shown and counted in the score, never in the band."""
-    applicable = [g for g in brand.every if kind in g.kinds and (channels is None or g.applies_to(kind, channels))]
+    found advisory (kappa under 0.6 against people) is shown and counted in the score, never in the band. Judged
+    guidelines take the ``judged`` verdicts when they were made for this copy and these questions."""
+    applicable = _applicable(brand, kind, channels)
+    if judged is not None and judged.key != judgement_key(brand, kind, channels, texts, locale):
+        judged = None  # for other copy or other questions: not checked until judged again
     results = []
     per_slot: dict[str, list[tuple[Guideline, bool]]] = {name: [] for name in texts}
     for guideline in applicable:
         if isinstance(guideline.check, Judged):
-            results.append(_result(brand, guideline, "not_checked"))
+            verdict = judged.results.get(guideline.id) if judged else None
+            if verdict is None:
+                results.append(_result(brand, guideline, "not_checked"))
+            else:
+                results.append(_result(brand, guideline, verdict.status, verdict.findings))
             continue
         findings = []
         if guideline.check.whole_copy:  # one verdict on all the copy: in no slot's score
@@ -117,11 +169,15 @@ def score_copy(
                 findings += found
         results.append(_result(brand, guideline, "failed" if findings else "passed", tuple(findings)))
     return BrandScore(
-        score=_share([(g, r.status == "passed") for g, r in zip(applicable, results, strict=True) if not g.judged]),
+        score=_share(
+            [(g, r.status == "passed") for g, r in zip(applicable, results, strict=True) if r.status != "not_checked"]
+        ),
         band=_band([g for g in applicable if g.id not in brand.advisory], results),
         slots={name: _share(checked) for name, checked in per_slot.items()},
         guidelines=tuple(results),
         brand_hash=brand_hash,
+        judged_key=judged.key if judged else "",
+        unsupported=judged.unsupported if judged else 0,
     )
 
 
@@ -146,19 +202,35 @@ def rescore(store: Store, workspace: Workspace, ids: Iterable[str] | None = None
                     row.brand = row.brand or {}
                     continue
                 scored = score_variant(
-                    workspace.brand, found.module, row.slots, row.locale, brand_hash=workspace.brand_hash
+                    workspace.brand,
+                    found.module,
+                    row.slots,
+                    row.locale,
+                    brand_hash=workspace.brand_hash,
+                    judged=stored_judgement(row),
                 )
                 row.brand = scored.model_dump(mode="json")
                 row.brand_score, row.brand_risk, row.brand_hash = scored.score, scored.band, workspace.brand_hash
                 metrics.brand_scored(scored.score, [g.id for g in scored.failed])
-                if row.status == "pending" and scored.score is not None and scored.score < workspace.brand.floor:
-                    failed = ", ".join(g.id for g in scored.failed)
-                    reason = f"brand score {scored.score} is under the floor of {workspace.brand.floor} ({failed})"
-                    under_floor.append((row.id, row.version, reason))
+                if (why := _under_floor(workspace, row, scored)) is not None:
+                    under_floor.append((row.id, row.version, why))
                 done += 1
             session.commit()
             if ids is not None:
                 break
+    _hold(store, under_floor)
+    return done
+
+
+def _under_floor(workspace: Workspace, row: VariantRow, scored: BrandScore) -> str | None:
+    """Why a pending variant is not queued, when its score is under the brand floor."""
+    if row.status != "pending" or scored.score is None or scored.score >= workspace.brand.floor:
+        return None
+    failed = ", ".join(g.id for g in scored.failed)
+    return f"brand score {scored.score} is under the floor of {workspace.brand.floor} ({failed})"
+
+
+def _hold(store: Store, under_floor: list[tuple[str, int, str]]) -> None:
     for variant_id, version, reason in under_floor:  # not queued: a reviewer sees why in its history
         with suppress(VariantlyError):  # a reviewer acted on it meanwhile: theirs stands
             change_variant(
@@ -170,12 +242,40 @@ def rescore(store: Store, workspace: Workspace, ids: Iterable[str] | None = None
                 to_status="guardrail_failed",
                 reason=reason,
             )
-    return done
+
+
+def rescore_one(store: Store, workspace: Workspace, variant_id: str, judgement: Judgement) -> BrandScore | None:
+    """Keep a variant's score with a judge's new verdicts (the measured guidelines scored again with them)."""
+    with store.sessions() as session:
+        row = session.get(VariantRow, variant_id)
+        found = workspace.modules.get(row.module_id) if row is not None else None
+        if row is None or found is None:
+            return None
+        scored = score_variant(
+            workspace.brand, found.module, row.slots, row.locale, brand_hash=workspace.brand_hash, judged=judgement
+        )
+        row.brand = scored.model_dump(mode="json")
+        row.brand_score, row.brand_risk, row.brand_hash = scored.score, scored.band, workspace.brand_hash
+        why = _under_floor(workspace, row, scored)
+        held = [(row.id, row.version, why)] if why else []
+        session.commit()
+    metrics.brand_scored(scored.score, [g.id for g in scored.failed])
+    _hold(store, held)
+    return scored
 
 
 def stored_score(row: VariantRow) -> BrandScore | None:
     """The score kept with a variant (None before it is scored)."""
     return BrandScore.model_validate(row.brand) if row.brand else None
+
+
+def stored_judgement(row: VariantRow) -> Judgement | None:
+    """The judge's verdicts kept in a variant's score, for scoring it again without asking again."""
+    kept = stored_score(row)
+    if kept is None or not kept.judged_key:
+        return None
+    verdicts = {g.id: g for g in kept.guidelines if g.judged and g.status != "not_checked"}
+    return Judgement(key=kept.judged_key, results=verdicts, unsupported=kept.unsupported)
 
 
 def _is_text(module: Module, slot: str) -> bool:
@@ -195,6 +295,7 @@ def _result(
         findings=findings,
         kappa=brand.kappa.get(guideline.id),
         advisory=guideline.id in brand.advisory,
+        judged=guideline.judged,
     )
 
 

@@ -161,3 +161,47 @@ def _interval(interval: Interval) -> str:
     if interval.value is None:
         return "-"
     return f"{interval.value:.0%} [{interval.low:.0%}, {interval.high:.0%}]"
+
+
+@brand_app.command("judge")
+@reports_errors
+def judge(
+    status: Annotated[str | None, typer.Option(help="Which variants; '' for every one not retired.")] = "pending",
+    budget_usd: Annotated[float | None, typer.Option("--budget-usd", help="Never spend more than this.")] = None,
+    workspace: WorkspaceOpt = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Ask the LLM judge every judged guideline (the ethics ones too) of each variant not judged for its copy yet:
+    one call a variant, within the budget; verdicts are kept with the score."""
+    import asyncio
+
+    from variantly.generation.budget import Budget
+    from variantly.generation.judge import judge_variants, unjudged
+    from variantly.generation.wiring import llm_client
+    from variantly.workspace import load_workspace
+
+    settings = settings_for(workspace, database_url)
+    store = open_store(settings)
+    ws = load_workspace(settings.workspace)
+    llm = llm_client(ws, settings)
+
+    async def go():
+        try:
+            return await judge_variants(store, ws, llm, unjudged(store, status or None), budget=Budget(budget_usd))
+        finally:
+            await llm.close()
+
+    run = asyncio.run(go())
+    console.print(
+        f"judged {run.judged} variant(s) ({run.cached} kept from before) in {run.calls} call(s): "
+        f"{run.prompt_tokens:,} prompt and {run.completion_tokens:,} completion tokens, ${run.cost_usd:.4f}; "
+        f"{run.unsupported} judgement(s) dropped for citing words not in the copy",
+        highlight=False,
+        markup=False,
+    )
+    for failure in run.failed:
+        console.print(f"  not judged: {failure}", highlight=False, markup=False)
+    if run.budget_reached:
+        console.print("  the budget stopped it: run again with more to judge the rest", markup=False)
+    if run.failed or run.budget_reached:
+        raise typer.Exit(4)

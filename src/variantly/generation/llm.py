@@ -154,6 +154,19 @@ class LLMClient:
         ``before_attempt`` runs before each HTTP attempt and may raise to prevent it (a
         budget); ``on_call`` gets each attempt's record, answered or not.
         """
+        parsed, raw, calls = await self.ask(messages, output, on_call, before_attempt)
+        items = [c.model_dump() if isinstance(c, BaseModel) else dict(c) for c in parsed.candidates]
+        return Completion(items, raw, calls)
+
+    async def ask(
+        self,
+        messages: list[dict[str, str]],
+        output: type[BaseModel],
+        on_call: Callable[[CallRecord], None] | None = None,
+        before_attempt: Callable[[], None] | None = None,
+    ) -> tuple[Any, str, list[CallRecord]]:
+        """Ask for any structured ``output`` (a brand judge's verdicts too): the parsed answer, its text and every
+        attempt's record, with the same retries, circuit breaker and errors as ``complete``."""
         calls: list[CallRecord] = []
         retrying = self._retrying()
         try:
@@ -207,8 +220,7 @@ class LLMClient:
             raise LLMCallFailed(
                 f"no usable answer after {len(calls)} attempt(s): {type(exc).__name__}: {str(exc)[:200]}"
             ) from exc
-        items = [c.model_dump() if isinstance(c, BaseModel) else dict(c) for c in parsed.candidates]
-        return Completion(items, raw, calls)
+        return parsed, raw, calls
 
     async def _once(
         self, messages: list[dict[str, str]], output: type[BaseModel], record: CallRecord

@@ -1,0 +1,245 @@
+"""The brand judge: every judged guideline of one copy asked of the LLM in one structured call.
+
+One yes/no question per guideline rather than a holistic grade (CheckEval), all of a copy's
+questions in a single call through the generation client (its retries, circuit breaker and
+errors), each call's worst case reserved against the budget before it is made and its cost
+recorded like a generation call (``llm_calls``, purpose ``judge``). A "no" must quote the
+words it is about: the quote is looked up in the copy, and a judgement citing text that is
+not there is dropped as unsupported and counted, the guideline left "not checked". A refusal,
+a malformed answer or a timeout leaves every judged guideline "not checked" and loses
+nothing. Verdicts are kept with the variant's score under a key of the copy and the
+questions (``authoring.brand_score.judgement_key``): unchanged copy is never judged twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from variantly.authoring.brand_score import (
+    GuidelineResult,
+    Judgement,
+    SlotFinding,
+    judged_guidelines,
+    judgement_key,
+    rescore_one,
+    stored_judgement,
+    text_slots,
+)
+from variantly.errors import VariantlyError
+from variantly.generation.budget import Budget, BudgetReached, cost
+from variantly.generation.llm import CallRecord, LLMClient
+from variantly.store import Store
+from variantly.store.runs import save_calls
+from variantly.store.schema import LLMCallRow, VariantRow
+from variantly.workspace import Workspace
+from variantly.workspace.brand import BrandGuidelines, Guideline, Judged
+from variantly.workspace.models import Price
+
+SYSTEM = (
+    "You check marketing copy against a brand's guidelines. For each guideline you are given, answer whether the "
+    "copy follows it. When it does not, quote the exact words of the copy the problem is in (copied character for "
+    "character) and suggest a rewrite of that slot. Judge only what is asked; do not invent guidelines."
+)
+
+
+class Verdict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    guideline: str = Field(description="the guideline's id, as given")
+    follows: bool = Field(description="true when the copy follows the guideline")
+    reason: str = Field(max_length=400, description="why, in one sentence")
+    quote: str | None = Field(default=None, max_length=400, description="when it does not: the exact words at fault")
+    rewrite: str | None = Field(default=None, max_length=1000, description="when it does not: the slot rewritten")
+
+
+class Verdicts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    verdicts: list[Verdict]
+
+
+def judge_messages(questions: list[Guideline], texts: Mapping[str, str], locale: str) -> list[dict[str, str]]:
+    asked = "\n".join(f"- {g.id}: {g.check.judge}" for g in questions if isinstance(g.check, Judged))
+    copy = "\n".join(f"[{slot}] {text}" for slot, text in texts.items())
+    user = f"Locale: {locale}\n\nCopy, slot by slot:\n{copy}\n\nGuidelines (id: question):\n{asked}"
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def read_verdicts(answer: Verdicts, questions: list[Guideline], texts: Mapping[str, str], key: str) -> Judgement:
+    """The verdicts the copy supports: a "no" whose quote is in a slot becomes a failure with its span."""
+    asked = {g.id for g in questions}
+    results: dict[str, GuidelineResult] = {}
+    unsupported = 0
+    for verdict in answer.verdicts:
+        if verdict.guideline not in asked or verdict.guideline in results:
+            continue
+        guideline = next(g for g in questions if g.id == verdict.guideline)
+        if verdict.follows:
+            results[guideline.id] = _judged(guideline, "passed")
+            continue
+        found = _locate(verdict.quote, texts)
+        if found is None:
+            unsupported += 1  # cites words that are not in the copy: not believed
+            continue
+        slot, start = found
+        end = start + len(verdict.quote or "")
+        finding = SlotFinding(
+            slot=slot,
+            reason=verdict.reason,
+            span=(start, end),
+            excerpt=texts[slot][start:end],
+            suggestion=verdict.rewrite,
+        )
+        results[guideline.id] = _judged(guideline, "failed", (finding,))
+    return Judgement(key=key, results=results, unsupported=unsupported)
+
+
+def _locate(quote: str | None, texts: Mapping[str, str]) -> tuple[str, int] | None:
+    if not quote or not quote.strip():
+        return None
+    for slot, text in texts.items():
+        at = text.find(quote)
+        if at >= 0:
+            return slot, at
+    return None
+
+
+def _judged(guideline: Guideline, status: str, findings: tuple[SlotFinding, ...] = ()) -> GuidelineResult:
+    return GuidelineResult(
+        id=guideline.id,
+        rule=guideline.rule,
+        severity=guideline.severity,
+        weight=guideline.weight,
+        status="passed" if status == "passed" else "failed",
+        findings=findings,
+        judged=True,
+    )
+
+
+@dataclass
+class JudgeRun:
+    """What ``judge_variants`` did: how many copies were judged, kept from before, or left unjudged and why."""
+
+    run_id: str
+    judged: int = 0
+    cached: int = 0
+    failed: list[str] = field(default_factory=list)  # "variant id: why"
+    unsupported: int = 0
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    budget_reached: bool = False
+    records: list[LLMCallRow] = field(default_factory=list)  # every attempt, for the cost report
+
+
+async def judge_variants(
+    store: Store, workspace: Workspace, llm: LLMClient, rows: list[VariantRow], *, budget: Budget
+) -> JudgeRun:
+    """Judge each variant's judged guidelines (one call each), keep the verdicts with its score. Stops calling when
+    the next call could pass the budget; every answered or failed attempt is recorded with its cost."""
+    run = JudgeRun(run_id=uuid.uuid4().hex)
+    brand = workspace.brand
+    price = workspace.settings.generation.prices.get(llm.model)
+    for row in rows:
+        found = workspace.modules.get(row.module_id)
+        if found is None:
+            continue
+        module = found.module
+        texts = text_slots(module, row.slots)
+        questions = judged_guidelines(brand, module.kind, list(module.channels))
+        key = judgement_key(brand, module.kind, list(module.channels), texts, row.locale)
+        kept = stored_judgement(row)
+        if not questions or (kept is not None and kept.key == key):
+            run.cached += 1 if questions else 0
+            continue
+        judgement = await _judge_one(llm, brand, questions, texts, row, key, price, budget, run)
+        if run.budget_reached:
+            break
+        if judgement is not None:
+            run.judged += 1
+            run.unsupported += judgement.unsupported
+            rescore_one(store, workspace, row.id, judgement)
+    save_calls(store, run.records)  # what was paid for, answered or not
+    return run
+
+
+async def _judge_one(
+    llm: LLMClient,
+    brand: BrandGuidelines,
+    questions: list[Guideline],
+    texts: Mapping[str, str],
+    row: VariantRow,
+    key: str,
+    price: Price | None,
+    budget: Budget,
+    run: JudgeRun,
+) -> Judgement | None:
+    messages = judge_messages(questions, texts, row.locale)
+    worst = cost(price, _rough_tokens(messages), llm.settings.max_completion_tokens)
+    held: list[float] = []
+    records: list[CallRecord] = []
+
+    def reserve() -> None:
+        held.append(budget.reserve(worst))
+
+    try:
+        answer, _, _ = await llm.ask(messages, Verdicts, on_call=records.append, before_attempt=reserve)
+    except BudgetReached:
+        run.budget_reached = True
+        return None
+    except VariantlyError as exc:  # refused, malformed after retries, timed out: not checked, nothing lost
+        run.failed.append(f"{row.id}: {exc.message}")
+        return None
+    finally:
+        _settle(budget, held, records, price)
+        _record(run, records, row, llm.model, price)
+    return read_verdicts(answer, questions, texts, key)
+
+
+def _rough_tokens(messages: list[dict[str, str]]) -> int:
+    """An upper bound without the tokenizer: a token is at least one character of these prompts."""
+    return sum(len(m["content"]) for m in messages)
+
+
+def _settle(budget: Budget, held: list[float], records: list[CallRecord], price: Price | None) -> None:
+    for i, amount in enumerate(held):
+        record = records[i] if i < len(records) else None
+        actual = cost(price, record.prompt_tokens, record.completion_tokens, record.cached_tokens) if record else 0.0
+        budget.settle(amount, actual)
+
+
+def _record(run: JudgeRun, records: list[CallRecord], row: VariantRow, model: str, price: Price | None) -> None:
+    run.calls += len(records)
+    run.prompt_tokens += sum(r.prompt_tokens for r in records)
+    run.completion_tokens += sum(r.completion_tokens for r in records)
+    run.cost_usd += sum(cost(price, r.prompt_tokens, r.completion_tokens, r.cached_tokens) for r in records)
+    run.records.extend(
+        LLMCallRow(
+            run_id=run.run_id,
+            job_key=row.id,
+            purpose="judge",
+            attempt=r.attempt,
+            model=model,
+            outcome=r.outcome,
+            prompt_tokens=r.prompt_tokens,
+            completion_tokens=r.completion_tokens,
+            cached_tokens=r.cached_tokens,
+            cost_usd=cost(price, r.prompt_tokens, r.completion_tokens, r.cached_tokens),
+            latency_ms=r.latency_ms,
+        )
+        for r in records
+    )
+
+
+def unjudged(store: Store, status: str | None) -> list[VariantRow]:
+    query = select(VariantRow).where(VariantRow.status != "retired").order_by(VariantRow.id)
+    if status:
+        query = query.where(VariantRow.status == status)
+    with store.sessions() as session:
+        return list(session.scalars(query))

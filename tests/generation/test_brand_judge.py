@@ -1,0 +1,197 @@
+"""The brand judge at the wire (respx): one call a variant, verdicts kept and believed only when the copy bears them
+out, nothing lost when the judge fails, the budget never passed, unchanged copy never judged twice."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+import respx
+
+from variantly.authoring.brand_score import rescore, stored_score
+from variantly.generation.budget import Budget
+from variantly.generation.judge import judge_variants, unjudged
+from variantly.generation.llm import LLMClient
+from variantly.store import Store
+from variantly.store.schema import LLMCallRow, VariantRow
+from variantly.store.variants import add_variant, get_variant
+
+BASE = "https://llm.test/v1"
+URL = f"{BASE}/chat/completions"
+NOTE = "Our team of young digital natives sets it up in a day."
+CTA = {"label": "Book a demo", "note": NOTE}
+ASKED = {"specific_not_hype", "cta_starts_with_a_verb", "ethics_gender", "ethics_age", "ethics_ethnicity",
+         "ethics_disability", "ethics_religion"}  # fmt: skip
+
+
+def answer(verdicts: list[dict] | None = None, *, content: str | None = None, refusal: str | None = None):
+    body = content if content is not None else json.dumps({"verdicts": verdicts or []})
+    return httpx.Response(
+        200,
+        json={
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "gpt-4o-mini",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": None if refusal else body, "refusal": refusal},
+                }
+            ],
+            "usage": {"prompt_tokens": 400, "completion_tokens": 90, "total_tokens": 490},
+        },
+    )
+
+
+def all_follow(**instead: dict) -> list[dict]:
+    return [{"guideline": g, "follows": True, "reason": "fine"} | instead.get(g, {}) for g in sorted(ASKED)]
+
+
+@pytest.fixture
+def setup(workspace, tmp_path: Path):
+    settings = workspace.settings.generation.model_copy(update={"backoff_seconds": 0.01, "max_attempts": 2})
+    store = Store(f"sqlite:///{tmp_path / 'judge.db'}")
+    row = VariantRow(
+        id="v-young",
+        module_id="cta",
+        cohort_key="segment=startup;behaviour=*;locale=en",
+        locale="en",
+        slots=CTA,
+        status="pending",
+        module_hash="m",
+        source="import",
+    )
+    add_variant(store, row, actor="t")
+    rescore(store, workspace)
+    yield store, workspace, LLMClient(settings, api_key="sk-test", base_url=BASE)
+    store.dispose()
+
+
+def judge(setup, budget: float | None = None):
+    store, workspace, llm = setup
+    return asyncio.run(judge_variants(store, workspace, llm, unjudged(store, "pending"), budget=Budget(budget)))
+
+
+def guideline(store, ident: str):
+    return next(g for g in stored_score(get_variant(store, "v-young")).guidelines if g.id == ident)
+
+
+@respx.mock
+def test_a_judged_failure_quoting_the_copy_is_kept_with_its_span_and_decides_the_band(setup) -> None:
+    store = setup[0]
+    age = {"follows": False, "reason": "assumes the team is young", "quote": "young digital natives",
+           "rewrite": "Our team sets it up in a day."}  # fmt: skip
+    route = respx.post(URL).mock(return_value=answer(all_follow(ethics_age=age)))
+    run = judge(setup)
+    assert (run.judged, run.calls, route.call_count) == (1, 1, 1)  # every question of the copy in one call
+    asked = json.loads(route.calls[0].request.content)["messages"][-1]["content"]
+    assert all(f"- {g}:" in asked for g in ASKED)
+    verdict = guideline(store, "ethics_age")
+    assert verdict.status == "failed" and verdict.findings[0].excerpt == "young digital natives"
+    assert NOTE[slice(*verdict.findings[0].span)] == "young digital natives"
+    assert get_variant(store, "v-young").brand_risk == "high"  # a high-severity judged guideline failed
+    assert guideline(store, "specific_not_hype").status == "passed"
+
+
+@respx.mock
+def test_a_judgement_citing_words_not_in_the_copy_is_dropped_and_counted(setup) -> None:
+    store = setup[0]
+    invented = {"follows": False, "reason": "ageist", "quote": "only for millennials"}
+    respx.post(URL).mock(return_value=answer(all_follow(ethics_age=invented)))
+    run = judge(setup)
+    assert run.unsupported == 1 and guideline(store, "ethics_age").status == "not_checked"
+    assert stored_score(get_variant(store, "v-young")).unsupported == 1
+    assert get_variant(store, "v-young").brand_risk == "low"
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        answer(refusal="I can't help with that"),
+        answer(content='{"verdicts": [{"guideline": 3'),
+        httpx.ConnectTimeout("timed out"),
+    ],
+    ids=["a refusal", "a malformed answer", "a timeout"],
+)
+@respx.mock
+def test_a_failing_judge_leaves_the_guidelines_not_checked_and_loses_nothing(setup, failure) -> None:
+    store = setup[0]
+    before = get_variant(store, "v-young")
+    respx.post(URL).mock(side_effect=failure) if isinstance(failure, Exception) else respx.post(URL).mock(
+        return_value=failure
+    )
+    run = judge(setup)
+    assert run.judged == 0 and len(run.failed) == 1 and run.failed[0].startswith("v-young: ")
+    after = get_variant(store, "v-young")
+    assert after.status == before.status == "pending" and after.slots == CTA
+    assert guideline(store, "ethics_age").status == "not_checked"
+    with store.sessions() as session:
+        recorded = list(session.query(LLMCallRow).filter(LLMCallRow.purpose == "judge"))
+    assert recorded and all(r.job_key == "v-young" for r in recorded)  # every attempt recorded, paid or not
+
+
+@respx.mock
+def test_unchanged_copy_is_never_judged_twice_and_an_edit_is_judged_again(setup) -> None:
+    store, workspace, _ = setup
+    route = respx.post(URL).mock(return_value=answer(all_follow()))
+    judge(setup)
+    again = judge(setup)
+    assert route.call_count == 1 and again.cached == 1
+    rescore(store, workspace, ["v-young"])  # scored again (a brand.yml edit does this): the verdicts stay
+    assert guideline(store, "ethics_age").status == "passed"
+    with store.sessions() as session:
+        session.get(VariantRow, "v-young").slots = {"label": "Book a demo", "note": "Set up in a day."}
+        session.commit()
+    rescore(store, workspace, ["v-young"])
+    assert guideline(store, "ethics_age").status == "not_checked"  # other copy: judged again, not assumed
+    judge(setup)
+    assert route.call_count == 2
+
+
+@respx.mock
+def test_the_budget_is_reserved_before_the_call_and_never_passed(setup) -> None:
+    route = respx.post(URL).mock(return_value=answer(all_follow()))
+    run = judge(setup, budget=0.0000001)
+    assert run.budget_reached and route.call_count == 0 and run.cost_usd == 0
+
+
+def test_brand_judge_from_the_command_line_against_a_local_server(workspace_dir: Path, tmp_path: Path) -> None:
+    """As a user runs it: the example variants plus one saying "young", judged by an OpenAI-compatible server."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import LiveServer, approve_examples, make_app
+    from fake_openai import create_app
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    app = make_app(workspace_dir, url)
+    approve_examples(app.state.service)
+    store = app.state.service.store
+    add_variant(
+        store,
+        VariantRow(id="v-young", module_id="cta", cohort_key="segment=startup;behaviour=*;locale=en", locale="en",
+                   slots=CTA, status="pending", module_hash="m", source="import"),
+        actor="t",
+    )  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "OTEL_", "VARIANTLY_"))}
+    with LiveServer(create_app()) as llm:
+        command = [sys.executable, "-m", "variantly", "brand", "judge", "-w", str(workspace_dir),
+                   "--database-url", url, "--budget-usd", "1"]  # fmt: skip
+        out = subprocess.run(
+            command, capture_output=True, text=True, timeout=300,
+            env=env | {"OPENAI_BASE_URL": f"{llm.url}/v1", "OPENAI_API_KEY": "sk-local"},
+        )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    said = " ".join(out.stdout.split())
+    assert said.startswith("judged 1 variant(s)") and "in 1 call(s)" in said  # only the pending one
+    young = get_variant(store, "v-young")
+    assert young.brand_risk == "high" and any(
+        g.id == "ethics_age" and g.status == "failed" and g.findings[0].excerpt == "young"
+        for g in stored_score(young).guidelines
+    )
