@@ -3,6 +3,7 @@ queue filters and sorts by it in the API, the UI and the CLI."""
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from fastapi.testclient import TestClient
 from conftest import approve_examples, make_app, until
 from variantly.auth import create_account
 from variantly.authoring.brand_score import rescore, stored_score
-from variantly.authoring.review import Filters, approve, edit, first_approver, list_variants
+from variantly.authoring.review import Filters, approve, edit, first_approver, list_variants, pending_feedback
 from variantly.errors import SecondReviewerNeeded
 from variantly.store.schema import VariantRow
 from variantly.store.variants import add_variant, get_variant, history
@@ -142,6 +143,12 @@ def test_the_api_and_the_ui_filter_and_sort_by_brand_risk(served_app) -> None:
         variant = client.get("/ui/variants/v-pushy").text
         assert "<mark>BUY NOW</mark>" in variant and "presses the reader to act at once" in variant
         assert "Suggested:</span> BUY NOW." in variant  # the calmer rewrite of the exclamations
+        form = re.search(r'id="regenerate-with-fixes">(.*?)</form>', variant, re.S).group(1)
+        fields = {k: html.unescape(v) for k, v in re.findall(r'name="([a-z]+)" value="([^"]*)"', form)}  # as a browser
+        done = client.post("/ui/variants/v-pushy/reject", data=fields, follow_redirects=False)
+        assert done.status_code == 303 and get_variant(svc.store, "v-pushy").status == "rejected"
+    feedback = [r for rows in pending_feedback(svc.store).values() for r in rows]
+    assert any("Never press the reader to act at once" in f and "'BUY NOW'" in f for f in feedback)
 
 
 def test_import_approve_never_approves_copy_the_brand_gates_hold(workspace_dir: Path, tmp_path: Path) -> None:

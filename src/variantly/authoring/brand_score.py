@@ -264,6 +264,15 @@ def rescore_one(store: Store, workspace: Workspace, variant_id: str, judgement: 
     return scored
 
 
+def fixes(scored: BrandScore) -> str:
+    """The failed guidelines as reviewer feedback for the next run ("regenerate with these fixes")."""
+    said = []
+    for g in scored.failed:
+        where = "; ".join(f"{f.reason}" + (f" ('{f.excerpt}')" if f.excerpt else "") for f in g.findings[:3])
+        said.append(f"{g.rule} {where}".strip())
+    return "Brand guidelines not followed: " + " | ".join(said) if said else ""
+
+
 def stored_score(row: VariantRow) -> BrandScore | None:
     """The score kept with a variant (None before it is scored)."""
     return BrandScore.model_validate(row.brand) if row.brand else None

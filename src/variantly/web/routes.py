@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from variantly.auth import by_password, end_sessions, record_session
 from variantly.authoring import review
-from variantly.authoring.brand_score import stored_score
+from variantly.authoring.brand_score import fixes, stored_score
 from variantly.authoring.report import VariantReport
 from variantly.errors import TooManyAttempts, Unauthenticated, VariantlyError
 from variantly.store.variants import get_variant
@@ -210,8 +210,9 @@ def variant_page(variant_id: str, request: Request) -> Response:
         channels=module_file.module.channels if module_file else [],
         report=report.check,
         failures=list(report.check.failures()),
-        brand=stored_score(row),
+        brand=(brand := stored_score(row)),
         brand_rows=brand_rows(row),
+        brand_fixes=fixes(brand) if brand else "",
         attempts=len(generation.attempts) if generation else 0,
         cuts=generation.prompt_cuts if generation else (),
         message=request.query_params.get("message"),
