@@ -5,7 +5,12 @@
 The example workspace's 38 variants, scored against ``guardrails/brand.yml`` (every
 measured guideline; judged ones cost nothing until a judge runs) and checked by the
 built-in policy checks (banned phrases, competitors, links, personal data, language,
-numbers from facts) in turns, round after round. The issue's bar: under 1 ms a candidate.
+numbers from facts) in turns, round after round. The bar: under 1 ms a candidate.
+
+Then the judge: the same variants, three candidates a job (module and cohort) as a run makes
+them, judged by the OpenAI-compatible fake server of ``tests/fake_openai.py`` in its own
+process, once a copy per call and once a job's copies per call: calls and tokens (the fake
+counts words, so read the ratio) per candidate.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -58,6 +64,70 @@ def main() -> None:
         p99 = statistics.quantiles(times, n=100)[98]
         table.add_row(name, f"{median * 1e6:.0f}", f"{p99 * 1e6:.0f}", f"{median / base:.2f}")
     Console(width=120).print(table)
+    judged(workspace, lines)
+
+
+def judged(workspace, lines: list[dict]) -> None:
+    """Calls and tokens per candidate, a copy a call against a job's copies a call."""
+    import asyncio
+    import tempfile
+
+    from bench.common import PYTHON, free_port
+
+    from variantly.authoring.brand_score import rescore
+    from variantly.generation.budget import Budget
+    from variantly.generation.judge import judge_variants, unjudged
+    from variantly.generation.llm import LLMClient
+    from variantly.store import Store
+    from variantly.store.schema import VariantRow
+    from variantly.store.variants import add_variant
+
+    port = free_port()
+    server = subprocess.Popen([PYTHON, str(REPO / "tests" / "fake_openai.py"), str(port), "0"])
+    table = Table(title="The brand judge, 3 candidates a job", title_justify="left")
+    for column in ("judged", "candidates", "calls per candidate", "tokens per candidate"):
+        table.add_column(column, justify="left" if column == "judged" else "right")
+    try:
+        _wait_for(port)
+        for per_call, label in ((1, "a copy a call"), (5, "a job's copies a call")):
+            with tempfile.TemporaryDirectory() as tmp:
+                store = Store(f"sqlite:///{tmp}/judge.db")
+                for i, line in enumerate(lines):
+                    for n in range(3):  # a job's candidates: the same copy, told apart by a word
+                        slots = {k: (v + ("" if n == 0 else f" ({n})")) for k, v in line["slots"].items()}
+                        cohort = ";".join(f"{k}={v}" for k, v in sorted(line["cohort"].items()))
+                        row = VariantRow(id=f"v{i}-{n}", module_id=line["module"], cohort_key=cohort,
+                                         locale=line["cohort"].get("locale", "en"), slots=slots, status="pending",
+                                         module_hash="m", source="bench")  # fmt: skip
+                        add_variant(store, row, actor="bench")
+                rescore(store, workspace)
+                llm = LLMClient(
+                    workspace.settings.generation, api_key="sk-local", base_url=f"http://127.0.0.1:{port}/v1"
+                )
+                rows = unjudged(store, "pending")
+                run = asyncio.run(judge_variants(store, workspace, llm, rows, budget=Budget(None), per_call=per_call))
+                asyncio.run(llm.close())
+                tokens = (run.prompt_tokens + run.completion_tokens) / max(run.judged, 1)
+                table.add_row(label, f"{run.judged}", f"{run.calls / max(run.judged, 1):.2f}", f"{tokens:.0f}")
+                store.dispose()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    Console(width=120).print(table)
+
+
+def _wait_for(port: int) -> None:
+    import socket
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 if __name__ == "__main__":

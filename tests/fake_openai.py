@@ -79,15 +79,17 @@ def _enums(response_format: dict) -> dict[str, list[str]]:
 
 
 def verdicts_for(prompt: str) -> list[dict]:
-    """A brand judge's answer: every guideline asked ("- id: question") followed, except that copy saying
-    "young" fails the age guideline, quoting the word."""
+    """A brand judge's answer: every guideline asked ("- id: question") of every copy ("Copy N:") followed, except
+    that a copy saying "young" fails the age guideline, quoting the word."""
     asked = re.findall(r"^- ([a-z][a-z0-9_-]*): ", prompt, flags=re.MULTILINE)
+    copies = re.split(r"^Copy (\d+):\n", prompt.split("Guidelines (id: question)")[0], flags=re.MULTILINE)[1:]
     out = []
-    for guideline in asked:
-        if guideline == "ethics_age" and "young" in prompt:
-            out.append({"guideline": guideline, "follows": False, "reason": "assumes an age", "quote": "young"})
-        else:
-            out.append({"guideline": guideline, "follows": True, "reason": "follows it"})
+    for number, text in zip(copies[::2], copies[1::2], strict=True):
+        for guideline in asked:
+            verdict = {"copy_number": int(number), "guideline": guideline, "follows": True, "reason": "follows it"}
+            if guideline == "ethics_age" and "young" in text:
+                verdict |= {"follows": False, "reason": "assumes an age", "quote": "young"}
+            out.append(verdict)
     return out
 
 

@@ -195,3 +195,32 @@ def test_brand_judge_from_the_command_line_against_a_local_server(workspace_dir:
         g.id == "ethics_age" and g.status == "failed" and g.findings[0].excerpt == "young"
         for g in stored_score(young).guidelines
     )
+
+
+@respx.mock
+def test_a_jobs_candidates_are_judged_in_one_call_each_verdict_on_its_own_copy(setup) -> None:
+    store, workspace, _ = setup
+    for n, note in ((2, "Set up by our team in a day."), (3, "Ready in a day, with your data.")):
+        row = VariantRow(
+            id=f"v-{n}",
+            module_id="cta",
+            cohort_key="segment=startup;behaviour=*;locale=en",
+            locale="en",
+            slots={"label": "Book a demo", "note": note},
+            status="pending",
+            module_hash="m",
+            source="t",
+        )
+        add_variant(store, row, actor="t")  # fmt: skip
+    rescore(store, workspace)
+    ids = [r.id for r in unjudged(store, "pending")]
+    age = {"follows": False, "reason": "assumes an age", "quote": "young digital natives"}
+    verdicts = [v | {"copy_number": ids.index("v-young") + 1} for v in all_follow(ethics_age=age)]
+    verdicts += [v | {"copy_number": n} for n in (1, 2, 3) if n != ids.index("v-young") + 1 for v in all_follow()]
+    route = respx.post(URL).mock(return_value=answer(verdicts))
+    run = judge(setup)
+    assert route.call_count == 1 and run.judged == 3  # one call for the job's three candidates
+    asked = json.loads(route.calls[0].request.content)["messages"][-1]["content"]
+    assert all(f"Copy {n}:" in asked for n in (1, 2, 3))
+    risks = {i: get_variant(store, i).brand_risk for i in ids}
+    assert risks == {"v-young": "high", "v-2": "low", "v-3": "low"}

@@ -1,7 +1,8 @@
-"""The brand judge: every judged guideline of one copy asked of the LLM in one structured call.
+"""The brand judge: every judged guideline of a job's copies asked of the LLM in one structured call.
 
-One yes/no question per guideline rather than a holistic grade (CheckEval), all of a copy's
-questions in a single call through the generation client (its retries, circuit breaker and
+One yes/no question per guideline rather than a holistic grade (CheckEval), all of the
+questions for all of a job's candidates (same module and cohort, up to five) in a single
+call through the generation client (its retries, circuit breaker and
 errors), each call's worst case reserved against the budget before it is made and its cost
 recorded like a generation call (``llm_calls``, purpose ``judge``). A "no" must quote the
 words it is about: the quote is looked up in the copy, and a judgement citing text that is
@@ -37,9 +38,10 @@ from variantly.store import Store
 from variantly.store.runs import save_calls
 from variantly.store.schema import LLMCallRow, VariantRow
 from variantly.workspace import Workspace
-from variantly.workspace.brand import BrandGuidelines, Guideline, Judged
+from variantly.workspace.brand import Guideline, Judged
 from variantly.workspace.models import Price
 
+JOB_COPIES = 5  # copies a call: a job's candidates (3 by default) in one call, and the prompt stays small
 SYSTEM = (
     "You check marketing copy against a brand's guidelines. For each guideline you are given, answer whether the "
     "copy follows it. When it does not, quote the exact words of the copy the problem is in (copied character for "
@@ -50,6 +52,7 @@ SYSTEM = (
 class Verdict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    copy_number: int = Field(default=1, ge=1, description="which copy the verdict is on, by its number")
     guideline: str = Field(description="the guideline's id, as given")
     follows: bool = Field(description="true when the copy follows the guideline")
     reason: str = Field(max_length=400, description="why, in one sentence")
@@ -63,20 +66,39 @@ class Verdicts(BaseModel):
     verdicts: list[Verdict]
 
 
-def judge_messages(questions: list[Guideline], texts: Mapping[str, str], locale: str) -> list[dict[str, str]]:
+@dataclass(frozen=True)
+class Copy:
+    """One variant as the judge reads it."""
+
+    row: VariantRow
+    texts: Mapping[str, str]
+    key: str
+
+
+def judge_messages(questions: list[Guideline], copies: list[Mapping[str, str]], locale: str) -> list[dict[str, str]]:
+    """Every copy of one job (the same module and cohort) and every question, in one message."""
     asked = "\n".join(f"- {g.id}: {g.check.judge}" for g in questions if isinstance(g.check, Judged))
-    copy = "\n".join(f"[{slot}] {text}" for slot, text in texts.items())
-    user = f"Locale: {locale}\n\nCopy, slot by slot:\n{copy}\n\nGuidelines (id: question):\n{asked}"
+    shown = "\n\n".join(
+        f"Copy {n}:\n" + "\n".join(f"[{slot}] {text}" for slot, text in texts.items())
+        for n, texts in enumerate(copies, start=1)
+    )
+    user = (
+        f"Locale: {locale}\n\n{shown}\n\nGuidelines (id: question):\n{asked}\n\n"
+        f"Answer every guideline for every copy (copy numbers 1 to {len(copies)})."
+    )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
-def read_verdicts(answer: Verdicts, questions: list[Guideline], texts: Mapping[str, str], key: str) -> Judgement:
-    """The verdicts the copy supports: a "no" whose quote is in a slot becomes a failure with its span."""
+def read_verdicts(
+    answer: Verdicts, questions: list[Guideline], texts: Mapping[str, str], key: str, copy: int = 1
+) -> Judgement:
+    """The verdicts on copy number ``copy`` the copy supports: a "no" whose quote is in a slot is a failure with its
+    span; one quoting words that are not there is dropped and counted."""
     asked = {g.id for g in questions}
     results: dict[str, GuidelineResult] = {}
     unsupported = 0
     for verdict in answer.verdicts:
-        if verdict.guideline not in asked or verdict.guideline in results:
+        if verdict.copy_number != copy or verdict.guideline not in asked or verdict.guideline in results:
             continue
         guideline = next(g for g in questions if g.id == verdict.guideline)
         if verdict.follows:
@@ -139,13 +161,21 @@ class JudgeRun:
 
 
 async def judge_variants(
-    store: Store, workspace: Workspace, llm: LLMClient, rows: list[VariantRow], *, budget: Budget
+    store: Store,
+    workspace: Workspace,
+    llm: LLMClient,
+    rows: list[VariantRow],
+    *,
+    budget: Budget,
+    per_call: int = JOB_COPIES,
 ) -> JudgeRun:
-    """Judge each variant's judged guidelines (one call each), keep the verdicts with its score. Stops calling when
-    the next call could pass the budget; every answered or failed attempt is recorded with its cost."""
+    """Judge the judged guidelines of each variant not judged for its copy yet, the candidates of one job (module
+    and cohort) together, up to ``per_call`` a call; keep the verdicts with each score. Stops calling when the next
+    call could pass the budget; every answered or failed attempt is recorded with its cost."""
     run = JudgeRun(run_id=uuid.uuid4().hex)
     brand = workspace.brand
     price = workspace.settings.generation.prices.get(llm.model)
+    jobs: dict[tuple[str, str], list[Copy]] = {}
     for row in rows:
         found = workspace.modules.get(row.module_id)
         if found is None:
@@ -155,32 +185,40 @@ async def judge_variants(
         questions = judged_guidelines(brand, module.kind, list(module.channels))
         key = judgement_key(brand, module.kind, list(module.channels), texts, row.locale)
         kept = stored_judgement(row)
-        if not questions or (kept is not None and kept.key == key):
-            run.cached += 1 if questions else 0
+        if not questions:
             continue
-        judgement = await _judge_one(llm, brand, questions, texts, row, key, price, budget, run)
+        if kept is not None and kept.key == key:
+            run.cached += 1
+            continue
+        jobs.setdefault((row.module_id, row.cohort_key), []).append(Copy(row, texts, key))
+    for (module_id, _), copies in jobs.items():
+        module = workspace.modules[module_id].module
+        questions = judged_guidelines(brand, module.kind, list(module.channels))
+        for start in range(0, len(copies), per_call):
+            group = copies[start : start + per_call]
+            judgements = await _judge_group(llm, questions, group, price, budget, run)
+            if run.budget_reached:
+                break
+            for copy, judgement in zip(group, judgements, strict=True):
+                if judgement is not None:
+                    run.judged += 1
+                    run.unsupported += judgement.unsupported
+                    rescore_one(store, workspace, copy.row.id, judgement)
         if run.budget_reached:
             break
-        if judgement is not None:
-            run.judged += 1
-            run.unsupported += judgement.unsupported
-            rescore_one(store, workspace, row.id, judgement)
     save_calls(store, run.records)  # what was paid for, answered or not
     return run
 
 
-async def _judge_one(
+async def _judge_group(
     llm: LLMClient,
-    brand: BrandGuidelines,
     questions: list[Guideline],
-    texts: Mapping[str, str],
-    row: VariantRow,
-    key: str,
+    group: list[Copy],
     price: Price | None,
     budget: Budget,
     run: JudgeRun,
-) -> Judgement | None:
-    messages = judge_messages(questions, texts, row.locale)
+) -> list[Judgement | None]:
+    messages = judge_messages(questions, [c.texts for c in group], group[0].row.locale)
     worst = cost(price, _rough_tokens(messages), llm.settings.max_completion_tokens)
     held: list[float] = []
     records: list[CallRecord] = []
@@ -192,14 +230,14 @@ async def _judge_one(
         answer, _, _ = await llm.ask(messages, Verdicts, on_call=records.append, before_attempt=reserve)
     except BudgetReached:
         run.budget_reached = True
-        return None
+        return [None for _ in group]
     except VariantlyError as exc:  # refused, malformed after retries, timed out: not checked, nothing lost
-        run.failed.append(f"{row.id}: {exc.message}")
-        return None
+        run.failed += [f"{c.row.id}: {exc.message}" for c in group]
+        return [None for _ in group]
     finally:
         _settle(budget, held, records, price)
-        _record(run, records, row, llm.model, price)
-    return read_verdicts(answer, questions, texts, key)
+        _record(run, records, group[0].row, llm.model, price)
+    return [read_verdicts(answer, questions, c.texts, c.key, n) for n, c in enumerate(group, start=1)]
 
 
 def _rough_tokens(messages: list[dict[str, str]]) -> int:
