@@ -224,3 +224,31 @@ def test_a_jobs_candidates_are_judged_in_one_call_each_verdict_on_its_own_copy(s
     assert all(f"Copy {n}:" in asked for n in (1, 2, 3))
     risks = {i: get_variant(store, i).brand_risk for i in ids}
     assert risks == {"v-young": "high", "v-2": "low", "v-3": "low"}
+
+
+def test_calibrate_with_the_judge_measures_the_judged_guidelines_too(workspace_dir: Path, tmp_path: Path) -> None:
+    """The plumbing, with the fake server as the judge (it passes everything but a copy saying "young"): the
+    judged guidelines the labelled set names get agreement figures instead of "no judge yet"."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO, LiveServer
+    from fake_openai import create_app
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "OTEL_", "VARIANTLY_"))}
+    labelled = REPO / "examples" / "brand_labelled.jsonl"
+    with LiveServer(create_app()) as llm:
+        command = [sys.executable, "-m", "variantly", "brand", "calibrate", str(labelled), "--judge",
+                   "-w", str(workspace_dir), "--database-url", f"sqlite:///{tmp_path / 'c.db'}"]  # fmt: skip
+        out = subprocess.run(
+            command, capture_output=True, text=True, timeout=300,
+            env=env | {"OPENAI_BASE_URL": f"{llm.url}/v1", "OPENAI_API_KEY": "sk-local", "COLUMNS": "200"},
+        )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "judged 65 of 65 labelled copies" in out.stdout
+    written = json.loads((workspace_dir / "guardrails" / "brand_calibration.json").read_text())
+    figures = {a["guideline"]: a for a in written["agreements"]}
+    labels = [json.loads(line)["labels"] for line in labelled.read_text().splitlines()]
+    for judged in ("specific_not_hype", "cta_starts_with_a_verb"):
+        assert figures[judged]["checked"] and figures[judged]["n"] == sum(judged in line for line in labels)

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from variantly.authoring.brand_score import score_copy
+from variantly.authoring.brand_score import Judgement, score_copy
 from variantly.errors import InvalidRequest
 from variantly.workspace.brand import CALIBRATION_FILE, Agreement, BrandGuidelines, Calibration, Interval
 from variantly.workspace.models import Kind
@@ -55,25 +56,27 @@ def read_labelled(path: Path) -> list[Labelled]:
     return out
 
 
-def calibrate(brand: BrandGuidelines, labelled: list[Labelled]) -> list[Agreement]:
-    """One agreement per guideline that some line labels (in the order of the guidelines)."""
+def calibrate(
+    brand: BrandGuidelines, labelled: list[Labelled], judged: Mapping[int, Judgement] | None = None
+) -> list[Agreement]:
+    """One agreement per guideline that some line labels (in the order of the guidelines). Judged guidelines are
+    measured too when ``judged`` holds a judge's verdicts per line (by index); else they show as not checked."""
     unknown = sorted({g for line in labelled for g in line.labels} - {g.id for g in brand.every})
     if unknown:
         raise InvalidRequest("labels", f"no such guideline: {', '.join(unknown)}")
     pairs: dict[str, list[tuple[bool, bool]]] = {}  # guideline -> (check fails, people fail)
-    judged = {g.id for g in brand.every if g.judged}
-    for line in labelled:
-        verdicts = {r.id: r.status for r in score_copy(brand, line.kind, None, line.texts, line.locale).guidelines}
+    for i, line in enumerate(labelled):
+        scored = score_copy(brand, line.kind, None, line.texts, line.locale, judged=(judged or {}).get(i))
+        verdicts = {r.id: r.status for r in scored.guidelines}
         for guideline, follows in line.labels.items():
             if guideline in verdicts and verdicts[guideline] != "not_checked":
                 pairs.setdefault(guideline, []).append((verdicts[guideline] == "failed", not follows))
     out = []
     for g in brand.every:
-        labelled_here = any(g.id in line.labels for line in labelled)
-        if g.id in judged and labelled_here:
-            out.append(_unmeasured(g.id))
-        elif g.id in pairs:
+        if g.id in pairs:
             out.append(agreement(g.id, pairs[g.id]))
+        elif g.judged and any(g.id in line.labels for line in labelled):
+            out.append(_unmeasured(g.id))
     return out
 
 

@@ -13,6 +13,10 @@ from rich.text import Text
 from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, open_store, reports_errors, settings_for
 
 if TYPE_CHECKING:
+    from variantly.authoring.brand_calibration import Labelled
+    from variantly.authoring.brand_score import Judgement
+    from variantly.settings import ProcessSettings
+    from variantly.workspace import Workspace
     from variantly.workspace.brand import Interval
 
 brand_app = typer.Typer(help="Brand guidelines (guardrails/brand.yml) and the score of every variant.")
@@ -108,7 +112,10 @@ def calibrate(
     write: Annotated[
         bool, typer.Option(help="Write guardrails/brand_calibration.json for the UI and the bands.")
     ] = True,
+    with_judge: Annotated[bool, typer.Option("--judge", help="Ask the LLM judge the judged guidelines too.")] = False,
+    budget_usd: Annotated[float | None, typer.Option("--budget-usd", help="With --judge: never spend more.")] = None,
     workspace: WorkspaceOpt = None,
+    database_url: DatabaseOpt = None,
 ) -> None:
     """How far each guideline's check agrees with people: agreement, Cohen's kappa, sensitivity and false alarms
     with 95% intervals, the confusion matrix. Under kappa 0.6 a guideline is advisory (never decides a band)."""
@@ -116,9 +123,11 @@ def calibrate(
     from variantly.authoring.brand_calibration import read_labelled, write_calibration
     from variantly.workspace import load_workspace
 
-    ws = load_workspace(settings_for(workspace).workspace)
+    settings = settings_for(workspace, database_url)
+    ws = load_workspace(settings.workspace)
     lines = read_labelled(labelled)
-    agreements = measure(ws.brand, lines)
+    judgements = _judge_labelled(settings, ws, lines, budget_usd) if with_judge else None
+    agreements = measure(ws.brand, lines, judgements)
     table = Table(title=f"{len(lines)} labelled copies ({labelled.name}) against the checks", title_justify="left")
     columns = ("guideline", "n", "agree", "kappa", "sensitivity (95%)", "false alarms (95%)", "matrix", "use")
     for column in columns:
@@ -151,6 +160,51 @@ def calibrate(
     if write:
         path = write_calibration(ws.root, agreements, ws.brand_hash, labelled)
         console.print(f"written to {path}: advisory guidelines stop deciding risk bands at the next poll", markup=False)
+
+
+def _judge_labelled(
+    settings: ProcessSettings, ws: Workspace, lines: list[Labelled], budget_usd: float | None
+) -> dict[int, Judgement]:
+    """The judge's verdicts on each labelled copy (by line index), the calls recorded like a run's."""
+    import asyncio
+
+    from variantly.authoring.brand_score import judged_guidelines, judgement_key
+    from variantly.generation.budget import Budget
+    from variantly.generation.judge import Copy, JudgeRun, judge_copies
+    from variantly.generation.wiring import llm_client
+    from variantly.store.runs import save_calls
+
+    llm = llm_client(ws, settings)
+    run = JudgeRun(run_id="calibrate")
+    budget = Budget(budget_usd)
+    groups: dict[tuple[str, str], list[Copy]] = {}
+    for i, line in enumerate(lines):
+        key = judgement_key(ws.brand, line.kind, None, line.texts, line.locale)
+        groups.setdefault((line.kind, line.locale), []).append(Copy(str(i), line.texts, key, line.locale))
+
+    async def go() -> dict[int, Judgement]:
+        found: dict[int, Judgement] = {}
+        try:
+            for (kind, _), copies in groups.items():
+                questions = judged_guidelines(ws.brand, kind, None)
+                if questions:
+                    for copy, judgement in await judge_copies(
+                        llm, questions, copies, ws.settings.generation.prices.get(llm.model), budget, run
+                    ):
+                        found[int(copy.ident)] = judgement
+        finally:
+            await llm.close()
+        return found
+
+    found = asyncio.run(go())
+    save_calls(open_store(settings), run.records)
+    console.print(
+        f"judged {len(found)} of {len(lines)} labelled copies in {run.calls} call(s), ${run.cost_usd:.4f}"
+        + (f"; {len(run.failed)} not judged" if run.failed else ""),
+        highlight=False,
+        markup=False,
+    )
+    return found
 
 
 def _share(value: float | None) -> str:

@@ -68,11 +68,12 @@ class Verdicts(BaseModel):
 
 @dataclass(frozen=True)
 class Copy:
-    """One variant as the judge reads it."""
+    """One copy as the judge reads it: a stored variant's (``ident`` its id) or a labelled line's."""
 
-    row: VariantRow
+    ident: str
     texts: Mapping[str, str]
     key: str
+    locale: str
 
 
 def judge_messages(questions: list[Guideline], copies: list[Mapping[str, str]], locale: str) -> list[dict[str, str]]:
@@ -175,7 +176,7 @@ async def judge_variants(
     run = JudgeRun(run_id=uuid.uuid4().hex)
     brand = workspace.brand
     price = workspace.settings.generation.prices.get(llm.model)
-    jobs: dict[tuple[str, str], list[Copy]] = {}
+    jobs: dict[tuple[str, str, str], list[Copy]] = {}
     for row in rows:
         found = workspace.modules.get(row.module_id)
         if found is None:
@@ -190,24 +191,39 @@ async def judge_variants(
         if kept is not None and kept.key == key:
             run.cached += 1
             continue
-        jobs.setdefault((row.module_id, row.cohort_key), []).append(Copy(row, texts, key))
-    for (module_id, _), copies in jobs.items():
+        jobs.setdefault((row.module_id, row.cohort_key, row.locale), []).append(Copy(row.id, texts, key, row.locale))
+    for (module_id, _, _), copies in jobs.items():
         module = workspace.modules[module_id].module
         questions = judged_guidelines(brand, module.kind, list(module.channels))
-        for start in range(0, len(copies), per_call):
-            group = copies[start : start + per_call]
-            judgements = await _judge_group(llm, questions, group, price, budget, run)
-            if run.budget_reached:
-                break
-            for copy, judgement in zip(group, judgements, strict=True):
-                if judgement is not None:
-                    run.judged += 1
-                    run.unsupported += judgement.unsupported
-                    rescore_one(store, workspace, copy.row.id, judgement)
+        for copy, judgement in await judge_copies(llm, questions, copies, price, budget, run, per_call=per_call):
+            run.judged += 1
+            run.unsupported += judgement.unsupported
+            rescore_one(store, workspace, copy.ident, judgement)
         if run.budget_reached:
             break
     save_calls(store, run.records)  # what was paid for, answered or not
     return run
+
+
+async def judge_copies(
+    llm: LLMClient,
+    questions: list[Guideline],
+    copies: list[Copy],
+    price: Price | None,
+    budget: Budget,
+    run: JudgeRun,
+    *,
+    per_call: int = JOB_COPIES,
+) -> list[tuple[Copy, Judgement]]:
+    """Copies of one kind and locale asked together, ``per_call`` a call: the judgements that came back."""
+    out = []
+    for start in range(0, len(copies), per_call):
+        group = copies[start : start + per_call]
+        judgements = await _judge_group(llm, questions, group, price, budget, run)
+        if run.budget_reached:
+            break
+        out += [(copy, j) for copy, j in zip(group, judgements, strict=True) if j is not None]
+    return out
 
 
 async def _judge_group(
@@ -218,7 +234,7 @@ async def _judge_group(
     budget: Budget,
     run: JudgeRun,
 ) -> list[Judgement | None]:
-    messages = judge_messages(questions, [c.texts for c in group], group[0].row.locale)
+    messages = judge_messages(questions, [c.texts for c in group], group[0].locale)
     worst = cost(price, _rough_tokens(messages), llm.settings.max_completion_tokens)
     held: list[float] = []
     records: list[CallRecord] = []
@@ -232,11 +248,11 @@ async def _judge_group(
         run.budget_reached = True
         return [None for _ in group]
     except VariantlyError as exc:  # refused, malformed after retries, timed out: not checked, nothing lost
-        run.failed += [f"{c.row.id}: {exc.message}" for c in group]
+        run.failed += [f"{c.ident}: {exc.message}" for c in group]
         return [None for _ in group]
     finally:
         _settle(budget, held, records, price)
-        _record(run, records, group[0].row, llm.model, price)
+        _record(run, records, group[0].ident, llm.model, price)
     return [read_verdicts(answer, questions, c.texts, c.key, n) for n, c in enumerate(group, start=1)]
 
 
@@ -252,7 +268,7 @@ def _settle(budget: Budget, held: list[float], records: list[CallRecord], price:
         budget.settle(amount, actual)
 
 
-def _record(run: JudgeRun, records: list[CallRecord], row: VariantRow, model: str, price: Price | None) -> None:
+def _record(run: JudgeRun, records: list[CallRecord], ident: str, model: str, price: Price | None) -> None:
     run.calls += len(records)
     run.prompt_tokens += sum(r.prompt_tokens for r in records)
     run.completion_tokens += sum(r.completion_tokens for r in records)
@@ -260,7 +276,7 @@ def _record(run: JudgeRun, records: list[CallRecord], row: VariantRow, model: st
     run.records.extend(
         LLMCallRow(
             run_id=run.run_id,
-            job_key=row.id,
+            job_key=ident[:40],
             purpose="judge",
             attempt=r.attempt,
             model=model,
