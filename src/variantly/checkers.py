@@ -11,47 +11,15 @@ imported only when a checker is built.
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from pathlib import Path
 
 from variantly.authoring.importing import ImportSummary, import_variants
 from variantly.authoring.policy_checks import BuiltInChecker, PolicyChecker
-from variantly.errors import GenerationStackMissing
+from variantly.extras import guardrails_available
+from variantly.settings import ProcessSettings
 from variantly.store import Store
 from variantly.workspace import Workspace
-
-INSTALL_COMMAND = "pip install 'variantly[generate]'"
-# import name -> distribution name, for the message
-GENERATION_STACK = {"openai": "openai", "tiktoken": "tiktoken", "tenacity": "tenacity", "guardrails": "guardrails-ai"}
-
-
-def missing_packages(modules: tuple[str, ...] = tuple(GENERATION_STACK)) -> list[str]:
-    """Distributions of the generation stack that cannot be imported here.
-
-    A namespace package does not count: the workspace's own ``guardrails/`` folder is
-    one, and it must not pass for guardrails-ai.
-    """
-    missing = []
-    for module in modules:
-        try:
-            spec = importlib.util.find_spec(module)
-        except (ImportError, ValueError):
-            spec = None
-        if spec is None or spec.origin in (None, "namespace"):
-            missing.append(GENERATION_STACK[module])
-    return missing
-
-
-def require_generation_stack(what: str) -> None:
-    if missing := missing_packages():
-        raise GenerationStackMissing(
-            f"{what} needs the generation extra ({', '.join(missing)} not installed): {INSTALL_COMMAND}"
-        )
-
-
-def guardrails_available() -> bool:
-    return not missing_packages(("guardrails",))
 
 
 def policy_checker(workspace: Workspace) -> PolicyChecker:
@@ -80,3 +48,24 @@ class CheckerCache:
 def import_file(store: Store, workspace: Workspace, path: str | Path, *, actor: str, approve: bool) -> ImportSummary:
     """Import a variants file through the same checks as generated copy."""
     return import_variants(store, workspace, path, actor=actor, check=policy_checker(workspace).check, approve=approve)
+
+
+async def judge_again(store: Store, workspace: Workspace, settings: ProcessSettings, variant_id: str) -> str:
+    """ "Check again" for one variant's judged brand guidelines: the judge, where the generation extra and an LLM
+    endpoint are configured (else the error says what is missing). What the reviewer is told."""
+    from variantly.generation.budget import Budget
+    from variantly.generation.judge import judge_variants
+    from variantly.generation.wiring import llm_client
+    from variantly.store.variants import get_variant
+
+    llm = llm_client(workspace, settings)
+    try:
+        run = await judge_variants(store, workspace, llm, [get_variant(store, variant_id)], budget=Budget(None))
+    finally:
+        await llm.close()
+    if run.failed:
+        return f"the judge could not answer: {run.failed[0].partition(': ')[2]}"
+    if run.cached and not run.judged:
+        return "already judged for this copy: the verdicts stand"
+    dropped = f" ({run.unsupported} judgement(s) dropped: they quoted words not in the copy)" if run.unsupported else ""
+    return f"judged again in {run.calls} call(s){dropped}"

@@ -252,3 +252,35 @@ def test_calibrate_with_the_judge_measures_the_judged_guidelines_too(workspace_d
     labels = [json.loads(line)["labels"] for line in labelled.read_text().splitlines()]
     for judged in ("specific_not_hype", "cta_starts_with_a_verb"):
         assert figures[judged]["checked"] and figures[judged]["n"] == sum(judged in line for line in labels)
+
+
+@respx.mock
+def test_check_again_in_the_ui_asks_the_judge_and_says_what_it_found(workspace_dir: Path, tmp_path: Path) -> None:
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from conftest import make_app
+    from variantly.auth import create_account
+
+    app = make_app(workspace_dir, f"sqlite:///{tmp_path / 'ui.db'}", openai_base_url=BASE, openai_api_key="sk-test")
+    svc = app.state.service
+    row = VariantRow(id="v-young", module_id="cta", cohort_key="segment=startup;behaviour=*;locale=en", locale="en",
+                     slots=CTA, status="pending", module_hash="m", source="import")  # fmt: skip
+    add_variant(svc.store, row, actor="t")
+    rescore(svc.store, svc.workspace)
+    create_account(svc.store, "rita", "reviewer", password="pw-for-rita", token=False)
+    age = {"follows": False, "reason": "assumes the team is young", "quote": "young digital natives"}
+    route = respx.post(URL).mock(return_value=answer(all_follow(ethics_age=age)))
+    respx.route(host="testserver").pass_through()
+    with TestClient(app) as client:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/ui/login").text).group(1)
+        client.post("/ui/login", data={"csrf": csrf, "name": "rita", "password": "pw-for-rita"})
+        page = client.get("/ui/variants/v-young").text
+        assert 'id="judge-again"' in page and "not checked" in page
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        said = client.post("/ui/variants/v-young/judge", data={"csrf": csrf, "version": "1"})
+        assert "judged again in 1 call(s)" in said.text and route.call_count == 1
+        assert "<mark>young digital natives</mark>" in said.text
+        again = client.post("/ui/variants/v-young/judge", data={"csrf": csrf, "version": "1"})
+        assert "already judged for this copy" in again.text and route.call_count == 1

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from variantly.checkers import GENERATION_STACK, missing_packages
+from variantly.extras import GENERATION_STACK, missing_packages
 
 HIDE_THE_EXTRA = """
 import sys

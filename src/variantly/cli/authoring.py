@@ -44,7 +44,7 @@ def print_import(summary) -> None:
     for failure in summary.failures:
         console.print(f"  [yellow]failed[/yellow] {escape(failure)}", highlight=False, soft_wrap=True)
     if summary.not_approved:
-        from variantly.checkers import INSTALL_COMMAND
+        from variantly.extras import INSTALL_COMMAND
 
         console.print(
             f"  [yellow]{summary.not_approved} left pending instead of approved[/yellow]: "
@@ -99,7 +99,7 @@ def import_(
 
 
 def _plan(settings: ProcessSettings, **options):
-    from variantly.checkers import require_generation_stack
+    from variantly.extras import require_generation_stack
 
     require_generation_stack("planning")  # before anything of the generation package is imported
     from variantly.generation import wiring
@@ -235,7 +235,7 @@ def generate(
     if dry_run:
         _print_plan(_plan(settings, **plan_options), verbose=False)
         return
-    from variantly.checkers import require_generation_stack
+    from variantly.extras import require_generation_stack
 
     require_generation_stack("generating copy")  # before anything of the generation package is imported
     from variantly.generation import wiring

@@ -3,7 +3,7 @@
 The CLI and the HTTP API ask here rather than constructing runners themselves. Importing
 this module is cheap: openai, guardrails-ai and tiktoken are imported only when something
 here needs them, and each entry point first checks the extra is installed and says how to
-install it (``variantly.checkers.require_generation_stack``). A run checks candidates with
+install it (``variantly.extras.require_generation_stack``). A run checks candidates with
 the guardrails-ai validators (``generation.guards``), built when the first candidate needs
 them.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from variantly.checkers import require_generation_stack
 from variantly.errors import LLMNotConfigured
+from variantly.extras import require_generation_stack
 from variantly.settings import ProcessSettings
 from variantly.store import Store
 from variantly.workspace import Workspace

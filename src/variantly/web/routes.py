@@ -13,6 +13,7 @@ from variantly.auth import by_password, end_sessions, record_session
 from variantly.authoring import review
 from variantly.authoring.brand_score import fixes, stored_score
 from variantly.authoring.report import VariantReport
+from variantly.checkers import judge_again
 from variantly.errors import TooManyAttempts, Unauthenticated, VariantlyError
 from variantly.store.variants import get_variant
 from variantly.web import session as sessions
@@ -287,6 +288,8 @@ async def decide(variant_id: str, action: str, request: Request) -> Response:
                 if row.status == "pending"
                 else "edit saved, but it fails the guardrails: see the report"
             )
+        elif action == "judge":
+            message = await judge_again(svc.store, svc.workspace, svc.settings, variant_id)
         else:
             return Response(status_code=404)
         kind = "info"
