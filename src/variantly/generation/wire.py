@@ -67,6 +67,8 @@ def response_format_for(output: type[BaseModel], string_lengths: bool = False) -
             if not string_lengths and node.get("type") == "string":
                 for keyword in STRING_LENGTHS:
                     node.pop(keyword, None)
+            if "default" in node and node["default"] is None:  # as the openai SDK's own strict schemas: nullable
+                node.pop("default")
             for value in node.values():
                 close(value)
         elif isinstance(node, list):
