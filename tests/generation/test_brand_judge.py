@@ -15,6 +15,7 @@ from variantly.authoring.brand_score import rescore, stored_score
 from variantly.generation.budget import Budget
 from variantly.generation.judge import judge_variants, unjudged
 from variantly.generation.llm import LLMClient
+from variantly.generation.run import RunOptions
 from variantly.store import Store
 from variantly.store.schema import LLMCallRow, VariantRow
 from variantly.store.variants import add_variant, get_variant
@@ -284,3 +285,29 @@ def test_check_again_in_the_ui_asks_the_judge_and_says_what_it_found(workspace_d
         assert "<mark>young digital natives</mark>" in said.text
         again = client.post("/ui/variants/v-young/judge", data={"csrf": csrf, "version": "1"})
         assert "already judged for this copy" in again.text and route.call_count == 1
+
+
+@respx.mock
+def test_generate_with_judge_judges_the_new_candidates_in_one_call_from_the_same_budget(workspace, tmp_path) -> None:
+    """A run with --judge: the job's two candidates, then one judge call for both, costs and calls in the run."""
+    from test_generation import GOOD, completion, run, wire_runner
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        if body["response_format"]["json_schema"]["name"] == "Verdicts":
+            return answer([v | {"copy_number": n} for n in (1, 2) for v in all_follow()])
+        return completion([GOOD, GOOD | {"label": "Try Lumen"}])
+
+    route = respx.post(URL).mock(side_effect=respond)
+    runner = next(wire_runner(workspace, tmp_path))
+    summary = run(runner, judge=True)
+    assert (summary.status, summary.jobs_done, summary.judged) == ("done", 1, 2)
+    assert route.call_count == 2 and summary.llm_calls == 2  # one generation call, one judge call
+    with runner.store.sessions() as session:
+        purposes = sorted(r.purpose for r in session.query(LLMCallRow).filter(LLMCallRow.run_id == summary.run_id))
+        rows = list(session.query(VariantRow))
+    assert purposes == ["generate", "judge"]
+    assert all(
+        g.status == "passed" for r in rows for g in stored_score(r).guidelines if g.judged
+    )  # judged, not "not checked"
+    assert "--judge" in RunOptions(modules=["cta"], judge=True).command()

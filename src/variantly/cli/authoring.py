@@ -212,6 +212,9 @@ def generate(
         ),
     ] = False,
     collect: Annotated[bool, typer.Option("--collect", help="Only collect what earlier batches answered.")] = False,
+    judge: Annotated[
+        bool, typer.Option("--judge", help="Then ask the brand judge about the pending variants (same budget).")
+    ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; call nothing.")] = False,
     actor: ActorOpt = None,
     workspace: WorkspaceOpt = None,
@@ -251,6 +254,7 @@ def generate(
         concurrency=concurrency,
         budget_usd=budget_usd,
         batch="collect" if collect else "submit" if batch else None,
+        judge=judge,
     )
     runner = wiring.runner(open_store(settings), load_workspace(settings.workspace), settings)
     runner.checker  # noqa: B018  guardrails-ai loads now, before the event loop and its progress bar start
@@ -309,6 +313,8 @@ def print_summary(summary) -> None:
     ]
     if summary.candidates_short:
         rows.insert(3, ("candidates the LLM never delivered", str(summary.candidates_short)))
+    if summary.judged or summary.judge_failed:
+        rows.insert(-3, ("brand judge: variants judged / not judged", f"{summary.judged} / {summary.judge_failed}"))
     for row in rows:
         table.add_row(*row)
     console.print(table)

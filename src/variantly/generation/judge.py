@@ -169,11 +169,12 @@ async def judge_variants(
     *,
     budget: Budget,
     per_call: int = JOB_COPIES,
+    run_id: str | None = None,
 ) -> JudgeRun:
     """Judge the judged guidelines of each variant not judged for its copy yet, the candidates of one job (module
     and cohort) together, up to ``per_call`` a call; keep the verdicts with each score. Stops calling when the next
     call could pass the budget; every answered or failed attempt is recorded with its cost."""
-    run = JudgeRun(run_id=uuid.uuid4().hex)
+    run = JudgeRun(run_id=run_id or uuid.uuid4().hex)
     brand = workspace.brand
     price = workspace.settings.generation.prices.get(llm.model)
     jobs: dict[tuple[str, str, str], list[Copy]] = {}

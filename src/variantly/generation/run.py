@@ -57,6 +57,7 @@ class RunOptions:
     feedback: dict[tuple[str, str], list[str]] | None = None
     retry_failed: bool = False
     batch: Literal["submit", "collect"] | None = None  # through the provider's Batch API (see generation.batch)
+    judge: bool = False  # then ask the brand judge about what is pending, within what the budget has left
 
     def command(self, *, retry_failed: bool | None = None) -> str:
         """The ``variantly generate`` command that runs these options again, as a shell would take it: the
@@ -75,6 +76,8 @@ class RunOptions:
             words.append("--retry-failed")
         if self.batch:
             words.append("--batch" if self.batch == "submit" else "--collect")
+        if self.judge:
+            words.append("--judge")
         return " ".join(shlex.quote(word) for word in words)
 
 
@@ -165,6 +168,8 @@ class Runner:
                 await self._batches(services, state, options)
             else:
                 await self._jobs(services, state, on_progress)
+            if options.judge and not options.batch and not state.stop.status:
+                await self._judge(run_id, state)
             summary.status = state.stop.status or ("done" if not summary.left_over else "done_with_errors")
             summary.message = self._message(summary, state.stop, state.budget, options)
         except BaseException as exc:
@@ -189,6 +194,22 @@ class Runner:
         if summary.jobs_done:
             rescore(self.store, self.workspace)  # the new variants' brand scores, before anyone lists them
         return summary
+
+    async def _judge(self, run_id: str, state: RunState) -> None:
+        """The brand judge on what is pending and not judged for its copy yet (this run's new variants among them),
+        a job's candidates in one call, from the same budget; its calls are recorded under this run."""
+        from variantly.generation.judge import judge_variants, unjudged
+
+        rescore(self.store, self.workspace)  # measured first: a variant held by the floor is not pending
+        judged = await judge_variants(
+            self.store, self.workspace, self.llm, unjudged(self.store, "pending"), budget=state.budget, run_id=run_id
+        )
+        summary = state.summary
+        summary.judged, summary.judge_failed = judged.judged, len(judged.failed)
+        summary.llm_calls += judged.calls
+        summary.prompt_tokens += judged.prompt_tokens
+        summary.completion_tokens += judged.completion_tokens
+        summary.cost_usd += judged.cost_usd
 
     async def _prepare(self, options: RunOptions, *, actor: str, worker: ThreadPoolExecutor) -> Plan:
         """Mark what went stale, take the reviewers' feedback, plan; load guardrails-ai if anything is to be checked."""
