@@ -21,7 +21,6 @@ import hashlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
 
 from variantly.errors import Problem, WorkspaceError
@@ -39,7 +38,7 @@ from variantly.workspace.measures import (
     UrgencyWords,
 )
 from variantly.workspace.models import KINDS, Ident, Kind
-from variantly.workspace.yamlpos import load_positioned, validation_problems, yaml_syntax_problem
+from variantly.workspace.yamlpos import load_model
 
 BRAND_FILE = Path("guardrails") / "brand.yml"
 CALIBRATION_FILE = Path("guardrails") / "brand_calibration.json"  # written by ``variantly brand calibrate``
@@ -212,12 +211,5 @@ def _load_guidelines(root: str | Path) -> tuple[BrandGuidelines, str]:
     if not path.exists():
         return BrandGuidelines(), "none"
     text = path.read_text(encoding="utf-8")
-    try:
-        doc = load_positioned(text)
-    except yaml.YAMLError as exc:
-        raise WorkspaceError([yaml_syntax_problem(str(path), exc)]) from exc
-    try:
-        brand = BrandGuidelines.model_validate(doc.data or {})
-    except ValidationError as exc:
-        raise WorkspaceError(validation_problems(str(path), doc, exc)) from exc
+    brand, _ = load_model(str(path), text, BrandGuidelines)
     return brand, hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -10,12 +10,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from variantly.errors import Problem, WorkspaceError
 from variantly.workspace.models import KINDS, Kind, Localized
-from variantly.workspace.yamlpos import load_positioned, validation_problems, yaml_syntax_problem
+from variantly.workspace.yamlpos import load_model
 
 POLICY_FILE = Path("guardrails") / "policy.yml"
 
@@ -69,14 +68,7 @@ def load_policy(root: str | Path) -> tuple[Policy, str]:
     if not path.exists():
         return Policy(), "none"
     text = path.read_text(encoding="utf-8")
-    try:
-        doc = load_positioned(text)
-    except yaml.YAMLError as exc:
-        raise WorkspaceError([yaml_syntax_problem(str(path), exc)]) from exc
-    try:
-        policy = Policy.model_validate(doc.data or {})
-    except ValidationError as exc:
-        raise WorkspaceError(validation_problems(str(path), doc, exc)) from exc
+    policy, doc = load_model(str(path), text, Policy)
     digest = hashlib.sha256(text.encode())
     problems = []
     for i, custom in enumerate(policy.custom_validators):

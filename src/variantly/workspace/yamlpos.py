@@ -7,14 +7,15 @@ build plain Python data from it, and keep a map from each path to its position.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from variantly.errors import Problem
+from variantly.errors import Problem, WorkspaceError
 
 Path = tuple[Any, ...]
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class PositionedYAML:
@@ -89,3 +90,16 @@ def validation_problems(path: str, doc: PositionedYAML, exc: ValidationError) ->
             msg = "required field is missing"
         problems.append(Problem(path, line, col, f"{field}: {msg}"))
     return problems
+
+
+def load_model(path: str, text: str, model: type[Model]) -> tuple[Model, PositionedYAML]:
+    """A YAML file's ``text`` as ``model`` and its positions; bad syntax or a bad field is a ``WorkspaceError``
+    naming ``path``, line and column (the policy and the brand guidelines are read this way)."""
+    try:
+        doc = load_positioned(text)
+    except yaml.YAMLError as exc:
+        raise WorkspaceError([yaml_syntax_problem(path, exc)]) from exc
+    try:
+        return model.model_validate(doc.data or {}), doc
+    except ValidationError as exc:
+        raise WorkspaceError(validation_problems(path, doc, exc)) from exc
