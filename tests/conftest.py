@@ -138,6 +138,17 @@ def approve_examples(service) -> None:
     service.refresh_release()
 
 
+def add_cta(store, ident: str, slots: dict[str, str]) -> None:
+    """A pending imported CTA variant for a startup reader in English (the brand tests' copy under test)."""
+    from variantly.store.schema import VariantRow
+    from variantly.store.variants import add_variant
+
+    cohort = "segment=startup;behaviour=*;locale=en"
+    row = VariantRow(id=ident, module_id="cta", cohort_key=cohort, locale="en", slots=slots, status="pending",
+                     module_hash="m", source="import")  # fmt: skip
+    add_variant(store, row, actor="t")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -10,30 +10,19 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import approve_examples, make_app, until
+from conftest import add_cta, approve_examples, make_app, until
 from variantly.auth import create_account
 from variantly.authoring.brand_score import rescore, stored_score
 from variantly.authoring.review import Filters, approve, edit, first_approver, list_variants, pending_feedback
 from variantly.errors import SecondReviewerNeeded
-from variantly.store.schema import VariantRow
-from variantly.store.variants import add_variant, get_variant, history
+from variantly.store.variants import get_variant, history
 from variantly.workspace import load_workspace
 
 PUSHY = {"label": "BUY NOW!!", "note": "The best plan for your team, last chance."}
 
 
 def pushy_variant(store, ident: str = "v-pushy") -> None:
-    row = VariantRow(
-        id=ident,
-        module_id="cta",
-        cohort_key="segment=startup;behaviour=*;locale=en",
-        locale="en",
-        slots=PUSHY,
-        status="pending",
-        module_hash="m",
-        source="import",
-    )
-    add_variant(store, row, actor="t")
+    add_cta(store, ident, PUSHY)
 
 
 def test_imported_variants_are_scored_and_the_riskiest_lists_first(served_app) -> None:
@@ -78,17 +67,11 @@ def test_a_variant_under_the_floor_is_not_queued_and_an_edit_is_scored_again(ser
 def test_high_brand_risk_needs_two_different_reviewers(served_app) -> None:
     """Pressure alone (a high-severity guideline) scores above the floor but is high risk: the example asks two."""
     svc = served_app.state.service
-    row = VariantRow(
-        id="v-urgent",
-        module_id="cta",
-        cohort_key="segment=startup;behaviour=*;locale=en",
-        locale="en",
-        slots={"label": "Book a demo", "note": "Hurry, your team will see every customer in one place."},
-        status="pending",
-        module_hash="m",
-        source="import",
+    add_cta(
+        svc.store,
+        "v-urgent",
+        {"label": "Book a demo", "note": "Hurry, your team will see every customer in one place."},
     )
-    add_variant(svc.store, row, actor="t")
     rescore(svc.store, svc.workspace)
     assert get_variant(svc.store, "v-urgent").brand_risk == "high"
     once = approve(svc.store, "v-urgent", version=1, actor="rita", workspace=svc.workspace)

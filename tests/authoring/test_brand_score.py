@@ -7,11 +7,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from conftest import add_cta
 from variantly.authoring.brand_score import score_variant
 from variantly.cli import app
 from variantly.store import Store
-from variantly.store.schema import VariantRow
-from variantly.store.variants import add_variant
 from variantly.workspace.brand import BrandGuidelines
 
 PUSHY_CTA = {"label": "BUY NOW!! 🚀", "note": "The best deal, hurry. Only today for your team."}
@@ -77,17 +76,7 @@ def test_brand_check_lists_the_riskiest_variant_first(workspace_dir: Path, tmp_p
     url = f"sqlite:///{tmp_path / 'brand.db'}"
     store = Store(url)
     for ident, slots in (("v-calm", {"label": "Plan a rollout", "note": "With your team."}), ("v-pushy", PUSHY_CTA)):
-        row = VariantRow(
-            id=ident,
-            module_id="cta",
-            cohort_key="segment=startup;behaviour=*;locale=en",
-            locale="en",
-            slots=slots,
-            status="pending",
-            module_hash="m",
-            source="import",
-        )
-        add_variant(store, row, actor="t")
+        add_cta(store, ident, slots)
     where = ["--workspace", str(workspace_dir), "--database-url", url]
     lines = CliRunner().invoke(app, ["brand", "check", "--json", "--status", "", *where]).output.splitlines()
     scored = [json.loads(line) for line in lines]

@@ -10,7 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
+from test_generation import completion
 
+from conftest import add_cta
 from variantly.authoring.brand_score import rescore, stored_score
 from variantly.generation.budget import Budget
 from variantly.generation.judge import judge_variants, unjudged
@@ -18,7 +20,7 @@ from variantly.generation.llm import LLMClient
 from variantly.generation.run import RunOptions
 from variantly.store import Store
 from variantly.store.schema import LLMCallRow, VariantRow
-from variantly.store.variants import add_variant, get_variant
+from variantly.store.variants import get_variant
 
 BASE = "https://llm.test/v1"
 URL = f"{BASE}/chat/completions"
@@ -29,24 +31,9 @@ ASKED = {"specific_not_hype", "cta_starts_with_a_verb", "ethics_gender", "ethics
 
 
 def answer(verdicts: list[dict] | None = None, *, content: str | None = None, refusal: str | None = None):
+    """A chat completion carrying a judge's verdicts (the generation tests' ``completion``, other content)."""
     body = content if content is not None else json.dumps({"verdicts": verdicts or []})
-    return httpx.Response(
-        200,
-        json={
-            "id": "chatcmpl-1",
-            "object": "chat.completion",
-            "created": 1,
-            "model": "gpt-4o-mini",
-            "choices": [
-                {
-                    "index": 0,
-                    "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": None if refusal else body, "refusal": refusal},
-                }
-            ],
-            "usage": {"prompt_tokens": 400, "completion_tokens": 90, "total_tokens": 490},
-        },
-    )
+    return completion(content=body, refusal=refusal, usage=(400, 90))
 
 
 def all_follow(**instead: dict) -> list[dict]:
@@ -57,17 +44,7 @@ def all_follow(**instead: dict) -> list[dict]:
 def setup(workspace, tmp_path: Path):
     settings = workspace.settings.generation.model_copy(update={"backoff_seconds": 0.01, "max_attempts": 2})
     store = Store(f"sqlite:///{tmp_path / 'judge.db'}")
-    row = VariantRow(
-        id="v-young",
-        module_id="cta",
-        cohort_key="segment=startup;behaviour=*;locale=en",
-        locale="en",
-        slots=CTA,
-        status="pending",
-        module_hash="m",
-        source="import",
-    )
-    add_variant(store, row, actor="t")
+    add_cta(store, "v-young", CTA)
     rescore(store, workspace)
     yield store, workspace, LLMClient(settings, api_key="sk-test", base_url=BASE)
     store.dispose()
@@ -174,12 +151,7 @@ def test_brand_judge_from_the_command_line_against_a_local_server(workspace_dir:
     app = make_app(workspace_dir, url)
     approve_examples(app.state.service)
     store = app.state.service.store
-    add_variant(
-        store,
-        VariantRow(id="v-young", module_id="cta", cohort_key="segment=startup;behaviour=*;locale=en", locale="en",
-                   slots=CTA, status="pending", module_hash="m", source="import"),
-        actor="t",
-    )  # fmt: skip
+    add_cta(store, "v-young", CTA)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "OTEL_", "VARIANTLY_"))}
     with LiveServer(create_app()) as llm:
         command = [sys.executable, "-m", "variantly", "brand", "judge", "-w", str(workspace_dir),
@@ -202,17 +174,7 @@ def test_brand_judge_from_the_command_line_against_a_local_server(workspace_dir:
 def test_a_jobs_candidates_are_judged_in_one_call_each_verdict_on_its_own_copy(setup) -> None:
     store, workspace, _ = setup
     for n, note in ((2, "Set up by our team in a day."), (3, "Ready in a day, with your data.")):
-        row = VariantRow(
-            id=f"v-{n}",
-            module_id="cta",
-            cohort_key="segment=startup;behaviour=*;locale=en",
-            locale="en",
-            slots={"label": "Book a demo", "note": note},
-            status="pending",
-            module_hash="m",
-            source="t",
-        )
-        add_variant(store, row, actor="t")  # fmt: skip
+        add_cta(store, f"v-{n}", {"label": "Book a demo", "note": note})
     rescore(store, workspace)
     ids = [r.id for r in unjudged(store, "pending")]
     age = {"follows": False, "reason": "assumes an age", "quote": "young digital natives"}
@@ -266,9 +228,7 @@ def test_check_again_in_the_ui_asks_the_judge_and_says_what_it_found(workspace_d
 
     app = make_app(workspace_dir, f"sqlite:///{tmp_path / 'ui.db'}", openai_base_url=BASE, openai_api_key="sk-test")
     svc = app.state.service
-    row = VariantRow(id="v-young", module_id="cta", cohort_key="segment=startup;behaviour=*;locale=en", locale="en",
-                     slots=CTA, status="pending", module_hash="m", source="import")  # fmt: skip
-    add_variant(svc.store, row, actor="t")
+    add_cta(svc.store, "v-young", CTA)
     rescore(svc.store, svc.workspace)
     create_account(svc.store, "rita", "reviewer", password="pw-for-rita", token=False)
     age = {"follows": False, "reason": "assumes the team is young", "quote": "young digital natives"}
@@ -290,7 +250,7 @@ def test_check_again_in_the_ui_asks_the_judge_and_says_what_it_found(workspace_d
 @respx.mock
 def test_generate_with_judge_judges_the_new_candidates_in_one_call_from_the_same_budget(workspace, tmp_path) -> None:
     """A run with --judge: the job's two candidates, then one judge call for both, costs and calls in the run."""
-    from test_generation import GOOD, completion, run, wire_runner
+    from test_generation import GOOD, run, wire_runner
 
     def respond(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
