@@ -54,15 +54,10 @@ async def judge_again(store: Store, workspace: Workspace, settings: ProcessSetti
     """ "Check again" for one variant's judged brand guidelines: the judge, where the generation extra and an LLM
     endpoint are configured (else the error says what is missing). What the reviewer is told."""
     from variantly.generation.budget import Budget
-    from variantly.generation.judge import judge_variants
-    from variantly.generation.wiring import llm_client
+    from variantly.generation.wiring import judge_stored
     from variantly.store.variants import get_variant
 
-    llm = llm_client(workspace, settings)
-    try:
-        run = await judge_variants(store, workspace, llm, [get_variant(store, variant_id)], budget=Budget(None))
-    finally:
-        await llm.close()
+    run = await judge_stored(store, workspace, settings, [get_variant(store, variant_id)], Budget(None))
     if run.failed:
         return f"the judge could not answer: {run.failed[0].partition(': ')[2]}"
     if run.cached and not run.judged:

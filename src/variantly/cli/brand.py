@@ -226,26 +226,18 @@ def judge(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Ask the LLM judge every judged guideline (the ethics ones too) of each variant not judged for its copy yet:
-    one call a variant, within the budget; verdicts are kept with the score."""
+    a job's candidates in one call, within the budget; verdicts are kept with the score."""
     import asyncio
 
     from variantly.generation.budget import Budget
-    from variantly.generation.judge import judge_variants, unjudged
-    from variantly.generation.wiring import llm_client
+    from variantly.generation.judge import unjudged
+    from variantly.generation.wiring import judge_stored
     from variantly.workspace import load_workspace
 
     settings = settings_for(workspace, database_url)
     store = open_store(settings)
     ws = load_workspace(settings.workspace)
-    llm = llm_client(ws, settings)
-
-    async def go():
-        try:
-            return await judge_variants(store, ws, llm, unjudged(store, status or None), budget=Budget(budget_usd))
-        finally:
-            await llm.close()
-
-    run = asyncio.run(go())
+    run = asyncio.run(judge_stored(store, ws, settings, unjudged(store, status or None), Budget(budget_usd)))
     console.print(
         f"judged {run.judged} variant(s) ({run.cached} kept from before) in {run.calls} call(s): "
         f"{run.prompt_tokens:,} prompt and {run.completion_tokens:,} completion tokens, ${run.cost_usd:.4f}; "

@@ -1,4 +1,4 @@
-"""The one place that builds LLM clients, plans and runners.
+"""The one place that builds LLM clients, plans, runners and the brand judge's calls.
 
 The CLI and the HTTP API ask here rather than constructing runners themselves. Importing
 this module is cheap: openai, guardrails-ai and tiktoken are imported only when something
@@ -19,9 +19,12 @@ from variantly.store import Store
 from variantly.workspace import Workspace
 
 if TYPE_CHECKING:
+    from variantly.generation.budget import Budget
+    from variantly.generation.judge import JudgeRun
     from variantly.generation.llm import LLMClient
     from variantly.generation.plan import Plan
     from variantly.generation.run import Runner
+    from variantly.store.schema import VariantRow
 
 
 def model_for(workspace: Workspace, settings: ProcessSettings) -> str:
@@ -60,6 +63,20 @@ def runner(store: Store, workspace: Workspace, settings: ProcessSettings, llm: L
         llm or llm_client(workspace, settings),
         checker=lambda: PolicyGuards.for_workspace(workspace),
     )
+
+
+async def judge_stored(
+    store: Store, workspace: Workspace, settings: ProcessSettings, rows: list[VariantRow], budget: Budget
+) -> JudgeRun:
+    """The brand judge on stored variants through the configured endpoint, its client closed after: what the CLI
+    and the review UI's "check again" run (``generation.judge``)."""
+    from variantly.generation.judge import judge_variants
+
+    llm = llm_client(workspace, settings)
+    try:
+        return await judge_variants(store, workspace, llm, rows, budget=budget)
+    finally:
+        await llm.close()
 
 
 def plan(store: Store, workspace: Workspace, settings: ProcessSettings, **options: object) -> Plan:
