@@ -76,7 +76,7 @@ def calibrate(
         if g.id in pairs:
             out.append(agreement(g.id, pairs[g.id]))
         elif g.judged and any(g.id in line.labels for line in labelled):
-            out.append(_unmeasured(g.id))
+            out.append(agreement(g.id, []).model_copy(update={"checked": False}))  # no judge's verdicts
     return out
 
 
@@ -120,23 +120,6 @@ def wilson(successes: int, trials: int, z: float = Z95) -> Interval:
     centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
     return Interval(value=p, low=max(0.0, centre - half), high=min(1.0, centre + half))
-
-
-def _unmeasured(guideline: str) -> Agreement:
-    nothing = Interval(value=None, low=None, high=None)
-    return Agreement(
-        guideline=guideline,
-        checked=False,
-        n=0,
-        agreement=None,
-        kappa=None,
-        sensitivity=nothing,
-        false_alarms=nothing,
-        both_fail=0,
-        only_check_fails=0,
-        only_people_fail=0,
-        both_pass=0,
-    )
 
 
 def write_calibration(root: Path, agreements: list[Agreement], brand_hash: str, labelled: Path) -> Path:

@@ -154,9 +154,9 @@ def score_copy(
         if isinstance(guideline.check, Judged):
             verdict = judged.results.get(guideline.id) if judged else None
             if verdict is None:
-                results.append(_result(brand, guideline, "not_checked"))
+                results.append(guideline_result(guideline, "not_checked", brand=brand))
             else:
-                results.append(_result(brand, guideline, verdict.status, verdict.findings))
+                results.append(guideline_result(guideline, verdict.status, verdict.findings, brand=brand))
             continue
         findings = []
         if guideline.check.whole_copy:  # one verdict on all the copy: in no slot's score
@@ -167,7 +167,7 @@ def score_copy(
                 found = [_slot_finding(name, text, f) for f in guideline.check.findings(text, locale)]
                 per_slot[name].append((guideline, not found))
                 findings += found
-        results.append(_result(brand, guideline, "failed" if findings else "passed", tuple(findings)))
+        results.append(guideline_result(guideline, "failed" if findings else "passed", tuple(findings), brand=brand))
     return BrandScore(
         score=_share(
             [(g, r.status == "passed") for g, r in zip(applicable, results, strict=True) if r.status != "not_checked"]
@@ -292,9 +292,14 @@ def _is_text(module: Module, slot: str) -> bool:
     return declared is None or declared.type == "text"
 
 
-def _result(
-    brand: BrandGuidelines, guideline: Guideline, status: Status, findings: tuple[SlotFinding, ...] = ()
+def guideline_result(
+    guideline: Guideline,
+    status: Status,
+    findings: tuple[SlotFinding, ...] = (),
+    *,
+    brand: BrandGuidelines | None = None,
 ) -> GuidelineResult:
+    """One guideline's verdict, with its agreement with people when ``brand`` carries the calibration."""
     return GuidelineResult(
         id=guideline.id,
         rule=guideline.rule,
@@ -302,8 +307,8 @@ def _result(
         weight=guideline.weight,
         status=status,
         findings=findings,
-        kappa=brand.kappa.get(guideline.id),
-        advisory=guideline.id in brand.advisory,
+        kappa=brand.kappa.get(guideline.id) if brand else None,
+        advisory=guideline.id in brand.advisory if brand else False,
         judged=guideline.judged,
     )
 

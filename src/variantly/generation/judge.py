@@ -25,6 +25,7 @@ from variantly.authoring.brand_score import (
     GuidelineResult,
     Judgement,
     SlotFinding,
+    guideline_result,
     judged_guidelines,
     judgement_key,
     rescore_one,
@@ -103,7 +104,7 @@ def read_verdicts(
             continue
         guideline = next(g for g in questions if g.id == verdict.guideline)
         if verdict.follows:
-            results[guideline.id] = _judged(guideline, "passed")
+            results[guideline.id] = guideline_result(guideline, "passed")
             continue
         found = _locate(verdict.quote, texts)
         if found is None:
@@ -118,7 +119,7 @@ def read_verdicts(
             excerpt=texts[slot][start:end],
             suggestion=verdict.rewrite,
         )
-        results[guideline.id] = _judged(guideline, "failed", (finding,))
+        results[guideline.id] = guideline_result(guideline, "failed", (finding,))
     return Judgement(key=key, results=results, unsupported=unsupported)
 
 
@@ -130,18 +131,6 @@ def _locate(quote: str | None, texts: Mapping[str, str]) -> tuple[str, int] | No
         if at >= 0:
             return slot, at
     return None
-
-
-def _judged(guideline: Guideline, status: str, findings: tuple[SlotFinding, ...] = ()) -> GuidelineResult:
-    return GuidelineResult(
-        id=guideline.id,
-        rule=guideline.rule,
-        severity=guideline.severity,
-        weight=guideline.weight,
-        status="passed" if status == "passed" else "failed",
-        findings=findings,
-        judged=True,
-    )
 
 
 @dataclass
