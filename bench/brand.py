@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -72,7 +71,7 @@ def judged(workspace, lines: list[dict]) -> None:
     import asyncio
     import tempfile
 
-    from bench.common import PYTHON, free_port
+    from bench.common import PYTHON, server
 
     from variantly.authoring.brand_score import rescore
     from variantly.generation.budget import Budget
@@ -82,13 +81,10 @@ def judged(workspace, lines: list[dict]) -> None:
     from variantly.store.schema import VariantRow
     from variantly.store.variants import add_variant
 
-    port = free_port()
-    server = subprocess.Popen([PYTHON, str(REPO / "tests" / "fake_openai.py"), str(port), "0"])
     table = Table(title="The brand judge, 3 candidates a job", title_justify="left")
     for column in ("judged", "candidates", "calls per candidate", "tokens per candidate"):
         table.add_column(column, justify="left" if column == "judged" else "right")
-    try:
-        _wait_for(port)
+    with server("fake LLM", [PYTHON, str(REPO / "tests" / "fake_openai.py"), "{port}", "0"], "/") as fake:
         for per_call, label in ((1, "a copy a call"), (5, "a job's copies a call")):
             with tempfile.TemporaryDirectory() as tmp:
                 store = Store(f"sqlite:///{tmp}/judge.db")
@@ -101,33 +97,14 @@ def judged(workspace, lines: list[dict]) -> None:
                                          module_hash="m", source="bench")  # fmt: skip
                         add_variant(store, row, actor="bench")
                 rescore(store, workspace)
-                llm = LLMClient(
-                    workspace.settings.generation, api_key="sk-local", base_url=f"http://127.0.0.1:{port}/v1"
-                )
+                llm = LLMClient(workspace.settings.generation, api_key="sk-local", base_url=f"{fake.base}/v1")
                 rows = unjudged(store, "pending")
                 run = asyncio.run(judge_variants(store, workspace, llm, rows, budget=Budget(None), per_call=per_call))
                 asyncio.run(llm.close())
                 tokens = (run.prompt_tokens + run.completion_tokens) / max(run.judged, 1)
                 table.add_row(label, f"{run.judged}", f"{run.calls / max(run.judged, 1):.2f}", f"{tokens:.0f}")
                 store.dispose()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     Console(width=120).print(table)
-
-
-def _wait_for(port: int) -> None:
-    import socket
-
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 if __name__ == "__main__":
