@@ -271,3 +271,131 @@ def test_generate_with_judge_judges_the_new_candidates_in_one_call_from_the_same
         g.status == "passed" for r in rows for g in stored_score(r).guidelines if g.judged
     )  # judged, not "not checked"
     assert "--judge" in RunOptions(modules=["cta"], judge=True).command()
+
+
+def judging_server(answers):
+    """Generation answers from ``answers`` in turn; the judge's verdicts as the fake server gives them (every
+    guideline followed, except that copy saying "young" fails ethics_age quoting the word)."""
+    from fake_openai import verdicts_for
+
+    answers = iter(answers)
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        if body["response_format"]["json_schema"]["name"] == "Verdicts":
+            return answer(verdicts_for(body["messages"][-1]["content"]))
+        return next(answers)
+
+    return respx.post(URL).mock(side_effect=respond)
+
+
+def purposes(store: Store, run_id: str) -> list[str]:
+    with store.sessions() as session:
+        return [
+            r.purpose for r in session.query(LLMCallRow).filter(LLMCallRow.run_id == run_id).order_by(LLMCallRow.id)
+        ]
+
+
+@respx.mock
+def test_a_candidate_failing_a_judged_guideline_is_reasked_with_the_reason_and_judged_again(
+    workspace, tmp_path
+) -> None:
+    from test_generation import GOOD, run, wire_runner
+
+    route = judging_server([completion([GOOD, GOOD | {"note": NOTE}]), completion([GOOD | {"label": "Try Lumen"}])])
+    runner = next(wire_runner(workspace, tmp_path))
+    summary = run(runner, judge=True)
+    assert (summary.jobs_done, summary.reasks, summary.judged) == (1, 1, 3)  # two candidates, then the re-asked one
+    assert purposes(runner.store, summary.run_id) == ["generate", "judge", "reask", "judge"]
+    reask = json.loads(route.calls[2].request.content)["messages"][-1]["content"]
+    assert "brand guideline ethics_age" in reask and "'young': assumes an age" in reask
+    with runner.store.sessions() as session:
+        rows = {r.slots["label"]: r for r in session.query(VariantRow)}
+    fixed = rows["Try Lumen"]
+    assert fixed.status == "pending" and fixed.report["attempts"][0]["slots"]["note"] == NOTE
+    assert "ethics_age" in fixed.report["attempts"][0]["brand"][0]
+    assert all(g.status == "passed" for g in stored_score(fixed).guidelines if g.judged)  # judged in the job, kept
+
+
+@respx.mock
+def test_a_candidate_still_failing_the_judge_after_the_reasks_is_kept_with_its_score_saying_why(
+    workspace, tmp_path
+) -> None:
+    from test_generation import GOOD, run, wire_runner
+
+    young = GOOD | {"note": NOTE}
+    judging_server([completion([GOOD, young]), completion([young]), completion([young])])
+    runner = next(wire_runner(workspace, tmp_path))
+    summary = run(runner, judge=True)
+    assert (summary.status, summary.jobs_done, summary.reasks) == ("done", 1, 2)
+    assert purposes(runner.store, summary.run_id) == ["generate", "judge", "reask", "judge", "reask", "judge"]
+    with runner.store.sessions() as session:
+        kept = next(r for r in session.query(VariantRow) if r.slots["note"] == NOTE)
+    assert kept.status == "pending" and kept.brand_risk == "high"  # passes the policy: a person decides
+    assert len(kept.report["attempts"]) == 2
+    age = next(g for g in stored_score(kept).guidelines if g.id == "ethics_age")
+    assert age.status == "failed" and age.findings[0].excerpt == "young"
+
+
+@respx.mock
+def test_a_judge_refusing_in_the_job_keeps_the_candidates_not_checked_and_asks_once(workspace, tmp_path) -> None:
+    from test_generation import GOOD, run, wire_runner
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["response_format"]["json_schema"]["name"] == "Verdicts":
+            return answer(refusal="I can't help with that.")
+        return completion([GOOD, GOOD | {"label": "Try Lumen"}])
+
+    respx.post(URL).mock(side_effect=respond)
+    runner = next(wire_runner(workspace, tmp_path))
+    summary = run(runner, judge=True)
+    assert (summary.status, summary.jobs_done, summary.judged, summary.judge_failed) == ("done", 1, 0, 2)
+    assert purposes(runner.store, summary.run_id) == ["generate", "judge"]  # not asked again after the run
+    with runner.store.sessions() as session:
+        rows = list(session.query(VariantRow))
+    assert len(rows) == 2 and all(r.status == "pending" for r in rows)
+    assert all(g.status == "not_checked" for r in rows for g in stored_score(r).guidelines if g.judged)
+
+
+@respx.mock
+def test_plan_with_judge_prices_the_judge_calls_the_run_then_makes(workspace, tmp_path) -> None:
+    from test_generation import COHORT, GOOD, run, wire_runner
+
+    from variantly.generation.judge import judge_estimate
+    from variantly.generation.prompts import count_tokens
+
+    route = judging_server([completion([GOOD, GOOD | {"label": "Try Lumen"}])])
+    runner = next(wire_runner(workspace, tmp_path))
+    options = {"modules": ["cta"], "cohorts": [COHORT], "candidates": 2}
+    bare, judged = runner.plan(RunOptions(**options)), runner.plan(RunOptions(**options, judge=True))
+    assert judged.judge_calls == len(judged.jobs) == 1 and bare.judge_calls == 0
+    assert judged.judge_cost_usd > 0 and judged.cost_usd == pytest.approx(bare.cost_usd + judged.judge_cost_usd)
+    summary = run(runner, judge=True)
+    assert purposes(runner.store, summary.run_id).count("judge") == judged.judge_calls
+    # the estimate of the judge's prompt against the tokenizer's count of the prompt it sent
+    job = judged.jobs[0]
+    _, (estimated, _) = judge_estimate(workspace, workspace.modules["cta"].module, "en", job.completion_tokens, 2)
+    sent = json.loads(route.calls[1].request.content)["messages"]
+    actual = count_tokens(sent, workspace.settings.generation.tokenizer)
+    assert 0.7 < estimated / actual < 1.5
+
+
+@respx.mock
+def test_collected_batch_answers_are_judged_live_with_judge(workspace, tmp_path) -> None:
+    from test_batch import BATCH_ID, ENGLISH_CTA, answer_line, batch_body, jsonl, submit
+    from test_generation import GOOD, run, wire_runner
+
+    runner = next(wire_runner(workspace, tmp_path))
+    uploaded, _ = submit(runner)
+    respx.get(f"{BASE}/batches/{BATCH_ID}").mock(
+        return_value=httpx.Response(200, json=batch_body("completed", output="file-out", total=ENGLISH_CTA))
+    )
+    lines = [answer_line(line["custom_id"], [GOOD, GOOD | {"label": "Try Lumen"}]) for line in uploaded]
+    respx.get(f"{BASE}/files/file-out/content").mock(return_value=jsonl(lines))
+    judging_server([])
+    summary = run(runner, cohorts=None, locales=["en"], batch="collect", judge=True)
+    assert (summary.jobs_done, summary.judged) == (ENGLISH_CTA, 2 * ENGLISH_CTA)
+    assert purposes(runner.store, summary.run_id).count("judge") == ENGLISH_CTA  # one live call a job
+    with runner.store.sessions() as session:
+        rows = list(session.query(VariantRow))
+    assert all(g.status == "passed" for r in rows for g in stored_score(r).guidelines if g.judged)

@@ -87,6 +87,7 @@ class Attempt(_Frozen):
 
     slots: dict[str, str]
     report: CheckReport
+    brand: tuple[str, ...] = Field(default=(), description="the judged brand guidelines it failed, as re-asked")
 
 
 class GenerationRecord(_Frozen):

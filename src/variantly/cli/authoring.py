@@ -116,26 +116,20 @@ def _plan_table(plan) -> Table:
     by_module: dict[str, list] = {}
     for job in plan.jobs:
         by_module.setdefault(job.module_id, []).append(job)
+    if plan.judge:
+        table.add_column("judge calls (of the cost)", justify="right")
+
+    def cells(part) -> list[str]:
+        figures = [f"{part.prompt_tokens:,}", f"{part.completion_tokens:,}", f"${part.cost_usd:.4f}"]
+        figures.append(f"${part.cost_with_reasks_usd:.4f}")
+        if plan.judge:
+            figures.append(f"{part.judge_calls} (${part.judge_cost_usd:.4f})")
+        return figures
+
     for module_id, jobs in sorted(by_module.items()):
-        part = replace(plan, jobs=jobs)
-        table.add_row(
-            module_id,
-            str(len(jobs)),
-            f"{part.prompt_tokens:,}",
-            f"{part.completion_tokens:,}",
-            f"${part.cost_usd:.4f}",
-            f"${part.cost_with_reasks_usd:.4f}",
-        )
+        table.add_row(module_id, str(len(jobs)), *cells(replace(plan, jobs=jobs)))
     table.add_section()
-    table.add_row(
-        "total",
-        str(len(plan.jobs)),
-        f"{plan.prompt_tokens:,}",
-        f"{plan.completion_tokens:,}",
-        f"${plan.cost_usd:.4f}",
-        f"${plan.cost_with_reasks_usd:.4f}",
-        style="bold",
-    )
+    table.add_row("total", str(len(plan.jobs)), *cells(plan), style="bold")
     return table
 
 
@@ -173,16 +167,23 @@ def plan(
     candidates: Annotated[int | None, typer.Option(help="Candidates per job (default: variantly.yml).")] = None,
     cohort: CohortsOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every job.")] = False,
+    judge: Annotated[bool, typer.Option("--judge", help="Price the brand judge's calls (generate --judge).")] = False,
     workspace: WorkspaceOpt = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """List the module x cohort x locale jobs a run would do, with tokens and cost."""
     the_plan = _plan(
-        settings_for(workspace, database_url), modules=module, locales=locale, candidates=candidates, cohorts=cohort
+        settings_for(workspace, database_url),
+        modules=module,
+        locales=locale,
+        candidates=candidates,
+        cohorts=cohort,
+        judge=judge,
     )
     from variantly.generation.run import RunOptions
 
-    redo = RunOptions(modules=module, locales=locale, candidates=candidates, cohorts=cohort).command(retry_failed=True)
+    again = RunOptions(modules=module, locales=locale, candidates=candidates, cohorts=cohort, judge=judge)
+    redo = again.command(retry_failed=True)
     _print_plan(the_plan, verbose, redo=redo)
 
 
@@ -213,7 +214,12 @@ def generate(
     ] = False,
     collect: Annotated[bool, typer.Option("--collect", help="Only collect what earlier batches answered.")] = False,
     judge: Annotated[
-        bool, typer.Option("--judge", help="Then ask the brand judge about the pending variants (same budget).")
+        bool,
+        typer.Option(
+            "--judge",
+            help="Ask the brand judge about each job's candidates (a failed judged guideline is re-asked), then about "
+            "pending variants not judged yet; same budget. With --batch/--collect the judge's calls are live.",
+        ),
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; call nothing.")] = False,
     actor: ActorOpt = None,
@@ -233,6 +239,7 @@ def generate(
         "candidates": candidates,
         "cohorts": cohort,
         "retry_failed": retry_failed,
+        "judge": judge,
     }
     settings = settings_for(workspace, database_url)
     if dry_run:

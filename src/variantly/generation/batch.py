@@ -27,15 +27,8 @@ from sqlalchemy import select
 
 from variantly.errors import LLMRefused, LLMTruncated
 from variantly.generation.budget import BudgetReached, cost
-from variantly.generation.job import (
-    JobStopped,
-    RunServices,
-    RunState,
-    ended_without_candidates,
-    record_call,
-    record_outcome,
-    run_job,
-)
+from variantly.generation.calls import JobStopped, RunServices, RunState, record_call
+from variantly.generation.job import ended_without_candidates, record_outcome, run_job
 from variantly.generation.llm import CallRecord, Completion
 from variantly.generation.plan import PlannedJob, plan_job
 from variantly.generation.prompts import output_model

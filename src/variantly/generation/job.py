@@ -1,9 +1,11 @@
-"""One job (module x cohort x locale): generate, top up, check, re-ask, keep what passes.
+"""One job (module x cohort x locale): generate, top up, check, judge, re-ask, keep what passes.
 
-A run's jobs share ``RunServices`` (the store, the LLM, the checker: built once, never
-changed) and ``RunState`` (the plan, the summary, the budget: what jobs change as they
-go). ``run_job`` makes the calls and returns a ``JobOutcome``, a value; ``record_outcome``
-is the one place that counts it in the summary and hands it to the writer.
+A run's jobs share ``RunServices`` and ``RunState`` (``generation.calls``). ``run_job``
+makes the calls and returns a ``JobOutcome``, a value; ``record_outcome`` is the one
+place that counts it in the summary and hands it to the writer. With the brand judge on
+(``generate --judge``), the candidates that pass the policy checks are judged in one call,
+and one that fails a counted judged guideline is re-asked with the reason, like a policy
+failure; if the re-asks run out it is kept, its score saying what it fails.
 
 Every call reserves its worst case against the run's budget first, and every answered
 call is recorded, also when the job cannot finish. Copy that fails for personal data is
@@ -17,69 +19,52 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from variantly import metrics
+from variantly.authoring.brand_score import Judgement, judged_guidelines, judgement_key, score_variant, text_slots
 from variantly.authoring.personal_data import REDACTED, redact_personal_data
 from variantly.authoring.policy_checks import PERSONAL_DATA, PolicyChecker, channel_failures
 from variantly.authoring.report import Attempt, CheckReport, Failure, GenerationRecord, VariantReport
 from variantly.authoring.review import mark_feedback_used
 from variantly.errors import LLMCallFailed, LLMRefused, LLMTruncated
-from variantly.generation.budget import Budget, BudgetReached, cost
-from variantly.generation.llm import INTERRUPTED, CallRecord, Completion, LLMClient
+from variantly.generation.calls import (
+    JobStopped,
+    Messages,
+    NotStarted,
+    RunServices,
+    RunState,
+    paid_call,
+    record_call,
+)
+from variantly.generation.judge import JOB_COPIES, Verdicts, brand_problems, judge_messages, read_verdicts
+from variantly.generation.llm import Completion
 from variantly.generation.plan import Plan, PlannedJob, Resume
-from variantly.generation.prompts import PromptSet, count_tokens, output_model
-from variantly.generation.slots import CallSlots
-from variantly.generation.summary import JobProblem, RunStop, RunSummary
-from variantly.generation.writer import JobWriter
-from variantly.store import Store
+from variantly.generation.prompts import output_model
+from variantly.generation.summary import JobProblem
 from variantly.store.runs import FinishedJob
 from variantly.store.schema import GenerationJobRow, LLMCallRow, VariantRow
-from variantly.workspace import Workspace
 
 JobStatus = Literal["done", "failed", "unfinished"]
-Messages = list[dict[str, str]]
-
-
-@dataclass(frozen=True)
-class RunServices:
-    """What every job of one run uses and none changes. ``calls_in_flight`` caps LLM calls, not jobs:
-    a job checking or saving its candidates does not hold a slot another job could call with."""
-
-    store: Store
-    workspace: Workspace
-    llm: LLMClient
-    checker: Callable[[], PolicyChecker]
-    prompts: PromptSet
-    run_id: str
-    worker: ThreadPoolExecutor
-    writer: JobWriter
-    calls_in_flight: CallSlots
-    max_reasks: int
-
-
-@dataclass
-class RunState:
-    """What a run's jobs change as they go."""
-
-    plan: Plan
-    summary: RunSummary
-    budget: Budget
-    stop: RunStop = field(default_factory=RunStop)
-    unsaved: dict[str, list[LLMCallRow]] = field(default_factory=dict)  # job key -> calls of a job still running
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One candidate as the job holds it: its copy (personal data redacted), its report, the tries before it."""
+    """One candidate as the job holds it: its copy (personal data redacted), its report, the tries before it, and
+    the brand judge's verdicts with the counted judged guidelines it fails (``brand``: what a re-ask quotes)."""
 
     slots: dict[str, str]
     report: CheckReport
     attempts: tuple[Attempt, ...] = ()
     redacted: bool = False
+    judgement: Judgement | None = None
+    brand: tuple[str, ...] = ()
+
+    @property
+    def failing(self) -> bool:
+        """Re-asked: it fails a policy check or a judged brand guideline."""
+        return not self.report.passed or bool(self.brand)
 
 
 @dataclass(frozen=True)
@@ -103,14 +88,6 @@ class JobOutcome:
 
 
 OUT_OF_BUDGET = "the budget ran out before the job could finish"
-
-
-class JobStopped(Exception):
-    """Internal: the budget cannot cover the job's next call."""
-
-
-class NotStarted(Exception):
-    """Internal: the run was stopping before this job made its first call."""
 
 
 async def run_job(
@@ -149,7 +126,7 @@ async def run_job(
                 items += await asking.top_up(conversation, items)
             candidates = await asking.check(items)
         while not asking.out_of_budget and earlier + reasks < services.max_reasks:
-            failing_at = [i for i, c in enumerate(candidates) if not c.report.passed]
+            failing_at = [i for i, c in enumerate(candidates) if c.failing]
             if not failing_at:
                 break
             answer = await asking.reask(conversation, candidates, failing_at)
@@ -161,7 +138,7 @@ async def run_job(
             fresh = await asking.check([_as_text(c) for c in answer.items[: len(failing_at)]])
             for index, new in zip(failing_at, fresh, strict=False):  # by position: equal texts are possible
                 old = candidates[index]
-                tried = Attempt(slots=old.slots, report=old.report)
+                tried = Attempt(slots=old.slots, report=old.report, brand=old.brand)
                 candidates[index] = replace(new, attempts=(*old.attempts, tried))
         if asking.out_of_budget:
             status, error = "unfinished", OUT_OF_BUDGET
@@ -199,8 +176,15 @@ class _Asking:
         self.out_of_budget = False
 
     async def ask(self, messages: Messages, purpose: str, count: int) -> Completion:
-        return await _call(
-            self.services, self.state, self.job, self.calls, messages, purpose, output_model(self.module, count)
+        output, llm = output_model(self.module, count), self.services.llm
+        return await paid_call(
+            self.services,
+            self.state,
+            self.job,
+            self.calls,
+            messages,
+            purpose,
+            lambda m, on_call, before: llm.complete(m, output, on_call=on_call, before_attempt=before),
         )
 
     async def top_up(self, conversation: Messages, items: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -221,7 +205,10 @@ class _Asking:
         self, conversation: Messages, candidates: list[Candidate], failing_at: list[int]
     ) -> Completion | None:
         """Quote each failing candidate with its problems and ask again; None when the budget cannot cover it."""
-        failures = [{"slots": candidates[i].slots, "problems": candidates[i].report.problems()} for i in failing_at]
+        failures = [
+            {"slots": candidates[i].slots, "problems": [*candidates[i].report.problems(), *candidates[i].brand]}
+            for i in failing_at
+        ]
         request = self.services.prompts.render("reask.jinja", count=len(failing_at), failures=failures)
         try:
             return await self.ask([*conversation, {"role": "user", "content": request}], "reask", len(failing_at))
@@ -230,6 +217,49 @@ class _Asking:
             return None
 
     async def check(self, slots_list: list[dict[str, str]]) -> list[Candidate]:
+        """The policy checks, then the brand judge on what passed them (``generate --judge``)."""
+        checked = await self._policy(slots_list)
+        return await self.judge(checked) if self.services.judge else checked
+
+    async def judge(self, candidates: list[Candidate]) -> list[Candidate]:
+        """The judged guidelines of the candidates that pass the policy checks, ``JOB_COPIES`` a call (one call for
+        a job's three). A refusal, a bad answer or a timeout leaves them not checked; the budget running out stops
+        the job like any call. The verdicts ride with the candidate to its variant's brand score."""
+        workspace, module, locale = self.services.workspace, self.module, self.job.cohort.locale
+        questions = judged_guidelines(workspace.brand, module.kind, list(module.channels))
+        passing = [i for i, c in enumerate(candidates) if c.report.passed]
+        if not questions or self.out_of_budget:
+            return candidates
+        judged = list(candidates)
+        llm, summary = self.services.llm, self.state.summary
+        for start in range(0, len(passing), JOB_COPIES):
+            group = passing[start : start + JOB_COPIES]
+            texts = [text_slots(module, candidates[i].slots) for i in group]
+            try:
+                answer = await paid_call(
+                    self.services,
+                    self.state,
+                    self.job,
+                    self.calls,
+                    judge_messages(questions, texts, locale),
+                    "judge",
+                    lambda m, on_call, before: llm.ask(m, Verdicts, on_call=on_call, before_attempt=before),
+                )
+            except JobStopped:
+                self.out_of_budget = True
+                break
+            except LLMCallFailed:  # refused, malformed after retries, timed out: not checked, nothing lost
+                summary.judge_failed += len(group)
+                continue
+            summary.judged += len(group)
+            for number, (index, copy) in enumerate(zip(group, texts, strict=True), start=1):
+                key = judgement_key(workspace.brand, module.kind, list(module.channels), copy, locale)
+                verdicts = read_verdicts(answer[0], questions, copy, key, number)
+                problems = tuple(brand_problems(workspace.brand, verdicts))
+                judged[index] = replace(judged[index], judgement=verdicts, brand=problems)
+        return judged
+
+    async def _policy(self, slots_list: list[dict[str, str]]) -> list[Candidate]:
         """Check in the run's worker thread: the event loop keeps other jobs' calls in flight meanwhile."""
         services, job_id, cohort = self.services, self.job.module_id, self.cohort
 
@@ -252,87 +282,6 @@ class _Asking:
 def _after(job: PlannedJob, completion: Completion) -> Messages:
     """The job's prompt and the LLM's last answer (personal data removed): what a follow-up builds on."""
     return [*job.prompt.messages, {"role": "assistant", "content": redact_personal_data(completion.raw)}]
-
-
-async def _call(
-    services: RunServices,
-    state: RunState,
-    job: PlannedJob,
-    calls: list[LLMCallRow],
-    messages: Messages,
-    purpose: str,
-    output: Any,
-) -> Completion:
-    """One LLM request (with its retries), each attempt paid for from the budget first."""
-    settings = services.workspace.settings.generation
-    if state.budget.limit_usd is None:
-        prompt_tokens = 0  # nothing to reserve against
-    elif messages is job.prompt.messages:
-        prompt_tokens = job.prompt.tokens  # counted when the job was planned
-    else:
-        prompt_tokens = count_tokens(messages, settings.tokenizer)
-    worst = cost(state.plan.price, prompt_tokens, settings.max_completion_tokens)
-    held: list[float] = []
-
-    def reserve() -> None:
-        try:
-            held.append(state.budget.reserve(worst))
-        except BudgetReached as exc:
-            raise JobStopped from exc
-
-    def record(call: CallRecord) -> None:
-        if call.outcome == INTERRUPTED:  # cut off in flight: the provider answers and bills it all the same
-            call.prompt_tokens = prompt_tokens or count_tokens(messages, settings.tokenizer)
-            call.completion_tokens = job.completion_tokens  # the plan's estimate of an answer
-        state.budget.settle(held.pop() if held else 0.0, record_call(services, state, job, calls, call, purpose))
-
-    async with services.calls_in_flight.slot(first_call=purpose == "generate"):
-        if state.stop.status and purpose == "generate":
-            raise NotStarted
-        return await services.llm.complete(messages, output, on_call=record, before_attempt=reserve)
-
-
-def record_call(
-    services: RunServices,
-    state: RunState,
-    job: PlannedJob,
-    calls: list[LLMCallRow],
-    call: CallRecord,
-    purpose: str,
-    *,
-    batch: bool = False,
-) -> float:
-    """Count one answered (or failed) attempt in the summary and in the job's calls; returns its cost."""
-    plan = state.plan
-    spent = cost(plan.price, call.prompt_tokens, call.completion_tokens, call.cached_tokens)
-    if batch and plan.price is not None:
-        spent *= plan.price.batch_discount
-    summary = state.summary
-    summary.llm_calls += 1
-    summary.prompt_tokens += call.prompt_tokens
-    summary.cached_tokens += call.cached_tokens
-    summary.completion_tokens += call.completion_tokens
-    summary.cost_usd += spent
-    metrics.LLM_TOKENS.labels(plan.model, "prompt").inc(call.prompt_tokens)
-    metrics.LLM_TOKENS.labels(plan.model, "cached").inc(call.cached_tokens)
-    metrics.LLM_TOKENS.labels(plan.model, "completion").inc(call.completion_tokens)
-    metrics.LLM_COST.labels(plan.model).inc(spent)
-    calls.append(
-        LLMCallRow(
-            run_id=services.run_id,
-            job_key=job.key,
-            purpose=purpose,
-            attempt=call.attempt,
-            model=plan.model,
-            outcome=call.outcome,
-            prompt_tokens=call.prompt_tokens,
-            completion_tokens=call.completion_tokens,
-            cached_tokens=call.cached_tokens,
-            cost_usd=spent,
-            latency_ms=call.latency_ms,
-        )
-    )
-    return spent
 
 
 def ended_without_candidates(
@@ -407,7 +356,19 @@ def _variant_row(services: RunServices, plan: Plan, job: PlannedJob, index: int,
         params=plan.params_for(job) | {"run_id": services.run_id},
         source="generated",
         report=VariantReport(check=candidate.report, generation=record).stored(),
+        brand=_with_verdicts(services, job, candidate),
     )
+
+
+def _with_verdicts(services: RunServices, job: PlannedJob, candidate: Candidate) -> dict | None:
+    """The judge's verdicts kept with the new variant, under no brand hash: the scoring after the run
+    (``brand_score.rescore``) scores it with them and holds it under the floor, like any variant."""
+    if candidate.judgement is None:
+        return None
+    workspace = services.workspace
+    module = workspace.modules[job.module_id].module
+    scored = score_variant(workspace.brand, module, candidate.slots, job.cohort.locale, judged=candidate.judgement)
+    return scored.model_dump(mode="json")
 
 
 async def _uninterrupted(write: Awaitable[Any]) -> Any:

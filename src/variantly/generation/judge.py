@@ -15,7 +15,7 @@ questions (``authoring.brand_score.judgement_key``): unchanged copy is never jud
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,12 +35,13 @@ from variantly.authoring.brand_score import (
 from variantly.errors import VariantlyError
 from variantly.generation.budget import Budget, BudgetReached, cost
 from variantly.generation.llm import CallRecord, LLMClient
+from variantly.generation.prompts import count_tokens
 from variantly.store import Store
 from variantly.store.runs import save_calls
 from variantly.store.schema import LLMCallRow, VariantRow
 from variantly.workspace import Workspace
-from variantly.workspace.brand import Guideline, Judged
-from variantly.workspace.models import Price
+from variantly.workspace.brand import BrandGuidelines, Guideline, Judged
+from variantly.workspace.models import Module, Price
 
 JOB_COPIES = 5  # copies a call: a job's candidates (3 by default) in one call, and the prompt stays small
 SYSTEM = (
@@ -77,7 +78,9 @@ class Copy:
     locale: str
 
 
-def judge_messages(questions: list[Guideline], copies: list[Mapping[str, str]], locale: str) -> list[dict[str, str]]:
+def judge_messages(
+    questions: list[Guideline], copies: Sequence[Mapping[str, str]], locale: str
+) -> list[dict[str, str]]:
     """Every copy of one job (the same module and cohort) and every question, in one message."""
     asked = "\n".join(f"- {g.id}: {g.check.judge}" for g in questions if isinstance(g.check, Judged))
     shown = "\n\n".join(
@@ -89,6 +92,22 @@ def judge_messages(questions: list[Guideline], copies: list[Mapping[str, str]], 
         f"Answer every guideline for every copy (copy numbers 1 to {len(copies)})."
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+VERDICT_TOKENS = 55  # one verdict's JSON, cl100k: a pass with its reason 46 tokens, a fail with quote and rewrite 66
+
+
+def judge_estimate(
+    workspace: Workspace, module: Module, locale: str, copy_tokens: int, copies: int
+) -> tuple[int, tuple[int, int]]:
+    """What judging a job's ``copies`` costs before they exist (for ``variantly plan``): the calls, and their prompt
+    and completion tokens. The copies are as long as the job's estimated answer (``copy_tokens``)."""
+    questions = judged_guidelines(workspace.brand, module.kind, list(module.channels))
+    if not questions or copies <= 0:
+        return 0, (0, 0)
+    calls = -(-copies // JOB_COPIES)
+    asked = count_tokens(judge_messages(questions, [], locale), workspace.settings.generation.tokenizer)
+    return calls, (calls * asked + copy_tokens, copies * len(questions) * VERDICT_TOKENS)
 
 
 def read_verdicts(
@@ -121,6 +140,18 @@ def read_verdicts(
         )
         results[guideline.id] = guideline_result(guideline, "failed", (finding,))
     return Judgement(key=key, results=results, unsupported=unsupported)
+
+
+def brand_problems(brand: BrandGuidelines, judgement: Judgement) -> list[str]:
+    """The judged guidelines a copy fails that count (not advisory), one line each as a re-ask quotes them back."""
+    rules = {g.id: g.rule for g in brand.every}
+    lines = []
+    for guideline, result in judgement.results.items():
+        if result.status != "failed" or guideline in brand.advisory:
+            continue
+        where = "; ".join(f"[{f.slot}] '{f.excerpt}': {f.reason}" for f in result.findings)
+        lines.append(f"brand guideline {guideline} ({rules.get(guideline, '')}): {where}")
+    return lines
 
 
 def _locate(quote: str | None, texts: Mapping[str, str]) -> tuple[str, int] | None:

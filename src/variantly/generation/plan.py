@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from variantly.errors import NotFound
 from variantly.generation.budget import cost
+from variantly.generation.judge import judge_estimate
 from variantly.generation.prompts import BuiltPrompt, PromptSet, build_prompt, estimate_completion_tokens, json_shape
 from variantly.generation.summary import JobProblem
 from variantly.store import Store
@@ -61,6 +62,8 @@ class PlannedJob:
     feedback: list[str] = field(default_factory=list)
     retry_of: str = ""  # the earlier failure this job retries, given to the LLM as context
     resume: Resume | None = None  # an earlier run's last answer to go on from (an unfinished job)
+    judge_calls: int = 0  # with the brand judge: its calls on the job's candidates (one for up to five)
+    judge_cost_usd: float = 0.0  # and their estimated cost
 
 
 @dataclass
@@ -79,6 +82,7 @@ class Plan:
     in_batch: int = 0  # waiting in a provider batch: collected by `generate --batch` or `--collect`
     reasks_per_job: float = 0.0  # expected follow-up calls (re-asks, top-ups) per job
     reask_basis: str = ""  # where that number comes from
+    judge: bool = False  # the brand judge answers each job's candidates (generate --judge): priced in
 
     def params_for(self, job: PlannedJob) -> dict:
         return self.params | ({"feedback": job.feedback} if job.feedback else {})
@@ -93,17 +97,28 @@ class Plan:
 
     @property
     def cost_usd(self) -> float:
-        """Without re-asks: the low end of the range."""
-        return sum(j.cost_usd for j in self.jobs)
+        """Without re-asks: the low end of the range (the judge's calls included when it is on)."""
+        return sum(j.cost_usd + j.judge_cost_usd for j in self.jobs)
 
     @property
     def cost_with_reasks_usd(self) -> float:
-        """With the expected re-asks: the high end. A re-ask resends the prompt with the answer and the failures."""
+        """With the expected re-asks: the high end. A re-ask resends the prompt with the answer and the failures,
+        and what it answers is judged again (priced as a whole judge call: the high end)."""
         return sum(
             j.cost_usd
-            + self.reasks_per_job * cost(self.price, j.prompt.tokens + 2 * j.completion_tokens, j.completion_tokens)
+            + j.judge_cost_usd
+            + self.reasks_per_job
+            * (cost(self.price, j.prompt.tokens + 2 * j.completion_tokens, j.completion_tokens) + j.judge_cost_usd)
             for j in self.jobs
         )
+
+    @property
+    def judge_calls(self) -> int:
+        return sum(j.judge_calls for j in self.jobs)
+
+    @property
+    def judge_cost_usd(self) -> float:
+        return sum(j.judge_cost_usd for j in self.jobs)
 
 
 FIRST_CALLS = ("generate", "batch")  # LLMCallRow.purpose of a job's first answer
@@ -165,10 +180,12 @@ def make_plan(
     cohorts: list[str] | None = None,
     feedback: dict[tuple[str, str], list[str]] | None = None,
     retry_failed: bool = False,
+    judge: bool = False,
 ) -> Plan:
     """``cohorts`` limits the plan to exact cohort keys; ``feedback`` adds reviewer notes
     per (module, cohort key) to those prompts (and to their job keys); ``retry_failed``
-    plans the jobs that failed before again, with their failure as context."""
+    plans the jobs that failed before again, with their failure as context; ``judge`` prices
+    the brand judge's calls on each job's candidates."""
     settings: GenerationSettings = workspace.settings.generation
     for module_id in modules or []:
         if module_id not in workspace.modules:
@@ -180,6 +197,7 @@ def make_plan(
         model, prompts.hash, workspace.policy_hash, run_params(settings, candidates), settings.prices.get(model)
     )
     plan.reasks_per_job, plan.reask_basis = reask_history(store, settings.max_reasks)
+    plan.judge = judge
     with store.sessions() as session:
         earlier = dict(session.execute(select(GenerationJobRow.key, GenerationJobRow.status)).all())
         errors = dict(
@@ -231,6 +249,11 @@ def make_plan(
             elif status == "unfinished":
                 plan.unfinished += 1
             job = plan_job(workspace, prompts, plan, module_id, cohort, notes, retry_of)
+            if judge:
+                job.judge_calls, judge_tokens = judge_estimate(
+                    workspace, module_file.module, cohort.locale, job.completion_tokens, plan.params["candidates"]
+                )
+                job.judge_cost_usd = cost(plan.price, *judge_tokens)
             if (resume := Resume.of(resumes.get(key))) is not None:
                 job.resume = resume
                 job.cost_usd = 0.0  # its first answer is paid for; what is left is re-asks (the range's high end)

@@ -32,7 +32,8 @@ from variantly.errors import ConfigurationError
 from variantly.generation import batch
 from variantly.generation.batch import BatchReport
 from variantly.generation.budget import Budget
-from variantly.generation.job import JobStopped, NotStarted, RunServices, RunState, record_outcome, run_job
+from variantly.generation.calls import JobStopped, NotStarted, RunServices, RunState
+from variantly.generation.job import record_outcome, run_job
 from variantly.generation.llm import LLMClient
 from variantly.generation.plan import Plan, PlannedJob, make_plan
 from variantly.generation.prompts import PromptSet
@@ -57,7 +58,7 @@ class RunOptions:
     feedback: dict[tuple[str, str], list[str]] | None = None
     retry_failed: bool = False
     batch: Literal["submit", "collect"] | None = None  # through the provider's Batch API (see generation.batch)
-    judge: bool = False  # then ask the brand judge about what is pending, within what the budget has left
+    judge: bool = False  # the brand judge on each job's candidates, then on what is pending and not judged yet
 
     def command(self, *, retry_failed: bool | None = None) -> str:
         """The ``variantly generate`` command that runs these options again, as a shell would take it: the
@@ -126,6 +127,7 @@ class Runner:
             cohorts=options.cohorts,
             feedback=options.feedback,
             retry_failed=options.retry_failed,
+            judge=options.judge,
         )
 
     async def run(
@@ -163,12 +165,13 @@ class Runner:
                 writer=JobWriter(self.store, worker, actor=f"generator:{run_id}"),
                 calls_in_flight=CallSlots(options.concurrency or self.settings.concurrency),
                 max_reasks=self.settings.max_reasks,
+                judge=options.judge,
             )
             if options.batch:
                 await self._batches(services, state, options)
             else:
                 await self._jobs(services, state, on_progress)
-            if options.judge and not options.batch and not state.stop.status:
+            if options.judge and not state.stop.status:
                 await self._judge(run_id, state)
             summary.status = state.stop.status or ("done" if not summary.left_over else "done_with_errors")
             summary.message = self._message(summary, state.stop, state.budget, options)
@@ -196,16 +199,17 @@ class Runner:
         return summary
 
     async def _judge(self, run_id: str, state: RunState) -> None:
-        """The brand judge on what is pending and not judged for its copy yet (this run's new variants among them),
-        a job's candidates in one call, from the same budget; its calls are recorded under this run."""
+        """The brand judge on what is pending and not judged for its copy yet (imports, earlier runs' variants, not this
+        run's: its jobs judged theirs, and one the judge could not answer is not asked twice), a job's candidates in
+        one call, from the same budget; its calls are recorded under this run."""
         from variantly.generation.judge import judge_variants, unjudged
 
         rescore(self.store, self.workspace)  # measured first: a variant held by the floor is not pending
-        judged = await judge_variants(
-            self.store, self.workspace, self.llm, unjudged(self.store, "pending"), budget=state.budget, run_id=run_id
-        )
+        earlier = [row for row in unjudged(self.store, "pending") if (row.params or {}).get("run_id") != run_id]
+        judged = await judge_variants(self.store, self.workspace, self.llm, earlier, budget=state.budget, run_id=run_id)
         summary = state.summary
-        summary.judged, summary.judge_failed = judged.judged, len(judged.failed)
+        summary.judged += judged.judged
+        summary.judge_failed += len(judged.failed)
         summary.llm_calls += judged.calls
         summary.prompt_tokens += judged.prompt_tokens
         summary.completion_tokens += judged.completion_tokens

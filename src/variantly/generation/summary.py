@@ -55,8 +55,8 @@ class RunSummary:
     cached_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
-    judged: int = 0  # variants the brand judge answered for (generate --judge)
-    judge_failed: int = 0  # variants it could not judge: their judged guidelines stay not checked
+    judged: int = 0  # candidates and pending variants the brand judge answered for (generate --judge)
+    judge_failed: int = 0  # those it could not judge: their judged guidelines stay not checked
     seconds: float = 0.0
     errors: list[JobProblem] = field(default_factory=list)  # jobs this run left without a variant
 
