@@ -37,6 +37,7 @@ class ProcessSettings(BaseModel):
     activity_pairs: int = Field(
         default=25_000, ge=1, description="profile and module pairs each process keeps for caps without Redis"
     )
+    picture_cache_mb: int = Field(default=64, ge=0, description="megabytes of pictures each process keeps in memory")
     body_limits: dict[str, int] = Field(
         default_factory=lambda: dict(DEFAULT_BODY_LIMITS),
         description="request body limits per route, e.g. render=256k,batch=64m,stream=16g,events=8m,other=1m",
@@ -96,6 +97,7 @@ ENVIRONMENT: dict[str, tuple[str, ...]] = {
     "render_only": ("VARIANTLY_RENDER_ONLY",),
     "poll_seconds": ("VARIANTLY_POLL_SECONDS",),
     "activity_pairs": ("VARIANTLY_ACTIVITY_PAIRS",),
+    "picture_cache_mb": ("VARIANTLY_PICTURE_CACHE_MB",),
     "body_limits": ("VARIANTLY_BODY_LIMITS",),
     "secure_cookies": ("VARIANTLY_SECURE_COOKIES",),
     "log_format": ("VARIANTLY_LOG_FORMAT",),

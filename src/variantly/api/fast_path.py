@@ -24,12 +24,13 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from variantly.api.guard import unstorable_field
-from variantly.api.render import fragment_response, render
+from variantly.api.render import fragment_response, picture_response, render
 from variantly.api.schemas import RenderRequest
 from variantly.serving.profiles import NUL_FREE, no_nul_escape
 
 PATH = "/v1/render"
 FRAGMENT = "/v1/render/"
+ASSETS = "/assets/"
 COHORT_KEYS = ("segment", "industry", "behaviour", "locale")
 JSON_TYPES = (b"application/json", b"application/json; charset=utf-8")
 
@@ -51,6 +52,8 @@ class RenderFastPath:
             await self._fragment(scope, receive, send)
         elif scope["method"] == "POST" and scope["path"] == PATH and not scope["query_string"] and self._takes(scope):
             await self._render(scope, receive, send)
+        elif scope["method"] == "GET" and scope["path"].startswith(ASSETS) and not scope["query_string"]:
+            await self._picture(scope, receive, send)
         else:
             await self.app(scope, receive, send)
 
@@ -75,6 +78,15 @@ class RenderFastPath:
             await self.app(scope, _replay(body, receive), send)
             return
         await answer(scope, receive, send)
+
+    async def _picture(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A picture this process holds in memory; a miss (the store is read in a thread) goes to the route."""
+        request = Request(scope)
+        found = request.app.state.service.pictures.cached(scope["path"][len(ASSETS) :])
+        if found is None:
+            await self.app(scope, receive, send)
+            return
+        await picture_response(found, request.headers.get("if-none-match"))(scope, receive, send)
 
     async def _fragment(self, scope: Scope, receive: Receive, send: Send) -> None:
         module = scope["path"][len(FRAGMENT) :]

@@ -16,6 +16,7 @@ from variantly.api.schemas import ERRORS, HealthResponse, RenderRequest, RenderR
 from variantly.auth import ANONYMOUS, Principal
 from variantly.errors import Unauthenticated, VariantlyError
 from variantly.serving.decide import Decision
+from variantly.serving.pictures import IMMUTABLE, PictureFiles
 from variantly.serving.render import (
     cap_windows,
     render_module,
@@ -25,6 +26,7 @@ from variantly.serving.render import (
     viewer_for_profile,
 )
 from variantly.serving.service import RenderService
+from variantly.store.images import ImageFile
 
 router = APIRouter()
 
@@ -174,9 +176,24 @@ def get_metrics(
 ASSET_TYPES = {".svg": "image/svg+xml", ".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp"}
 
 
+def picture_response(file: ImageFile, if_none_match: str | None) -> Response:
+    """A stored picture, immutable: its name is its content, so its ETag is its name and a revalidation is a 304."""
+    tag = f'"{file.name}"'
+    headers = {"Cache-Control": IMMUTABLE, "ETag": tag, "X-Content-Type-Options": "nosniff"}
+    if if_none_match is not None and tag in (t.strip().removeprefix("W/") for t in if_none_match.split(",")):
+        return Response(status_code=304, headers=headers)
+    return Response(file.data, media_type=file.mime, headers=headers)
+
+
 @router.get("/assets/{name}", tags=["render"], include_in_schema=False)
-def asset(name: str, svc: RenderService = Depends(service)) -> Response:
-    """Images a workspace keeps in ``modules/assets/`` (real deployments serve these from a CDN)."""
+def asset(name: str, request: Request, svc: RenderService = Depends(service)) -> Response:
+    """Generated and imported pictures by content hash (``/assets/<sha256>[-<width>].<ext>``, from the store through
+    this process's cache), and the files a workspace keeps in ``modules/assets/`` (a module's default pictures)."""
+    if PictureFiles.is_picture(name):
+        found = svc.pictures.get(name)
+        if found is None:
+            return Response(status_code=404)
+        return picture_response(found, request.headers.get("if-none-match"))
     folder = (svc.root / "modules" / "assets").resolve()
     path = (folder / name).resolve()
     if path.parent != folder or path.suffix not in ASSET_TYPES or not path.is_file():

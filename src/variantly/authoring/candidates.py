@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,11 +26,13 @@ class VariantLine(BaseModel):
 
 @dataclass(frozen=True)
 class Candidate:
-    """Copy for one module and cohort, before any check."""
+    """Copy for one module and cohort, before any check; ``pictures``: an image slot's picture file, read, not kept
+    yet (an import keeps it once every line is good)."""
 
     module_id: str
     cohort: Cohort
     slots: dict[str, str]
+    pictures: dict[str, bytes] = field(default_factory=dict)
 
 
 def parse_candidate(workspace: Workspace, line: VariantLine) -> tuple[Candidate | None, list[str]]:

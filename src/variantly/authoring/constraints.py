@@ -16,12 +16,13 @@ from variantly.workspace.checks import slot_text_problems
 
 def slot_constraint_failures(workspace: Workspace, candidate: Candidate) -> dict[str, list[Failure]]:
     module = workspace.modules[candidate.module_id].module
-    assets = SlotContext(slot="", kind=module.kind, locale="", assets=frozenset(a.id for a in module.assets))
     failures: dict[str, list[Failure]] = {}
     for name, text in candidate.slots.items():
         slot = module.slots[name]
-        if slot.type == "asset":
-            found = [Failure(validator=ASSET_CHECK, message=f.message) for f in check_asset(text, assets)]
+        if slot.type in ("asset", "image"):
+            ctx = SlotContext(slot=name, kind=module.kind, locale="", slot_type=slot.type,
+                              assets=frozenset(a.id for a in module.assets))  # fmt: skip
+            found = [Failure(validator=ASSET_CHECK, message=f.message) for f in check_asset(text, ctx)]
         else:
             found = [Failure(validator=SLOT_LENGTH, message=m) for m in slot_text_problems(name, slot, text)]
         failures[name] = found

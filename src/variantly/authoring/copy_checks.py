@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from variantly.authoring.personal_data import PERSONAL_DATA, personal_data_spans
+from variantly.workspace.images import PictureRef
 from variantly.workspace.links import find_links
 from variantly.workspace.policy import Policy
 
@@ -232,6 +233,9 @@ def check_language(text: str, ctx: SlotContext, policy: Policy) -> list[Finding]
 
 
 def check_asset(text: str, ctx: SlotContext) -> list[Finding]:
+    """An asset slot names one of the module's assets; an image slot a stored picture, or an asset (its default)."""
+    if ctx.slot_type == "image" and PictureRef.parse(text) is not None:
+        return []
     if text not in ctx.assets:
         return [
             Finding("asset_choice", f"'{text}' is not one of the module's assets ({', '.join(sorted(ctx.assets))})")

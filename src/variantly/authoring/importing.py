@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from variantly.authoring.brand_score import rescore, score_variant
 from variantly.authoring.candidates import Candidate, VariantLine, parse_candidate, variant_id
+from variantly.authoring.pictures import keep_pictures, read_pictures
 from variantly.authoring.report import CheckReport, VariantReport
 from variantly.errors import ImportFileError
 from variantly.store import Store
@@ -66,6 +67,8 @@ def read_variants_file(workspace: Workspace, path: str | Path) -> list[Candidate
         candidate, errors = parse_candidate(workspace, line)
         problems += [f"{path}:{number}: {e}" for e in errors]
         if candidate:
+            candidate, errors = read_pictures(workspace, candidate, path.parent)
+            problems += [f"{path}:{number}: {e}" for e in errors]
             candidates.append(candidate)
     if problems:
         raise ImportFileError(f"{path} has {len(problems)} problem(s); nothing was imported:\n" + "\n".join(problems))
@@ -92,9 +95,13 @@ def import_variants(
 ) -> ImportSummary:
     """Check every candidate and queue it; ``approve`` also approves what passes."""
     summary = ImportSummary()
-    for candidate in read_variants_file(workspace, path):
+    for read in read_variants_file(workspace, path):
+        candidate, found = keep_pictures(store, workspace, read)
         module_hash = workspace.modules[candidate.module_id].content_hash
         passed, report = check(workspace, candidate)
+        if found:
+            report = report.with_failures(found)
+            passed = report.passed
         row = VariantRow(
             id=variant_id(module_hash, candidate, "import"),
             module_id=candidate.module_id,

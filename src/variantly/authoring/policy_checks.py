@@ -62,8 +62,9 @@ BUILT_IN_CHECKS: dict[str, Check] = {
 
 
 def run_check(name: str, text: str, ctx: SlotContext, policy: Policy) -> list[Finding]:
-    """One built-in check on one slot. An asset slot holds an asset id, not copy: only the asset check applies."""
-    if (ctx.slot_type == "asset") != (name == ASSET_CHECK):
+    """One built-in check on one slot. An asset or image slot names a picture, not copy: only the asset check
+    applies (a generated picture's own checks are in ``authoring.pictures``)."""
+    if (ctx.slot_type in ("asset", "image")) != (name == ASSET_CHECK):
         return []
     return BUILT_IN_CHECKS[name](text, ctx, policy)
 

@@ -64,6 +64,12 @@ class CheckReport(_Frozen):
             unchecked=tuple(unchecked),
         )
 
+    def with_failures(self, slots: Mapping[str, list[Failure]]) -> CheckReport:
+        """This report with more failures on some slots (a picture's own checks), its pass and summary again."""
+        merged = {name: [*found, *slots.get(name, [])] for name, found in self.slots.items()}
+        merged |= {name: list(found) for name, found in slots.items() if name not in merged}
+        return CheckReport.of(merged, self.policy_hash, channels=self.channels, unchecked=self.unchecked)
+
     def failures(self) -> Iterator[tuple[str, Failure]]:
         """(where, failure) for every failure: a slot's name, or ``<channel> message``."""
         for slot, found in self.slots.items():

@@ -20,6 +20,7 @@ from variantly.errors import StoreUnavailable, Unauthenticated, VariantlyError
 from variantly.serving import snapshot
 from variantly.serving.activity import Activity
 from variantly.serving.decide import Decision
+from variantly.serving.pictures import PictureFiles
 from variantly.serving.pseudonyms import Pseudonyms, erased_since, latest_erasure, load_pseudonyms
 from variantly.serving.release import EMPTY_RELEASE, Release, load_release
 from variantly.serving.shared_activity import SharedActivity
@@ -62,6 +63,7 @@ class RenderService:
         )
         self.activity.set_caps(self.workspace)
         self.accounts = Accounts()  # tokens and sessions are checked here, never in the store per request
+        self.pictures = PictureFiles(store, settings.picture_cache_mb * 1024 * 1024)
         self.issued: Callable[[], int] = IssueClock()  # when decisions are signed (microseconds)
         self.event_key = self._event_key()
         self.pseudonyms = self._pseudonyms()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, Numeric, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -275,3 +275,19 @@ class FeedbackRow(Base):
     variant_id: Mapped[str | None] = mapped_column(String(40))
     run_id: Mapped[str | None] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ImageFileRow(Base):
+    """A picture's bytes, by the name it is served under: the original as the provider made it
+    (``<sha256>.<ext>``, its provenance metadata kept) and each smaller copy (``<sha256>-<width>.<ext>``).
+    In the store so every render node finds it without a shared disk; content-addressed, never changed."""
+
+    __tablename__ = "image_files"
+
+    name: Mapped[str] = mapped_column(String(96), primary_key=True)
+    hash: Mapped[str] = mapped_column(String(64), index=True)
+    mime: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -23,11 +23,14 @@ from markupsafe import Markup
 
 from variantly.workspace.channels import Channel, RuleInput, merged_limits
 from variantly.workspace.files import LayoutFile, ModuleFile, Workspace
+from variantly.workspace.images import Picture, PictureRef
 from variantly.workspace.models import Layout, Module, localized
 
 MERGE_FIELD = re.compile(r"\{([a-z_]+)\}")
 # What a module body may refer to, and a layout's; anything else is a lint error.
-MODULE_NAMES = frozenset({"slots", "person", "asset", "locale", "cohort", "module", "suppression", "channel"})
+MODULE_NAMES = frozenset(
+    {"slots", "person", "asset", "picture", "locale", "cohort", "module", "suppression", "channel"}
+)
 LAYOUT_NAMES = frozenset({"modules", "person", "locale", "title", "subject", "channel"})
 
 
@@ -91,20 +94,56 @@ def module_context(
     suppression: str | None = None,
 ) -> dict[str, Any]:
     slots = {name: fill_merge_fields(text, person) for name, text in texts.items()}
-    asset = None
+    asset = picture = None
     for name, slot in module.slots.items():
         if slot.type == "asset":
             chosen = next((a for a in module.assets if a.id == slots[name]), module.assets[0])
             asset = {"id": chosen.id, "url": chosen.url, "description": chosen.description}
+        elif slot.image is not None:
+            picture = picture_context(workspace, module, slot.image, texts[name], channel)
     return {
         "slots": slots,
         "person": dict(person),
         "asset": asset,
+        "picture": picture,
         "locale": locale,
         "cohort": dict(cohort),
         "module": {"id": module.id, "kind": module.kind},
         "suppression": suppression,
         "channel": channel_context(workspace, channel, locale),
+    }
+
+
+def picture_context(workspace: Workspace, module: Module, spec: Picture, value: str, channel: Channel) -> dict:
+    """What a block needs to show a picture: ``src``, ``srcset`` (the fallback format) and ``webp_srcset`` for a
+    ``<picture>``, ``sizes``, ``width`` and ``height``. A generated picture is served by content hash at several
+    widths; the module's default is one of its assets. A channel read away from the site (email) gets one
+    absolute URL in a format every client shows, at ``images.email_width``, and no srcset."""
+    images = workspace.settings.images
+    base = images.public_base_url.rstrip("/") if channel.absolute_urls else ""
+    ref = PictureRef.parse(value)
+    if ref is None:
+        chosen = next((a for a in module.assets if a.id == value), module.assets[0])
+        width, height = spec.width, spec.height
+        if channel.absolute_urls:
+            width, height = images.email_width, round(spec.height * images.email_width / spec.width)
+        return {"generated": False, "src": base + chosen.url, "srcset": "", "webp_srcset": "", "sizes": "",
+                "width": width, "height": height, "description": chosen.description}  # fmt: skip
+    widths = ref.widths(spec.widths)
+    if channel.absolute_urls:
+        shown = next((w for w in widths if w >= images.email_width), widths[-1])
+        width = min(images.email_width, ref.width)
+        return {"generated": True, "src": base + ref.path(shown), "srcset": "", "webp_srcset": "", "sizes": "",
+                "width": width, "height": ref.height_at(width), "description": ""}  # fmt: skip
+    return {
+        "generated": True,
+        "src": ref.path(widths[-1]),
+        "srcset": ", ".join(f"{ref.path(w)} {w}w" for w in widths),
+        "webp_srcset": ", ".join(f"{ref.path(w, 'webp')} {w}w" for w in widths),
+        "sizes": spec.sizes,
+        "width": ref.width,
+        "height": ref.height,
+        "description": "",
     }
 
 

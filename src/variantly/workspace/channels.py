@@ -127,6 +127,7 @@ class Channel:
     parts: tuple[Part, ...]
     consent: str | None = None  # the profile's consent flag a message needs (refused with 403 without it)
     subject: bool = False  # a layout in this channel has a subject line
+    absolute_urls: bool = False  # read away from the site (a mail client): pictures by absolute URL, no srcset
     rules: tuple[Rule, ...] = field(default=())
 
     @property
@@ -147,6 +148,7 @@ EMAIL = Channel(
     (Part(HTML, "email_html", "html", inline_css=True), Part(TEXT, "email_text", "text")),
     consent="marketing_email",
     subject=True,
+    absolute_urls=True,
 )
 SMS = Channel(
     "sms",

@@ -79,7 +79,7 @@ def check_module(
             if text is None:
                 problems.append(Problem(path, *where, f"slot '{name}' has no default for locale '{loc}'"))
                 continue
-            if slot.type == "asset":
+            if slot.type in ("asset", "image"):
                 if text not in asset_ids:
                     problems.append(
                         Problem(
@@ -96,10 +96,13 @@ def check_module(
             problems.append(
                 Problem(path, *at("slots", name, "min_chars"), f"slot '{name}' min_chars is greater than max_chars")
             )
-    if module.kind == "image" and not any(s.type == "asset" for s in module.slots.values()):
-        problems.append(Problem(path, *at("slots"), "an image module needs a slot with 'type: asset'"))
-    if any(s.type == "asset" for s in module.slots.values()) and not module.assets:
-        problems.append(Problem(path, *at("slots"), "a slot with 'type: asset' needs an 'assets' list to choose from"))
+    if module.kind == "image" and not any(s.type in ("asset", "image") for s in module.slots.values()):
+        problems.append(Problem(path, *at("slots"), "an image module needs a slot with 'type: asset' or 'type: image'"))
+    if any(s.type in ("asset", "image") for s in module.slots.values()) and not module.assets:
+        problems.append(
+            Problem(path, *at("slots"), "an asset or image slot needs an 'assets' list (its default is one of them)")
+        )
+    problems += _picture_problems(path, module, at)
 
     for i, rule in enumerate(module.suppress):
         for ref in references(rule.when):
@@ -182,4 +185,33 @@ def _block_problems(
     for block in sorted(template.blocks - KNOWN_BLOCKS):
         line = template.block_line(block)
         problems.append(Problem(path, line, 1, f"unknown block '{block}' (blocks: {', '.join(sorted(KNOWN_BLOCKS))})"))
+    return problems
+
+
+def _picture_problems(path: str, module: Module, at: Callable[..., tuple[int, int]]) -> list[Problem]:
+    """A generated image slot: at most one, its alt text a text slot of the module, its references its assets."""
+    pictures = [(name, slot.image) for name, slot in module.slots.items() if slot.image is not None]
+    problems = []
+    if len(pictures) > 1:
+        problems.append(Problem(path, *at("slots"), "a module generates one picture: one slot with 'type: image'"))
+    for name, picture in pictures:
+        alt = module.slots.get(picture.alt_slot)
+        if alt is None or not alt.is_text:
+            problems.append(
+                Problem(
+                    path,
+                    *at("slots", name, "image"),
+                    f"slot '{name}' names '{picture.alt_slot}' as its alt text: add a text slot of that name",
+                )
+            )
+        urls = {a.url.rsplit("/", 1)[-1] for a in module.assets}
+        for i, reference in enumerate(picture.references):
+            if reference not in urls:
+                problems.append(
+                    Problem(
+                        path,
+                        *at("slots", name, "image", "references", i),
+                        f"reference '{reference}' is not one of the module's asset files ({', '.join(sorted(urls))})",
+                    )
+                )
     return problems

@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from variantly.workspace.channels import ChannelLimits, ChannelName, ChannelSettings
+from variantly.workspace.images import ImageSettings, Picture
 from variantly.workspace.rules import Rule
 
 DIMENSIONS = ("segment", "industry", "behaviour", "locale")
@@ -42,13 +43,28 @@ class _Strict(BaseModel):
 
 
 class Slot(_Strict):
-    """One piece of copy in a module: its constraints and the marketer's default."""
+    """One piece of copy in a module: its constraints and the marketer's default. An ``asset`` slot picks one of
+    the module's assets by id; an ``image`` slot is a generated picture (``image``: what is asked for), its default
+    one of the module's assets, shown until a generated picture is approved."""
 
-    type: Literal["text", "asset"] = "text"
+    type: Literal["text", "asset", "image"] = "text"
     description: str = ""
     min_chars: int | None = Field(default=None, ge=0)
     max_chars: int | None = Field(default=None, ge=1)
     default: Localized
+    image: Picture | None = None
+
+    @model_validator(mode="after")
+    def _picture(self) -> Slot:
+        if self.type == "image" and self.image is None:
+            object.__setattr__(self, "image", Picture())
+        if self.type != "image" and self.image is not None:
+            raise ValueError("'image' settings belong to a slot with 'type: image'")
+        return self
+
+    @property
+    def is_text(self) -> bool:
+        return self.type == "text"
 
 
 class Asset(_Strict):
@@ -98,6 +114,11 @@ class Module(_Strict):
     assets: list[Asset] = Field(default_factory=list)
     suppress: list[Suppression] = Field(default_factory=list)
     frequency_cap: FrequencyCap | None = None
+
+    @property
+    def picture_slot(self) -> tuple[str, Picture] | None:
+        """The generated image slot, if the module has one (its jobs make pictures)."""
+        return next(((n, s.image) for n, s in self.slots.items() if s.type == "image" and s.image), None)
 
     @cached_property
     def dimensions(self) -> tuple[str, ...]:
@@ -255,6 +276,7 @@ class Settings(_Strict):
     reporting: ReportingSettings = Field(default_factory=ReportingSettings)
     events: EventSettings = Field(default_factory=EventSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    images: ImageSettings = Field(default_factory=ImageSettings)
 
 
 class Audiences(_Strict):
