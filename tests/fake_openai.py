@@ -11,6 +11,7 @@ tests and the generation benchmark. Run it alone with
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import sys
@@ -95,10 +96,11 @@ def verdicts_for(prompt: str) -> list[dict]:
 
 def answer(body: dict, number: int) -> dict:
     """A chat completion for a request body: valid candidates, as many as the prompt asks for (or a judge's
-    verdicts, when the schema asks for those)."""
-    user = body["messages"][-1]["content"]
+    verdicts, when the schema asks for those). A message of parts (pictures to describe) is read by its text."""
+    user = _text(body["messages"][-1]["content"])
     count = int(m.group(1)) if (m := re.search(r"Write (\d+) (?:different|new) candidate", user)) else 1
-    prompt = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    count = _schema_count(body.get("response_format")) or count
+    prompt = next(_text(m["content"]) for m in body["messages"] if m["role"] == "user")
     if "verdicts" in json.dumps(body.get("response_format") or {}):
         content = json.dumps({"verdicts": verdicts_for(prompt)}, ensure_ascii=False)
     else:
@@ -106,7 +108,7 @@ def answer(body: dict, number: int) -> dict:
             {"candidates": candidates_for(prompt, count, _enums(body.get("response_format")), number)},
             ensure_ascii=False,
         )
-    words = sum(len(m["content"].split()) for m in body["messages"])
+    words = sum(len(_text(m["content"]).split()) for m in body["messages"])
     return {
         "id": f"chatcmpl-{number}",
         "object": "chat.completion",
@@ -128,6 +130,59 @@ def answer(body: dict, number: int) -> dict:
     }
 
 
+def _text(content: str | list) -> str:
+    return content if isinstance(content, str) else "\n".join(p["text"] for p in content if p["type"] == "text")
+
+
+def _schema_count(response_format: dict | None) -> int | None:
+    schema = (response_format or {}).get("json_schema", {}).get("schema", {})
+    return schema.get("properties", {}).get("candidates", {}).get("minItems")
+
+
+# --- pictures: real PNG bytes, drawn; what the next pictures are is the test's to say (app.state.pictures) ---
+
+FLAG = (255, 0, 1)  # a flagged picture carries this colour in its top-left pixel: the moderation fake sees it
+
+
+def draw_picture(kind: str, size: str, number: int, fmt: str = "png") -> bytes:
+    """``plain`` (shapes), ``text`` (BUY NOW 50% OFF drawn large), ``flagged`` (moderation flags it), ``blank``."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    width, height = (int(v) for v in size.split("x"))
+    image = Image.new("RGB", (width, height), (200, 220, 240) if kind != "blank" else (128, 128, 128))
+    if kind != "blank":
+        draw = ImageDraw.Draw(image)
+        hue = (number * 47) % 200
+        draw.rectangle((0, height * 3 // 4, width, height), fill=(180, 160 + hue // 4, 120))
+        draw.ellipse((width // 2 - 90, height // 4, width // 2 + 90, height // 4 + 180), fill=(240, 200, 170))
+        draw.rounded_rectangle((width // 2 - 140, height // 4 + 200, width // 2 + 140, height * 3 // 4), 60,
+                               fill=(40, 70 + hue // 2, 200))  # fmt: skip
+        if kind == "text":
+            draw.rectangle((80, 80, width - 80, 300), fill=(250, 250, 250))
+            draw.text((140, 130), "BUY NOW 50% OFF", fill=(10, 10, 10), font=ImageFont.load_default(size=width // 16))
+        if kind == "flagged":
+            image.putpixel((0, 0), FLAG)
+    import io
+
+    out = io.BytesIO()
+    image.save(out, {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}[fmt])
+    return out.getvalue()
+
+
+def is_flagged(data: bytes) -> bool:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return image.convert("RGB").getpixel((0, 0)) == FLAG
+
+
+CATEGORIES = ("harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
+              "self-harm", "self-harm/instructions", "self-harm/intent", "sexual", "sexual/minors", "violence",
+              "violence/graphic")  # fmt: skip
+
+
 def create_app(latency: float = 0.0, batch_polls: int = 1) -> Starlette:
     """``batch_polls``: how many times a batch reads ``in_progress`` before it is ``completed``."""
 
@@ -140,6 +195,39 @@ def create_app(latency: float = 0.0, batch_polls: int = 1) -> Starlette:
         response = JSONResponse(answer(body, len(app.state.requests)))
         await asyncio.sleep(max(0.0, app.state.latency - (time.perf_counter() - arrived)))
         return response
+
+    async def pictures(request: Request) -> JSONResponse:
+        """``images.generate`` (JSON) and ``images.edit`` (multipart): base64 pictures with token usage."""
+        if request.headers.get("content-type", "").startswith("multipart/"):
+            form = await request.form()
+            body = {k: v for k, v in form.items() if isinstance(v, str)}
+            body["references"] = len(form.getlist("image[]") or form.getlist("image"))
+        else:
+            body = await request.json()
+        app.state.picture_requests.append(body)
+        count, size, fmt = int(body.get("n", 1)), body.get("size", "1024x1024"), body.get("output_format", "png")
+        data = []
+        for _ in range(count):
+            kind = app.state.pictures.pop(0) if app.state.pictures else "plain"
+            app.state.drawn += 1
+            data.append({"b64_json": base64.b64encode(draw_picture(kind, size, app.state.drawn, fmt)).decode()})
+        words = len(str(body.get("prompt", "")).split())
+        usage = {"input_tokens": words, "output_tokens": 1056 * count, "total_tokens": words + 1056 * count,
+                 "input_tokens_details": {"text_tokens": words, "image_tokens": 0}}  # fmt: skip
+        return JSONResponse({"created": int(time.time()), "data": data, "usage": usage, "output_format": fmt})
+
+    async def moderations(request: Request) -> JSONResponse:
+        body = await request.json()
+        app.state.moderation_requests.append(body)
+        results = []
+        for item in body["input"]:
+            url = item["image_url"]["url"] if item.get("type") == "image_url" else ""
+            flagged = bool(url) and is_flagged(base64.b64decode(url.split(",", 1)[1]))
+            categories = {name: flagged and name == "violence" for name in CATEGORIES}
+            results.append({"flagged": flagged, "categories": categories,
+                            "category_scores": {name: 0.9 if on else 0.01 for name, on in categories.items()},
+                            "category_applied_input_types": {name: ["image"] for name in CATEGORIES}})  # fmt: skip
+        return JSONResponse({"id": "modr-1", "model": body.get("model", ""), "results": results})
 
     # --- the Batch API: files in and out, and batches that finish after a few polls ---
 
@@ -186,6 +274,9 @@ def create_app(latency: float = 0.0, batch_polls: int = 1) -> Starlette:
     app = Starlette(
         routes=[
             Route("/v1/chat/completions", completions, methods=["POST"]),
+            Route("/v1/images/generations", pictures, methods=["POST"]),
+            Route("/v1/images/edits", pictures, methods=["POST"]),
+            Route("/v1/moderations", moderations, methods=["POST"]),
             Route("/v1/files", upload, methods=["POST"]),
             Route("/v1/files/{file_id}/content", file_content, methods=["GET"]),
             Route("/v1/batches", create_batch, methods=["POST"]),
@@ -197,6 +288,10 @@ def create_app(latency: float = 0.0, batch_polls: int = 1) -> Starlette:
     app.state.files = {}
     app.state.batches = {}
     app.state.batch_polls = batch_polls
+    app.state.pictures = []  # the kinds of the next pictures drawn (then "plain")
+    app.state.drawn = 0
+    app.state.picture_requests = []
+    app.state.moderation_requests = []
     return app
 
 

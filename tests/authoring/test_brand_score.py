@@ -54,12 +54,12 @@ def test_a_guideline_for_the_whole_copy_is_in_no_slots_score(workspace) -> None:
     assert nowhere.slots == {"label": 100, "note": 100} and nowhere.score < 100
 
 
-def test_medium_band_when_only_a_medium_guideline_fails_and_asset_slots_are_skipped(workspace) -> None:
+def test_medium_band_when_only_a_medium_guideline_fails_and_picture_slots_are_skipped(workspace) -> None:
     image = workspace.modules["hero_image"].module
     scored = score_variant(
         workspace.brand,
         image,
-        {"asset": "store_floor", "alt": "A shop floor", "caption": "Order history at hand!"},
+        {"picture": "store_floor", "alt": "A shop floor", "caption": "Order history at hand!"},
         "en",
     )
     assert {g.id for g in scored.failed} == {"no_exclamations"} and scored.band == "medium"

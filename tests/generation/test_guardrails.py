@@ -124,15 +124,17 @@ def test_allowed_links_and_merge_fields_pass(guards, ws) -> None:
     assert failures(guards, ws, "cta", CTA | {"note": note}) == {}
 
 
-def test_image_must_pick_a_listed_asset_and_carry_alt_text(guards, ws) -> None:
+def test_image_must_name_a_stored_picture_or_a_listed_asset_and_carry_alt_text(guards, ws) -> None:
     good = {
-        "asset": "store_floor",
+        "picture": "store_floor",
         "alt": "A shop assistant checking order history",
         "caption": "One view of every customer.",
     }
     assert failures(guards, ws, "hero_image", good) == {}
-    found = failures(guards, ws, "hero_image", good | {"asset": "stock_photo_42", "alt": ""})
-    assert found["asset"] == [
+    stored = "image:" + "ab" * 32 + ".png@1536x1024"
+    assert failures(guards, ws, "hero_image", good | {"picture": stored}) == {}
+    found = failures(guards, ws, "hero_image", good | {"picture": "stock_photo_42", "alt": ""})
+    assert found["picture"] == [
         "variantly/asset_choice: 'stock_photo_42' is not one of the module's assets "
         "(care_team, secure_vault, store_floor, team_dashboard)"
     ]

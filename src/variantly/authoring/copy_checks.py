@@ -41,6 +41,7 @@ class SlotContext:
     disclaimer: str | None = None
     assets: frozenset[str] = frozenset()
     merge_fields: frozenset[str] = frozenset()
+    alt_text: bool = False  # the slot describes a generated picture for someone who cannot see it
     extra: dict = field(default_factory=dict)
 
 
@@ -230,6 +231,24 @@ def check_language(text: str, ctx: SlotContext, policy: Policy) -> list[Finding]
     if detected is not None and detected != ctx.locale:
         return [Finding("language", f"reads as '{detected}', but the locale is '{ctx.locale}'")]
     return []
+
+
+# A screen reader already says "image": alt text that starts by saying so wastes the listener's time (WCAG H37).
+REDUNDANT_ALT = re.compile(
+    r"^\s*(?:(?:an?|en|ett)\s+)?(?:image|picture|photo|photograph|illustration|bild|foto|fotografi)"
+    r"\s+(?:of|showing|av|på|som visar)\b",
+    re.IGNORECASE,
+)
+
+
+def check_alt_text(text: str, ctx: SlotContext) -> list[Finding]:
+    if not ctx.alt_text:
+        return []
+    found = REDUNDANT_ALT.match(text)
+    if found is None:
+        return []
+    opening = found.group(0).strip()
+    return [Finding("alt_text", f"alt text starts with '{opening}': say what the picture shows", ((0, found.end()),))]
 
 
 def check_asset(text: str, ctx: SlotContext) -> list[Finding]:

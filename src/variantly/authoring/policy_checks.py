@@ -42,6 +42,7 @@ PERSONAL_DATA = "variantly/personal_data"
 MARKUP_AND_LINKS = "variantly/markup_and_links"
 LANGUAGE = "variantly/language"
 ASSET_CHECK = "variantly/asset_choice"
+ALT_TEXT = "variantly/alt_text"
 CHANNEL_RULES = "variantly/channel_rules"  # a rendered message against its channel's rules
 
 BUILT_IN_CHECKS: dict[str, Check] = {
@@ -58,6 +59,7 @@ BUILT_IN_CHECKS: dict[str, Check] = {
     MARKUP_AND_LINKS: lambda text, ctx, policy: copy_checks.check_markup_and_links(text, ctx, policy),
     LANGUAGE: lambda text, ctx, policy: copy_checks.check_language(text, ctx, policy),
     ASSET_CHECK: lambda text, ctx, policy: copy_checks.check_asset(text, ctx),
+    ALT_TEXT: lambda text, ctx, policy: copy_checks.check_alt_text(text, ctx),
 }
 
 
@@ -99,6 +101,7 @@ def slot_context(
         disclaimer=localized(disclaimer.text, locale, workspace.settings.default_locale) if disclaimer else None,
         assets=frozenset(a.id for a in module.assets),
         merge_fields=frozenset(workspace.settings.merge_fields),
+        alt_text=module.picture_slot is not None and module.picture_slot[1].alt_slot == slot_name,
     )
 
 

@@ -96,6 +96,18 @@ class Attempt(_Frozen):
     brand: tuple[str, ...] = Field(default=(), description="the judged brand guidelines it failed, as re-asked")
 
 
+class PictureRecord(_Frozen):
+    """How a generated picture was made and what its own checks saw, for the reviewer: the prompt the image model
+    was given, the model, the moderation endpoint's flagged categories and the text read in the picture."""
+
+    prompt: str
+    model: str
+    moderation: tuple[str, ...] = Field(default=(), description="categories the moderation endpoint flagged")
+    moderated: bool = Field(default=False, description="the moderation endpoint answered")
+    text: str = Field(default="", description="the text OCR read in the picture")
+    text_read: bool = Field(default=False, description="OCR ran")
+
+
 class GenerationRecord(_Frozen):
     """How generation arrived at a candidate."""
 
@@ -104,9 +116,10 @@ class GenerationRecord(_Frozen):
     prompt_cuts: tuple[str, ...] = ()
     attempts: tuple[Attempt, ...] = ()
     redacted: bool = Field(default=False, description="personal data in the answer was replaced before storing")
+    picture: PictureRecord | None = None
 
 
-GENERATION_KEYS = ("run_id", "prompt_tokens", "prompt_cuts", "attempts", "redacted")
+GENERATION_KEYS = ("run_id", "prompt_tokens", "prompt_cuts", "attempts", "redacted", "picture")
 
 
 class VariantReport(_Frozen):

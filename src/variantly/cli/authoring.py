@@ -142,6 +142,12 @@ def _print_plan(plan, verbose: bool, *, redo: str = "variantly generate --retry-
     console.print(
         f"cost: ${plan.cost_usd:.4f} to ${plan.cost_with_reasks_usd:.4f} (re-asks {plan.reask_basis})", highlight=False
     )
+    if plan.pictures:
+        console.print(
+            f"pictures: {plan.pictures} in {sum(1 for j in plan.jobs if j.pictures)} job(s), "
+            f"${plan.pictures_cost_usd:.4f} of the cost (images.prices in variantly.yml; moderation is free)",
+            highlight=False,
+        )
     console.print(f"skipped: {plan.skipped_done} already generated, {plan.skipped_current} with a current variant")
     if plan.unfinished:
         resumed = f", {plan.resumed} going on from their last answer" if plan.resumed else ""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from variantly import metrics
 from variantly.authoring.policy_checks import PolicyChecker
@@ -27,7 +27,7 @@ from variantly.store import Store
 from variantly.store.schema import LLMCallRow
 from variantly.workspace import Workspace
 
-Messages = list[dict[str, str]]
+Messages = list[dict[str, Any]]
 T = TypeVar("T")
 
 
@@ -69,6 +69,15 @@ class NotStarted(Exception):
     """Internal: the run was stopping before this job made its first call."""
 
 
+@dataclass(frozen=True)
+class Priced:
+    """A call priced by what it makes, not by chat tokens: its worst case before, its bill from its record after."""
+
+    model: str
+    worst: float
+    bill: Callable[[CallRecord], float]
+
+
 Send = Callable[[Messages, Callable[[CallRecord], None], Callable[[], None]], Awaitable[T]]
 
 
@@ -80,17 +89,20 @@ async def paid_call(
     messages: Messages,
     purpose: str,
     send: Send[T],
+    *,
+    priced: Priced | None = None,
 ) -> T:
     """One LLM request (with its retries), each attempt paid for from the budget first. ``send(messages, on_call,
-    before_attempt)`` makes it: ``LLMClient.complete`` for candidates, ``LLMClient.ask`` for verdicts."""
+    before_attempt)`` makes it: ``LLMClient.complete`` for candidates, ``LLMClient.ask`` for verdicts. A call not
+    priced by chat tokens (pictures) says its worst case and its bill in ``priced``."""
     settings = services.workspace.settings.generation
-    if state.budget.limit_usd is None:
-        prompt_tokens = 0  # nothing to reserve against
+    if state.budget.limit_usd is None or priced is not None:
+        prompt_tokens = 0  # nothing to reserve against, or not priced by tokens
     elif messages is job.prompt.messages:
         prompt_tokens = job.prompt.tokens  # counted when the job was planned
     else:
         prompt_tokens = count_tokens(messages, settings.tokenizer)
-    worst = cost(state.plan.price, prompt_tokens, settings.max_completion_tokens)
+    worst = priced.worst if priced else cost(state.plan.price, prompt_tokens, settings.max_completion_tokens)
     held: list[float] = []
 
     def reserve() -> None:
@@ -100,6 +112,13 @@ async def paid_call(
             raise JobStopped from exc
 
     def record(call: CallRecord) -> None:
+        if priced is not None:
+            spent = priced.bill(call)
+            state.budget.settle(
+                held.pop() if held else 0.0,
+                record_call(services, state, job, calls, call, purpose, spent=spent, model=priced.model),
+            )
+            return
         if call.outcome == INTERRUPTED:  # cut off in flight: the provider answers and bills it all the same
             call.prompt_tokens = prompt_tokens or count_tokens(messages, settings.tokenizer)
             call.completion_tokens = job.completion_tokens  # the plan's estimate of an answer
@@ -120,29 +139,34 @@ def record_call(
     purpose: str,
     *,
     batch: bool = False,
+    spent: float | None = None,
+    model: str | None = None,
 ) -> float:
-    """Count one answered (or failed) attempt in the summary and in the job's calls; returns its cost."""
+    """Count one answered (or failed) attempt in the summary and in the job's calls; returns its cost. A call not
+    priced by chat tokens (a picture) gives its own ``spent`` and ``model``."""
     plan = state.plan
-    spent = cost(plan.price, call.prompt_tokens, call.completion_tokens, call.cached_tokens)
-    if batch and plan.price is not None:
-        spent *= plan.price.batch_discount
+    model = model or plan.model
+    if spent is None:
+        spent = cost(plan.price, call.prompt_tokens, call.completion_tokens, call.cached_tokens)
+        if batch and plan.price is not None:
+            spent *= plan.price.batch_discount
     summary = state.summary
     summary.llm_calls += 1
     summary.prompt_tokens += call.prompt_tokens
     summary.cached_tokens += call.cached_tokens
     summary.completion_tokens += call.completion_tokens
     summary.cost_usd += spent
-    metrics.LLM_TOKENS.labels(plan.model, "prompt").inc(call.prompt_tokens)
-    metrics.LLM_TOKENS.labels(plan.model, "cached").inc(call.cached_tokens)
-    metrics.LLM_TOKENS.labels(plan.model, "completion").inc(call.completion_tokens)
-    metrics.LLM_COST.labels(plan.model).inc(spent)
+    metrics.LLM_TOKENS.labels(model, "prompt").inc(call.prompt_tokens)
+    metrics.LLM_TOKENS.labels(model, "cached").inc(call.cached_tokens)
+    metrics.LLM_TOKENS.labels(model, "completion").inc(call.completion_tokens)
+    metrics.LLM_COST.labels(model).inc(spent)
     calls.append(
         LLMCallRow(
             run_id=services.run_id,
             job_key=job.key,
             purpose=purpose,
             attempt=call.attempt,
-            model=plan.model,
+            model=model,
             outcome=call.outcome,
             prompt_tokens=call.prompt_tokens,
             completion_tokens=call.completion_tokens,

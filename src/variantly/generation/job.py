@@ -26,7 +26,7 @@ from typing import Any, Literal
 from variantly.authoring.brand_score import Judgement, judged_guidelines, judgement_key, score_variant, text_slots
 from variantly.authoring.personal_data import REDACTED, redact_personal_data
 from variantly.authoring.policy_checks import PERSONAL_DATA, PolicyChecker, channel_failures
-from variantly.authoring.report import Attempt, CheckReport, Failure, GenerationRecord, VariantReport
+from variantly.authoring.report import Attempt, CheckReport, Failure, GenerationRecord, PictureRecord, VariantReport
 from variantly.authoring.review import mark_feedback_used
 from variantly.errors import LLMCallFailed, LLMRefused, LLMTruncated
 from variantly.generation.calls import (
@@ -60,6 +60,7 @@ class Candidate:
     redacted: bool = False
     judgement: Judgement | None = None
     brand: tuple[str, ...] = ()
+    picture: PictureRecord | None = None  # a picture job's: how its picture was made and what its checks saw
 
     @property
     def failing(self) -> bool:
@@ -100,7 +101,7 @@ async def run_job(
     goes on from it with top-ups and re-asks as live calls.
     """
     calls: list[LLMCallRow] = state.unsaved.setdefault(job.key, [])
-    asking = _Asking(services, state, job, calls)
+    asking = Asking(services, state, job, calls)
     candidates: list[Candidate] = []
     earlier = job.resume.reasks if job.resume and first is None else 0
     reasks = 0
@@ -119,7 +120,7 @@ async def run_job(
                 completion = first
                 for call in first.calls:
                     state.budget.settle(0.0, record_call(services, state, job, calls, call, "batch", batch=True))
-            items = [_as_text(c) for c in completion.items[: asking.wanted]]
+            items = [as_text(c) for c in completion.items[: asking.wanted]]
             conversation = _after(job, completion)
             last_answer = conversation[-1]["content"]
             if len(items) < asking.wanted:  # the schema asked for `wanted`; not every server keeps to it
@@ -135,7 +136,7 @@ async def run_job(
             conversation = _after(job, answer)
             last_answer = conversation[-1]["content"]
             reasks += 1
-            fresh = await asking.check([_as_text(c) for c in answer.items[: len(failing_at)]])
+            fresh = await asking.check([as_text(c) for c in answer.items[: len(failing_at)]])
             for index, new in zip(failing_at, fresh, strict=False):  # by position: equal texts are possible
                 old = candidates[index]
                 tried = Attempt(slots=old.slots, report=old.report, brand=old.brand)
@@ -165,7 +166,7 @@ async def run_job(
     )
 
 
-class _Asking:
+class Asking:
     """The calls one job makes, each paid for from the budget first, and the checks of what comes back."""
 
     def __init__(self, services: RunServices, state: RunState, job: PlannedJob, calls: list[LLMCallRow]) -> None:
@@ -195,7 +196,7 @@ class _Asking:
         try:
             answer = await self.ask(request, "top_up", missing)
             self.state.summary.top_ups += 1
-            extra = [_as_text(c) for c in answer.items[:missing]]
+            extra = [as_text(c) for c in answer.items[:missing]]
         except JobStopped:
             self.out_of_budget = True
         self.state.summary.candidates_short += missing - len(extra)
@@ -340,6 +341,7 @@ def _variant_row(services: RunServices, plan: Plan, job: PlannedJob, index: int,
         prompt_cuts=tuple(job.prompt.cuts),
         attempts=candidate.attempts,
         redacted=candidate.redacted,
+        picture=candidate.picture,
     )
     return VariantRow(
         # the run is part of the id: a job redone by a later run must not collide with its first try
@@ -413,5 +415,5 @@ def _top_up_request(have: int, missing: int) -> str:
     )
 
 
-def _as_text(candidate: dict[str, Any]) -> dict[str, str]:
+def as_text(candidate: dict[str, Any]) -> dict[str, str]:
     return {k: "" if v is None else str(v) for k, v in candidate.items()}

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import openai
@@ -49,6 +49,7 @@ from variantly.generation.wire import (
 )
 from variantly.workspace.models import GenerationSettings
 
+T = TypeVar("T")
 CONNECTION_FAILURES_TO_STOP = 5  # in a row, across all calls of a client
 
 
@@ -65,6 +66,7 @@ class CallRecord:
     completion_tokens: int = 0
     cached_tokens: int = 0  # of prompt_tokens, served from the provider's prompt cache
     latency_ms: float = 0.0
+    pictures: int = 0  # an image call's pictures answered (what it is billed by)
 
 
 @dataclass
@@ -144,7 +146,7 @@ class LLMClient:
 
     async def complete(
         self,
-        messages: list[dict[str, str]],
+        messages: list[dict[str, Any]],
         output: type[BaseModel],
         on_call: Callable[[CallRecord], None] | None = None,
         before_attempt: Callable[[], None] | None = None,
@@ -160,13 +162,27 @@ class LLMClient:
 
     async def ask(
         self,
-        messages: list[dict[str, str]],
+        messages: list[dict[str, Any]],
         output: type[BaseModel],
         on_call: Callable[[CallRecord], None] | None = None,
         before_attempt: Callable[[], None] | None = None,
     ) -> tuple[Any, str, list[CallRecord]]:
         """Ask for any structured ``output`` (a brand judge's verdicts too): the parsed answer, its text and every
         attempt's record, with the same retries, circuit breaker and errors as ``complete``."""
+        (parsed, raw), calls = await self.call(
+            lambda record: self._once(messages, output, record), on_call, before_attempt
+        )
+        return parsed, raw, calls
+
+    async def call(
+        self,
+        once: Callable[[CallRecord], Awaitable[T]],
+        on_call: Callable[[CallRecord], None] | None = None,
+        before_attempt: Callable[[], None] | None = None,
+    ) -> tuple[T, list[CallRecord]]:
+        """Any request to the endpoint (``once`` makes one HTTP attempt and fills its record: a chat answer, a
+        picture, a moderation) under the one retry policy, circuit breaker and error mapping; returns its result
+        and every attempt's record."""
         calls: list[CallRecord] = []
         retrying = self._retrying()
         try:
@@ -180,7 +196,7 @@ class LLMClient:
                     record = CallRecord(number, "error")
                     calls.append(record)
                     try:
-                        parsed, raw = await self._once(messages, output, record)
+                        result = await once(record)
                         record.outcome = "ok"
                         self.connection_failures = 0
                     except BaseException as exc:
@@ -220,10 +236,10 @@ class LLMClient:
             raise LLMCallFailed(
                 f"no usable answer after {len(calls)} attempt(s): {type(exc).__name__}: {str(exc)[:200]}"
             ) from exc
-        return parsed, raw, calls
+        return result, calls
 
     async def _once(
-        self, messages: list[dict[str, str]], output: type[BaseModel], record: CallRecord
+        self, messages: list[dict[str, Any]], output: type[BaseModel], record: CallRecord
     ) -> tuple[Any, str]:
         """One HTTP attempt, through the SDK's plain ``post`` with the body as it is, read as JSON here.
 
@@ -254,7 +270,7 @@ class LLMClient:
         content = message.get("content") or ""
         return output.model_validate_json(content), content
 
-    def request_body(self, messages: list[dict[str, str]], output: type[BaseModel]) -> dict[str, Any]:
+    def request_body(self, messages: list[dict[str, Any]], output: type[BaseModel]) -> dict[str, Any]:
         """What a chat completion request sends, live or in a batch."""
         return {
             "model": self.model,

@@ -22,8 +22,18 @@ from sqlalchemy import func, select
 
 from variantly.errors import NotFound
 from variantly.generation.budget import cost
+from variantly.generation.image_api import picture_cost
 from variantly.generation.judge import judge_estimate
-from variantly.generation.prompts import BuiltPrompt, PromptSet, build_prompt, estimate_completion_tokens, json_shape
+from variantly.generation.prompts import (
+    IMAGE_INPUT_TOKENS,
+    BuiltPrompt,
+    PromptSet,
+    build_prompt,
+    count_tokens,
+    estimate_completion_tokens,
+    json_shape,
+    picture_prompt,
+)
 from variantly.generation.summary import JobProblem
 from variantly.store import Store
 from variantly.store.schema import BatchRow, GenerationJobRow, LLMCallRow, VariantRow
@@ -62,6 +72,8 @@ class PlannedJob:
     feedback: list[str] = field(default_factory=list)
     retry_of: str = ""  # the earlier failure this job retries, given to the LLM as context
     resume: Resume | None = None  # an earlier run's last answer to go on from (an unfinished job)
+    pictures: int = 0  # a picture job's pictures (in cost_usd at the image model's per-image price)
+    pictures_cost_usd: float = 0.0
     judge_calls: int = 0  # with the brand judge: its calls on the job's candidates (one for up to five)
     judge_cost_usd: float = 0.0  # and their estimated cost
 
@@ -103,14 +115,26 @@ class Plan:
     @property
     def cost_with_reasks_usd(self) -> float:
         """With the expected re-asks: the high end. A re-ask resends the prompt with the answer and the failures,
-        and what it answers is judged again (priced as a whole judge call: the high end)."""
+        what it answers is judged again (priced as a whole judge call), and a picture job's redo makes pictures."""
         return sum(
             j.cost_usd
             + j.judge_cost_usd
             + self.reasks_per_job
-            * (cost(self.price, j.prompt.tokens + 2 * j.completion_tokens, j.completion_tokens) + j.judge_cost_usd)
+            * (
+                cost(self.price, j.prompt.tokens + 2 * j.completion_tokens, j.completion_tokens)
+                + j.judge_cost_usd
+                + j.pictures_cost_usd  # a redo makes new pictures (the high end: all of them)
+            )
             for j in self.jobs
         )
+
+    @property
+    def pictures(self) -> int:
+        return sum(j.pictures for j in self.jobs)
+
+    @property
+    def pictures_cost_usd(self) -> float:
+        return sum(j.pictures_cost_usd for j in self.jobs)
 
     @property
     def judge_calls(self) -> int:
@@ -276,8 +300,18 @@ def job_key_for(
     workspace: Workspace, prompts: PromptSet, module_id: str, cohort: Cohort, model: str, params: dict, notes: list[str]
 ) -> str:
     job_params = params | ({"feedback": notes} if notes else {})  # feedback makes it a new job
+    job_params |= picture_params(workspace, module_id)
     module_hash = workspace.modules[module_id].content_hash
     return job_key(module_hash, module_id, cohort, prompts.hash, workspace.policy_hash, model, job_params)
+
+
+def picture_params(workspace: Workspace, module_id: str) -> dict:
+    """What a picture job's pictures depend on beyond the module and prompts: the image model and the brand's style
+    (a change is a new job, and makes the pictures made before stale)."""
+    if workspace.modules[module_id].module.picture_slot is None:
+        return {}
+    images = workspace.settings.images
+    return {"picture_model": images.model, "picture_style": images.style.model_dump(mode="json")}
 
 
 def plan_job(
@@ -307,6 +341,14 @@ def plan_job(
     )
     completion = estimate_completion_tokens(module, n)
     key = job_key_for(workspace, prompts, module_id, cohort, plan.model, plan.params, notes)
-    return PlannedJob(
-        module_id, cohort, key, prompt, completion, cost(plan.price, prompt.tokens, completion), notes, retry_of
-    )
+    spent = cost(plan.price, prompt.tokens, completion)
+    pictures = 0.0
+    if (found := module.picture_slot) is not None:  # n pictures, then one chat call that sees them (detail low)
+        images = workspace.settings.images
+        wording = picture_prompt(prompts, workspace, module_id, cohort, feedback=notes)
+        pictures = picture_cost(images.prices.get(images.model), found[1], n, count_tokens(
+            [{"role": "user", "content": wording}], settings.tokenizer))  # fmt: skip
+        spent = cost(plan.price, prompt.tokens + n * IMAGE_INPUT_TOKENS, completion) + pictures
+    job = PlannedJob(module_id, cohort, key, prompt, completion, spent, notes, retry_of)
+    job.pictures, job.pictures_cost_usd = (n, pictures) if found is not None else (0, 0.0)
+    return job

@@ -39,8 +39,21 @@ def encoder(name: str) -> Any:
     return tiktoken.get_encoding(name)
 
 
-def count_tokens(messages: list[dict[str, str]], tokenizer: str) -> int:
-    return sum(_tokens_in(m["content"], tokenizer) + MESSAGE_OVERHEAD_TOKENS for m in messages) + 2
+IMAGE_INPUT_TOKENS = 85  # a picture sent with detail "low": OpenAI counts 85 tokens whatever its size
+
+
+def count_tokens(messages: list[dict[str, Any]], tokenizer: str) -> int:
+    """A chat request's prompt tokens; a message of parts (text and pictures, for alt text) counts each part."""
+    total = 2
+    for message in messages:
+        content = message["content"]
+        if isinstance(content, str):
+            total += _tokens_in(content, tokenizer)
+        else:
+            for part in content:
+                total += _tokens_in(part["text"], tokenizer) if part["type"] == "text" else IMAGE_INPUT_TOKENS
+        total += MESSAGE_OVERHEAD_TOKENS
+    return total
 
 
 @lru_cache(maxsize=1024)
@@ -67,7 +80,7 @@ class PromptSet:
     """The templates in ``prompts/`` and their content hash (part of every variant key)."""
 
     def __init__(self, root: str | Path) -> None:
-        folder = Path(root) / "prompts"
+        folder = self.folder = Path(root) / "prompts"
         if not (folder / "system.jinja").exists():
             raise ConfigurationError(f"{folder}/system.jinja is missing: the workspace needs its prompts")
         self.env = _environment(folder.resolve())
@@ -115,6 +128,8 @@ def build_prompt(
     dims = cohort.as_dict()
     slots, requirements = [], []
     for name, slot in module.slots.items():
+        if slot.type == "image":  # made by the image model; the copy describes it
+            continue
         rules = [slot.description or "text"]
         if slot.type == "asset":
             rules[0] += " (the id of one asset above)"
@@ -126,7 +141,7 @@ def build_prompt(
     context: dict[str, Any] = {
         "module": {"id": module.id, "kind": module.kind, "brief": module.brief.strip()},
         "facts": list(module.facts),
-        "assets": [{"id": a.id, "description": a.description} for a in module.assets],
+        "assets": [] if module.picture_slot else [{"id": a.id, "description": a.description} for a in module.assets],
         "slots": slots,
         "cohort": cohort_context(workspace, cohort),
         "language": LANGUAGES.get(locale, locale),
@@ -199,6 +214,8 @@ def _make_output_model(module: Module, candidates: int) -> type[BaseModel]:
     """
     fields: dict[str, Any] = {}
     for name, slot in module.slots.items():
+        if slot.type == "image":
+            continue
         if slot.type == "asset":
             choices = tuple(a.id for a in module.assets)
             fields[name] = (Literal[choices], Field(description=slot.description or "asset id"))
@@ -216,15 +233,50 @@ def _make_output_model(module: Module, candidates: int) -> type[BaseModel]:
 
 
 def json_shape(module: Module) -> str:
-    inner = ", ".join(f'"{name}": "..."' for name in module.slots)
+    inner = ", ".join(f'"{name}": "..."' for name, slot in module.slots.items() if slot.type != "image")
     return '{"candidates": [{' + inner + "}, ...]}"
 
 
 def estimate_completion_tokens(module: Module, candidates: int) -> int:
     """Rough upper estimate for plans and budgets: ~4 characters a token plus JSON."""
-    per_candidate = sum((slot.max_chars or 40) / 4 + 8 for slot in module.slots.values())
+    per_candidate = sum((slot.max_chars or 40) / 4 + 8 for slot in module.slots.values() if slot.type != "image")
     return int(candidates * per_candidate + 12)
 
 
 def _camel(ident: str) -> str:
     return "".join(part.capitalize() for part in ident.replace("-", "_").split("_"))
+
+
+def picture_prompt(
+    prompts: PromptSet,
+    workspace: Workspace,
+    module_id: str,
+    cohort: Cohort,
+    *,
+    feedback: list[str] | None = None,
+    problems: list[str] | None = None,
+) -> str:
+    """What the image model is asked for one cohort (``prompts/picture.jinja``): the module's brief and facts, the
+    cohort's audiences, the brand's style, whether text may appear; reviewers' feedback and, on a redo, what was
+    wrong with the last pictures. Never a profile: cohorts, not people."""
+    module = workspace.modules[module_id].module
+    found = module.picture_slot
+    assert found is not None, f"{module_id} has no image slot"
+    _, spec = found
+    if not (prompts.folder / "picture.jinja").exists():
+        raise ConfigurationError(
+            f"{prompts.folder}/picture.jinja is missing: module {module_id} generates pictures and its prompt is "
+            "that template (copy it from the example workspace)"
+        )
+    return prompts.render(
+        "picture.jinja",
+        brand=workspace.settings.name,
+        module={"id": module.id, "brief": module.brief.strip(), "caption": spec.caption},
+        facts=list(module.facts),
+        cohort=cohort_context(workspace, cohort),
+        style=workspace.settings.images.style,
+        allow_text=spec.allow_text,
+        references=list(spec.references),
+        feedback=list(feedback or []),
+        problems=list(problems or []),
+    )

@@ -35,6 +35,7 @@ from variantly.generation.budget import Budget
 from variantly.generation.calls import JobStopped, NotStarted, RunServices, RunState
 from variantly.generation.job import record_outcome, run_job
 from variantly.generation.llm import LLMClient
+from variantly.generation.pictures import run_picture_job
 from variantly.generation.plan import Plan, PlannedJob, make_plan
 from variantly.generation.prompts import PromptSet
 from variantly.generation.slots import CallSlots
@@ -235,9 +236,14 @@ class Runner:
         return plan
 
     async def _jobs(
-        self, services: RunServices, state: RunState, on_progress: Callable[[RunSummary, Plan], None] | None
+        self,
+        services: RunServices,
+        state: RunState,
+        on_progress: Callable[[RunSummary, Plan], None] | None,
+        jobs: list[PlannedJob] | None = None,
     ) -> None:
-        """Every planned job at once; the semaphore in ``services`` caps the calls in flight."""
+        """Every planned job (or ``jobs``) at once; the semaphore in ``services`` caps the calls in flight. A module
+        with an image slot makes pictures (``generation.pictures``), any other copy (``generation.job``)."""
         loop = asyncio.get_running_loop()
         progress = _Progress()
         stop, summary = state.stop, state.summary
@@ -251,8 +257,9 @@ class Runner:
                 await run_one(job)
 
         async def run_one(job: PlannedJob) -> None:
+            pictures = services.workspace.modules[job.module_id].module.picture_slot is not None
             try:
-                outcome = await run_job(services, state, job)
+                outcome = await (run_picture_job if pictures else run_job)(services, state, job)
             except NotStarted:
                 return
             except JobStopped:  # the budget could not cover its first call
@@ -273,7 +280,7 @@ class Runner:
             if on_progress:
                 on_progress(summary, state.plan)
 
-        await asyncio.gather(*(one(job) for job in state.plan.jobs))
+        await asyncio.gather(*(one(job) for job in (state.plan.jobs if jobs is None else jobs)))
 
     async def _batches(self, services: RunServices, state: RunState, options: RunOptions) -> None:
         """Collect what earlier batches answered; with ``submit``, send the jobs left as a new batch."""
@@ -284,8 +291,13 @@ class Runner:
             loop = asyncio.get_running_loop()
             state.plan = await loop.run_in_executor(services.worker, self.plan, options)  # collected jobs are done
             summary.jobs_planned = len(state.plan.jobs)
-            batch_id, left = await batch.submit(services, state, state.plan.jobs)
-            summary.jobs_in_batch = len(state.plan.jobs) - len(left)
+            modules = services.workspace.modules
+            live = [j for j in state.plan.jobs if modules[j.module_id].module.picture_slot is not None]
+            copy = [j for j in state.plan.jobs if j not in live]
+            batch_id, left = await batch.submit(services, state, copy) if copy else ("", [])
+            summary.jobs_in_batch = len(copy) - len(left)
+            if live and not left:  # picture jobs are not sent in a batch: made live, now
+                await self._jobs(services, state, None, live)
             summary.jobs_not_started += len(left)
             if left:
                 state.stop.status = "stopped_budget"

@@ -1,0 +1,143 @@
+"""Pictures generated like copy, against the OpenAI-compatible fake (real PNG bytes: plain, with text, flagged by
+moderation, blank): planned and priced, paid from the budget, checked, described, kept by content, redone with the
+reason, idempotent, and once approved served with a srcset, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from conftest import LiveServer, make_app
+from fake_openai import create_app as fake_llm
+from variantly.authoring.review import approve
+from variantly.generation.llm import LLMClient
+from variantly.generation.run import Runner, RunOptions
+from variantly.store.schema import LLMCallRow, VariantRow
+
+COHORT = "industry=retail;segment=startup;locale=en"
+RETAIL_STARTUP = {
+    "id": "p-shop",
+    "traits": {"industry": "retail", "company_size": 20, "locale": "en"},
+    "consent": {"personalisation": True},
+}
+
+
+def runner_for(app, llm: LiveServer, **settings) -> Runner:
+    svc = app.state.service
+    generation = svc.workspace.settings.generation.model_copy(update={"backoff_seconds": 0.01} | settings)
+    return Runner(svc.store, svc.workspace, LLMClient(generation, api_key="sk-local", base_url=f"{llm.url}/v1"))
+
+
+def run(runner: Runner, **options):
+    options = {"modules": ["hero_image"], "cohorts": [COHORT], "candidates": 2} | options
+    return asyncio.run(runner.run(RunOptions(**options), actor="test"))
+
+
+def rows(app) -> list[VariantRow]:
+    with app.state.service.store.sessions() as session:
+        return list(session.query(VariantRow).filter(VariantRow.module_id == "hero_image").order_by(VariantRow.id))
+
+
+def calls(app, run_id: str) -> list[LLMCallRow]:
+    with app.state.service.store.sessions() as session:
+        query = session.query(LLMCallRow).filter(LLMCallRow.run_id == run_id).order_by(LLMCallRow.id)
+        return list(query)
+
+
+def test_a_picture_with_text_is_redone_and_the_approved_picture_is_served_with_a_srcset(
+    workspace_dir: Path, database_url: str
+) -> None:
+    app = make_app(workspace_dir, database_url)
+    with LiveServer(fake_llm()) as llm:
+        runner = runner_for(app, llm)
+        plan = runner.plan(RunOptions(modules=["hero_image"], cohorts=[COHORT], candidates=2))
+        price = app.state.service.workspace.settings.images.prices["gpt-image-1-mini"].of("medium", "1536x1024")
+        assert (len(plan.jobs), plan.pictures) == (1, 2) and plan.pictures_cost_usd >= 2 * price
+        llm.app.state.pictures = ["text", "plain"]  # the first picture has "BUY NOW 50% OFF" in it
+        summary = run(runner)
+        assert (summary.status, summary.jobs_done, summary.reasks) == ("done", 1, 1)
+        made = calls(app, summary.run_id)
+        assert [c.purpose for c in made] == ["picture", "describe", "picture", "describe"]
+        asked = llm.app.state.picture_requests
+        assert [r["n"] for r in asked] == [2, 1] and asked[0]["size"] == "1536x1024"
+        assert "No text in the picture" in asked[0]["prompt"] and "retail" in asked[0]["prompt"]
+        assert "BUY NOW 50% OFF" in asked[1]["prompt"]  # the redo is told what was wrong
+        assert len(llm.app.state.moderation_requests) == 3  # every picture moderated
+        # billed as the provider's table says: pictures made x the per-image price, plus the prompt's text tokens
+        for call, request in zip([c for c in made if c.purpose == "picture"], asked, strict=True):
+            words = len(request["prompt"].split())
+            assert call.cost_usd == pytest.approx(request["n"] * price + words * 5.0 / 1e6)
+            assert call.model == "gpt-image-1-mini"
+
+        variants = rows(app)
+        assert len(variants) == 2 and {v.status for v in variants} == {"pending"}
+        redone = next(v for v in variants if v.report.get("attempts"))
+        tried = redone.report["attempts"][0]["report"]["slots"]["picture"]
+        assert tried[0]["validator"] == "variantly/picture_text"
+        assert "where the module allows none: 'BUY NOW 50% OFF'" in tried[0]["message"]
+        assert redone.report["picture"]["moderated"] and redone.report["picture"]["text"] == ""
+        assert redone.slots["picture"].startswith("image:") and redone.slots["alt"]
+
+        # a second run makes nothing: the job is done
+        again = run(runner)
+        assert again.llm_calls == 0 and len(llm.app.state.picture_requests) == 2
+
+    svc = app.state.service
+    approve(svc.store, redone.id, version=redone.version, actor="rita", workspace=svc.workspace)
+    svc.store.publish("rita", "hero picture")
+    svc.refresh_release()
+    client = TestClient(app)
+    page = client.post("/v1/render", json={"layout": "landing", "profile": RETAIL_STARTUP}).json()
+    hero = next(d for d in page["decisions"] if d["module"] == "hero_image")
+    assert hero["outcome"] == "variant" and hero["variant_id"] == redone.id
+    digest = redone.slots["picture"][6:70]
+    assert f'srcset="/assets/{digest}-480.webp 480w, /assets/{digest}-960.webp 960w' in page["html"]
+    assert 'width="1536" height="1024"' in page["html"]
+    webp = client.get(f"/assets/{digest}-480.webp")
+    assert webp.status_code == 200 and webp.headers["content-type"] == "image/webp"
+    assert webp.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert client.get(f"/assets/{digest}-480.webp", headers={"If-None-Match": webp.headers["etag"]}).status_code == 304
+    original = client.get(f"/assets/{digest}.png")
+    assert original.status_code == 200 and original.content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_flagged_and_a_blank_picture_fail_with_reasons_a_reviewer_understands(workspace_dir, tmp_path) -> None:
+    app = make_app(workspace_dir, f"sqlite:///{tmp_path / 'p.db'}")
+    with LiveServer(fake_llm()) as llm:
+        runner = runner_for(app, llm)
+        llm.app.state.pictures = ["flagged", "blank"] * 3  # and so are the redone ones
+        summary = run(runner)
+    assert summary.jobs_failed == 1 and summary.candidates_failed == 2
+    said = {v.report["slots"]["picture"][0]["message"] for v in rows(app)}
+    assert "the moderation endpoint flagged it: violence" in said
+    assert any(m.startswith("is blank or nearly: one colour") for m in said)
+    assert {v.status for v in rows(app)} == {"guardrail_failed"}
+
+
+def test_the_budget_is_reserved_before_a_picture_is_asked_for(workspace_dir, tmp_path) -> None:
+    app = make_app(workspace_dir, f"sqlite:///{tmp_path / 'p.db'}")
+    with LiveServer(fake_llm()) as llm:
+        summary = run(runner_for(app, llm), budget_usd=0.02)  # two pictures cost 0.03
+        assert llm.app.state.picture_requests == []
+    assert summary.status == "stopped_budget" and summary.jobs_not_started == 1 and summary.cost_usd == 0
+
+
+def test_alt_text_that_says_image_of_fails_like_copy(workspace) -> None:
+    from variantly.authoring.policy_checks import BuiltInChecker
+
+    checker = BuiltInChecker(workspace.policy, workspace.policy_hash)
+    slots = {"picture": "store_floor", "alt": "Image of a shop worker at a screen", "caption": "One view."}
+    failures, _ = checker.slot_failures(workspace, "hero_image", {"industry": "retail", "locale": "en"}, slots)
+    assert [f.message for f in failures["alt"]] == ["alt text starts with 'Image of': say what the picture shows"]
+
+
+def test_text_in_a_picture_is_read_offline(workspace_dir) -> None:
+    from fake_openai import draw_picture
+    from variantly.generation.pictures import read_text
+
+    assert re.sub(r"\s+", " ", read_text(draw_picture("text", "1024x1024", 1))).upper() == "BUY NOW 50% OFF"
+    assert read_text(draw_picture("plain", "1024x1024", 1)) == ""
