@@ -1,8 +1,9 @@
 """Variants whose inputs changed are stale (DESIGN invariant 6).
 
 Editing a module's brief, facts or slots, or the prompts that made a generated
-variant, makes it stale; a stale variant is never served. Free of the generation
-stack so any process that writes to the store can run it.
+variant, or the image model or picture style that made its picture, makes it stale;
+a stale variant is never served. Free of the generation stack so any process that
+writes to the store can run it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def mark_stale(store: Store, workspace: Workspace, prompt_hash: str | None, *, a
             reason = f"module {row.module_id} was edited (brief, facts, slots or assets)"
         elif prompt_hash and row.source == "generated" and row.prompt_hash and row.prompt_hash != prompt_hash:
             reason = "the prompts that made it were edited"
+        elif (look := (row.params or {}).get("picture_look")) and look != workspace.settings.images.look:
+            reason = "the image model or the brand's picture style (images: in variantly.yml) changed"
         else:
             continue
         change_variant(

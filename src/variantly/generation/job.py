@@ -40,7 +40,7 @@ from variantly.generation.calls import (
 )
 from variantly.generation.judge import JOB_COPIES, Verdicts, brand_problems, judge_messages, read_verdicts
 from variantly.generation.llm import Completion
-from variantly.generation.plan import Plan, PlannedJob, Resume
+from variantly.generation.plan import Plan, PlannedJob, Resume, picture_params
 from variantly.generation.prompts import output_model
 from variantly.generation.summary import JobProblem
 from variantly.store.runs import FinishedJob
@@ -355,7 +355,7 @@ def _variant_row(services: RunServices, plan: Plan, job: PlannedJob, index: int,
         prompt_hash=plan.prompt_hash,
         policy_hash=plan.policy_hash,
         model=plan.model,
-        params=plan.params_for(job) | {"run_id": services.run_id},
+        params=plan.params_for(job) | picture_params(services.workspace, job.module_id) | {"run_id": services.run_id},
         source="generated",
         report=VariantReport(check=candidate.report, generation=record).stored(),
         brand=_with_verdicts(services, job, candidate),

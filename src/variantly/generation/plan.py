@@ -310,8 +310,7 @@ def picture_params(workspace: Workspace, module_id: str) -> dict:
     (a change is a new job, and makes the pictures made before stale)."""
     if workspace.modules[module_id].module.picture_slot is None:
         return {}
-    images = workspace.settings.images
-    return {"picture_model": images.model, "picture_style": images.style.model_dump(mode="json")}
+    return {"picture_look": workspace.settings.images.look}
 
 
 def plan_job(

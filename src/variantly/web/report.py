@@ -10,6 +10,7 @@ from variantly.authoring.report import Failure, VariantReport
 from variantly.store.schema import VariantRow
 from variantly.workspace import Workspace
 from variantly.workspace.cohorts import Cohort
+from variantly.workspace.images import PictureRef
 from variantly.workspace.models import localized
 
 
@@ -80,3 +81,26 @@ def slot_rows(workspace: Workspace, row: VariantRow) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def picture_view(workspace: Workspace, row: VariantRow) -> dict[str, Any] | None:
+    """A variant's generated picture as a reviewer sees it: a thumbnail (the smallest copy), the original, its alt
+    text, and how it was made (the prompt, the model, what moderation and OCR found)."""
+    module_file = workspace.modules.get(row.module_id)
+    found = module_file.module.picture_slot if module_file else None
+    if found is None:
+        return None
+    name, spec = found
+    ref = PictureRef.parse(row.slots.get(name, ""))
+    if ref is None:
+        return None
+    generation = VariantReport.from_stored(row.report).generation
+    return {
+        "slot": name,
+        "thumb": ref.path(ref.widths(spec.widths)[0]),
+        "original": ref.path(),
+        "width": ref.width,
+        "height": ref.height,
+        "alt": row.slots.get(spec.alt_slot, ""),
+        "made": generation.picture if generation else None,
+    }

@@ -18,7 +18,7 @@ from variantly.errors import TooManyAttempts, Unauthenticated, VariantlyError
 from variantly.store.variants import get_variant
 from variantly.web import session as sessions
 from variantly.web.pages import local_path, read_form, render_page, signed_in, to_login
-from variantly.web.report import brand_rows, slot_rows
+from variantly.web.report import brand_rows, picture_view, slot_rows
 from variantly.web.security import SecureRoute
 from variantly.web.throttle import SignInThrottle
 
@@ -144,6 +144,7 @@ def queue(request: Request) -> Response:
         page=page,
         checks={v.id: VariantReport.from_stored(v.report).check for v in page.items},
         brands={v.id: stored_score(v) for v in page.items},
+        pictures={v.id: picture_view(svc.workspace, v) for v in page.items},
         counts=page.counts,
         filters=filters,
         order=_order(request),
@@ -204,6 +205,7 @@ def variant_page(variant_id: str, request: Request) -> Response:
         "variant.html",
         v=row,
         slots=slot_rows(svc.workspace, row),
+        picture=picture_view(svc.workspace, row),
         prev=prev,
         next=next_,
         query=_query(request),

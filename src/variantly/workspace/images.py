@@ -12,6 +12,8 @@ served at ``/assets/<sha256>[-<width>].<ext>``, immutable.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -105,6 +107,13 @@ class ImageSettings(_Strict):
         default="", description="where mail clients fetch pictures (an email needs absolute URLs), e.g. https://..."
     )
     email_width: int = Field(default=600, ge=64, le=2048, description="the width an email shows a picture at")
+
+    @property
+    def look(self) -> str:
+        """What a picture depends on beyond its module and prompt: the image model and the brand's style. A picture
+        made under another look is stale."""
+        basis = json.dumps([self.model, self.style.model_dump(mode="json")], sort_keys=True)
+        return hashlib.sha256(basis.encode()).hexdigest()[:16]
 
 
 REF = re.compile(r"^image:(?P<hash>[0-9a-f]{64})\.(?P<ext>png|jpg|webp)@(?P<w>\d{1,5})x(?P<h>\d{1,5})$")
