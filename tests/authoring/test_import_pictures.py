@@ -1,0 +1,83 @@
+"""A variants file can name picture files: read and checked with every line before anything is kept, kept by content,
+the picture's own checks in the variant's report."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from variantly.authoring.constraints import check_constraints
+from variantly.authoring.importing import import_variants
+from variantly.errors import ImportFileError
+from variantly.store import Store
+from variantly.store.images import image_names
+from variantly.store.schema import VariantRow
+
+ALT = "A shop worker beside a screen showing one customer"
+LINE = {"module": "hero_image", "cohort": {"industry": "retail", "locale": "en"},
+        "slots": {"alt": ALT, "caption": "Order history at hand."}}  # fmt: skip
+
+
+def write(folder: Path, picture: str) -> Path:
+    path = folder / "pictures.jsonl"
+    path.write_text(json.dumps(LINE | {"slots": LINE["slots"] | {"picture": picture}}) + "\n")
+    return path
+
+
+def png(size: tuple[int, int], colour=None) -> bytes:
+    image = Image.new("RGB", size, colour or (90, 120, 200))
+    if colour is None:
+        image.paste((240, 200, 170), (size[0] // 3, size[1] // 3, size[0] // 2, size[1] // 2))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    found = Store(f"sqlite:///{tmp_path / 'pictures.db'}")
+    yield found
+    found.dispose()
+
+
+def test_a_missing_picture_file_names_its_line_and_nothing_is_imported(workspace, store, tmp_path) -> None:
+    with pytest.raises(ImportFileError) as found:
+        import_variants(store, workspace, write(tmp_path, "nowhere.png"), actor="t", check=check_constraints)
+    assert "pictures.jsonl:1: slots.picture: cannot read the picture 'nowhere.png'" in found.value.message
+    with store.sessions() as session:
+        assert session.query(VariantRow).count() == 0
+
+
+def test_a_file_that_is_not_a_picture_is_refused_by_line(workspace, store, tmp_path) -> None:
+    (tmp_path / "notes.png").write_text("not a picture")
+    with pytest.raises(ImportFileError) as found:
+        import_variants(store, workspace, write(tmp_path, "notes.png"), actor="t", check=check_constraints)
+    assert "pictures.jsonl:1: slots.picture: 'notes.png' is not a picture (PNG, JPEG or WebP)" in found.value.message
+
+
+def test_a_picture_of_the_wrong_size_is_kept_for_review_but_fails_its_check(workspace, store, tmp_path) -> None:
+    (tmp_path / "square.png").write_bytes(png((1024, 1024)))
+    summary = import_variants(store, workspace, write(tmp_path, "square.png"), actor="t", check=check_constraints)
+    assert summary.failed == 1
+    with store.sessions() as session:
+        row = session.query(VariantRow).one()
+    assert row.status == "guardrail_failed" and row.slots["picture"].startswith("image:")
+    said = row.report["slots"]["picture"][0]["message"]
+    assert said == "is 1024x1024 (aspect 1.00); the slot asks for 1536x1024 (aspect 1.50)"
+    digest = row.slots["picture"][6:70]
+    assert sorted(image_names(store, digest)) == sorted(
+        [f"{digest}.png"] + [f"{digest}-{w}.{e}" for w in (480, 960, 1024) for e in ("png", "webp")]
+    )
+
+
+def test_a_good_picture_passes_and_a_blank_one_does_not(workspace, store, tmp_path) -> None:
+    (tmp_path / "hero.png").write_bytes(png((1536, 1024)))
+    summary = import_variants(store, workspace, write(tmp_path, "hero.png"), actor="t", check=check_constraints)
+    assert (summary.pending, summary.failed) == (1, 0)
+    (tmp_path / "grey.png").write_bytes(png((1536, 1024), (128, 128, 128)))
+    summary = import_variants(store, workspace, write(tmp_path, "grey.png"), actor="t", check=check_constraints)
+    assert summary.failed == 1 and "is blank or nearly" in summary.failures[0]
