@@ -69,3 +69,17 @@ def test_lint_names_a_missing_alt_slot_and_a_reference_that_is_not_an_asset(
     with pytest.raises(Exception) as found:
         load_workspace(workspace_dir)
     assert message in str(found.value) and "hero_image.jinja:" in str(found.value)
+
+
+def test_a_picture_sent_by_email_needs_a_public_base_url(workspace_dir: Path) -> None:
+    path = workspace_dir / "modules" / "hero_image.jinja"
+    text = path.read_text().replace("channels: [web]", "channels: [web, email]")
+    text += '{% block email_html %}<img src="{{ picture.src }}" alt="{{ slots.alt }}">{% endblock %}\n'
+    text += "{% block email_text %}{{ slots.caption }}{% endblock %}\n"
+    path.write_text(text)
+    with pytest.raises(Exception) as found:
+        load_workspace(workspace_dir)
+    assert "a picture sent by email needs an absolute URL: set images.public_base_url" in str(found.value)
+    settings = workspace_dir / "variantly.yml"
+    settings.write_text(settings.read_text() + "\nimages:\n  public_base_url: https://cdn.lumen.example\n")
+    assert load_workspace(workspace_dir).modules["hero_image"].module.channels == ["web", "email"]

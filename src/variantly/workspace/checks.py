@@ -102,7 +102,7 @@ def check_module(
         problems.append(
             Problem(path, *at("slots"), "an asset or image slot needs an 'assets' list (its default is one of them)")
         )
-    problems += _picture_problems(path, module, at)
+    problems += _picture_problems(path, module, at, settings)
 
     for i, rule in enumerate(module.suppress):
         for ref in references(rule.when):
@@ -188,10 +188,23 @@ def _block_problems(
     return problems
 
 
-def _picture_problems(path: str, module: Module, at: Callable[..., tuple[int, int]]) -> list[Problem]:
-    """A generated image slot: at most one, its alt text a text slot of the module, its references its assets."""
+def _picture_problems(
+    path: str, module: Module, at: Callable[..., tuple[int, int]], settings: Settings
+) -> list[Problem]:
+    """A generated image slot: at most one, its alt text a text slot of the module, its references its assets, and
+    in a channel read away from the site (email) a public base URL to fetch it from."""
     pictures = [(name, slot.image) for name, slot in module.slots.items() if slot.image is not None]
     problems = []
+    away = [c for c in module.channels if CHANNELS[c].absolute_urls]
+    if pictures and away and not settings.images.public_base_url:
+        problems.append(
+            Problem(
+                path,
+                *at("channels"),
+                f"a picture sent by {', '.join(away)} needs an absolute URL: set images.public_base_url in "
+                "variantly.yml (where mail clients fetch /assets/...)",
+            )
+        )
     if len(pictures) > 1:
         problems.append(Problem(path, *at("slots"), "a module generates one picture: one slot with 'type: image'"))
     for name, picture in pictures:
