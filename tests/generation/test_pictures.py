@@ -141,3 +141,13 @@ def test_text_in_a_picture_is_read_offline(workspace_dir) -> None:
 
     assert re.sub(r"\s+", " ", read_text(draw_picture("text", "1024x1024", 1))).upper() == "BUY NOW 50% OFF"
     assert read_text(draw_picture("plain", "1024x1024", 1)) == ""
+
+
+def test_with_batch_the_copy_goes_in_a_batch_and_the_pictures_are_made_live(workspace_dir, tmp_path) -> None:
+    app = make_app(workspace_dir, f"sqlite:///{tmp_path / 'p.db'}")
+    cta = "segment=startup;behaviour=*;locale=en"
+    with LiveServer(fake_llm()) as llm:
+        summary = run(runner_for(app, llm), modules=["hero_image", "cta"], cohorts=[COHORT, cta], batch="submit")
+        assert len(llm.app.state.batches) == 1 and len(llm.app.state.picture_requests) == 1
+    assert (summary.jobs_in_batch, summary.jobs_done) == (1, 1)
+    assert {v.status for v in rows(app)} == {"pending"} and len(rows(app)) == 2
