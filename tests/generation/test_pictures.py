@@ -151,3 +151,43 @@ def test_with_batch_the_copy_goes_in_a_batch_and_the_pictures_are_made_live(work
         assert len(llm.app.state.batches) == 1 and len(llm.app.state.picture_requests) == 1
     assert (summary.jobs_in_batch, summary.jobs_done) == (1, 1)
     assert {v.status for v in rows(app)} == {"pending"} and len(rows(app)) == 2
+
+
+def test_reference_images_go_through_images_edit_and_feedback_reaches_the_next_picture(workspace_dir, tmp_path) -> None:
+    from variantly.authoring.review import reject
+
+    module = workspace_dir / "modules" / "hero_image.jinja"
+    module.write_text(
+        module.read_text().replace("widths: [480, 960]", "widths: [480, 960]\n      references: [team_dashboard.svg]")
+    )
+    app = make_app(workspace_dir, f"sqlite:///{tmp_path / 'p.db'}")
+    with LiveServer(fake_llm()) as llm:
+        runner = runner_for(app, llm)
+        first = run(runner)
+        assert first.jobs_done == 1 and llm.app.state.picture_requests[0]["references"] == 1  # multipart: an edit
+        assert "Show the product exactly as in the reference images" in llm.app.state.picture_requests[0]["prompt"]
+        one = rows(app)[0]
+        reject(app.state.service.store, one.id, version=one.version, actor="rita",
+               reason="Show a shop counter, not an office", regenerate=True)  # fmt: skip
+        again = run(runner)
+        assert again.jobs_done == 1
+        assert "Show a shop counter, not an office" in llm.app.state.picture_requests[-1]["prompt"]
+
+
+def test_a_new_picture_style_makes_the_pictures_made_before_stale(workspace_dir, tmp_path) -> None:
+    from variantly.authoring.staleness import mark_stale
+    from variantly.workspace import load_workspace
+
+    app = make_app(workspace_dir, f"sqlite:///{tmp_path / 'p.db'}")
+    with LiveServer(fake_llm()) as llm:
+        assert run(runner_for(app, llm)).jobs_done == 1
+    settings = workspace_dir / "variantly.yml"
+    settings.write_text(settings.read_text() + "\nimages:\n  style: {palette: warm earth tones}\n")
+    changed = load_workspace(workspace_dir)
+    assert mark_stale(app.state.service.store, changed, None, actor="test") == 2
+    assert {v.status for v in rows(app)} == {"stale"}
+    with app.state.service.store.sessions() as session:
+        from variantly.store.schema import AuditEntry
+
+        reasons = {e.reason for e in session.query(AuditEntry).filter(AuditEntry.action == "stale")}
+    assert reasons == {"the image model or the brand's picture style (images: in variantly.yml) changed"}

@@ -405,7 +405,7 @@ def _redacted(
         failures[slot].append(Failure(validator=PERSONAL_DATA, message=message, spans=spans))
     channels = channel_failures(services.workspace, module_id, cohort, slots)
     report = CheckReport.of(failures, checker.policy_hash, channels=channels, unchecked=unchecked)
-    return Candidate(slots, report, candidate.attempts, redacted=True)
+    return replace(candidate, slots=slots, report=report, redacted=True)
 
 
 def _top_up_request(have: int, missing: int) -> str:

@@ -229,6 +229,12 @@ class Runner:
             raise ConfigurationError(
                 f"--budget-usd needs the price of model {plan.model}: add it under generation.prices in variantly.yml"
             )
+        images = self.workspace.settings.images
+        if options.budget_usd is not None and plan.pictures and images.prices.get(images.model) is None:
+            raise ConfigurationError(
+                f"--budget-usd needs the per-image price of model {images.model}: add it under images.prices in "
+                "variantly.yml"
+            )
         if plan.jobs or options.batch:  # a collect checks answers for jobs the plan does not list
             # guardrails-ai is imported off the loop, but before any call: importing it while a call is in
             # flight let the openai SDK find a half-imported httpx2 in sys.modules (seen in CI)
