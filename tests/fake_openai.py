@@ -204,6 +204,9 @@ def create_app(latency: float = 0.0, batch_polls: int = 1) -> Starlette:
             body["references"] = len(form.getlist("image[]") or form.getlist("image"))
         else:
             body = await request.json()
+        return JSONResponse(picture_answer(body))
+
+    def picture_answer(body: dict) -> dict:
         app.state.picture_requests.append(body)
         count, size, fmt = int(body.get("n", 1)), body.get("size", "1024x1024"), body.get("output_format", "png")
         data = []
@@ -214,7 +217,7 @@ def create_app(latency: float = 0.0, batch_polls: int = 1) -> Starlette:
         words = len(str(body.get("prompt", "")).split())
         usage = {"input_tokens": words, "output_tokens": 1056 * count, "total_tokens": words + 1056 * count,
                  "input_tokens_details": {"text_tokens": words, "image_tokens": 0}}  # fmt: skip
-        return JSONResponse({"created": int(time.time()), "data": data, "usage": usage, "output_format": fmt})
+        return {"created": int(time.time()), "data": data, "usage": usage, "output_format": fmt}
 
     async def moderations(request: Request) -> JSONResponse:
         body = await request.json()
@@ -255,12 +258,12 @@ def create_app(latency: float = 0.0, batch_polls: int = 1) -> Starlette:
             out = []
             for line in app.state.files[batch["input_file_id"]].decode().splitlines():
                 request_line = json.loads(line)
-                app.state.requests.append(request_line["body"])
-                response = {
-                    "status_code": 200,
-                    "request_id": "req",
-                    "body": answer(request_line["body"], len(app.state.requests)),
-                }
+                if request_line["url"] == "/v1/images/generations":
+                    answered = picture_answer(request_line["body"])
+                else:
+                    app.state.requests.append(request_line["body"])
+                    answered = answer(request_line["body"], len(app.state.requests))
+                response = {"status_code": 200, "request_id": "req", "body": answered}
                 out.append(
                     json.dumps({"id": "r", "custom_id": request_line["custom_id"], "response": response, "error": None})
                 )

@@ -143,13 +143,29 @@ def test_text_in_a_picture_is_read_offline(workspace_dir) -> None:
     assert read_text(draw_picture("plain", "1024x1024", 1)) == ""
 
 
-def test_with_batch_the_copy_goes_in_a_batch_and_the_pictures_are_made_live(workspace_dir, tmp_path) -> None:
+def test_with_batch_the_pictures_go_in_their_own_batch_and_are_checked_when_collected(workspace_dir, tmp_path) -> None:
     app = make_app(workspace_dir, f"sqlite:///{tmp_path / 'p.db'}")
     cta = "segment=startup;behaviour=*;locale=en"
     with LiveServer(fake_llm()) as llm:
-        summary = run(runner_for(app, llm), modules=["hero_image", "cta"], cohorts=[COHORT, cta], batch="submit")
-        assert len(llm.app.state.batches) == 1 and len(llm.app.state.picture_requests) == 1
-    assert (summary.jobs_in_batch, summary.jobs_done) == (1, 1)
+        runner = runner_for(app, llm)
+        sent = run(runner, modules=["hero_image", "cta"], cohorts=[COHORT, cta], batch="submit")
+        assert sent.jobs_in_batch == 2 and sent.llm_calls == 0 and len(llm.app.state.batches) == 2
+        endpoints = sorted(line.split('"url": "')[1].split('"')[0] for content in llm.app.state.files.values()
+                           for line in content.decode().splitlines())  # fmt: skip
+        assert endpoints == ["/v1/chat/completions", "/v1/images/generations"]
+        assert llm.app.state.picture_requests == []  # nothing made until the provider runs the batch
+        llm.app.state.pictures = ["text", "plain"]
+        waiting = run(runner, modules=["hero_image", "cta"], cohorts=[COHORT, cta], batch="collect")
+        assert waiting.batches_waiting == 2  # the fake's batches read in_progress once
+        collected = run(runner, modules=["hero_image", "cta"], cohorts=[COHORT, cta], batch="collect")
+        assert collected.jobs_done == 2 and collected.reasks == 1
+        assert [r["n"] for r in llm.app.state.picture_requests] == [2, 1]  # the batch's two, then one redone live
+    made = calls(app, collected.run_id)
+    price = app.state.service.workspace.settings.images.prices["gpt-image-1-mini"].of("medium", "1536x1024")
+    batched = next(c for c in made if c.purpose == "batch" and c.model == "gpt-image-1-mini")
+    live = next(c for c in made if c.purpose == "picture")
+    assert batched.cost_usd == pytest.approx((2 * price + batched.prompt_tokens * 5.0 / 1e6) / 2)  # half price
+    assert live.cost_usd == pytest.approx(price + live.prompt_tokens * 5.0 / 1e6)
     assert {v.status for v in rows(app)} == {"pending"} and len(rows(app)) == 2
 
 

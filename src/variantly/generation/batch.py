@@ -28,13 +28,18 @@ from sqlalchemy import select
 from variantly.errors import LLMRefused, LLMTruncated
 from variantly.generation.budget import BudgetReached, cost
 from variantly.generation.calls import JobStopped, RunServices, RunState, record_call
+from variantly.generation.image_api import picture_cost, picture_request, read_pictures
 from variantly.generation.job import ended_without_candidates, record_outcome, run_job
-from variantly.generation.llm import CallRecord, Completion
+from variantly.generation.llm import BatchEndpoint, CallRecord, Completion
+from variantly.generation.pictures import run_picture_job
 from variantly.generation.plan import PlannedJob, plan_job
-from variantly.generation.prompts import output_model
+from variantly.generation.prompts import output_model, picture_prompt
 from variantly.store.schema import BatchRow, utcnow
 from variantly.workspace.cohorts import Cohort
+from variantly.workspace.images import Picture
 
+CHAT: BatchEndpoint = "/v1/chat/completions"
+PICTURES: BatchEndpoint = "/v1/images/generations"
 WAITING = ("validating", "in_progress", "finalizing", "cancelling")
 ANSWERED = ("completed", "expired", "cancelled")  # the output file holds what was answered
 
@@ -48,18 +53,13 @@ class BatchReport:
 
 
 async def submit(services: RunServices, state: RunState, jobs: list[PlannedJob]) -> tuple[str, list[PlannedJob]]:
-    """Send ``jobs`` as one batch, as many as the budget's worst case covers; returns (id, jobs not sent)."""
+    """Send copy ``jobs`` as one batch, as many as the budget's worst case covers; returns (id, jobs not sent)."""
     settings = services.workspace.settings.generation
     price = state.plan.price
     discount = price.batch_discount if price is not None else 1.0
-    sent, left = [], []
-    for job in jobs:
-        worst = cost(price, job.prompt.tokens, settings.max_completion_tokens)  # tokens counted when planned
-        try:
-            state.budget.reserve(worst * discount)  # committed: the batch may answer every request in full
-            sent.append(job)
-        except BudgetReached:
-            left.append(job)
+    sent, left = _reserved(
+        state, jobs, lambda job: cost(price, job.prompt.tokens, settings.max_completion_tokens) * discount
+    )
     if not sent:
         return "", left
     wanted = state.plan.params["candidates"]
@@ -69,12 +69,58 @@ async def submit(services: RunServices, state: RunState, jobs: list[PlannedJob])
         )
         for job in sent
     ]
-    batch_id, file_id = await services.llm.submit_batch(requests)
+    return await _send(services, state, sent, requests, CHAT, state.plan.model), left
+
+
+async def submit_pictures(
+    services: RunServices, state: RunState, jobs: list[PlannedJob]
+) -> tuple[str, list[PlannedJob]]:
+    """Send picture ``jobs`` as one batch of ``/v1/images/generations`` (a batch serves one endpoint); their checks,
+    descriptions and redos follow live at collect. Returns (id, jobs not sent)."""
+    images = services.workspace.settings.images
+    price = images.prices.get(images.model)
+    discount = price.batch_discount if price is not None else 1.0
+    wanted = state.plan.params["candidates"]
+    prompts = {job.key: _picture_prompt(services, job) for job in jobs}
+
+    def worst(job: PlannedJob) -> float:
+        return picture_cost(price, _spec(services, job), wanted, len(prompts[job.key])) * discount
+
+    sent, left = _reserved(state, jobs, worst)
+    if not sent:
+        return "", left
+    requests = [picture_request(job.key, images.model, prompts[job.key], _spec(services, job), wanted) for job in sent]
+    return await _send(services, state, sent, requests, PICTURES, images.model), left
+
+
+def _reserved(
+    state: RunState, jobs: list[PlannedJob], worst: Callable[[PlannedJob], float]
+) -> tuple[list[PlannedJob], list[PlannedJob]]:
+    """The jobs whose worst case the budget covers (committed: a batch may answer every request in full)."""
+    sent, left = [], []
+    for job in jobs:
+        try:
+            state.budget.reserve(worst(job))
+            sent.append(job)
+        except BudgetReached:
+            left.append(job)
+    return sent, left
+
+
+async def _send(
+    services: RunServices,
+    state: RunState,
+    sent: list[PlannedJob],
+    requests: list[dict[str, Any]],
+    endpoint: BatchEndpoint,
+    model: str,
+) -> str:
+    batch_id, file_id = await services.llm.submit_batch(requests, endpoint=endpoint)
     row = BatchRow(
         id=batch_id,
         run_id=services.run_id,
         status="validating",
-        model=state.plan.model,
+        model=model,
         input_file_id=file_id,
         jobs=[
             {
@@ -83,12 +129,23 @@ async def submit(services: RunServices, state: RunState, jobs: list[PlannedJob])
                 "cohort": j.cohort.key,
                 "feedback": j.feedback,
                 "retry_of": j.retry_of,
+                "endpoint": endpoint,
             }
             for j in sent
         ],
     )
     await _in_worker(services, lambda: _save_batch(services, row))
-    return batch_id, left
+    return batch_id
+
+
+def _spec(services: RunServices, job: PlannedJob) -> Picture:
+    found = services.workspace.modules[job.module_id].module.picture_slot
+    assert found is not None
+    return found[1]
+
+
+def _picture_prompt(services: RunServices, job: PlannedJob) -> str:
+    return picture_prompt(services.prompts, services.workspace, job.module_id, job.cohort, feedback=job.feedback)
 
 
 async def collect(services: RunServices, state: RunState, report: BatchReport) -> None:
@@ -133,6 +190,8 @@ async def _settle(
             services, state, ended_without_candidates(state, job, [], "unfinished", f"batch: {reason}")
         )
         return "unanswered"
+    if info.get("endpoint") == PICTURES:
+        return await _settle_pictures(services, state, job, answer["response"]["body"])
     output = output_model(services.workspace.modules[job.module_id].module, state.plan.params["candidates"])
     record = CallRecord(1, "ok")
     try:
@@ -153,6 +212,26 @@ async def _settle(
     with contextlib.suppress(JobStopped):  # a job always has its batch call: this only guards a future change
         outcome = await run_job(services, state, job, first=Completion(items, raw, [record]))
         await record_outcome(services, state, outcome)  # re-asks the budget could not cover: saved as it stands
+    return "answered"
+
+
+async def _settle_pictures(services: RunServices, state: RunState, job: PlannedJob, body: dict[str, Any]) -> str:
+    """A batch's pictures for one job, billed at the batch price, then checked, described and redone live."""
+    images = services.workspace.settings.images
+    price = images.prices.get(images.model)
+    record = CallRecord(1, "ok")
+    pictures = read_pictures(body, record)
+    spent = picture_cost(price, _spec(services, job), record.pictures, record.prompt_tokens)
+    spent *= price.batch_discount if price is not None else 1.0
+    calls: list = state.unsaved.setdefault(job.key, [])
+    state.budget.settle(0.0, record_call(services, state, job, calls, record, "batch", spent=spent, model=images.model))
+    if not pictures:
+        ended = ended_without_candidates(state, job, calls, "failed", "batch: the image endpoint answered no picture")
+        await record_outcome(services, state, ended)
+        return "answered"
+    with contextlib.suppress(JobStopped):
+        outcome = await run_picture_job(services, state, job, first=pictures)
+        await record_outcome(services, state, outcome)
     return "answered"
 
 

@@ -42,6 +42,28 @@ def picture_cost(price: ImagePrice | None, spec: Picture, pictures: int, prompt_
     return pictures * each + prompt_tokens * price.input_per_million / 1_000_000
 
 
+def picture_body(model: str, prompt: str, spec: Picture, count: int) -> dict[str, Any]:
+    """What ``images.generate`` is sent, live or in a batch."""
+    return {"model": model, "prompt": prompt, "n": count, "size": spec.size, "quality": spec.quality,
+            "output_format": spec.format}  # fmt: skip
+
+
+def picture_request(custom_id: str, model: str, prompt: str, spec: Picture, count: int) -> dict[str, Any]:
+    """One line of a batch input file for ``/v1/images/generations``."""
+    body = picture_body(model, prompt, spec, count)
+    return {"custom_id": custom_id, "method": "POST", "url": "/v1/images/generations", "body": body}
+
+
+def read_pictures(body: dict[str, Any], record: CallRecord) -> list[bytes]:
+    """The pictures of an images response (a batch line's body), their tokens and count into ``record``."""
+    usage = body.get("usage") or {}
+    record.prompt_tokens = usage.get("input_tokens") or 0
+    record.completion_tokens = usage.get("output_tokens") or 0
+    pictures = [base64.b64decode(item["b64_json"]) for item in body.get("data") or [] if item.get("b64_json")]
+    record.pictures = len(pictures)
+    return pictures
+
+
 async def make_pictures(
     llm: LLMClient,
     model: str,
@@ -56,14 +78,7 @@ async def make_pictures(
     """``count`` pictures for one prompt; with reference images, through ``images.edit``."""
 
     async def once(record: CallRecord) -> list[bytes]:
-        options: dict[str, Any] = {
-            "model": model,
-            "prompt": prompt,
-            "n": count,
-            "size": spec.size,
-            "quality": spec.quality,
-            "output_format": spec.format,
-        }
+        options = picture_body(model, prompt, spec, count)
         if references:
             files = [(p.name, p.read_bytes(), MIME_OF.get(p.suffix.lstrip(".").replace("jpg", "jpeg"), "image/png"))
                      for p in references]  # fmt: skip

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 import openai
@@ -50,6 +50,7 @@ from variantly.generation.wire import (
 from variantly.workspace.models import GenerationSettings
 
 T = TypeVar("T")
+BatchEndpoint = Literal["/v1/chat/completions", "/v1/images/generations"]  # one endpoint a batch
 CONNECTION_FAILURES_TO_STOP = 5  # in a row, across all calls of a client
 
 
@@ -287,15 +288,19 @@ class LLMClient:
             return response_format_for(output, self.settings.schema_string_lengths)
         return {"type": "json_object"}
 
-    async def submit_batch(self, requests: list[dict[str, Any]]) -> tuple[str, str]:
-        """Upload the requests as JSONL and start a batch; returns (batch id, input file id)."""
+    async def submit_batch(
+        self, requests: list[dict[str, Any]], endpoint: BatchEndpoint = "/v1/chat/completions"
+    ) -> tuple[str, str]:
+        """Upload the requests as JSONL and start a batch of one ``endpoint``; returns (batch id, input file id)."""
         body = "\n".join(json.dumps(r, ensure_ascii=False) for r in requests).encode()
         uploaded = await self._with_retries(
             lambda: self.client.files.create(file=("variantly-batch.jsonl", body), purpose="batch")
         )
         batch = await self._with_retries(
             lambda: self.client.batches.create(
-                input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+                input_file_id=uploaded.id,
+                endpoint=endpoint,
+                completion_window="24h",
             )
         )
         return batch.id, uploaded.id

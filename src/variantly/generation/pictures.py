@@ -51,9 +51,11 @@ def read_text(data: bytes) -> str:
     return " ".join(str(line[1]) for line in found or [] if float(line[2]) >= 0.5).strip()
 
 
-async def run_picture_job(services: RunServices, state: RunState, job: PlannedJob) -> JobOutcome:
+async def run_picture_job(
+    services: RunServices, state: RunState, job: PlannedJob, first: list[bytes] | None = None
+) -> JobOutcome:
     """Run one picture job to its outcome; raises ``JobStopped``/``NotStarted`` like ``run_job`` when it made no
-    call."""
+    call. ``first``: pictures that came another way (a batch), checked and described as if just made."""
     calls = state.unsaved.setdefault(job.key, [])
     maker = _PictureRound(services, state, job, Asking(services, state, job, calls))
     candidates: list[Candidate] = []
@@ -61,7 +63,7 @@ async def run_picture_job(services: RunServices, state: RunState, job: PlannedJo
     status: JobStatus = "failed"
     error = ""
     try:
-        candidates = await maker.round(maker.asking.wanted, [])
+        candidates = await maker.round(maker.asking.wanted, [], made=first)
         while not maker.asking.out_of_budget and reasks < services.max_reasks:
             failing_at = [i for i, c in enumerate(candidates) if c.failing]
             if not failing_at:
@@ -110,8 +112,11 @@ class _PictureRound:
         self.slot, self.spec = found
         self.images = services.workspace.settings.images
 
-    async def round(self, count: int, problems: list[str], redo: list[Candidate] | None = None) -> list[Candidate]:
-        """``count`` candidates: new pictures unless only the words of ``redo`` failed (then new words only)."""
+    async def round(
+        self, count: int, problems: list[str], redo: list[Candidate] | None = None, made: list[bytes] | None = None
+    ) -> list[Candidate]:
+        """``count`` candidates: new pictures (or those ``made`` already) unless only the words of ``redo`` failed
+        (then new words only)."""
         if redo is not None and not problems:  # the pictures passed; their alt text or caption did not
             refs: list[PictureRef | None] = [PictureRef.parse(c.slots[self.slot]) for c in redo]
             records: list[PictureRecord | None] = [c.picture for c in redo]
@@ -127,7 +132,7 @@ class _PictureRound:
             feedback=self.job.feedback,
             problems=problems,
         )
-        pictures = await self._make(prompt, count)
+        pictures = made[:count] if made is not None else await self._make(prompt, count)
         refs = []
         records = []
         found = []

@@ -246,9 +246,8 @@ class Runner:
         services: RunServices,
         state: RunState,
         on_progress: Callable[[RunSummary, Plan], None] | None,
-        jobs: list[PlannedJob] | None = None,
     ) -> None:
-        """Every planned job (or ``jobs``) at once; the semaphore in ``services`` caps the calls in flight. A module
+        """Every planned job at once; the semaphore in ``services`` caps the calls in flight. A module
         with an image slot makes pictures (``generation.pictures``), any other copy (``generation.job``)."""
         loop = asyncio.get_running_loop()
         progress = _Progress()
@@ -286,10 +285,11 @@ class Runner:
             if on_progress:
                 on_progress(summary, state.plan)
 
-        await asyncio.gather(*(one(job) for job in (state.plan.jobs if jobs is None else jobs)))
+        await asyncio.gather(*(one(job) for job in state.plan.jobs))
 
     async def _batches(self, services: RunServices, state: RunState, options: RunOptions) -> None:
-        """Collect what earlier batches answered; with ``submit``, send the jobs left as a new batch."""
+        """Collect what earlier batches answered; with ``submit``, send the jobs left as new batches: the copy jobs in
+        one (``/v1/chat/completions``), the picture jobs in another (``/v1/images/generations``)."""
         summary = state.summary
         report = BatchReport()
         await batch.collect(services, state, report)
@@ -298,21 +298,24 @@ class Runner:
             state.plan = await loop.run_in_executor(services.worker, self.plan, options)  # collected jobs are done
             summary.jobs_planned = len(state.plan.jobs)
             modules = services.workspace.modules
-            live = [j for j in state.plan.jobs if modules[j.module_id].module.picture_slot is not None]
-            copy = [j for j in state.plan.jobs if j not in live]
-            batch_id, left = await batch.submit(services, state, copy) if copy else ("", [])
-            summary.jobs_in_batch = len(copy) - len(left)
-            if live and not left:  # picture jobs are not sent in a batch: made live, now
-                await self._jobs(services, state, None, live)
+            pictures = [j for j in state.plan.jobs if modules[j.module_id].module.picture_slot is not None]
+            copy = [j for j in state.plan.jobs if j not in pictures]
+            left: list[PlannedJob] = []
+            for send, jobs in ((batch.submit, copy), (batch.submit_pictures, pictures)):  # a batch per endpoint
+                if not jobs:
+                    continue
+                batch_id, not_sent = await send(services, state, jobs)
+                left += not_sent
+                if batch_id:
+                    report.waiting += 1
+                    report.lines.append(
+                        f"batch {batch_id}: sent {len(jobs) - len(not_sent)} job(s); "
+                        "`variantly generate --collect` picks up the results (within 24 hours)"
+                    )
+            summary.jobs_in_batch = len(state.plan.jobs) - len(left)
             summary.jobs_not_started += len(left)
             if left:
                 state.stop.status = "stopped_budget"
-            if batch_id:
-                report.waiting += 1
-                report.lines.append(
-                    f"batch {batch_id}: sent {summary.jobs_in_batch} job(s); "
-                    "`variantly generate --collect` picks up the results (within 24 hours)"
-                )
         summary.batches_waiting = report.waiting
         summary.batch_lines = report.lines
 

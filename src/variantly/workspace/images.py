@@ -75,6 +75,7 @@ class ImagePrice(_Strict):
 
     per_image: dict[Quality, dict[Size, float]]
     input_per_million: float = Field(default=0.0, ge=0)
+    batch_discount: float = Field(default=0.5, ge=0, le=1, description="share of the price the Batch API charges")
 
     def of(self, quality: str, size: str) -> float | None:
         return self.per_image.get(quality, {}).get(size)  # type: ignore[call-overload]
