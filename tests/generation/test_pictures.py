@@ -207,3 +207,18 @@ def test_a_new_picture_style_makes_the_pictures_made_before_stale(workspace_dir,
 
         reasons = {e.reason for e in session.query(AuditEntry).filter(AuditEntry.action == "stale")}
     assert reasons == {"the image model or the brand's picture style (images: in variantly.yml) changed"}
+
+
+def test_text_a_module_allows_in_its_pictures_goes_through_the_copy_policy_and_brand(workspace_dir, tmp_path) -> None:
+    module = workspace_dir / "modules" / "hero_image.jinja"
+    module.write_text(module.read_text().replace("widths: [480, 960]", "widths: [480, 960]\n      allow_text: true"))
+    app = make_app(workspace_dir, f"sqlite:///{tmp_path / 'p.db'}")
+    with LiveServer(fake_llm()) as llm:
+        llm.app.state.pictures = ["text", "plain"]
+        summary = run(runner_for(app, llm))
+        assert "Text may appear in the picture only where it belongs" in llm.app.state.picture_requests[0]["prompt"]
+    assert summary.reasks == 1
+    redone = next(v for v in rows(app) if v.report.get("attempts"))
+    said = [f["message"] for f in redone.report["attempts"][0]["report"]["slots"]["picture"]]
+    assert "text in the picture 'BUY NOW 50% OFF': banned phrase 'buy now'" in said
+    assert any(m.startswith("text in the picture 'BUY NOW 50% OFF': brand guideline") for m in said)

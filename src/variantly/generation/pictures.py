@@ -20,6 +20,7 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
+from variantly.authoring.brand_score import score_copy
 from variantly.authoring.pictures import keep_picture, picture_failures
 from variantly.authoring.report import Attempt, CheckReport, Failure, PictureRecord
 from variantly.errors import LLMCallFailed, LLMRefused, LLMTruncated
@@ -213,22 +214,23 @@ class _PictureRound:
         return ref, record, failures
 
     def _text_failures(self, text: str) -> list[Failure]:
-        """Text where the module allows none fails; allowed text passes the copy policy like the alt text would."""
+        """Text where the module allows none fails; allowed text passes the copy policy like the alt text would, and
+        the measured brand guidelines (a judged one needs the judge: not asked of text in a picture)."""
         if not text:
             return []
         if not self.spec.allow_text:
             return [
                 Failure(validator=PICTURE_TEXT, message=f"text in the picture where the module allows none: '{text}'")
             ]
-        checker = self.services.checker()
+        workspace, checker = self.services.workspace, self.services.checker()
         failures, _ = checker.slot_failures(
-            self.services.workspace, self.job.module_id, self.asking.cohort, {self.spec.alt_slot: text}
+            workspace, self.job.module_id, self.asking.cohort, {self.spec.alt_slot: text}
         )
-        return [
-            Failure(validator=PICTURE_TEXT, message=f"text in the picture '{text}': {f.message}")
-            for found in failures.values()
-            for f in found
-        ]
+        said = [f.message for found in failures.values() for f in found]
+        brand = score_copy(workspace.brand, self.module.kind, list(self.module.channels), {"text": text},
+                           self.job.cohort.locale)  # fmt: skip
+        said += [f"brand guideline {g.id}: {g.rule}" for g in brand.failed if g.id not in workspace.brand.advisory]
+        return [Failure(validator=PICTURE_TEXT, message=f"text in the picture '{text}': {m}") for m in said]
 
     async def _describe(
         self, pictures: list[tuple[bytes, str] | None], problems: list[list[str]] | None
