@@ -130,6 +130,18 @@ def answer(body: dict, number: int) -> dict:
     }
 
 
+def _with_slot_texts(response: dict, slot_texts: dict[str, list[str]]) -> dict:
+    """The answer with the texts a test queued for some slots put in, one per candidate that has the slot."""
+    message = response["choices"][0]["message"]
+    parsed = json.loads(message["content"])
+    for candidate in parsed.get("candidates", []):
+        for slot, texts in slot_texts.items():
+            if slot in candidate and texts:
+                candidate[slot] = texts.pop(0)
+    message["content"] = json.dumps(parsed, ensure_ascii=False)
+    return response
+
+
 def _text(content: str | list) -> str:
     return content if isinstance(content, str) else "\n".join(p["text"] for p in content if p["type"] == "text")
 
@@ -192,7 +204,7 @@ def create_app(latency: float = 0.0, batch_polls: int = 1) -> Starlette:
         arrived = time.perf_counter()
         body = await request.json()
         app.state.requests.append(body)
-        response = JSONResponse(answer(body, len(app.state.requests)))
+        response = JSONResponse(_with_slot_texts(answer(body, len(app.state.requests)), app.state.slot_texts))
         await asyncio.sleep(max(0.0, app.state.latency - (time.perf_counter() - arrived)))
         return response
 
@@ -292,6 +304,7 @@ def create_app(latency: float = 0.0, batch_polls: int = 1) -> Starlette:
     app.state.batches = {}
     app.state.batch_polls = batch_polls
     app.state.pictures = []  # the kinds of the next pictures drawn (then "plain")
+    app.state.slot_texts = {}  # slot -> texts the next candidates take for it, in turn (then the fake's own)
     app.state.drawn = 0
     app.state.picture_requests = []
     app.state.moderation_requests = []

@@ -222,3 +222,22 @@ def test_text_a_module_allows_in_its_pictures_goes_through_the_copy_policy_and_b
     said = [f["message"] for f in redone.report["attempts"][0]["report"]["slots"]["picture"]]
     assert "text in the picture 'BUY NOW 50% OFF': banned phrase 'buy now'" in said
     assert any(m.startswith("text in the picture 'BUY NOW 50% OFF': brand guideline") for m in said)
+
+
+def test_alt_text_that_fails_is_asked_again_with_the_picture_in_view_and_no_new_picture(
+    workspace_dir, tmp_path
+) -> None:
+    app = make_app(workspace_dir, f"sqlite:///{tmp_path / 'p.db'}")
+    with LiveServer(fake_llm()) as llm:
+        llm.app.state.slot_texts = {"alt": ["Image of a shop worker at a screen"]}
+        summary = run(runner_for(app, llm))
+        asked_again = llm.app.state.requests[-1]["messages"][-1]["content"]
+        assert len(llm.app.state.picture_requests) == 1  # the pictures passed: none made again
+    assert (summary.jobs_done, summary.reasks) == (1, 1)
+    assert [c.purpose for c in calls(app, summary.run_id)] == ["picture", "describe", "describe"]
+    said = " ".join(p["text"] for p in asked_again if p["type"] == "text")
+    assert "the words written for it before were refused: alt: alt text starts with 'Image of'" in said
+    assert sum(p["type"] == "image_url" for p in asked_again) == 1  # the one picture, shown again
+    fixed = next(v for v in rows(app) if v.report.get("attempts"))
+    assert fixed.status == "pending" and not fixed.slots["alt"].startswith("Image of")
+    assert fixed.slots["picture"] == fixed.report["attempts"][0]["slots"]["picture"]  # the same picture
