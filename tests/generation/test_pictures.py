@@ -241,3 +241,16 @@ def test_alt_text_that_fails_is_asked_again_with_the_picture_in_view_and_no_new_
     fixed = next(v for v in rows(app) if v.report.get("attempts"))
     assert fixed.status == "pending" and not fixed.slots["alt"].startswith("Image of")
     assert fixed.slots["picture"] == fixed.report["attempts"][0]["slots"]["picture"]  # the same picture
+
+
+def test_in_one_redo_a_bad_picture_is_drawn_again_and_bad_words_alone_are_rewritten(workspace_dir, tmp_path) -> None:
+    app = make_app(workspace_dir, f"sqlite:///{tmp_path / 'p.db'}")
+    with LiveServer(fake_llm()) as llm:
+        llm.app.state.pictures = ["text", "plain", "plain"]  # the first picture fails for its text
+        llm.app.state.slot_texts = {"alt": ["A shop worker beside one screen", "Image of a shop worker"]}
+        summary = run(runner_for(app, llm))
+        assert [r["n"] for r in llm.app.state.picture_requests] == [2, 1]  # only the bad picture is drawn again
+    assert (summary.jobs_done, summary.reasks, summary.candidates_passed) == (1, 1, 2)
+    assert [c.purpose for c in calls(app, summary.run_id)] == ["picture", "describe", "picture", "describe", "describe"]
+    tried = {v.slots["picture"] == v.report["attempts"][0]["slots"]["picture"] for v in rows(app)}
+    assert tried == {True, False}  # one kept its picture (new words), one got a new picture

@@ -64,15 +64,21 @@ async def run_picture_job(
     status: JobStatus = "failed"
     error = ""
     try:
-        candidates = await maker.round(maker.asking.wanted, [], made=first)
+        candidates = await maker.pictures(maker.asking.wanted, [], made=first)
         while not maker.asking.out_of_budget and reasks < services.max_reasks:
             failing_at = [i for i, c in enumerate(candidates) if c.failing]
             if not failing_at:
                 break
-            problems = sorted({p for i in failing_at for p in _picture_problems(candidates[i].report)})
-            fresh = await maker.round(len(failing_at), problems, redo=[candidates[i] for i in failing_at])
+            redrawn = [i for i in failing_at if _picture_problems(candidates[i].report)]
+            reworded = [i for i in failing_at if i not in redrawn]
+            fresh: dict[int, Candidate] = {}
+            if redrawn:  # new pictures, told what was wrong with the last ones
+                problems = sorted({p for i in redrawn for p in _picture_problems(candidates[i].report)})
+                fresh |= zip(redrawn, await maker.pictures(len(redrawn), problems), strict=False)
+            if reworded and not maker.asking.out_of_budget:  # the pictures passed: new words for them
+                fresh |= zip(reworded, await maker.words([candidates[i] for i in reworded]), strict=False)
             reasks += 1
-            for index, new in zip(failing_at, fresh, strict=False):
+            for index, new in fresh.items():
                 old = candidates[index]
                 tried = Attempt(slots=old.slots, report=old.report, brand=old.brand)
                 candidates[index] = replace(new, attempts=(*old.attempts, tried))
@@ -113,18 +119,17 @@ class _PictureRound:
         self.slot, self.spec = found
         self.images = services.workspace.settings.images
 
-    async def round(
-        self, count: int, problems: list[str], redo: list[Candidate] | None = None, made: list[bytes] | None = None
-    ) -> list[Candidate]:
-        """``count`` candidates: new pictures (or those ``made`` already) unless only the words of ``redo`` failed
-        (then new words only)."""
-        if redo is not None and not problems:  # the pictures passed; their alt text or caption did not
-            refs: list[PictureRef | None] = [PictureRef.parse(c.slots[self.slot]) for c in redo]
-            records: list[PictureRecord | None] = [c.picture for c in redo]
-            loop = asyncio.get_running_loop()
-            small = await loop.run_in_executor(self.services.worker, lambda: [self._picture_bytes(r) for r in refs])
-            words = await self._describe(small, [c.report.problems() for c in redo])
-            return await self._checked(refs, records, [[] for _ in redo], words)
+    async def words(self, redo: list[Candidate]) -> list[Candidate]:
+        """New alt text and captions for pictures that passed, their refused words quoted back, the pictures in view."""
+        refs: list[PictureRef | None] = [PictureRef.parse(c.slots[self.slot]) for c in redo]
+        records: list[PictureRecord | None] = [c.picture for c in redo]
+        loop = asyncio.get_running_loop()
+        small = await loop.run_in_executor(self.services.worker, lambda: [self._picture_bytes(r) for r in refs])
+        words = await self._describe(small, [c.report.problems() for c in redo])
+        return await self._checked(refs, records, [[] for _ in redo], words)
+
+    async def pictures(self, count: int, problems: list[str], made: list[bytes] | None = None) -> list[Candidate]:
+        """``count`` new pictures (or those ``made`` already, by a batch), checked, kept and described."""
         prompt = picture_prompt(
             self.services.prompts,
             self.services.workspace,
@@ -134,8 +139,8 @@ class _PictureRound:
             problems=problems,
         )
         pictures = made[:count] if made is not None else await self._make(prompt, count)
-        refs = []
-        records = []
+        refs: list[PictureRef | None] = []
+        records: list[PictureRecord | None] = []
         found = []
         for data in pictures:
             ref, record, failures = await self._inspect(prompt, data)
