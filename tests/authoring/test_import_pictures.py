@@ -81,3 +81,31 @@ def test_a_good_picture_passes_and_a_blank_one_does_not(workspace, store, tmp_pa
     (tmp_path / "grey.png").write_bytes(png((1536, 1024), (128, 128, 128)))
     summary = import_variants(store, workspace, write(tmp_path, "grey.png"), actor="t", check=check_constraints)
     assert summary.failed == 1 and "is blank or nearly" in summary.failures[0]
+
+
+def test_a_policy_change_pulls_an_approved_picture_whose_text_it_now_refuses(workspace_dir, store, tmp_path) -> None:
+    from variantly.authoring.pictures import keep_picture
+    from variantly.authoring.policy_checks import BuiltInChecker
+    from variantly.authoring.report import CheckReport, GenerationRecord, PictureRecord, VariantReport
+    from variantly.authoring.review import recheck_policy
+    from variantly.store.variants import add_variant, history
+    from variantly.workspace import load_workspace
+
+    workspace = load_workspace(workspace_dir)
+    ref = keep_picture(store, png((1536, 1024)), [480, 960])
+    made = PictureRecord(prompt="p", model="gpt-image-1-mini", moderated=True, text="Spring sale at the till",
+                         text_read=True)  # fmt: skip
+    report = VariantReport(check=CheckReport.of({}, workspace.policy_hash),
+                           generation=GenerationRecord(run_id="r", picture=made))  # fmt: skip
+    row = VariantRow(id="v-pic", module_id="hero_image", cohort_key="industry=retail;segment=*;locale=en", locale="en",
+                     slots={"picture": str(ref), "alt": ALT, "caption": "Order history at hand."}, status="approved",
+                     module_hash=workspace.modules["hero_image"].content_hash, policy_hash=workspace.policy_hash,
+                     source="generated", report=report.stored())  # fmt: skip
+    add_variant(store, row, actor="t")
+    policy = workspace_dir / "guardrails" / "policy.yml"
+    policy.write_text(policy.read_text().replace("  - buy now\n", "  - buy now\n  - spring sale\n"))
+    changed = load_workspace(workspace_dir)
+    assert recheck_policy(store, changed, BuiltInChecker(changed.policy, changed.policy_hash).check_slots) == ["v-pic"]
+    last = history(store, "v-pic")[-1]
+    assert last.action == "policy_recheck"
+    assert "text in the picture 'Spring sale at the till': banned phrase 'spring sale'" in last.reason

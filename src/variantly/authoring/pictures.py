@@ -26,6 +26,8 @@ from variantly.workspace.images import EXTENSIONS, MIME, Picture, PictureRef
 
 PICTURE_FILE = "variantly/picture_file"  # format, size, bytes, aspect as the slot declares
 PICTURE_BLANK = "variantly/picture_blank"  # one colour, or nearly: nothing to see
+PICTURE_MODERATION = "variantly/picture_moderation"  # the provider's moderation endpoint flagged it
+PICTURE_TEXT = "variantly/picture_text"  # text read in it where none is allowed, or text the copy policy refuses
 BLANK_SPREAD = 3.0  # standard deviation of the grey levels (0-255) under which a picture is near-uniform
 PILLOW_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
 
@@ -135,6 +137,11 @@ def _encode(image: Image.Image, ext: str) -> bytes:
     else:
         image.save(out, "PNG")
     return out.getvalue()
+
+
+def text_failures(text: str, messages: list[str]) -> list[Failure]:
+    """What the copy checks said of the text read in a picture, as the picture's failures."""
+    return [Failure(validator=PICTURE_TEXT, message=f"text in the picture '{text}': {m}") for m in messages]
 
 
 def read_pictures(workspace: Workspace, candidate: Candidate, folder: Path) -> tuple[Candidate, list[str]]:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 
 from variantly.authoring.brand_score import BANDS, rescore
+from variantly.authoring.pictures import text_failures
 from variantly.authoring.report import CheckReport, VariantReport
 from variantly.errors import Conflict, NotFound, ReasonRequired, SecondReviewerNeeded, VariantlyError
 from variantly.store import Store
@@ -279,7 +280,9 @@ def recheck_policy(store: Store, workspace: Workspace, check: SlotChecker, *, ac
     for row in rows:
         if row.module_id not in workspace.modules:
             continue
-        report = check(workspace, row.module_id, Cohort.from_key(row.cohort_key).as_dict(), row.slots)
+        cohort = Cohort.from_key(row.cohort_key).as_dict()
+        report = check(workspace, row.module_id, cohort, row.slots)
+        report = _with_picture_text(workspace, row, cohort, check, report)
         if report.passed:
             with store.session() as session:
                 session.get_one(VariantRow, row.id).policy_hash = workspace.policy_hash
@@ -298,6 +301,21 @@ def recheck_policy(store: Store, workspace: Workspace, check: SlotChecker, *, ac
     if pulled:
         store.publish(actor, f"policy change pulled {len(pulled)} variant(s)")
     return pulled
+
+
+def _with_picture_text(
+    workspace: Workspace, row: VariantRow, cohort: dict[str, str], check: SlotChecker, report: CheckReport
+) -> CheckReport:
+    """A generated picture's text (read by OCR when it was made, kept in its record) against the changed policy too."""
+    generation = VariantReport.from_stored(row.report).generation
+    found = workspace.modules[row.module_id].module.picture_slot
+    text = generation.picture.text if generation and generation.picture else ""
+    if not text or found is None:
+        return report
+    name, spec = found
+    seen = check(workspace, row.module_id, cohort, {spec.alt_slot: text})
+    said = [f.message for failures in seen.slots.values() for f in failures]
+    return report.with_failures({name: text_failures(text, said)}) if said else report
 
 
 def pending_feedback(store: Store) -> dict[tuple[str, str], list[str]]:

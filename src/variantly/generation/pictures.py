@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from variantly.authoring.brand_score import score_copy
-from variantly.authoring.pictures import keep_picture, picture_failures
+from variantly.authoring.pictures import PICTURE_MODERATION, PICTURE_TEXT, keep_picture, picture_failures, text_failures
 from variantly.authoring.report import Attempt, CheckReport, Failure, PictureRecord
 from variantly.errors import LLMCallFailed, LLMRefused, LLMTruncated
 from variantly.generation.calls import JobStopped, NotStarted, Priced, RunServices, RunState, paid_call
@@ -32,10 +32,6 @@ from variantly.generation.plan import PlannedJob
 from variantly.generation.prompts import picture_prompt
 from variantly.store.images import image_file
 from variantly.workspace.images import Picture, PictureRef
-
-PICTURE_MODERATION = "variantly/picture_moderation"
-PICTURE_TEXT = "variantly/picture_text"
-PICTURE_CHECKS = (PICTURE_MODERATION, PICTURE_TEXT)
 
 
 @lru_cache(maxsize=1)
@@ -235,7 +231,7 @@ class _PictureRound:
         brand = score_copy(workspace.brand, self.module.kind, list(self.module.channels), {"text": text},
                            self.job.cohort.locale)  # fmt: skip
         said += [f"brand guideline {g.id}: {g.rule}" for g in brand.failed if g.id not in workspace.brand.advisory]
-        return [Failure(validator=PICTURE_TEXT, message=f"text in the picture '{text}': {m}") for m in said]
+        return text_failures(text, said)
 
     async def _describe(
         self, pictures: list[tuple[bytes, str] | None], problems: list[list[str]] | None
@@ -285,4 +281,4 @@ class _PictureRound:
         return (small.data, small.mime) if small else None
 
 
-__all__ = ["PICTURE_CHECKS", "Picture", "read_text", "run_picture_job"]
+__all__ = ["Picture", "read_text", "run_picture_job"]
