@@ -259,3 +259,30 @@ def test_an_unexpected_error_is_answered_and_the_connection_stays_open(api, monk
         second = connection.getresponse()
         assert second.status == 200 and json.loads(second.read())["status"] in ("ok", "degraded")
         connection.close()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "%00.png",
+        "a" * 64 + ".png",
+        "a" * 64 + "-99999.webp",
+        "..%2f..%2fvariantly.yml",
+        "A" * 64 + ".png",
+        "x.svg%00",
+        "a" * 64 + "-0.png",
+        "%ED%A0%80.webp",
+    ],
+)
+def test_a_picture_name_no_store_holds_is_a_4xx(api, name: str) -> None:
+    client, _ = api
+    assert 400 <= client.get(f"/assets/{name}").status_code < 500
+
+
+def test_a_stored_picture_is_served_by_its_name(api) -> None:
+    client, _ = api
+    page = client.post("/v1/render", json={"module": "hero_image", "profile": consenting_profile("p-shop") | {
+        "traits": {"industry": "retail", "locale": "en"}}}).json()  # fmt: skip
+    src = re.search(r'src="(/assets/[0-9a-f]{64}-\d+\.png)"', page["html"]).group(1)
+    served = client.get(src)
+    assert served.status_code == 200 and served.headers["content-type"] == "image/png"
