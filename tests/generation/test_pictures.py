@@ -116,6 +116,10 @@ def test_a_flagged_and_a_blank_picture_fail_with_reasons_a_reviewer_understands(
     assert "the moderation endpoint flagged it: violence" in said
     assert any(m.startswith("is blank or nearly: one colour") for m in said)
     assert {v.status for v in rows(app)} == {"guardrail_failed"}
+    with LiveServer(fake_llm()) as llm:  # --retry-failed: made again, told why the last run failed
+        again = run(runner_for(app, llm), retry_failed=True)
+        assert "an earlier run failed: no picture passed the checks" in llm.app.state.picture_requests[0]["prompt"]
+    assert again.jobs_done == 1 and any(v.status == "pending" for v in rows(app))
 
 
 def test_the_budget_is_reserved_before_a_picture_is_asked_for(workspace_dir, tmp_path) -> None:

@@ -60,7 +60,9 @@ async def run_picture_job(
     status: JobStatus = "failed"
     error = ""
     try:
-        candidates = await maker.pictures(maker.asking.wanted, [], made=first)
+        # --retry-failed: told why the last run failed (a batch's pictures were asked for without it, as sent)
+        earlier = [f"an earlier run failed: {job.retry_of}"] if job.retry_of and first is None else []
+        candidates = await maker.pictures(maker.asking.wanted, earlier, made=first)
         while not maker.asking.out_of_budget and reasks < services.max_reasks:
             failing_at = [i for i, c in enumerate(candidates) if c.failing]
             if not failing_at:
