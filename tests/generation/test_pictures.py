@@ -178,8 +178,11 @@ def test_reference_images_go_through_images_edit_and_feedback_reaches_the_next_p
 
     module = workspace_dir / "modules" / "hero_image.jinja"
     module.write_text(
-        module.read_text().replace("widths: [480, 960]", "widths: [480, 960]\n      references: [team_dashboard.svg]")
+        module.read_text().replace("widths: [480, 960]", "widths: [480, 960]\n      references: [team_dashboard.png]")
     )
+    assets = workspace_dir / "modules" / "assets"
+    (assets / "team_dashboard.png").write_bytes((workspace_dir / "examples" / "pictures" / "retail.png").read_bytes())
+    module.write_text(module.read_text().replace("/assets/team_dashboard.svg", "/assets/team_dashboard.png"))
     app = make_app(workspace_dir, f"sqlite:///{tmp_path / 'p.db'}")
     with LiveServer(fake_llm()) as llm:
         runner = runner_for(app, llm)

@@ -52,20 +52,30 @@ def test_until_a_picture_is_approved_the_modules_asset_is_shown(workspace) -> No
     assert shown["description"].startswith("A shop floor")
 
 
+WIDTHS = "widths: [480, 960]"
+
+
 @pytest.mark.parametrize(
-    ("change", "message"),
+    ("original", "replacement", "message"),
     [
-        ("alt_slot: alt", "names 'caption_text' as its alt text: add a text slot of that name"),
-        ("widths: [480, 960]", "reference 'logo.png' is not one of the module's asset files"),
+        (
+            "alt_slot: alt",
+            "alt_slot: caption_text",
+            "names 'caption_text' as its alt text: add a text slot of that name",
+        ),
+        (
+            WIDTHS,
+            WIDTHS + "\n      references: [logo.png]",
+            "reference 'logo.png' is not one of the module's asset files",
+        ),
+        (WIDTHS, WIDTHS + "\n      references: [team_dashboard.svg]", "must be a PNG, JPEG or WebP file"),
     ],
 )
-def test_lint_names_a_missing_alt_slot_and_a_reference_that_is_not_an_asset(
-    workspace_dir: Path, change: str, message: str
+def test_lint_names_a_missing_alt_slot_and_references_the_image_model_cannot_take(
+    workspace_dir: Path, original: str, replacement: str, message: str
 ) -> None:
     path = workspace_dir / "modules" / "hero_image.jinja"
-    references = "widths: [480, 960]\n      references: [logo.png]"
-    replacement = "alt_slot: caption_text" if change.startswith("alt_slot") else references
-    path.write_text(path.read_text().replace(change, replacement))
+    path.write_text(path.read_text().replace(original, replacement))
     with pytest.raises(Exception) as found:
         load_workspace(workspace_dir)
     assert message in str(found.value) and "hero_image.jinja:" in str(found.value)

@@ -31,7 +31,7 @@ from variantly.generation.llm import INTERRUPTED, CallRecord
 from variantly.generation.plan import PlannedJob
 from variantly.generation.prompts import picture_prompt
 from variantly.store.images import image_file
-from variantly.workspace.images import Picture, PictureRef
+from variantly.workspace.images import MIME, Picture, PictureRef
 
 
 @lru_cache(maxsize=1)
@@ -195,7 +195,7 @@ class _PictureRound:
         moderated = False
         if ref is not None:
             try:
-                flagged = await moderate(services.llm, self.images.moderation_model, data, f"image/{ref.ext}")
+                flagged = await moderate(services.llm, self.images.moderation_model, data, MIME[ref.ext])
                 moderated = True
             except LLMCallFailed as exc:
                 failures.append(Failure(validator=PICTURE_MODERATION, message=f"could not be moderated: {exc.message}"))

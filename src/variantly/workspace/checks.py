@@ -219,7 +219,15 @@ def _picture_problems(
             )
         urls = {a.url.rsplit("/", 1)[-1] for a in module.assets}
         for i, reference in enumerate(picture.references):
-            if reference not in urls:
+            if not reference.lower().endswith((".png", ".jpg", ".jpeg", ".webp")):
+                problems.append(
+                    Problem(
+                        path,
+                        *at("slots", name, "image", "references", i),
+                        f"reference '{reference}' must be a PNG, JPEG or WebP file (what the image models take)",
+                    )
+                )
+            elif reference not in urls:
                 problems.append(
                     Problem(
                         path,
