@@ -146,7 +146,8 @@ def test_editing_a_module_makes_its_variants_stale_and_plans_them_again(workspac
     assert reasons == {"module cta was edited (brief, facts, slots or assets)"}
 
 
-def test_ctrl_c_prints_the_summary_records_the_calls_and_exits_130(workspace_dir: Path) -> None:
+@pytest.mark.parametrize("module", ["cta", "hero_image"])  # copy jobs, and picture jobs
+def test_ctrl_c_prints_the_summary_records_the_calls_and_exits_130(workspace_dir: Path, module: str) -> None:
     fake = create_app(latency=0.3)
     db = workspace_dir / ".variantly" / "variantly.db"
     command = [
@@ -157,9 +158,11 @@ def test_ctrl_c_prints_the_summary_records_the_calls_and_exits_130(workspace_dir
         "-w",
         str(workspace_dir),
         "-m",
-        "cta",
+        module,
         "--concurrency",
         "4",
+        "--budget-usd",  # depth-first: the first jobs finish while others are in flight
+        "5",
     ]
     with LiveServer(fake) as llm:
         env = _env(f"{llm.url}/v1")

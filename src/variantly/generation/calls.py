@@ -48,6 +48,7 @@ class RunServices:
     calls_in_flight: CallSlots
     max_reasks: int
     judge: bool = False
+    picture_worker: ThreadPoolExecutor | None = None  # pictures' OCR and copies (CPU), off the check thread
 
 
 @dataclass

@@ -16,12 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
 from dataclasses import replace
-from functools import lru_cache
 from typing import Any
 
 from variantly.authoring.brand_score import score_copy
-from variantly.authoring.pictures import PICTURE_MODERATION, PICTURE_TEXT, keep_picture, picture_failures, text_failures
+from variantly.authoring.pictures import (
+    PICTURE_MODERATION,
+    PICTURE_TEXT,
+    picture_failures,
+    picture_files,
+    text_failures,
+)
 from variantly.authoring.report import Attempt, CheckReport, Failure, PictureRecord
 from variantly.errors import LLMCallFailed, LLMRefused, LLMTruncated
 from variantly.generation.calls import JobStopped, NotStarted, Priced, RunServices, RunState, paid_call
@@ -30,16 +36,20 @@ from variantly.generation.job import OUT_OF_BUDGET, Asking, Candidate, JobOutcom
 from variantly.generation.llm import INTERRUPTED, CallRecord
 from variantly.generation.plan import PlannedJob
 from variantly.generation.prompts import picture_prompt
-from variantly.store.images import image_file
+from variantly.store.images import ImageFile, image_file, save_image_files
 from variantly.workspace.images import MIME, Picture, PictureRef
 
+_OCR = threading.local()
 
-@lru_cache(maxsize=1)
+
 def _ocr() -> Any:
-    """RapidOCR, loaded once per process (0.1 s; its models ship in the wheel: nothing is downloaded)."""
-    from rapidocr_onnxruntime import RapidOCR  # type: ignore[import-untyped]
+    """RapidOCR, loaded once per picture thread (0.1 s; its models ship in the wheel: nothing is downloaded). One
+    each: the wrapper keeps state between its stages, so two threads do not share one."""
+    if not hasattr(_OCR, "engine"):
+        from rapidocr_onnxruntime import RapidOCR  # type: ignore[import-untyped]
 
-    return RapidOCR()
+        _OCR.engine = RapidOCR()
+    return _OCR.engine
 
 
 def read_text(data: bytes) -> str:
@@ -179,18 +189,21 @@ class _PictureRound:
         return [folder / name for name in self.spec.references]
 
     async def _inspect(self, prompt: str, data: bytes) -> tuple[PictureRef | None, PictureRecord, list[Failure]]:
-        """The file checks, OCR and keeping it run in the run's worker thread; the moderation call on the loop."""
+        """The file checks, OCR and the copies run in the picture threads, the store write in the run's worker thread
+        (the store's one writer); the moderation call on the loop."""
         loop = asyncio.get_running_loop()
         spec, services = self.spec, self.services
 
-        def local() -> tuple[PictureRef | None, list[Failure], str]:
+        def local() -> tuple[PictureRef | None, list[ImageFile], list[Failure], str]:
             failures = picture_failures(data, spec)
             if any(f.message.startswith("not a picture") for f in failures):
-                return None, failures, ""
-            ref = keep_picture(services.store, data, spec.widths)
-            return ref, failures, read_text(data)
+                return None, [], failures, ""
+            ref, files = picture_files(data, spec.widths)
+            return ref, files, failures, read_text(data)
 
-        ref, failures, text = await loop.run_in_executor(services.worker, local)
+        ref, files, failures, text = await loop.run_in_executor(services.picture_worker or services.worker, local)
+        if files:
+            await loop.run_in_executor(services.worker, save_image_files, services.store, files)
         flagged: list[str] = []
         moderated = False
         if ref is not None:

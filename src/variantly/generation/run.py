@@ -145,6 +145,8 @@ class Runner:
         summary = self.last_summary = RunSummary(run_id)
         create_run(self.store, run_id, actor=actor, options=asdict(options) | {"feedback": None})
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="variantly-check")
+        # pictures' OCR and copies: CPU work off the check thread (onnxruntime and Pillow release the GIL)
+        drawing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="variantly-picture")
         services: RunServices | None = None
         state: RunState | None = None
         try:
@@ -163,6 +165,7 @@ class Runner:
                 prompts=self.prompts,
                 run_id=run_id,
                 worker=worker,
+                picture_worker=drawing,
                 writer=JobWriter(self.store, worker, actor=f"generator:{run_id}"),
                 calls_in_flight=CallSlots(options.concurrency or self.settings.concurrency),
                 max_reasks=self.settings.max_reasks,
@@ -188,6 +191,7 @@ class Runner:
             raise
         finally:
             summary.seconds = time.perf_counter() - started
+            drawing.shutdown(wait=True, cancel_futures=True)  # an interrupted run does not read pictures it drops
             worker.shutdown(wait=True)  # a batch of finished jobs being written completes
             if services is not None and state is not None:
                 services.writer.flush()  # finished jobs still waiting for the writer (an interrupted run)
