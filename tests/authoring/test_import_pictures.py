@@ -109,3 +109,22 @@ def test_a_policy_change_pulls_an_approved_picture_whose_text_it_now_refuses(wor
     last = history(store, "v-pic")[-1]
     assert last.action == "policy_recheck"
     assert "text in the picture 'Spring sale at the till': banned phrase 'spring sale'" in last.reason
+
+
+def bomb() -> bytes:
+    """A PNG header claiming 20,000 x 20,000 pixels (400 MB decoded) in a few bytes: a decompression bomb."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", 20_000, 20_000, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def test_a_decompression_bomb_is_refused_by_line_without_decoding_it(workspace, store, tmp_path) -> None:
+    (tmp_path / "bomb.png").write_bytes(bomb())
+    with pytest.raises(ImportFileError) as found:
+        import_variants(store, workspace, write(tmp_path, "bomb.png"), actor="t", check=check_constraints)
+    assert "slots.picture: 'bomb.png' is not a picture (PNG, JPEG or WebP) that can be read" in found.value.message

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -53,7 +54,7 @@ def inspect(data: bytes) -> Inspected | None:
             width, height = image.size
             small = image.convert("L").resize((64, 64))
             spread = float(ImageStat.Stat(small).stddev[0])
-    except (UnidentifiedImageError, OSError, ValueError):
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError):  # a bomb: over 179 Mpx
         return None
     return Inspected(ext, width, height, len(data), spread)
 
@@ -92,9 +93,10 @@ def picture_files(data: bytes, widths: list[int]) -> tuple[PictureRef, list[Imag
     imported for every locale, and making one's copies takes 0.2 s (1536x1024)."""
     digest = hashlib.sha256(data).hexdigest()
     key = (digest, tuple(widths))
-    if key in _MADE:
-        _MADE.move_to_end(key)
-        return _MADE[key]
+    with _MADE_LOCK:  # two picture threads share it
+        if key in _MADE:
+            _MADE.move_to_end(key)
+            return _MADE[key]
     found = inspect(data)
     if found is None:
         raise ValueError("not a picture (PNG, JPEG or WebP) that can be read")
@@ -111,14 +113,16 @@ def picture_files(data: bytes, widths: list[int]) -> tuple[PictureRef, list[Imag
                 files.append(
                     ImageFile(ref.path(width, ext).removeprefix("/assets/"), digest, MIME[ext], width, height, encoded)
                 )
-    _MADE[key] = (ref, files)
-    while len(_MADE) > MADE_KEPT:
-        _MADE.popitem(last=False)
+    with _MADE_LOCK:
+        _MADE[key] = (ref, files)
+        while len(_MADE) > MADE_KEPT:
+            _MADE.popitem(last=False)
     return ref, files
 
 
 MADE_KEPT = 8  # pictures whose files a process keeps made (a few MB each at most)
 _MADE: OrderedDict[tuple[str, tuple[int, ...]], tuple[PictureRef, list[ImageFile]]] = OrderedDict()
+_MADE_LOCK = threading.Lock()
 
 
 def keep_picture(store: Store, data: bytes, widths: list[int]) -> PictureRef:
