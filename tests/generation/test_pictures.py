@@ -261,3 +261,17 @@ def test_in_one_redo_a_bad_picture_is_drawn_again_and_bad_words_alone_are_rewrit
     assert [c.purpose for c in calls(app, summary.run_id)] == ["picture", "describe", "picture", "describe", "describe"]
     tried = {v.slots["picture"] == v.report["attempts"][0]["slots"]["picture"] for v in rows(app)}
     assert tried == {True, False}  # one kept its picture (new words), one got a new picture
+
+
+def test_an_image_model_without_a_price_is_named_by_plan_and_refused_under_a_budget(workspace_dir, tmp_path) -> None:
+    from variantly.errors import ConfigurationError
+
+    settings = workspace_dir / "variantly.yml"
+    settings.write_text(settings.read_text() + "\nimages:\n  model: dall-e-4\n")
+    app = make_app(workspace_dir, f"sqlite:///{tmp_path / 'p.db'}")
+    with LiveServer(fake_llm()) as llm:
+        runner = runner_for(app, llm)
+        assert runner.plan(RunOptions(modules=["hero_image"], cohorts=[COHORT])).unpriced_pictures == "dall-e-4"
+        with pytest.raises(ConfigurationError, match="per-image price of model dall-e-4"):
+            run(runner, budget_usd=1.0)
+        assert llm.app.state.picture_requests == []

@@ -163,6 +163,11 @@ def _print_plan(plan, verbose: bool, *, redo: str = "variantly generate --retry-
             f"[yellow]no price for model {plan.model}[/yellow]: add it under generation.prices in "
             "variantly.yml to estimate cost and use --budget-usd"
         )
+    if plan.unpriced_pictures:
+        console.print(
+            f"[yellow]no per-image price for image model {plan.unpriced_pictures}[/yellow]: add it under "
+            "images.prices in variantly.yml to estimate the pictures' cost and use --budget-usd"
+        )
 
 
 @app.command()

@@ -95,6 +95,7 @@ class Plan:
     reasks_per_job: float = 0.0  # expected follow-up calls (re-asks, top-ups) per job
     reask_basis: str = ""  # where that number comes from
     judge: bool = False  # the brand judge answers each job's candidates (generate --judge): priced in
+    unpriced_pictures: str = ""  # the image model, when picture jobs are planned and it has no per-image price
 
     def params_for(self, job: PlannedJob) -> dict:
         return self.params | ({"feedback": job.feedback} if job.feedback else {})
@@ -344,6 +345,8 @@ def plan_job(
     pictures = 0.0
     if (found := module.picture_slot) is not None:  # n pictures, then one chat call that sees them (detail low)
         images = workspace.settings.images
+        if images.prices.get(images.model) is None:
+            plan.unpriced_pictures = images.model
         wording = picture_prompt(prompts, workspace, module_id, cohort, feedback=notes)
         pictures = picture_cost(images.prices.get(images.model), found[1], n, count_tokens(
             [{"role": "user", "content": wording}], settings.tokenizer))  # fmt: skip
