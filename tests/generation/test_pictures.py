@@ -275,3 +275,26 @@ def test_an_image_model_without_a_price_is_named_by_plan_and_refused_under_a_bud
         with pytest.raises(ConfigurationError, match="per-image price of model dall-e-4"):
             run(runner, budget_usd=1.0)
         assert llm.app.state.picture_requests == []
+
+
+def test_a_picture_not_approved_yet_is_shown_to_reviewers_only(workspace_dir, tmp_path) -> None:
+    from variantly.auth import create_account
+
+    app = make_app(workspace_dir, f"sqlite:///{tmp_path / 'p.db'}")
+    with LiveServer(fake_llm()) as llm:
+        run(runner_for(app, llm))
+    svc = app.state.service
+    pending = rows(app)[0]
+    name = pending.slots["picture"][6:70] + "-480.webp"
+    client = TestClient(app)
+    assert client.get(f"/assets/{name}").status_code == 404  # anonymous: no hint that it exists
+    renderer = {"Authorization": f"Bearer {create_account(svc.store, 'site', 'renderer')}"}
+    assert client.get(f"/assets/{name}", headers=renderer).status_code == 404
+    reviewer = {"Authorization": f"Bearer {create_account(svc.store, 'rita', 'reviewer')}"}
+    svc.refresh_accounts()
+    seen = client.get(f"/assets/{name}", headers=reviewer)
+    assert seen.status_code == 200 and seen.headers["cache-control"] == "private, max-age=31536000, immutable"
+    approve(svc.store, pending.id, version=pending.version, actor="rita", workspace=svc.workspace)
+    svc.refresh_release()
+    public = client.get(f"/assets/{name}")
+    assert public.status_code == 200 and public.headers["cache-control"] == "public, max-age=31536000, immutable"

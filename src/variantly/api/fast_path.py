@@ -80,10 +80,12 @@ class RenderFastPath:
         await answer(scope, receive, send)
 
     async def _picture(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """A picture this process holds in memory; a miss (the store is read in a thread) goes to the route."""
+        """An approved picture this process holds in memory; a miss (the store is read in a thread) or a picture
+        not approved yet (reviewers only) goes to the route."""
         request = Request(scope)
-        found = request.app.state.service.pictures.cached(scope["path"][len(ASSETS) :])
-        if found is None:
+        service = request.app.state.service
+        found = service.pictures.cached(scope["path"][len(ASSETS) :])
+        if found is None or found.hash not in service.release.pictures:  # a miss, or not approved: the route says
             await self.app(scope, receive, send)
             return
         await picture_response(found, request.headers.get("if-none-match"))(scope, receive, send)

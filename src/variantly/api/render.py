@@ -176,13 +176,28 @@ def get_metrics(
 ASSET_TYPES = {".svg": "image/svg+xml", ".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp"}
 
 
-def picture_response(file: ImageFile, if_none_match: str | None) -> Response:
-    """A stored picture, immutable: its name is its content, so its ETag is its name and a revalidation is a 304."""
+def picture_response(file: ImageFile, if_none_match: str | None, *, public: bool = True) -> Response:
+    """A stored picture, immutable: its name is its content, so its ETag is its name and a revalidation is a 304.
+    One not approved yet (a reviewer's) is kept by the browser only, never by a shared cache."""
     tag = f'"{file.name}"'
-    headers = {"Cache-Control": IMMUTABLE, "ETag": tag, "X-Content-Type-Options": "nosniff"}
+    cache = IMMUTABLE if public else IMMUTABLE.replace("public", "private")
+    headers = {"Cache-Control": cache, "ETag": tag, "X-Content-Type-Options": "nosniff"}
     if if_none_match is not None and tag in (t.strip().removeprefix("W/") for t in if_none_match.split(",")):
         return Response(status_code=304, headers=headers)
     return Response(file.data, media_type=file.mime, headers=headers)
+
+
+def _reviewer(request: Request) -> bool:
+    """A signed-in reviewer's browser (the review UI's session cookie) or a reviewer's token: who may see a picture
+    before it is approved."""
+    from variantly.web.session import load
+
+    svc: RenderService = request.app.state.service
+    try:
+        who = load(request).principal or (svc.principal_for_token(token) if (token := bearer(request)) else None)
+        return who is not None and who.require("reviewer") is not None
+    except VariantlyError:  # a bad token, or a renderer's: not a reviewer
+        return False
 
 
 @router.get("/assets/{name}", tags=["render"], include_in_schema=False)
@@ -191,9 +206,10 @@ def asset(name: str, request: Request, svc: RenderService = Depends(service)) ->
     this process's cache), and the files a workspace keeps in ``modules/assets/`` (a module's default pictures)."""
     if PictureFiles.is_picture(name):
         found = svc.pictures.get(name)
-        if found is None:
-            return Response(status_code=404)
-        return picture_response(found, request.headers.get("if-none-match"))
+        public = found is not None and found.hash in svc.release.pictures
+        if found is None or not (public or _reviewer(request)):  # unapproved: reviewers only, and no hint it exists
+            return Response(status_code=404, headers={"Cache-Control": "no-store"})
+        return picture_response(found, request.headers.get("if-none-match"), public=public)
     folder = (svc.root / "modules" / "assets").resolve()
     path = (folder / name).resolve()
     if path.parent != folder or path.suffix not in ASSET_TYPES or not path.is_file():

@@ -17,6 +17,7 @@ from variantly.store.schema import VariantRow
 from variantly.store.variants import approved_rows
 from variantly.workspace.cohorts import Cohort
 from variantly.workspace.files import ModuleFile
+from variantly.workspace.images import PictureRef
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Release:
     number: int
     variants: dict[tuple[str, str], tuple[ServedVariant, ...]] = field(default_factory=dict)
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    pictures: frozenset[str] = frozenset()  # content hashes of the approved variants' pictures: served to anyone
     # The fallback search per module file and cohort, worked out once: a release never changes.
     _servable: dict[tuple, Servable] = field(default_factory=dict, compare=False, repr=False)
 
@@ -85,9 +87,12 @@ class Release:
     @classmethod
     def build(cls, number: int, variants: Iterable[ServedVariant]) -> Release:
         index: dict[tuple[str, str], list[ServedVariant]] = defaultdict(list)
+        pictures: set[str] = set()
         for variant in variants:
             index[(variant.module_id, variant.cohort_key)].append(variant)
-        return cls(number, {k: tuple(sorted(v, key=lambda x: x.id)) for k, v in index.items()})
+            pictures.update(ref.hash for text in variant.slots.values() if (ref := PictureRef.parse(text)))
+        by_cohort = {k: tuple(sorted(v, key=lambda x: x.id)) for k, v in index.items()}
+        return cls(number, by_cohort, pictures=frozenset(pictures))
 
     def candidates(self, module_id: str, cohort_key: str) -> tuple[ServedVariant, ...]:
         return self.variants.get((module_id, cohort_key), ())
