@@ -298,3 +298,18 @@ def test_a_picture_not_approved_yet_is_shown_to_reviewers_only(workspace_dir, tm
     svc.refresh_release()
     public = client.get(f"/assets/{name}")
     assert public.status_code == 200 and public.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+def test_where_ocr_cannot_run_a_picture_fails_until_a_person_looks_and_the_run_goes_on(
+    workspace_dir, tmp_path, monkeypatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "rapidocr_onnxruntime", None)  # as if the package (or libGL) were missing
+    app = make_app(workspace_dir, f"sqlite:///{tmp_path / 'p.db'}")
+    with LiveServer(fake_llm()) as llm:
+        summary = run(runner_for(app, llm))
+    assert summary.status == "done_with_errors" and summary.jobs_failed == 1
+    said = {f["message"] for v in rows(app) for f in v.report["slots"]["picture"]}
+    assert any(m.startswith("the text in it could not be read here (ModuleNotFoundError") for m in said), said
+    assert all(not v.report["picture"]["text_read"] for v in rows(app))

@@ -52,9 +52,17 @@ def _ocr() -> Any:
     return _OCR.engine
 
 
+class TextUnread(Exception):
+    """OCR could not run here (its package or a system library it loads is missing)."""
+
+
 def read_text(data: bytes) -> str:
     """The text OCR reads in a picture, in reading order (0.2-0.3 s for a 1536x1024 picture on this machine)."""
-    found, _ = _ocr()(data)
+    try:
+        engine = _ocr()
+    except (ImportError, OSError) as exc:  # e.g. OpenCV without libGL: say so, do not end the run
+        raise TextUnread(f"{type(exc).__name__}: {exc}") from exc
+    found, _ = engine(data)
     return " ".join(str(line[1]) for line in found or [] if float(line[2]) >= 0.5).strip()
 
 
@@ -194,12 +202,16 @@ class _PictureRound:
         loop = asyncio.get_running_loop()
         spec, services = self.spec, self.services
 
-        def local() -> tuple[PictureRef | None, list[ImageFile], list[Failure], str]:
+        def local() -> tuple[PictureRef | None, list[ImageFile], list[Failure], str | None]:
             failures = picture_failures(data, spec)
             if any(f.message.startswith("not a picture") for f in failures):
                 return None, [], failures, ""
             ref, files = picture_files(data, spec.widths)
-            return ref, files, failures, read_text(data)
+            try:
+                return ref, files, failures, read_text(data)
+            except TextUnread as exc:  # unread is not "no text": the picture fails until a person looks
+                said = f"the text in it could not be read here ({exc}): check it by eye"
+                return ref, files, [*failures, Failure(validator=PICTURE_TEXT, message=said)], None
 
         ref, files, failures, text = await loop.run_in_executor(services.picture_worker or services.worker, local)
         if files:
@@ -218,14 +230,15 @@ class _PictureRound:
                     validator=PICTURE_MODERATION, message=f"the moderation endpoint flagged it: {', '.join(flagged)}"
                 )
             )
-        failures += await loop.run_in_executor(services.worker, self._text_failures, text)
+        if text is not None:
+            failures += await loop.run_in_executor(services.worker, self._text_failures, text)
         record = PictureRecord(
             prompt=prompt,
             model=self.images.model,
             moderation=tuple(flagged),
             moderated=moderated,
-            text=text,
-            text_read=ref is not None,
+            text=text or "",
+            text_read=ref is not None and text is not None,
         )
         return ref, record, failures
 
