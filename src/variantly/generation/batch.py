@@ -29,8 +29,9 @@ from variantly.errors import LLMRefused, LLMTruncated
 from variantly.generation.budget import BudgetReached, cost
 from variantly.generation.calls import JobStopped, RunServices, RunState, record_call
 from variantly.generation.image_api import picture_cost, picture_request, read_pictures
-from variantly.generation.job import ended_without_candidates, record_outcome, run_job
+from variantly.generation.job import run_job
 from variantly.generation.llm import BatchEndpoint, CallRecord, Completion
+from variantly.generation.outcomes import ended_without_candidates, record_outcome
 from variantly.generation.pictures import run_picture_job
 from variantly.generation.plan import PlannedJob, plan_job
 from variantly.generation.prompts import output_model, picture_prompt

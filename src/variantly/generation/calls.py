@@ -161,19 +161,5 @@ def record_call(
     metrics.LLM_TOKENS.labels(model, "cached").inc(call.cached_tokens)
     metrics.LLM_TOKENS.labels(model, "completion").inc(call.completion_tokens)
     metrics.LLM_COST.labels(model).inc(spent)
-    calls.append(
-        LLMCallRow(
-            run_id=services.run_id,
-            job_key=job.key,
-            purpose=purpose,
-            attempt=call.attempt,
-            model=model,
-            outcome=call.outcome,
-            prompt_tokens=call.prompt_tokens,
-            completion_tokens=call.completion_tokens,
-            cached_tokens=call.cached_tokens,
-            cost_usd=spent,
-            latency_ms=call.latency_ms,
-        )
-    )
+    calls.append(call.row(services.run_id, job.key, purpose, model, spent))
     return spent

@@ -1,33 +1,27 @@
-"""One job (module x cohort x locale): generate, top up, check, judge, re-ask, keep what passes.
+"""One copy job (module x cohort x locale): generate, top up, check, judge, re-ask, keep what passes.
 
 A run's jobs share ``RunServices`` and ``RunState`` (``generation.calls``). ``run_job``
-makes the calls and returns a ``JobOutcome``, a value; ``record_outcome`` is the one
-place that counts it in the summary and hands it to the writer. With the brand judge on
-(``generate --judge``), the candidates that pass the policy checks are judged in one call,
-and one that fails a counted judged guideline is re-asked with the reason, like a policy
-failure; if the re-asks run out it is kept, its score saying what it fails.
+makes the calls and returns a ``JobOutcome`` (``generation.outcomes``, where it is counted
+and saved). With the brand judge on (``generate --judge``), the candidates that pass the
+policy checks are judged in one call, and one that fails a counted judged guideline is
+re-asked with the reason, like a policy failure; if the re-asks run out it is kept, its
+score saying what it fails.
 
 Every call reserves its worst case against the run's budget first, and every answered
 call is recorded, also when the job cannot finish. Copy that fails for personal data is
-redacted before it is quoted back to the LLM or stored. A job ends in one of three states
-(``GenerationJobRow.status``): done (at least one candidate passed), failed (refused,
-truncated, or nothing passed: redone on ``--retry-failed``) or unfinished (out of
-attempts, or the budget ran out mid-job: redone by the next run).
+redacted before it is quoted back to the LLM or stored.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-from collections.abc import Awaitable
-from dataclasses import dataclass, replace
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any
 
-from variantly.authoring.brand_score import Judgement, judged_guidelines, judgement_key, score_variant, text_slots
+from variantly.authoring.brand_score import judged_guidelines, judgement_key, text_slots
 from variantly.authoring.personal_data import REDACTED, redact_personal_data
 from variantly.authoring.policy_checks import PERSONAL_DATA, PolicyChecker, channel_failures
-from variantly.authoring.report import Attempt, CheckReport, Failure, GenerationRecord, PictureRecord, VariantReport
-from variantly.authoring.review import mark_feedback_used
+from variantly.authoring.report import Attempt, CheckReport, Failure
 from variantly.errors import LLMCallFailed, LLMRefused, LLMTruncated
 from variantly.generation.calls import (
     JobStopped,
@@ -40,55 +34,10 @@ from variantly.generation.calls import (
 )
 from variantly.generation.judge import JOB_COPIES, Verdicts, brand_problems, judge_messages, read_verdicts
 from variantly.generation.llm import Completion
-from variantly.generation.plan import Plan, PlannedJob, Resume, picture_params
+from variantly.generation.outcomes import OUT_OF_BUDGET, Candidate, JobOutcome, JobStatus
+from variantly.generation.plan import PlannedJob
 from variantly.generation.prompts import output_model
-from variantly.generation.summary import JobProblem
-from variantly.store.runs import FinishedJob
-from variantly.store.schema import GenerationJobRow, LLMCallRow, VariantRow
-
-JobStatus = Literal["done", "failed", "unfinished"]
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One candidate as the job holds it: its copy (personal data redacted), its report, the tries before it, and
-    the brand judge's verdicts with the counted judged guidelines it fails (``brand``: what a re-ask quotes)."""
-
-    slots: dict[str, str]
-    report: CheckReport
-    attempts: tuple[Attempt, ...] = ()
-    redacted: bool = False
-    judgement: Judgement | None = None
-    brand: tuple[str, ...] = ()
-    picture: PictureRecord | None = None  # a picture job's: how its picture was made and what its checks saw
-
-    @property
-    def failing(self) -> bool:
-        """Re-asked: it fails a policy check or a judged brand guideline."""
-        return not self.report.passed or bool(self.brand)
-
-
-@dataclass(frozen=True)
-class JobOutcome:
-    job: PlannedJob
-    status: JobStatus
-    error: str
-    candidates: tuple[Candidate, ...]
-    calls: tuple[LLMCallRow, ...]
-    reasks: int = 0  # made by this run
-    out_of_budget: bool = False  # the budget could not cover a call this job needed: the run stops
-    earlier_reasks: int = 0  # made by the run this job resumed from
-    last_answer: str = ""  # the LLM's last answer, redacted: where a job the budget stopped goes on from
-
-    def resume(self) -> Resume | None:
-        """Where the next run goes on from, for a job the budget stopped with failing candidates in hand."""
-        if self.status != "unfinished" or not self.out_of_budget or not self.candidates or not self.last_answer:
-            return None
-        slots = [c.slots for c in self.candidates]
-        return Resume(self.last_answer, slots, self.earlier_reasks + self.reasks)
-
-
-OUT_OF_BUDGET = "the budget ran out before the job could finish"
+from variantly.store.schema import LLMCallRow
 
 
 async def run_job(
@@ -138,32 +87,43 @@ async def run_job(
             reasks += 1
             fresh = await asking.check([as_text(c) for c in answer.items[: len(failing_at)]])
             for index, new in zip(failing_at, fresh, strict=False):  # by position: equal texts are possible
-                old = candidates[index]
-                tried = Attempt(slots=old.slots, report=old.report, brand=old.brand)
-                candidates[index] = replace(new, attempts=(*old.attempts, tried))
+                candidates[index] = retried(candidates[index], new)
         if asking.out_of_budget:
             status, error = "unfinished", OUT_OF_BUDGET
         else:
             why = next((c.report.summary for c in candidates), "the LLM returned no candidates")
             error = f"no candidate passed the guardrails after {earlier + reasks} re-ask(s): {why}"
-    except (LLMRefused, LLMTruncated) as exc:
-        status, error = "failed", exc.message
-    except LLMCallFailed as exc:  # out of attempts: trouble on the way, not in the inputs
-        status, error = "unfinished", exc.message
-    except (JobStopped, NotStarted) as exc:
-        if not calls:  # stopped before its first call: it never started (JobStopped: for want of budget)
-            del state.unsaved[job.key]
-            state.summary.jobs_not_started += 1
-            raise
-        if isinstance(exc, NotStarted):
-            raise
-        asking.out_of_budget = True
-        status, error = "unfinished", OUT_OF_BUDGET
+    except (LLMCallFailed, JobStopped, NotStarted) as exc:
+        status, error = stopped_by(exc, state, job, asking)
     if any(c.report.passed for c in candidates):
         status, error = "done", ""
     return JobOutcome(
         job, status, error, tuple(candidates), tuple(calls), reasks, asking.out_of_budget, earlier, last_answer
     )
+
+
+def retried(old: Candidate, new: Candidate) -> Candidate:
+    """The candidate that replaces a failing one, the failed try kept in its attempts."""
+    tried = Attempt(slots=old.slots, report=old.report, brand=old.brand)
+    return replace(new, attempts=(*old.attempts, tried))
+
+
+def stopped_by(exc: Exception, state: RunState, job: PlannedJob, asking: Asking) -> tuple[JobStatus, str]:
+    """How a call that raised ends a job (a copy job or a picture job): refused or truncated, failed (redone by
+    ``--retry-failed``); out of attempts, unfinished (trouble on the way, not in the inputs); stopped by the budget,
+    unfinished. A job stopped before its first call never started: ``exc`` is raised again for the run to count."""
+    if isinstance(exc, LLMRefused | LLMTruncated):
+        return "failed", exc.message
+    if isinstance(exc, LLMCallFailed):
+        return "unfinished", exc.message
+    if not asking.calls:  # stopped before its first call: it never started (JobStopped: for want of budget)
+        del state.unsaved[job.key]
+        state.summary.jobs_not_started += 1
+        raise exc
+    if isinstance(exc, NotStarted):
+        raise exc
+    asking.out_of_budget = True
+    return "unfinished", OUT_OF_BUDGET
 
 
 class Asking:
@@ -283,108 +243,6 @@ class Asking:
 def _after(job: PlannedJob, completion: Completion) -> Messages:
     """The job's prompt and the LLM's last answer (personal data removed): what a follow-up builds on."""
     return [*job.prompt.messages, {"role": "assistant", "content": redact_personal_data(completion.raw)}]
-
-
-def ended_without_candidates(
-    state: RunState, job: PlannedJob, calls: list[LLMCallRow], status: JobStatus, error: str
-) -> JobOutcome:
-    """A job that ends without candidates (a batch result that failed), with the calls it made."""
-    state.unsaved[job.key] = calls
-    return JobOutcome(job, status, error, (), tuple(calls))
-
-
-async def record_outcome(services: RunServices, state: RunState, outcome: JobOutcome) -> None:
-    """The one place a job's outcome is counted and saved (its variants, its calls, its row)."""
-    summary, plan, job = state.summary, state.plan, outcome.job
-    summary.reasks += outcome.reasks
-    if outcome.error:
-        summary.errors.append(JobProblem(job.module_id, job.cohort.key, outcome.error, outcome.status))
-    summary.candidates_passed += sum(c.report.passed for c in outcome.candidates)
-    summary.candidates_failed += sum(not c.report.passed for c in outcome.candidates)
-    if outcome.status == "done":
-        summary.jobs_done += 1
-    elif outcome.status == "failed":
-        summary.jobs_failed += 1
-    else:
-        summary.jobs_unfinished += 1
-    variants = [_variant_row(services, plan, job, index, c) for index, c in enumerate(outcome.candidates)]
-    row = GenerationJobRow(
-        key=job.key,
-        run_id=services.run_id,
-        module_id=job.module_id,
-        cohort_key=job.cohort.key,
-        status=outcome.status,
-        passed=sum(c.report.passed for c in outcome.candidates),
-        failed=sum(not c.report.passed for c in outcome.candidates),
-        reasks=outcome.reasks,
-        error=outcome.error,
-    )
-    state.unsaved.pop(job.key, None)  # from here on the writer owns them, even if the run is interrupted
-    resume = outcome.resume()
-    row.reasks = outcome.earlier_reasks + outcome.reasks
-    row.resume = resume.stored() if resume else None
-    reasons = [c.report.summary for c in outcome.candidates]
-    await services.writer.save(FinishedJob(row, variants, list(outcome.calls), reasons))
-    if outcome.status == "done" and plan.params_for(job).get("feedback"):
-        loop = asyncio.get_running_loop()
-        await _uninterrupted(
-            loop.run_in_executor(
-                services.worker, mark_feedback_used, services.store, job.module_id, job.cohort.key, services.run_id
-            )
-        )
-
-
-def _variant_row(services: RunServices, plan: Plan, job: PlannedJob, index: int, candidate: Candidate) -> VariantRow:
-    record = GenerationRecord(
-        run_id=services.run_id,
-        prompt_tokens=job.prompt.tokens,
-        prompt_cuts=tuple(job.prompt.cuts),
-        attempts=candidate.attempts,
-        redacted=candidate.redacted,
-        picture=candidate.picture,
-    )
-    return VariantRow(
-        # the run is part of the id: a job redone by a later run must not collide with its first try
-        id=hashlib.sha256(f"{job.key}:{services.run_id}:{index}".encode()).hexdigest()[:24],
-        module_id=job.module_id,
-        cohort_key=job.cohort.key,
-        locale=job.cohort.locale,
-        slots=candidate.slots,
-        status="pending" if candidate.report.passed else "guardrail_failed",
-        module_hash=services.workspace.modules[job.module_id].content_hash,
-        prompt_hash=plan.prompt_hash,
-        policy_hash=plan.policy_hash,
-        model=plan.model,
-        params=plan.params_for(job) | picture_params(services.workspace, job.module_id) | {"run_id": services.run_id},
-        source="generated",
-        report=VariantReport(check=candidate.report, generation=record).stored(),
-        brand=_with_verdicts(services, job, candidate),
-    )
-
-
-def _with_verdicts(services: RunServices, job: PlannedJob, candidate: Candidate) -> dict | None:
-    """The judge's verdicts kept with the new variant, under no brand hash: the scoring after the run
-    (``brand_score.rescore``) scores it with them and holds it under the floor, like any variant."""
-    if candidate.judgement is None:
-        return None
-    workspace = services.workspace
-    module = workspace.modules[job.module_id].module
-    scored = score_variant(workspace.brand, module, candidate.slots, job.cohort.locale, judged=candidate.judgement)
-    return scored.model_dump(mode="json")
-
-
-async def _uninterrupted(write: Awaitable[Any]) -> Any:
-    """Let a store write finish when the run is interrupted: what it records was paid for.
-
-    Cancelling the await of ``run_in_executor`` would cancel a write still queued
-    behind the worker thread, and the job's calls would be lost.
-    """
-    task = asyncio.ensure_future(write)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await task
-        raise
 
 
 def _redacted(

@@ -293,23 +293,9 @@ def _record(run: JudgeRun, records: list[CallRecord], ident: str, model: str, pr
     run.calls += len(records)
     run.prompt_tokens += sum(r.prompt_tokens for r in records)
     run.completion_tokens += sum(r.completion_tokens for r in records)
-    run.cost_usd += sum(cost(price, r.prompt_tokens, r.completion_tokens, r.cached_tokens) for r in records)
-    run.records.extend(
-        LLMCallRow(
-            run_id=run.run_id,
-            job_key=ident[:40],
-            purpose="judge",
-            attempt=r.attempt,
-            model=model,
-            outcome=r.outcome,
-            prompt_tokens=r.prompt_tokens,
-            completion_tokens=r.completion_tokens,
-            cached_tokens=r.cached_tokens,
-            cost_usd=cost(price, r.prompt_tokens, r.completion_tokens, r.cached_tokens),
-            latency_ms=r.latency_ms,
-        )
-        for r in records
-    )
+    spent = [cost(price, r.prompt_tokens, r.completion_tokens, r.cached_tokens) for r in records]
+    run.cost_usd += sum(spent)
+    run.records.extend(r.row(run.run_id, ident[:40], "judge", model, c) for r, c in zip(records, spent, strict=True))
 
 
 def unjudged(store: Store, status: str | None) -> list[VariantRow]:

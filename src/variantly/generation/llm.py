@@ -47,6 +47,7 @@ from variantly.generation.wire import (
     retryable,
     why,
 )
+from variantly.store.schema import LLMCallRow
 from variantly.workspace.models import GenerationSettings
 
 T = TypeVar("T")
@@ -68,6 +69,22 @@ class CallRecord:
     cached_tokens: int = 0  # of prompt_tokens, served from the provider's prompt cache
     latency_ms: float = 0.0
     pictures: int = 0  # an image call's pictures answered (what it is billed by)
+
+    def row(self, run_id: str, job_key: str, purpose: str, model: str, cost_usd: float) -> LLMCallRow:
+        """The attempt as the store keeps it, for the cost report."""
+        return LLMCallRow(
+            run_id=run_id,
+            job_key=job_key,
+            purpose=purpose,
+            attempt=self.attempt,
+            model=model,
+            outcome=self.outcome,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            cached_tokens=self.cached_tokens,
+            cost_usd=cost_usd,
+            latency_ms=self.latency_ms,
+        )
 
 
 @dataclass

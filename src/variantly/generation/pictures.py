@@ -28,12 +28,13 @@ from variantly.authoring.pictures import (
     picture_files,
     text_failures,
 )
-from variantly.authoring.report import Attempt, CheckReport, Failure, PictureRecord
-from variantly.errors import LLMCallFailed, LLMRefused, LLMTruncated
+from variantly.authoring.report import CheckReport, Failure, PictureRecord
+from variantly.errors import LLMCallFailed
 from variantly.generation.calls import JobStopped, NotStarted, Priced, RunServices, RunState, paid_call
 from variantly.generation.image_api import make_pictures, moderate, picture_cost
-from variantly.generation.job import OUT_OF_BUDGET, Asking, Candidate, JobOutcome, JobStatus, as_text
+from variantly.generation.job import Asking, as_text, retried, stopped_by
 from variantly.generation.llm import INTERRUPTED, CallRecord
+from variantly.generation.outcomes import OUT_OF_BUDGET, Candidate, JobOutcome, JobStatus
 from variantly.generation.plan import PlannedJob
 from variantly.generation.prompts import picture_prompt
 from variantly.store.images import ImageFile, image_file, save_image_files
@@ -95,27 +96,14 @@ async def run_picture_job(
                 fresh |= zip(reworded, await maker.words([candidates[i] for i in reworded]), strict=False)
             reasks += 1
             for index, new in fresh.items():
-                old = candidates[index]
-                tried = Attempt(slots=old.slots, report=old.report, brand=old.brand)
-                candidates[index] = replace(new, attempts=(*old.attempts, tried))
+                candidates[index] = retried(candidates[index], new)
         if maker.asking.out_of_budget:
             status, error = "unfinished", OUT_OF_BUDGET
         else:
             why = next((c.report.summary for c in candidates), "the image endpoint returned no pictures")
             error = f"no picture passed the checks after {reasks} redo(s): {why}"
-    except (LLMRefused, LLMTruncated) as exc:
-        status, error = "failed", exc.message
-    except LLMCallFailed as exc:
-        status, error = "unfinished", exc.message
-    except (JobStopped, NotStarted) as exc:
-        if not calls:
-            del state.unsaved[job.key]
-            state.summary.jobs_not_started += 1
-            raise
-        if isinstance(exc, NotStarted):
-            raise
-        maker.asking.out_of_budget = True
-        status, error = "unfinished", OUT_OF_BUDGET
+    except (LLMCallFailed, JobStopped, NotStarted) as exc:
+        status, error = stopped_by(exc, state, job, maker.asking)
     if any(c.report.passed for c in candidates):
         status, error = "done", ""
     return JobOutcome(job, status, error, tuple(candidates), tuple(calls), reasks, maker.asking.out_of_budget)

@@ -33,8 +33,9 @@ from variantly.generation import batch
 from variantly.generation.batch import BatchReport
 from variantly.generation.budget import Budget
 from variantly.generation.calls import JobStopped, NotStarted, RunServices, RunState
-from variantly.generation.job import record_outcome, run_job
+from variantly.generation.job import run_job
 from variantly.generation.llm import LLMClient
+from variantly.generation.outcomes import record_outcome
 from variantly.generation.pictures import run_picture_job
 from variantly.generation.plan import Plan, PlannedJob, make_plan
 from variantly.generation.prompts import PromptSet
