@@ -20,6 +20,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel
+from starlette.types import Receive, Scope, Send
 
 from variantly import __version__
 from variantly.api import batch, docs, events, privacy, render
@@ -37,7 +38,33 @@ from variantly.store import Store, default_database_url
 log = logging.getLogger("variantly.api")
 
 
-def create_app(settings: ProcessSettings, *, service: RenderService | None = None, fast_render: bool = True) -> FastAPI:
+class VariantlyAPI(FastAPI):
+    """FastAPI with the render fast path in front of the framework's own layers.
+
+    Added as a middleware, ``RenderFastPath`` still ran inside what FastAPI wraps every app in
+    (the server-error layer, native OpenTelemetry's check of its providers, its body limit):
+    34 of a landing render's 122 us in-process (this machine, 2026-12-03: 300 -> 266 us when
+    moved here, bare FastAPI 196). What the fast path does not answer goes to ``framework``,
+    FastAPI as it is, so every error and layer still comes from one place.
+    """
+
+    fast_path: RenderFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.fast_path is not None and scope["type"] == "http":
+            scope["app"] = self  # what Starlette sets, for ``Request.app``
+            await self.fast_path(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app without the fast path: FastAPI's layers, ours, then the routes."""
+        await super().__call__(scope, receive, send)
+
+
+def create_app(
+    settings: ProcessSettings, *, service: RenderService | None = None, fast_render: bool = True
+) -> VariantlyAPI:
     """The API. ``settings.render_only`` makes a render-only node: render routes only,
     and it never loads guardrails-ai (not even to re-check a changed policy).
     ``settings.redis_url`` shares frequency caps between processes.
@@ -73,7 +100,7 @@ def create_app(settings: ProcessSettings, *, service: RenderService | None = Non
             if purger is not None:
                 purger.stop()
 
-    app = FastAPI(
+    app = VariantlyAPI(
         title="Variantly",
         version=__version__,
         lifespan=lifespan,
@@ -87,8 +114,8 @@ def create_app(settings: ProcessSettings, *, service: RenderService | None = Non
     app.add_middleware(BodyLimit, limits=settings.body_limits)
     app.add_middleware(RefuseUnstorableText, answer=asgi_answer(ui=review_enabled))
     app.add_middleware(AnswerErrors, answer=asgi_answer(ui=review_enabled))
-    if fast_render:  # added last: the outermost of ours, doing the others' part for what it answers itself
-        app.add_middleware(RenderFastPath, render_limit=settings.body_limits["render"])
+    if fast_render:  # in front of every layer, doing their part for what it answers itself
+        app.fast_path = RenderFastPath(app.framework, render_limit=settings.body_limits["render"])
     if review_enabled:
         service.on_policy_change = lambda workspace: _recheck_in_background(app, workspace)
         service.on_brand_change = lambda workspace: _rescore_in_background(app, workspace)
