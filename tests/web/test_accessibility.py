@@ -32,14 +32,15 @@ def lift_data(site) -> None:
     svc.refresh_release()
     orders = {"Authorization": f"Bearer {create_account(svc.store, 'orders', 'renderer')}"}
     events = []
-    for i in range(300):
-        me = consenting_profile(f"a11y-{i}")
-        decision = httpx.post(f"{site.url}/v1/render", json={"module": "cta", "profile": me}).json()["decisions"][0]
-        seen = shown([decision], me["id"])[0]
-        events.append(seen)
-        if i % 4 == 0:
-            events.append(seen | {"type": "conversion", "value": "120.00", "currency": "SEK"})
-    assert httpx.post(f"{site.url}/v1/events", json={"events": events}, headers=orders).status_code == 200
+    with httpx.Client(base_url=site.url) as http:  # one client: each module-level httpx.post builds one (~45 ms)
+        for i in range(300):
+            me = consenting_profile(f"a11y-{i}")
+            decision = http.post("/v1/render", json={"module": "cta", "profile": me}).json()["decisions"][0]
+            seen = shown([decision], me["id"])[0]
+            events.append(seen)
+            if i % 4 == 0:
+                events.append(seen | {"type": "conversion", "value": "120.00", "currency": "SEK"})
+        assert http.post("/v1/events", json={"events": events}, headers=orders).status_code == 200
 
 
 @pytest.mark.parametrize(
