@@ -20,7 +20,6 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -109,7 +108,7 @@ def stages(service, body: bytes, requests: int) -> dict[str, float]:
         viewer = viewer_for_profile(workspace, request.profile, activity=service.activity)
         marks.append(clock())
         windows = cap_windows(workspace, target_modules(workspace, layout=request.layout), viewer)
-        viewer = replace(viewer, seen=service.activity.seen(request.profile.id, windows))
+        viewer = viewer.with_seen(service.activity.seen(request.profile.id, windows))
         marks.append(clock())
         page = render_target(workspace, release, viewer, channel=request.channel, layout=request.layout)
         marks.append(clock())

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -103,7 +102,7 @@ async def _lines(
                 raise profile
             viewer = viewer_for_profile(workspace, profile, activity=svc.activity)
             if windows := cap_windows(workspace, shown, viewer):
-                viewer = replace(viewer, seen=await svc.activity.seen_async(profile.id, windows))
+                viewer = viewer.with_seen(await svc.activity.seen_async(profile.id, windows))
             page = render_target(
                 workspace,
                 release,

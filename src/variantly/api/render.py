@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -81,7 +81,7 @@ async def render(body: RenderRequest, request: Request) -> Response:
     shown = target_modules(workspace, module=body.module, modules=body.modules, layout=body.layout)
     if windows := cap_windows(workspace, shown, viewer):
         seen = await svc.activity.seen_async(body.profile.id, windows)  # one round trip, and only with caps
-        viewer = replace(viewer, seen=seen)
+        viewer = viewer.with_seen(seen)
     page = render_target(
         workspace, release, viewer, channel=body.channel, module=body.module, modules=body.modules, layout=body.layout
     )

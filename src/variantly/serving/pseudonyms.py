@@ -27,7 +27,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from sqlalchemy import func, select
@@ -54,8 +54,9 @@ class Pseudonyms:
     audit_key: bytes = b""
     on: bool = True
 
-    @property
+    @cached_property
     def current(self) -> int | None:
+        """The newest key's version (worked out once: every render with caps asks)."""
         return max(self.keys) if self.keys else None
 
     def under(self, version: int, profile_id: str) -> str:
@@ -63,7 +64,7 @@ class Pseudonyms:
 
     def subject(self, profile_id: str) -> str:
         """What caches key a person by: the pseudonym under the current key (the id itself if there is none)."""
-        if is_pseudonym(profile_id) or self.current is None:
+        if self.current is None or (profile_id.startswith("ps") and is_pseudonym(profile_id)):
             return profile_id
         return self.under(self.current, profile_id)
 
