@@ -114,7 +114,7 @@ async def _lines(
             )
             svc.sign(profile.id, page.decisions)
             metrics.rendered("batch", time.perf_counter() - started, page.decisions)
-            out = {"profile_id": profile.id, **where, "ok": True, **page.as_dict(), "release": release.number}
+            out = {"profile_id": profile.id, **where, "ok": True, **page.fields(), "release": release.number}
         except VariantlyError as exc:
             ident = profile.id if isinstance(profile, Profile) else None
             out = {"profile_id": ident, **where, "ok": False, "error": {"code": exc.code, "message": exc.message}}

@@ -86,7 +86,7 @@ async def render(body: RenderRequest, request: Request) -> Response:
         workspace, release, viewer, channel=body.channel, module=body.module, modules=body.modules, layout=body.layout
     )
     svc.sign(body.profile.id, page.decisions)
-    answer = orjson.dumps(page.as_dict() | {"release": release.number})  # the RenderResponse shape, built directly
+    answer = orjson.dumps(page.fields() | {"release": release.number})  # the RenderResponse shape, built directly
     metrics.rendered("render", time.perf_counter() - started, page.decisions)
     headers = {"X-Variantly-Arm": page.arm, "X-Variantly-Release": str(release.number)}
     return Response(answer, media_type="application/json", headers=headers)

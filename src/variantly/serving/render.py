@@ -74,11 +74,16 @@ class RenderedPage:
     def text(self) -> str | None:
         return self.parts.get("text")
 
-    def as_dict(self) -> dict[str, Any]:
+    def fields(self) -> dict[str, Any]:
+        """The answer's fields with the decisions as they are, for orjson: it writes a dataclass itself, in field
+        order, the same bytes as ``Decision.as_dict`` (a test holds it to that) in 2 us against 5 for four."""
         answer: dict[str, Any] = {name: self.parts.get(name) for name in ANSWER_PARTS}
         answer["subject"] = self.subject
         answer |= {name: text for name, text in self.parts.items() if name not in ANSWER_PARTS}
-        return answer | {"arm": self.arm, "decisions": [d.as_dict() for d in self.decisions]}
+        return answer | {"arm": self.arm, "decisions": self.decisions}
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.fields() | {"decisions": [d.as_dict() for d in self.decisions]}
 
 
 def viewer_for_profile(
