@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from fake_openai import draw_picture
 from variantly.authoring.constraints import check_constraints
 from variantly.authoring.importing import import_variants
 from variantly.errors import ImportFileError
@@ -81,6 +84,32 @@ def test_a_good_picture_passes_and_a_blank_one_does_not(workspace, store, tmp_pa
     (tmp_path / "grey.png").write_bytes(png((1536, 1024), (128, 128, 128)))
     summary = import_variants(store, workspace, write(tmp_path, "grey.png"), actor="t", check=check_constraints)
     assert summary.failed == 1 and "is blank or nearly" in summary.failures[0]
+
+
+def test_an_imported_picture_that_says_buy_now_fails_as_a_generated_one_would(workspace, store, tmp_path) -> None:
+    """OCR reads imported pictures too: text where the module allows none is not approved on import."""
+    (tmp_path / "sale.png").write_bytes(draw_picture("text", "1536x1024", 1))
+    path = write(tmp_path, "sale.png")
+    summary = import_variants(store, workspace, path, actor="t", check=check_constraints, approve=True)
+    assert (summary.failed, summary.approved) == (1, 0)
+    with store.sessions() as session:
+        row = session.query(VariantRow).one()
+    said = [f["message"] for f in row.report["slots"]["picture"]]
+    assert row.status == "guardrail_failed" and len(said) == 1
+    assert said[0].startswith("text in the picture where the module allows none: ") and "BUY NOW" in said[0].upper()
+
+
+def test_where_ocr_cannot_run_an_imported_picture_waits_for_a_person(workspace, store, tmp_path, monkeypatch) -> None:
+    from variantly.authoring import picture_text
+
+    monkeypatch.setitem(sys.modules, "rapidocr_onnxruntime", None)  # as if the package (or libGL) were missing
+    monkeypatch.setattr(picture_text, "_OCR", threading.local())  # no engine loaded in this thread yet
+    monkeypatch.setattr(picture_text, "_IMPORTED", {})  # nor the text of this file read before
+    (tmp_path / "hero.png").write_bytes(png((1536, 1024)))
+    path = write(tmp_path, "hero.png")
+    summary = import_variants(store, workspace, path, actor="t", check=check_constraints, approve=True)
+    assert (summary.failed, summary.approved) == (1, 0)
+    assert "picture: the text in it could not be read here (ModuleNotFoundError" in summary.failures[0]
 
 
 def test_a_policy_change_pulls_an_approved_picture_whose_text_it_now_refuses(workspace_dir, store, tmp_path) -> None:

@@ -141,7 +141,7 @@ def test_alt_text_that_says_image_of_fails_like_copy(workspace) -> None:
 
 def test_text_in_a_picture_is_read_offline(workspace_dir) -> None:
     from fake_openai import draw_picture
-    from variantly.generation.pictures import read_text
+    from variantly.authoring.picture_text import read_text
 
     assert re.sub(r"\s+", " ", read_text(draw_picture("text", "1024x1024", 1))).upper() == "BUY NOW 50% OFF"
     assert read_text(draw_picture("plain", "1024x1024", 1)) == ""

@@ -14,13 +14,14 @@ generated copy, and what fails is kept as ``guardrail_failed`` with its report.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from variantly.authoring.brand_score import rescore, score_variant
 from variantly.authoring.candidates import Candidate, VariantLine, parse_candidate, variant_id
+from variantly.authoring.picture_text import imported_text_failures
 from variantly.authoring.pictures import keep_pictures, read_pictures
 from variantly.authoring.report import CheckReport, VariantReport
 from variantly.errors import ImportFileError
@@ -97,6 +98,9 @@ def import_variants(
     summary = ImportSummary()
     for read in read_variants_file(workspace, path):
         candidate, found = keep_pictures(store, workspace, read)
+        said = imported_text_failures(workspace, replace(candidate, pictures=read.pictures), check)
+        for name, failures in said.items():  # what the picture says, read by OCR
+            found[name] = [*found.get(name, []), *failures]
         module_hash = workspace.modules[candidate.module_id].content_hash
         passed, report = check(workspace, candidate)
         if found:

@@ -16,18 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import threading
 from dataclasses import replace
 from typing import Any
 
-from variantly.authoring.brand_score import score_copy
-from variantly.authoring.pictures import (
-    PICTURE_MODERATION,
-    PICTURE_TEXT,
-    picture_failures,
-    picture_files,
-    text_failures,
-)
+from variantly.authoring.picture_text import TextUnread, read_text, text_in_picture_failures, unread
+from variantly.authoring.pictures import PICTURE_MODERATION, picture_failures, picture_files
 from variantly.authoring.report import CheckReport, Failure, PictureRecord
 from variantly.errors import LLMCallFailed
 from variantly.generation.calls import JobStopped, NotStarted, Priced, RunServices, RunState, paid_call
@@ -39,32 +32,6 @@ from variantly.generation.plan import PlannedJob
 from variantly.generation.prompts import picture_prompt
 from variantly.store.images import ImageFile, image_file, save_image_files
 from variantly.workspace.images import MIME, Picture, PictureRef
-
-_OCR = threading.local()
-
-
-def _ocr() -> Any:
-    """RapidOCR, loaded once per picture thread (0.1 s; its models ship in the wheel: nothing is downloaded). One
-    each: the wrapper keeps state between its stages, so two threads do not share one."""
-    if not hasattr(_OCR, "engine"):
-        from rapidocr_onnxruntime import RapidOCR  # type: ignore[import-untyped]
-
-        _OCR.engine = RapidOCR()
-    return _OCR.engine
-
-
-class TextUnread(Exception):
-    """OCR could not run here (its package or a system library it loads is missing)."""
-
-
-def read_text(data: bytes) -> str:
-    """The text OCR reads in a picture, in reading order (0.2-0.3 s for a 1536x1024 picture on this machine)."""
-    try:
-        engine = _ocr()
-    except (ImportError, OSError) as exc:  # e.g. OpenCV without libGL: say so, do not end the run
-        raise TextUnread(f"{type(exc).__name__}: {exc}") from exc
-    found, _ = engine(data)
-    return " ".join(str(line[1]) for line in found or [] if float(line[2]) >= 0.5).strip()
 
 
 async def run_picture_job(
@@ -198,8 +165,7 @@ class _PictureRound:
             try:
                 return ref, files, failures, read_text(data)
             except TextUnread as exc:  # unread is not "no text": the picture fails until a person looks
-                said = f"the text in it could not be read here ({exc}): check it by eye"
-                return ref, files, [*failures, Failure(validator=PICTURE_TEXT, message=said)], None
+                return ref, files, [*failures, unread(exc)], None
 
         ref, files, failures, text = await loop.run_in_executor(services.picture_worker or services.worker, local)
         if files:
@@ -231,23 +197,17 @@ class _PictureRound:
         return ref, record, failures
 
     def _text_failures(self, text: str) -> list[Failure]:
-        """Text where the module allows none fails; allowed text passes the copy policy like the alt text would, and
-        the measured brand guidelines (a judged one needs the judge: not asked of text in a picture)."""
-        if not text:
-            return []
-        if not self.spec.allow_text:
-            return [
-                Failure(validator=PICTURE_TEXT, message=f"text in the picture where the module allows none: '{text}'")
-            ]
+        """The text read in a picture, checked as ``authoring.picture_text`` says; the policy here is the run's checker
+        on the alt slot."""
         workspace, checker = self.services.workspace, self.services.checker()
-        failures, _ = checker.slot_failures(
-            workspace, self.job.module_id, self.asking.cohort, {self.spec.alt_slot: text}
-        )
-        said = [f.message for found in failures.values() for f in found]
-        brand = score_copy(workspace.brand, self.module.kind, list(self.module.channels), {"text": text},
-                           self.job.cohort.locale)  # fmt: skip
-        said += [f"brand guideline {g.id}: {g.rule}" for g in brand.failed if g.id not in workspace.brand.advisory]
-        return text_failures(text, said)
+
+        def policy(text: str) -> list[str]:
+            failures, _ = checker.slot_failures(
+                workspace, self.job.module_id, self.asking.cohort, {self.spec.alt_slot: text}
+            )
+            return [f.message for found in failures.values() for f in found]
+
+        return text_in_picture_failures(workspace, self.job.module_id, self.spec, text, self.job.cohort.locale, policy)
 
     async def _describe(
         self, pictures: list[tuple[bytes, str] | None], problems: list[list[str]] | None
