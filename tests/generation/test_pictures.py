@@ -5,7 +5,6 @@ reason, idempotent, and once approved served with a srcset, on SQLite and Postgr
 from __future__ import annotations
 
 import asyncio
-import re
 from pathlib import Path
 
 import pytest
@@ -137,14 +136,6 @@ def test_alt_text_that_says_image_of_fails_like_copy(workspace) -> None:
     slots = {"picture": "store_floor", "alt": "Image of a shop worker at a screen", "caption": "One view."}
     failures, _ = checker.slot_failures(workspace, "hero_image", {"industry": "retail", "locale": "en"}, slots)
     assert [f.message for f in failures["alt"]] == ["alt text starts with 'Image of': say what the picture shows"]
-
-
-def test_text_in_a_picture_is_read_offline(workspace_dir) -> None:
-    from fake_openai import draw_picture
-    from variantly.authoring.picture_text import read_text
-
-    assert re.sub(r"\s+", " ", read_text(draw_picture("text", "1024x1024", 1))).upper() == "BUY NOW 50% OFF"
-    assert read_text(draw_picture("plain", "1024x1024", 1)) == ""
 
 
 def test_with_batch_the_pictures_go_in_their_own_batch_and_are_checked_when_collected(workspace_dir, tmp_path) -> None:
