@@ -99,6 +99,27 @@ def test_an_imported_picture_that_says_buy_now_fails_as_a_generated_one_would(wo
     assert said[0].startswith("text in the picture where the module allows none: ") and "BUY NOW" in said[0].upper()
 
 
+def test_text_a_module_allows_in_an_imported_picture_goes_through_the_policy_and_brand(
+    workspace_dir, store, tmp_path
+) -> None:
+    from variantly.authoring.policy_checks import BuiltInChecker
+    from variantly.workspace import load_workspace
+
+    module = workspace_dir / "modules" / "hero_image.jinja"
+    module.write_text(module.read_text().replace("widths: [480, 960]", "widths: [480, 960]\n      allow_text: true"))
+    workspace = load_workspace(workspace_dir)
+    (tmp_path / "sale.png").write_bytes(draw_picture("text", "1536x1024", 1))
+    checker = BuiltInChecker(workspace.policy, workspace.policy_hash)
+    summary = import_variants(store, workspace, write(tmp_path, "sale.png"), actor="t", check=checker.check)
+    assert summary.failed == 1
+    with store.sessions() as session:
+        row = session.query(VariantRow).one()
+    said = [f["message"] for f in row.report["slots"]["picture"]]
+    assert "text in the picture 'BUY NOW 50% OFF': banned phrase 'buy now'" in said
+    assert any(m.startswith("text in the picture 'BUY NOW 50% OFF': brand guideline") for m in said)
+    assert row.report["slots"]["alt"] == [] and row.report["slots"]["caption"] == []  # the line's own words pass
+
+
 def test_where_ocr_cannot_run_an_imported_picture_waits_for_a_person(workspace, store, tmp_path, monkeypatch) -> None:
     from variantly.authoring import picture_text
 

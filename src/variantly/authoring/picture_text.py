@@ -81,8 +81,9 @@ def imported_text_failures(
     workspace: Workspace, candidate: Candidate, check: Callable[[Workspace, Candidate], tuple[bool, CheckReport]]
 ) -> dict[str, list[Failure]]:
     """The text in an imported line's picture files, checked as a generated picture's is, per image slot. ``check``
-    is the import's own: allowed text is checked in the alt slot's place. The text read is kept per process by
-    content (the example pictures are imported by every demo and many tests)."""
+    is the import's own: allowed text is checked alone in the alt slot, as a policy re-check does
+    (``review.recheck_policy``), so the line's other slots are not checked (and counted) twice. The text read is
+    kept per process by content (the example pictures are imported by every demo and many tests)."""
     module = workspace.modules[candidate.module_id].module
     found: dict[str, list[Failure]] = {}
     for name, data in candidate.pictures.items():
@@ -96,7 +97,7 @@ def imported_text_failures(
             continue
 
         def policy(text: str, alt: str = spec.alt_slot) -> list[str]:
-            _, report = check(workspace, replace(candidate, slots={**candidate.slots, alt: text}, pictures={}))
+            _, report = check(workspace, replace(candidate, slots={alt: text}, pictures={}))
             return [f.message for f in report.slots.get(alt, ())]
 
         if failures := text_in_picture_failures(workspace, module.id, spec, text, candidate.cohort.locale, policy):
