@@ -10,6 +10,7 @@ the store.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from functools import lru_cache
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -45,7 +46,7 @@ BRAND_FAILURES = Counter(
 )
 
 
-def rendered(route: str, seconds: float, decisions: list) -> None:
+def rendered(route: str, seconds: float, decisions: Sequence) -> None:
     """One render answered: its time, and each module's outcome."""
     _render_seconds(route).observe(seconds)
     for decision in decisions:

@@ -298,18 +298,3 @@ def test_a_template_that_transforms_a_merge_field_is_rendered_per_request(worksp
             workspace, EMPTY_RELEASE, "hero", "web", viewer_for_profile(workspace, profile(first_name=name))
         ).html
         assert f"<h1>{shown}</h1>" in html
-
-
-def test_the_answer_writes_decisions_as_their_dicts_say(workspace) -> None:
-    """The render routes hand orjson the Decision dataclasses (``RenderedPage.fields``): the bytes must be those of
-    ``as_dict``, every field in its place, whatever is set or None."""
-    import orjson
-
-    release = release_with(workspace, HERO_EN_RETAIL)
-    carla = load_profile("carla_healthcare_open_ticket_en")
-    anna = profile("p-anna", company_size=5000, industry="retail", locale="en")
-    for who in (anna, carla, load_profile("ida_holdout_control_en")):
-        page = render_target(workspace, release, viewer_for_profile(workspace, who), channel="web", layout="landing")
-        page.decisions[0].signature = "a-signature"
-        assert orjson.dumps(page.fields()) == orjson.dumps(page.as_dict())
-    assert {d.outcome for d in page.decisions} == {"default"}  # ida: the holdout

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterable
+from functools import partial
 from typing import Any
 
 import orjson
@@ -25,8 +26,9 @@ from variantly import metrics
 from variantly.api.deps import caller
 from variantly.api.schemas import ERRORS, BatchRenderRequest, Target
 from variantly.errors import InvalidProfile, VariantlyError
+from variantly.serving.answer import render_answer
 from variantly.serving.profiles import Profile, parse_profile
-from variantly.serving.render import cap_windows, render_target, target_modules, viewer_for_profile
+from variantly.serving.render import cap_windows, target_modules, viewer_for_profile
 from variantly.serving.service import RenderService
 from variantly.workspace.channels import ChannelName
 
@@ -103,22 +105,23 @@ async def _lines(
             viewer = viewer_for_profile(workspace, profile, activity=svc.activity)
             if windows := cap_windows(workspace, shown, viewer):
                 viewer = viewer.with_seen(await svc.activity.seen_async(profile.id, windows))
-            page = render_target(
+            answer = render_answer(
                 workspace,
                 release,
                 viewer,
+                partial(svc.sign, profile.id),
                 channel=target.channel,
                 module=target.module,
                 modules=target.modules,
                 layout=target.layout,
             )
-            svc.sign(profile.id, page.decisions)
-            metrics.rendered("batch", time.perf_counter() - started, page.decisions)
-            out = {"profile_id": profile.id, **where, "ok": True, **page.fields(), "release": release.number}
+            metrics.rendered("batch", time.perf_counter() - started, answer.decisions)
+            written = answer.after({"profile_id": profile.id, **where, "ok": True})
         except VariantlyError as exc:
             ident = profile.id if isinstance(profile, Profile) else None
             out = {"profile_id": ident, **where, "ok": False, "error": {"code": exc.code, "message": exc.message}}
-        chunk.append(orjson.dumps(out) + b"\n")
+            written = orjson.dumps(out)
+        chunk.append(written + b"\n")
         if len(chunk) >= LINES_PER_CHUNK:
             yield b"".join(chunk)
             chunk = []

@@ -6,8 +6,8 @@ import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import partial
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from variantly import metrics
@@ -15,12 +15,12 @@ from variantly.api.deps import bearer, caller, renderer, service
 from variantly.api.schemas import ERRORS, HealthResponse, RenderRequest, RenderResponse
 from variantly.auth import ANONYMOUS, Principal
 from variantly.errors import Unauthenticated, VariantlyError
+from variantly.serving.answer import render_answer
 from variantly.serving.decide import Decision
 from variantly.serving.pictures import IMMUTABLE, PictureFiles
 from variantly.serving.render import (
     cap_windows,
     render_module,
-    render_target,
     target_modules,
     viewer_for_cohort,
     viewer_for_profile,
@@ -82,14 +82,19 @@ async def render(body: RenderRequest, request: Request) -> Response:
     if windows := cap_windows(workspace, shown, viewer):
         seen = await svc.activity.seen_async(body.profile.id, windows)  # one round trip, and only with caps
         viewer = viewer.with_seen(seen)
-    page = render_target(
-        workspace, release, viewer, channel=body.channel, module=body.module, modules=body.modules, layout=body.layout
+    answer = render_answer(
+        workspace,
+        release,
+        viewer,
+        partial(svc.sign, body.profile.id),
+        channel=body.channel,
+        module=body.module,
+        modules=body.modules,
+        layout=body.layout,
     )
-    svc.sign(body.profile.id, page.decisions)
-    answer = orjson.dumps(page.fields() | {"release": release.number})  # the RenderResponse shape, built directly
-    metrics.rendered("render", time.perf_counter() - started, page.decisions)
-    headers = {"X-Variantly-Arm": page.arm, "X-Variantly-Release": str(release.number)}
-    return Response(answer, media_type="application/json", headers=headers)
+    metrics.rendered("render", time.perf_counter() - started, answer.decisions)
+    headers = {"X-Variantly-Arm": answer.arm, "X-Variantly-Release": str(release.number)}
+    return Response(answer.body, media_type="application/json", headers=headers)
 
 
 @dataclass(frozen=True)

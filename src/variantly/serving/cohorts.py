@@ -28,22 +28,23 @@ class Resolution:
     matched: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     statements: dict[str, str] = field(default_factory=dict)  # "segment = enterprise: ...", made once
     # Per set of dimensions, the cohort and its reasons: a landing page asks for each of its modules.
-    _by_dimensions: dict[tuple[str, ...], tuple[Cohort, list[str]]] = field(
+    _by_dimensions: dict[tuple[str, ...], tuple[Cohort, tuple[str, ...]]] = field(
         default_factory=dict, compare=False, repr=False
     )
 
     def cohort(self, dimensions: tuple[str, ...]) -> Cohort:
-        return self._of(dimensions)[0]
+        return self.cohort_and_reasons(dimensions)[0]
 
     def dimension_reasons(self, dimensions: tuple[str, ...]) -> list[str]:
         """ "segment = enterprise: trait company_size >= 1000", one per dimension, as decisions list them."""
-        return list(self._of(dimensions)[1])
+        return list(self.cohort_and_reasons(dimensions)[1])
 
-    def _of(self, dimensions: tuple[str, ...]) -> tuple[Cohort, list[str]]:
+    def cohort_and_reasons(self, dimensions: tuple[str, ...]) -> tuple[Cohort, tuple[str, ...]]:
+        """The cohort over ``dimensions`` and the reason for each of its values (worked out once per set)."""
         found = self._by_dimensions.get(dimensions)
         if found is None:
             said = self.statements
-            reasons = [said.get(d) or _said(d, self.reasons[d]) for d in dimensions]
+            reasons = tuple(said.get(d) or _said(d, self.reasons[d]) for d in dimensions)
             found = self._by_dimensions[dimensions] = (_cohort_of(dimensions, tuple(self.values.items())), reasons)
         return found
 

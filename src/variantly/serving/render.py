@@ -18,7 +18,7 @@ from variantly.errors import ChannelNotSupported, ConsentRequired, NotFound
 from variantly.serving.cohorts import Resolution, resolve
 from variantly.serving.compiled import RENDERED, Pieces, fill, html_values
 from variantly.serving.decide import Decision, Viewer, decide
-from variantly.serving.holdout import arm_for
+from variantly.serving.holdout import Arm, arm_for
 from variantly.serving.profiles import Profile
 from variantly.serving.release import Release, ServedVariant
 from variantly.workspace.blocks import (
@@ -28,9 +28,9 @@ from variantly.workspace.blocks import (
     render_module_parts,
     slot_texts,
 )
-from variantly.workspace.channels import Channel, channel_named
+from variantly.workspace.channels import Channel, Part, channel_named
 from variantly.workspace.cohorts import Cohort
-from variantly.workspace.files import ModuleFile, Workspace
+from variantly.workspace.files import LayoutFile, ModuleFile, Workspace
 from variantly.workspace.models import DIMENSIONS, localized
 
 if TYPE_CHECKING:
@@ -65,6 +65,7 @@ class RenderedPage:
     subject: str | None = None
     decisions: list[Decision] = field(default_factory=list)
     arm: str = "none"
+    signatures: list[str | None] = field(default_factory=list)  # one per decision once signed (a profile's render)
 
     @property
     def html(self) -> str | None:
@@ -74,16 +75,14 @@ class RenderedPage:
     def text(self) -> str | None:
         return self.parts.get("text")
 
-    def fields(self) -> dict[str, Any]:
-        """The answer's fields with the decisions as they are, for orjson: it writes a dataclass itself, in field
-        order, the same bytes as ``Decision.as_dict`` (a test holds it to that) in 2 us against 5 for four."""
+    def as_dict(self) -> dict[str, Any]:
+        """The answer's fields, in the order the render routes write them (``serving.answer`` prepares the same)."""
         answer: dict[str, Any] = {name: self.parts.get(name) for name in ANSWER_PARTS}
         answer["subject"] = self.subject
         answer |= {name: text for name, text in self.parts.items() if name not in ANSWER_PARTS}
-        return answer | {"arm": self.arm, "decisions": self.decisions}
-
-    def as_dict(self) -> dict[str, Any]:
-        return self.fields() | {"decisions": [d.as_dict() for d in self.decisions]}
+        signatures = self.signatures or [None] * len(self.decisions)
+        decisions = [d.as_dict(s) for d, s in zip(self.decisions, signatures, strict=True)]
+        return answer | {"arm": self.arm, "decisions": decisions}
 
 
 def viewer_for_profile(
@@ -127,6 +126,50 @@ def person_values(workspace: Workspace, profile: Profile | None, locale: str) ->
 
 
 @dataclass
+class Decided:
+    """What a render shows before anything is filled in: the channel, the layout (if any) and each module's decision
+    with the variant it serves. Everything after this is the same for every viewer with the same decisions."""
+
+    channel: Channel
+    layout_file: LayoutFile | None
+    modules: list[tuple[ModuleFile, Decision, ServedVariant | None]]
+    locale: str
+    arm: Arm
+
+    @property
+    def decisions(self) -> list[Decision]:
+        return [decision for _, decision, _ in self.modules]
+
+
+def decide_page(
+    workspace: Workspace,
+    release: Release,
+    viewer: Viewer,
+    *,
+    channel: str,
+    module: str | None = None,
+    modules: list[str] | None = None,
+    layout: str | None = None,
+) -> Decided:
+    """Each module's decision for a layout, a module or several; a refusal (an unknown name, a channel the target
+    does not have, no consent for it) is raised here, before anything is rendered."""
+    chosen = channel_named(channel)
+    layout_file = None
+    if layout:
+        layout_file = _find("layout", workspace.layouts, layout)
+        _require_channel("layout", layout, layout_file.layout.channels, chosen)
+        module_ids = layout_file.layout.modules
+    else:
+        module_ids = modules or [module or ""]
+    _check_consent(chosen, viewer)
+    decided = []
+    for module_id in module_ids:
+        module_file = _module(workspace, module_id, chosen)
+        decided.append((module_file, *decide(workspace, release, module_file, viewer)))
+    return Decided(chosen, layout_file, decided, viewer.resolution.values["locale"], viewer.arm)
+
+
+@dataclass
 class _Choice:
     """One module's decision and how to render it: ``pieces`` (one per part) when it can be reused, else None."""
 
@@ -137,13 +180,16 @@ class _Choice:
     pieces: tuple[Pieces, ...] | None
 
 
-def _choose(workspace: Workspace, release: Release, module_id: str, channel: Channel, viewer: Viewer) -> _Choice:
-    module_file = _find("module", workspace.modules, module_id)
-    _require_channel("module", module_id, module_file.module.channels, channel)
-    decision, variant = decide(workspace, release, module_file, viewer)
+def _choose(
+    workspace: Workspace,
+    channel: Channel,
+    locale: str,
+    module_file: ModuleFile,
+    decision: Decision,
+    variant: ServedVariant | None,
+) -> _Choice:
     if decision.outcome == "hidden":
         return _Choice(module_file, decision, None, ("hidden",), tuple(() for _ in channel.parts))
-    locale = viewer.resolution.values["locale"]
     key = (
         "module",
         module_file.source_hash,
@@ -213,11 +259,18 @@ def _named(channel: Channel, outputs: Sequence[str]) -> dict[str, str]:
 def render_module(
     workspace: Workspace, release: Release, module_id: str, channel: str, viewer: Viewer
 ) -> RenderedModule:
+    """One module on its own (a cohort fragment, a preview): no consent is asked, as no message is sent."""
     chosen = channel_named(channel)
-    choice = _choose(workspace, release, module_id, chosen, viewer)
-    return RenderedModule(
-        module_id, _named(chosen, _choice_outputs(workspace, choice, chosen, viewer)), choice.decision
-    )
+    module_file = _module(workspace, module_id, chosen)
+    decision, variant = decide(workspace, release, module_file, viewer)
+    choice = _choose(workspace, chosen, viewer.resolution.values["locale"], module_file, decision, variant)
+    return RenderedModule(module_id, _named(chosen, _choice_outputs(workspace, choice, chosen, viewer)), decision)
+
+
+def _module(workspace: Workspace, module_id: str, channel: Channel) -> ModuleFile:
+    module_file: ModuleFile = _find("module", workspace.modules, module_id)
+    _require_channel("module", module_id, module_file.module.channels, channel)
+    return module_file
 
 
 def _find(kind: str, items: dict[str, Any], ident: str) -> Any:
@@ -242,49 +295,70 @@ def _check_consent(channel: Channel, viewer: Viewer) -> None:
         )
 
 
-def render_modules(
-    workspace: Workspace, release: Release, module_ids: list[str], channel: str, viewer: Viewer
-) -> RenderedPage:
-    chosen = channel_named(channel)
-    _check_consent(chosen, viewer)
-    rendered = [render_module(workspace, release, m, channel, viewer) for m in module_ids]
-    parts = {
-        part.name: ("\n" if part.escaped else "\n\n").join(r.parts[part.name] for r in rendered if r.parts[part.name])
-        for part in chosen.parts
-    }
-    return RenderedPage(chosen, parts, None, [r.decision for r in rendered], viewer.arm)
-
-
-def render_layout(workspace: Workspace, release: Release, layout_id: str, channel: str, viewer: Viewer) -> RenderedPage:
-    chosen = channel_named(channel)
-    layout_file = _find("layout", workspace.layouts, layout_id)
-    layout = layout_file.layout
-    _require_channel("layout", layout_id, layout.channels, chosen)
-    _check_consent(chosen, viewer)
-    choices = [_choose(workspace, release, m, chosen, viewer) for m in layout.modules]
-    decisions = [c.decision for c in choices]
-    locale = viewer.resolution.values["locale"]
-    values = person_values(workspace, viewer.profile, locale)
+def page_pieces(workspace: Workspace, decided: Decided) -> tuple[tuple[_Choice, ...], tuple[Pieces, ...] | None]:
+    """Each module's choice, and the page's outputs cut at the merge fields (one per part) when every piece of it
+    can be reused: the layout kept whole (``RENDERED``), or the modules joined as a list."""
+    channel, locale = decided.channel, decided.locale
+    choices = tuple(_choose(workspace, channel, locale, *module) for module in decided.modules)
+    if any(c.pieces is None for c in choices):
+        return choices, None
+    if decided.layout_file is None:
+        return choices, _listed(channel, [c.pieces for c in choices if c.pieces is not None])
+    layout_file = decided.layout_file
     names = list(workspace.settings.merge_fields)
 
     def render(marks: Sequence[str]) -> tuple[str, ...]:
         modules = [(c.module_file.module.id, [fill(p, marks) for p in c.pieces or ()]) for c in choices]
-        return render_layout_parts(
-            workspace, layout_file, chosen, locale, dict(zip(names, marks, strict=True)), modules
-        )
+        person = dict(zip(names, marks, strict=True))
+        return render_layout_parts(workspace, layout_file, channel, locale, person, modules)
 
-    pieces = None
-    if all(c.pieces is not None for c in choices):
-        key = ("layout", layout_file.source_hash, chosen.name, locale, tuple(c.key for c in choices))
-        pieces = RENDERED.get(key, len(names), render)
-    person = dict(zip(names, values, strict=True))
+    key = ("layout", layout_file.source_hash, channel.name, locale, tuple(c.key for c in choices))
+    return choices, RENDERED.get(key, len(names), render)
+
+
+def _listed(channel: Channel, modules: list[tuple[Pieces, ...]]) -> tuple[Pieces, ...] | None:
+    """Modules in a list, each part joined as ``fill_page`` joins them (empty outputs left out); None when whether an
+    output is empty depends on the person (its pieces are merge fields only)."""
+    joined = []
+    for index, part in enumerate(channel.parts):
+        shown: list[Pieces] = []
+        for pieces in modules:
+            piece = pieces[index]
+            if any(type(p) is str and p for p in piece):
+                shown.append(piece)
+            elif piece:  # only merge fields: empty or not by the person's values
+                return None
+        separator: Pieces = (_separator(part),)
+        joined.append(tuple(p for i, piece in enumerate(shown) for p in (separator if i else ()) + piece))
+    return tuple(joined)
+
+
+def _separator(part: Part) -> str:
+    return "\n" if part.escaped else "\n\n"
+
+
+def fill_page(workspace: Workspace, decided: Decided, viewer: Viewer) -> RenderedPage:
+    """The page for this viewer: its reusable pieces filled with the person's merge fields, or Jinja where they
+    cannot be reused."""
+    channel, locale = decided.channel, decided.locale
+    choices, pieces = page_pieces(workspace, decided)
+    values = person_values(workspace, viewer.profile, locale)
+    person = dict(zip(workspace.settings.merge_fields, values, strict=True))
     if pieces is not None:
-        outputs = _outputs(chosen, pieces, values)
+        outputs = _outputs(channel, pieces, values)
     else:  # a module or the layout does more with a merge field than print it: Jinja, per request
-        modules = [(c.module_file.module.id, _choice_outputs(workspace, c, chosen, viewer)) for c in choices]
-        outputs = render_layout_parts(workspace, layout_file, chosen, locale, person, modules)
-    subject = layout_text(workspace, layout.subject, locale, person) if chosen.subject else None
-    return RenderedPage(chosen, _named(chosen, outputs), subject, decisions, viewer.arm)
+        modules = [(c.module_file.module.id, _choice_outputs(workspace, c, channel, viewer)) for c in choices]
+        if decided.layout_file is None:
+            outputs = tuple(
+                _separator(part).join(out[index] for _, out in modules if out[index])
+                for index, part in enumerate(channel.parts)
+            )
+        else:
+            outputs = render_layout_parts(workspace, decided.layout_file, channel, locale, person, modules)
+    subject = None
+    if decided.layout_file is not None and channel.subject:
+        subject = layout_text(workspace, decided.layout_file.layout.subject, locale, person)
+    return RenderedPage(channel, _named(channel, outputs), subject, decided.decisions, decided.arm)
 
 
 def target_modules(
@@ -325,7 +399,7 @@ def render_target(
     modules: list[str] | None = None,
     layout: str | None = None,
 ) -> RenderedPage:
-    """One entry point for the API and the CLI: a layout, a module, or several."""
-    if layout:
-        return render_layout(workspace, release, layout, channel, viewer)
-    return render_modules(workspace, release, modules or [module or ""], channel, viewer)
+    """One entry point for the CLI and previews: a layout, a module, or several (the render routes answer the same
+    page as JSON, prepared once per combination of decisions: ``serving.answer``)."""
+    decided = decide_page(workspace, release, viewer, channel=channel, module=module, modules=modules, layout=layout)
+    return fill_page(workspace, decided, viewer)

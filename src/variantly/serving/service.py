@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -200,15 +200,14 @@ class RenderService:
         except Exception as exc:  # the store or Redis is down: asked again next poll
             log.warning("could not read erasures: %s", exc)
 
-    def sign(self, profile_id: str, decisions: list[Decision]) -> None:
-        """Sign each decision for ``profile_id`` with when it was issued, so events about it can be credited without
-        a token, once each (``serving.signatures``)."""
-        if self.event_key:
-            issued = self.issued()
-            for d in decisions:
-                d.signature = decision_signature(
-                    self.event_key, profile_id, d.module, d.variant_id, d.arm, d.cohort, issued
-                )
+    def sign(self, profile_id: str, decisions: Sequence[Decision]) -> list[str | None]:
+        """A signature for each decision served to ``profile_id``, with when it was issued, so events about it can be
+        credited without a token, once each (``serving.signatures``); None each when there is no key."""
+        if not self.event_key:
+            return [None] * len(decisions)
+        issued = self.issued()
+        key = self.event_key
+        return [decision_signature(key, profile_id, d.module, d.variant_id, d.arm, d.cohort, issued) for d in decisions]
 
     def principal_for_token(self, token: str | None) -> Principal:
         """The caller a bearer token names, from memory. An unknown token may refresh the copy (a token
