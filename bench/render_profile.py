@@ -17,6 +17,7 @@ import asyncio
 import gc
 import json
 import statistics
+from functools import partial
 import sys
 import tempfile
 import time
@@ -87,16 +88,16 @@ def stages(service, body: bytes, requests: int) -> dict[str, float]:
     from variantly import metrics
     from variantly.api.schemas import RenderRequest
     from variantly.serving.profiles import NUL_FREE
-    from variantly.serving.render import cap_windows, render_target, target_modules, viewer_for_profile
+    from variantly.serving.answer import render_answer
+    from variantly.serving.render import cap_windows, decide_page, target_modules, viewer_for_profile
 
     clock = time.perf_counter_ns
     names = (
         "validate the body (pydantic)",
         "cohort, arm (viewer_for_profile)",
         "frequency caps (seen)",
-        "decide and fill the page (render_target)",
-        "sign the decisions",
-        "the answer as JSON (orjson)",
+        "decide each module (decide_page)",
+        "the prepared answer, filled and signed (render_answer)",
         "metrics",
     )
     taken: dict[str, list[int]] = {name: [] for name in names}
@@ -110,13 +111,12 @@ def stages(service, body: bytes, requests: int) -> dict[str, float]:
         windows = cap_windows(workspace, target_modules(workspace, layout=request.layout), viewer)
         viewer = viewer.with_seen(service.activity.seen(request.profile.id, windows))
         marks.append(clock())
-        page = render_target(workspace, release, viewer, channel=request.channel, layout=request.layout)
+        decide_page(workspace, release, viewer, channel=request.channel, layout=request.layout)
         marks.append(clock())
-        service.sign(request.profile.id, page.decisions)
+        sign = partial(service.sign, request.profile.id)
+        answer = render_answer(workspace, release, viewer, sign, channel=request.channel, layout=request.layout)
         marks.append(clock())
-        orjson.dumps(page.fields() | {"release": release.number})
-        marks.append(clock())
-        metrics.rendered("render", 0.0001, page.decisions)
+        metrics.rendered("render", 0.0001, answer.decisions)
         marks.append(clock())
         for name, start, end in zip(names, marks, marks[1:], strict=False):  # marks: one more than stages
             taken[name].append(end - start)

@@ -80,7 +80,7 @@ def resolve(
         if (dimension, ident) not in cache:
             cache[(dimension, ident)] = False  # guards against a rule that refers to itself
             audience = audiences.find(dimension, ident)
-            cache[(dimension, ident)] = bool(audience and audience.when.matches(who, now, lookup))
+            cache[(dimension, ident)] = bool(audience and audience.when.test(who, now, lookup))
         return cache[(dimension, ident)]
 
     def is_in(dimension: str, audience: Audience) -> bool:
@@ -88,20 +88,22 @@ def resolve(
         hit = cache.get(key)
         if hit is None:
             cache[key] = False
-            hit = cache[key] = audience.when.matches(profile, now, lookup)
+            hit = cache[key] = audience.when.test(profile, now, lookup)
         return hit
 
     for dimension in DIMENSIONS:
-        first = next((a for a in audiences.of(dimension) if is_in(dimension, a)), None)  # rules in file order
-        if first is not None:
-            values[dimension] = first.id
-            reasons[dimension] = audiences.reason(dimension, first.id)
-        elif dimension == "locale":
-            values[dimension] = default_locale
-            reasons[dimension] = f"{default_locale}: no locale rule matched, workspace default"
+        for audience in audiences.of(dimension):  # rules in file order: the first that matches wins
+            if is_in(dimension, audience):
+                values[dimension] = audience.id
+                reasons[dimension] = audiences.reason(dimension, audience.id)
+                break
         else:
-            values[dimension] = ANY
-            reasons[dimension] = "no rule matched"
+            if dimension == "locale":
+                values[dimension] = default_locale
+                reasons[dimension] = f"{default_locale}: no locale rule matched, workspace default"
+            else:
+                values[dimension] = ANY
+                reasons[dimension] = "no rule matched"
     matched = _Matched(
         every=lambda d: tuple(a.id for a in audiences.of(d) if is_in(d, a)),
         has=lambda d, ident: lookup(d, ident, profile),

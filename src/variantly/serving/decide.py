@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Literal
 
 from variantly.serving.cohorts import Resolution
@@ -73,6 +73,11 @@ class Decision:
     served_cohort: str | None = None
     rule: str | None = None
     reasons: tuple[str, ...] = ()
+
+    @cached_property
+    def signed(self) -> bytes:
+        """What a signature binds of this decision, between the profile and the time (``serving.signatures``)."""
+        return f"{self.module}\x1f{self.variant_id or ''}\x1f{self.arm}\x1f{self.cohort or ''}".encode()
 
     def as_dict(self, signature: str | None = None) -> dict:
         """The decision as a render answers it, with the signature it was served under (None for a cohort)."""
@@ -138,7 +143,7 @@ def _why(
         if module.suppress:
             lookup = _audience_lookup(viewer)
             for rule in module.suppress:
-                if rule.when.matches(profile, viewer.now, lookup):
+                if rule.when.test(profile, viewer.now, lookup):
                     return ("rule", rule.id), None
         if not profile.consent.personalisation:
             return ("no consent",), None

@@ -24,7 +24,7 @@ from variantly.serving.pictures import PictureFiles
 from variantly.serving.pseudonyms import Pseudonyms, erased_since, latest_erasure, load_pseudonyms
 from variantly.serving.release import EMPTY_RELEASE, Release, load_release
 from variantly.serving.shared_activity import SharedActivity
-from variantly.serving.signatures import IssueClock, decision_signature
+from variantly.serving.signatures import IssueClock, sign_decisions
 from variantly.settings import ProcessSettings
 from variantly.store import Store
 from variantly.workspace import Workspace, load_workspace
@@ -205,9 +205,7 @@ class RenderService:
         credited without a token, once each (``serving.signatures``); None each when there is no key."""
         if not self.event_key:
             return [None] * len(decisions)
-        issued = self.issued()
-        key = self.event_key
-        return [decision_signature(key, profile_id, d.module, d.variant_id, d.arm, d.cohort, issued) for d in decisions]
+        return [*sign_decisions(self.event_key, profile_id, decisions, self.issued())]
 
     def principal_for_token(self, token: str | None) -> Principal:
         """The caller a bearer token names, from memory. An unknown token may refresh the copy (a token
