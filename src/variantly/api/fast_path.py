@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from variantly.api.guard import unstorable_field
-from variantly.api.render import fragment_response, picture_response, render
+from variantly.api.render import answer_render, fragment_response, picture_response
 from variantly.api.schemas import RenderRequest
 from variantly.serving.profiles import NUL_FREE, no_nul_escape
 
@@ -74,11 +74,20 @@ class RenderFastPath:
             return
         try:
             context = NUL_FREE if no_nul_escape(body) else None
-            answer = await render(RenderRequest.model_validate_json(body, context=context), Request(scope))
+            answer = await answer_render(RenderRequest.model_validate_json(body, context=context), Request(scope))
         except Exception:  # the route says what is wrong, in the documented shape
             await self.app(scope, _replay(body, receive), send)
             return
-        await answer(scope, receive, send)
+        # The headers as Starlette's Response would write them for the route, in its order (a test compares them):
+        # sent directly, 3 us a render less than building that Response.
+        headers = [
+            (b"x-variantly-arm", answer.arm.encode()),
+            (b"x-variantly-release", b"%d" % answer.release),
+            (b"content-length", b"%d" % len(answer.body)),
+            (b"content-type", b"application/json"),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": answer.body})
 
     async def _picture(self, scope: Scope, receive: Receive, send: Send) -> None:
         """An approved picture this process holds in memory; a miss (the store is read in a thread) or a picture

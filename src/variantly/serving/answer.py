@@ -47,6 +47,11 @@ class Answer:
     body: bytes
     arm: str
     decisions: Sequence[Decision]
+    release: int
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-Variantly-Arm": self.arm, "X-Variantly-Release": str(self.release)}
 
     def after(self, first: dict) -> bytes:
         """The answer as one JSON object whose fields come after ``first``'s (a batch line's ``profile_id``)."""
@@ -132,13 +137,15 @@ def render_answer(
     if prepared is None:  # rendered per request, then written as it says
         page = fill_page(workspace, decided, viewer)
         page.signatures = sign(decisions)
-        return Answer(orjson.dumps(page.as_dict() | {"release": release.number}), decided.arm, decisions)
+        return Answer(
+            orjson.dumps(page.as_dict() | {"release": release.number}), decided.arm, decisions, release.number
+        )
     values = person_values(workspace, viewer.profile, decided.locale) if prepared.fields else []
     subject = None
     if prepared.subject and decided.layout_file is not None:
         person = dict(zip(workspace.settings.merge_fields, values, strict=True))
         subject = layout_text(workspace, decided.layout_file.layout.subject, decided.locale, person)
-    return Answer(prepared.fill(values, subject, sign(decisions)), decided.arm, decisions)
+    return Answer(prepared.fill(values, subject, sign(decisions)), decided.arm, decisions, release.number)
 
 
 def _prepare(workspace: Workspace, release: Release, decided: Decided) -> PreparedAnswer | None:

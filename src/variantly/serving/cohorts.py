@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from variantly.serving.profiles import Profile
 from variantly.workspace.cohorts import ANY, Cohort
@@ -40,13 +40,18 @@ class Resolution:
         return list(self.cohort_and_reasons(dimensions)[1])
 
     def cohort_and_reasons(self, dimensions: tuple[str, ...]) -> tuple[Cohort, tuple[str, ...]]:
-        """The cohort over ``dimensions`` and the reason for each of its values (worked out once per set)."""
+        """The cohort over ``dimensions`` and the reason for each of its values: worked out once per set of
+        dimensions and values in this process (``_cohort_and_reasons``), and kept here for the rest of the request."""
         found = self._by_dimensions.get(dimensions)
         if found is None:
-            said = self.statements
-            reasons = tuple(said.get(d) or _said(d, self.reasons[d]) for d in dimensions)
-            found = self._by_dimensions[dimensions] = (_cohort_of(dimensions, tuple(self.values.items())), reasons)
+            found = self._by_dimensions[dimensions] = _cohort_and_reasons(dimensions, self.said)
         return found
+
+    @cached_property
+    def said(self) -> tuple[tuple[str, str, str], ...]:
+        """(dimension, value, statement) for every dimension: what a cohort and its reasons are made of."""
+        statements = self.statements
+        return tuple((d, v, statements.get(d) or _said(d, self.reasons[d])) for d, v in self.values.items())
 
     def in_audience(self, dimension: str, ident: str) -> bool:
         """Is the profile in this audience, whether or not it was the first match of its dimension?"""
@@ -61,8 +66,12 @@ def _said(dimension: str, reason: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _cohort_of(dimensions: tuple[str, ...], values: tuple[tuple[str, str], ...]) -> Cohort:
-    return Cohort.of(dimensions, dict(values))
+def _cohort_and_reasons(
+    dimensions: tuple[str, ...], said: tuple[tuple[str, str, str], ...]
+) -> tuple[Cohort, tuple[str, ...]]:
+    values = {dimension: value for dimension, value, _ in said}
+    statements = {dimension: statement for dimension, _, statement in said}
+    return Cohort.of(dimensions, values), tuple(statements[d] for d in dimensions)
 
 
 def resolve(
