@@ -76,7 +76,7 @@ class PreparedAnswer:
         if self.subject:
             holes.append(orjson.dumps(subject))
         holes += [b'"%s"' % s.encode() if s else b"null" for s in signatures]
-        return b"".join(holes[p] if type(p) is int else p for p in self.pieces)  # type: ignore[misc]
+        return b"".join([holes[p] if type(p) is int else p for p in self.pieces])  # type: ignore[misc]
 
 
 def _json_text(value: str) -> bytes:

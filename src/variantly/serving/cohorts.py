@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 from variantly.serving.profiles import Profile
 from variantly.workspace.cohorts import ANY, Cohort
@@ -27,6 +27,8 @@ class Resolution:
     # Every audience the profile is in, per dimension (suppression asks: an open ticket wins over pricing).
     matched: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     statements: dict[str, str] = field(default_factory=dict)  # "segment = enterprise: ...", made once
+    # (dimension, value, statement) for every dimension: what its cohorts and their reasons are made of.
+    said: tuple[tuple[str, str, str], ...] = ()
     # Per set of dimensions, the cohort and its reasons: a landing page asks for each of its modules.
     _by_dimensions: dict[tuple[str, ...], tuple[Cohort, tuple[str, ...]]] = field(
         default_factory=dict, compare=False, repr=False
@@ -44,14 +46,11 @@ class Resolution:
         dimensions and values in this process (``_cohort_and_reasons``), and kept here for the rest of the request."""
         found = self._by_dimensions.get(dimensions)
         if found is None:
-            found = self._by_dimensions[dimensions] = _cohort_and_reasons(dimensions, self.said)
+            said = self.said or tuple(
+                (d, v, self.statements.get(d) or _said(d, self.reasons[d])) for d, v in self.values.items()
+            )
+            found = self._by_dimensions[dimensions] = _cohort_and_reasons(dimensions, said)
         return found
-
-    @cached_property
-    def said(self) -> tuple[tuple[str, str, str], ...]:
-        """(dimension, value, statement) for every dimension: what a cohort and its reasons are made of."""
-        statements = self.statements
-        return tuple((d, v, statements.get(d) or _said(d, self.reasons[d])) for d, v in self.values.items())
 
     def in_audience(self, dimension: str, ident: str) -> bool:
         """Is the profile in this audience, whether or not it was the first match of its dimension?"""
@@ -100,11 +99,15 @@ def resolve(
             hit = cache[key] = audience.when.test(profile, now, lookup)
         return hit
 
-    for dimension in DIMENSIONS:
-        for audience in audiences.of(dimension):  # rules in file order: the first that matches wins
-            if is_in(dimension, audience):
-                values[dimension] = audience.id
-                reasons[dimension] = audiences.reason(dimension, audience.id)
+    for dimension, candidates in audiences.in_order:  # rules in file order: the first that matches wins
+        for key, test, reason in candidates:
+            hit = cache.get(key)
+            if hit is None:
+                cache[key] = False  # is_in, inlined: this loop runs on every render
+                hit = cache[key] = test(profile, now, lookup)
+            if hit:
+                values[dimension] = key[1]
+                reasons[dimension] = reason
                 break
         else:
             if dimension == "locale":
@@ -117,7 +120,9 @@ def resolve(
         every=lambda d: tuple(a.id for a in audiences.of(d) if is_in(d, a)),
         has=lambda d, ident: lookup(d, ident, profile),
     )
-    return Resolution(values, reasons, matched, {d: _said(d, reasons[d]) for d in DIMENSIONS})
+    statements = {d: _said(d, reasons[d]) for d in DIMENSIONS}
+    said = tuple((d, values[d], statements[d]) for d in DIMENSIONS)
+    return Resolution(values, reasons, matched, statements, said)
 
 
 class _Matched(Mapping[str, tuple[str, ...]]):

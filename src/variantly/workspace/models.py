@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from variantly.workspace.channels import ChannelLimits, ChannelName, ChannelSettings
 from variantly.workspace.images import ImageSettings, Picture
-from variantly.workspace.rules import Rule
+from variantly.workspace.rules import Rule, Test
 
 DIMENSIONS = ("segment", "industry", "behaviour", "locale")
 Dimension = Literal["segment", "industry", "behaviour", "locale"]
@@ -305,6 +305,15 @@ class Audiences(_Strict):
             "behaviour": self.behaviours,
             "locale": self.locales,
         }
+
+    @cached_property
+    def in_order(self) -> tuple[tuple[str, tuple[tuple[tuple[str, str], Test, str], ...]], ...]:
+        """Per dimension, in file order, each audience's (dimension, id), rule check and reason: what resolving a
+        profile walks on every render, laid out once."""
+        return tuple(
+            (d, tuple(((d, a.id), a.when.test, self._reasons[(d, a.id)]) for a in audiences))
+            for d, audiences in self._by_dimension.items()
+        )
 
     @cached_property
     def _by_id(self) -> dict[tuple[str, str], Audience]:
