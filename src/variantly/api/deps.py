@@ -7,6 +7,8 @@ from fastapi import Request
 from variantly.auth import ANONYMOUS, Principal
 from variantly.serving.service import RenderService
 
+ANONYMOUS_RENDERER = Principal(ANONYMOUS, "renderer")  # made once: every anonymous render is this caller
+
 
 async def service(request: Request) -> RenderService:
     """Async, like ``renderer``: a sync dependency would cost every render a thread-pool hop."""
@@ -28,7 +30,7 @@ def caller(request: Request, role: str) -> Principal:
     svc: RenderService = request.app.state.service
     token = bearer(request)
     if role == "renderer" and not token and svc.workspace.settings.anonymous_render:
-        return Principal(ANONYMOUS, "renderer")
+        return ANONYMOUS_RENDERER
     return svc.principal_for_token(token).require(role)
 
 

@@ -40,7 +40,7 @@ MAX_ANSWERS = 4000  # each a landing page's size (about 6 KB): at most about 25 
 Signer = Callable[[Sequence[Decision]], list[str | None]]  # one signature per decision (None: unsigned)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Answer:
     """A render's answer: the JSON body, and what the route says in headers and metrics."""
 

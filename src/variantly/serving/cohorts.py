@@ -18,9 +18,10 @@ from variantly.workspace.models import DIMENSIONS, Audience, Audiences
 from variantly.workspace.rules import Profile as RuleProfile
 
 
-@dataclass(frozen=True)
+@dataclass
 class Resolution:
-    """A profile's value in every dimension and, for each, the rule that decided it."""
+    """A profile's value in every dimension and, for each, the rule that decided it. Never changed once made (not
+    declared frozen for the cost of that: ``Viewer``)."""
 
     values: dict[str, str]
     reasons: dict[str, str]

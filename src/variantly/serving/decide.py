@@ -30,9 +30,11 @@ if TYPE_CHECKING:
 Outcome = Literal["variant", "default", "alternative", "hidden"]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Viewer:
-    """Who a render is for: a profile (personal) or just a cohort (anonymous fragment)."""
+    """Who a render is for: a profile (personal) or just a cohort (anonymous fragment). Never changed once made
+    (``with_seen`` makes another); not declared frozen, since a frozen dataclass sets each field through
+    ``object.__setattr__``: two Viewers and a Resolution a render cost 4% of a landing page that way (py-spy)."""
 
     resolution: Resolution
     arm: Arm
