@@ -67,12 +67,14 @@ class PreparedAnswer:
     decisions: tuple[Decision, ...]  # kept alive while this lives: the key holds their ids (``PreparedAnswers``)
     fields: int
     subject: bool
+    html: bool  # whether merge fields are written into HTML parts (escaped for it), text parts, or both
+    text: bool
 
     def fill(self, values: Sequence[str], subject: str | None, signatures: Sequence[str | None]) -> bytes:
         holes: list[bytes] = []
-        if self.fields:
-            holes += [_json_text(str(escape(v))) for v in values]
-            holes += [_json_text(v) for v in values]
+        if self.fields:  # only the escapes some part uses: a web page has no text part
+            holes += [_json_text(str(escape(v))) for v in values] if self.html else [b""] * len(values)
+            holes += [_json_text(v) for v in values] if self.text else [b""] * len(values)
         if self.subject:
             holes.append(orjson.dumps(subject))
         holes += [b'"%s"' % s.encode() if s else b"null" for s in signatures]
@@ -175,4 +177,12 @@ def _prepare(workspace: Workspace, release: Release, decided: Decided) -> Prepar
             cut.append(part)
         elif part is not None:
             cut.append(holes[part.decode()])
-    return PreparedAnswer(tuple(p for p in cut if p != b""), tuple(decided.decisions), count, subject)
+    used = {p for p in cut if type(p) is int}
+    return PreparedAnswer(
+        tuple(p for p in cut if p != b""),
+        tuple(decided.decisions),
+        count,
+        subject,
+        html=any(i in used for i in range(count)),
+        text=any(count + i in used for i in range(count)),
+    )
