@@ -100,8 +100,9 @@ def resolve(
             hit = cache[key] = audience.when.test(profile, now, lookup)
         return hit
 
+    said: list[tuple[str, str, str]] = []
     for dimension, candidates in audiences.in_order:  # rules in file order: the first that matches wins
-        for key, test, reason in candidates:
+        for key, test, reason, statement in candidates:
             hit = cache.get(key)
             if hit is None:
                 cache[key] = False  # is_in, inlined: this loop runs on every render
@@ -109,6 +110,7 @@ def resolve(
             if hit:
                 values[dimension] = key[1]
                 reasons[dimension] = reason
+                said.append(statement)
                 break
         else:
             if dimension == "locale":
@@ -117,13 +119,12 @@ def resolve(
             else:
                 values[dimension] = ANY
                 reasons[dimension] = "no rule matched"
+            said.append((dimension, values[dimension], _said(dimension, reasons[dimension])))
     matched = _Matched(
         every=lambda d: tuple(a.id for a in audiences.of(d) if is_in(d, a)),
         has=lambda d, ident: lookup(d, ident, profile),
     )
-    statements = {d: _said(d, reasons[d]) for d in DIMENSIONS}
-    said = tuple((d, values[d], statements[d]) for d in DIMENSIONS)
-    return Resolution(values, reasons, matched, statements, said)
+    return Resolution(values, reasons, matched, {d: statement for d, _, statement in said}, tuple(said))
 
 
 class _Matched(Mapping[str, tuple[str, ...]]):

@@ -11,7 +11,7 @@ import json
 import re
 from datetime import date
 from functools import cached_property
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -279,6 +279,15 @@ class Settings(_Strict):
     images: ImageSettings = Field(default_factory=ImageSettings)
 
 
+class InOrder(NamedTuple):
+    """One audience as resolution walks it (``Audiences.in_order``)."""
+
+    key: tuple[str, str]  # (dimension, id)
+    test: Test
+    reason: str  # "enterprise: trait company_size >= 1000"
+    said: tuple[str, str, str]  # (dimension, id, "segment = enterprise: trait company_size >= 1000")
+
+
 class Audiences(_Strict):
     """``audiences.yml``: ordered rules per dimension; the first that matches wins."""
 
@@ -307,11 +316,17 @@ class Audiences(_Strict):
         }
 
     @cached_property
-    def in_order(self) -> tuple[tuple[str, tuple[tuple[tuple[str, str], Test, str], ...]], ...]:
-        """Per dimension, in file order, each audience's (dimension, id), rule check and reason: what resolving a
-        profile walks on every render, laid out once."""
+    def in_order(self) -> tuple[tuple[str, tuple[InOrder, ...]], ...]:
+        """Per dimension, in file order, each audience's (dimension, id), rule check, reason and what a decision
+        says of it: what resolving a profile walks on every render, laid out once."""
         return tuple(
-            (d, tuple(((d, a.id), a.when.test, self._reasons[(d, a.id)]) for a in audiences))
+            (
+                d,
+                tuple(
+                    InOrder((d, a.id), a.when.test, reason := self._reasons[(d, a.id)], (d, a.id, f"{d} = {reason}"))
+                    for a in audiences
+                ),
+            )
             for d, audiences in self._by_dimension.items()
         )
 
