@@ -21,7 +21,6 @@ from variantly.serving.release import Release, ServedVariant
 from variantly.workspace.cohorts import Cohort
 from variantly.workspace.files import ModuleFile, Workspace
 from variantly.workspace.rules import AudienceLookup
-from variantly.workspace.rules import Profile as RuleProfile
 
 if TYPE_CHECKING:
     from variantly.serving.activity import Activity
@@ -52,12 +51,13 @@ class Viewer:
         render to work out the same)."""
         return Viewer(self.resolution, self.arm, self.profile, self.now, self.activity, seen)
 
-    def personalised_impressions(self, module_id: str, since: datetime) -> int | None:
-        """How often this profile got a personalised ``module_id`` since ``since``; None if nothing knows."""
+    def personalised_impressions(self, module_id: str, per_days: float) -> int | None:
+        """How often this profile got a personalised ``module_id`` in the last ``per_days``; None if nothing knows."""
         if self.seen is not None and module_id in self.seen:
-            return self.seen[module_id]
+            return self.seen[module_id]  # asked up front, as a render does (the window is the same)
         if self.activity is None or self.profile is None:
             return None
+        since = self.now - timedelta(days=per_days)
         return self.activity.seen(self.profile.id, {module_id: since}).get(module_id, 0)
 
 
@@ -153,7 +153,7 @@ def _why(
         return ("control",), None
     cap = module.frequency_cap
     if cap and profile is not None:
-        seen = viewer.personalised_impressions(module.id, viewer.now - timedelta(days=cap.per_days))
+        seen = viewer.personalised_impressions(module.id, cap.per_days)
         if seen is not None and seen >= cap.max_impressions:
             return ("cap", seen), None
     found = release.servable(module_file, cohort)
@@ -224,13 +224,7 @@ def _pick(variants: tuple[ServedVariant, ...], viewer: Viewer, module_id: str, s
 
 
 def _audience_lookup(viewer: Viewer) -> AudienceLookup:
-    def lookup(dimension: str, ident: str, profile: RuleProfile) -> bool:
-        return viewer.resolution.values.get(dimension) == ident or _matches_named(viewer, dimension, ident)
-
-    return lookup
-
-
-def _matches_named(viewer: Viewer, dimension: str, ident: str) -> bool:
     # A profile can match several behaviours while its cohort records only the first;
     # suppression must see all of them ("open ticket" wins over "pricing researcher").
-    return viewer.resolution.in_audience(dimension, ident)
+    in_audience = viewer.resolution.in_audience
+    return lambda dimension, ident, profile: in_audience(dimension, ident)
