@@ -45,6 +45,8 @@ class Target(BaseModel):
 
     @model_validator(mode="after")
     def _exactly_one_target(self):
+        if bool(self.module) + bool(self.modules) + bool(self.layout) == 1:  # every render asks: the short way first
+            return self
         given = [name for name in ("module", "modules", "layout") if getattr(self, name)]
         if len(given) != 1:
             raise ValueError(f"give exactly one of module, modules or layout (got {', '.join(given) or 'none'})")
