@@ -17,10 +17,10 @@ import asyncio
 import gc
 import json
 import statistics
-from functools import partial
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -87,8 +87,8 @@ def stages(service, body: bytes, requests: int) -> dict[str, float]:
     from warm caches, and inside a whole request it does not."""
     from variantly import metrics
     from variantly.api.schemas import RenderRequest
+    from variantly.serving.answer import answer_page
     from variantly.serving.profiles import NUL_FREE
-    from variantly.serving.answer import render_answer
     from variantly.serving.render import cap_windows, decide_page, target_modules, viewer_for_profile
 
     clock = time.perf_counter_ns
@@ -97,7 +97,7 @@ def stages(service, body: bytes, requests: int) -> dict[str, float]:
         "cohort, arm (viewer_for_profile)",
         "frequency caps (seen)",
         "decide each module (decide_page)",
-        "the prepared answer, filled and signed (render_answer)",
+        "the prepared answer, filled and signed (answer_page)",
         "metrics",
     )
     taken: dict[str, list[int]] = {name: [] for name in names}
@@ -111,10 +111,10 @@ def stages(service, body: bytes, requests: int) -> dict[str, float]:
         windows = cap_windows(workspace, target_modules(workspace, layout=request.layout), viewer)
         viewer = viewer.with_seen(service.activity.seen(request.profile.id, windows))
         marks.append(clock())
-        decide_page(workspace, release, viewer, channel=request.channel, layout=request.layout)
+        decided = decide_page(workspace, release, viewer, channel=request.channel, layout=request.layout)
         marks.append(clock())
         sign = partial(service.sign, request.profile.id)
-        answer = render_answer(workspace, release, viewer, sign, channel=request.channel, layout=request.layout)
+        answer = answer_page(workspace, release, viewer, sign, decided, ("layout", request.layout))
         marks.append(clock())
         metrics.rendered("render", 0.0001, answer.decisions)
         marks.append(clock())

@@ -132,8 +132,16 @@ def render_answer(
 ) -> Answer:
     """What ``POST /v1/render`` answers for this viewer: the page, its decisions signed, as JSON bytes."""
     decided = decide_page(workspace, release, viewer, channel=channel, module=module, modules=modules, layout=layout)
-    decisions = decided.decisions
     target = ("layout", layout) if layout else ("modules", *(modules or [module or ""]))
+    return answer_page(workspace, release, viewer, sign, decided, target)
+
+
+def answer_page(
+    workspace: Workspace, release: Release, viewer: Viewer, sign: Signer, decided: Decided, target: tuple
+) -> Answer:
+    """The answer for decisions already made: prepared for this combination once, then filled in and signed."""
+    decisions = decided.decisions
+    channel = decided.channel.name
     key = (release.number, workspace.fingerprint, target, channel, decided.locale, decided.arm, *map(id, decisions))
     prepared = ANSWERS.get(key, lambda: _prepare(workspace, release, decided))
     if prepared is None:  # rendered per request, then written as it says
