@@ -8,7 +8,7 @@ and always the marketer's default at the end (DESIGN invariant 4).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, partial
@@ -106,13 +106,14 @@ class Decisions:
         self.kept = kept
         self._made: dict[tuple, Decision] = {}
 
-    def get(self, key: tuple, make: Callable[[], Decision]) -> Decision:
-        found = self._made.get(key)
-        if found is None:
-            if len(self._made) >= self.kept:
-                self._made.clear()
-            found = self._made[key] = make()
-        return found
+    def get(self, key: tuple) -> Decision | None:
+        return self._made.get(key)
+
+    def keep(self, key: tuple, decision: Decision) -> Decision:
+        if len(self._made) >= self.kept:
+            self._made.clear()
+        self._made[key] = decision
+        return decision
 
 
 DECISIONS = Decisions()
@@ -133,7 +134,8 @@ def decide(
     cohort, said = viewer.resolution.cohort_and_reasons(module.dimensions)
     why, chosen = _why(workspace, release, module_file, cohort, viewer)
     key = (release.number, module.id, module_file.source_hash, cohort.key, said, viewer.arm, why)
-    return DECISIONS.get(key, lambda: _made(release, module_file, cohort, said, viewer.arm, why)), chosen
+    decision = DECISIONS.get(key) or DECISIONS.keep(key, _made(release, module_file, cohort, said, viewer.arm, why))
+    return decision, chosen
 
 
 def _why(

@@ -57,8 +57,7 @@ def sign_decisions(key: bytes, profile_id: str, decisions: Sequence[Decision], i
     signatures = []
     for decision in decisions:
         digest = person.copy()
-        digest.update(decision.signed)
-        digest.update(when)
+        digest.update(decision.signed + when)
         mac = outer.copy()
         mac.update(digest.digest())
         signatures.append(issued + mac.hexdigest()[:32])
