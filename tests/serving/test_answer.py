@@ -92,3 +92,16 @@ def test_a_batch_line_puts_its_own_fields_first(workspace) -> None:
     line = orjson.loads(answer.after({"profile_id": "p-1", "line": 3, "ok": True}))
     assert list(line)[:4] == ["profile_id", "line", "ok", "html"]
     assert line == {"profile_id": "p-1", "line": 3, "ok": True} | orjson.loads(answer.body)
+
+
+def test_a_release_number_that_comes_back_serves_its_own_copy(workspace) -> None:
+    """A store made again while a process runs starts its releases at 1 again: what was decided and prepared for
+    the old release of that number must not be served for the new one (its variant may have the same id)."""
+    other = ("hero", HERO_EN_RETAIL[1], {"headline": "A new store, a new headline", "subheadline": "For retail."})
+    viewer = viewer_for_profile(workspace, consenting("p-anna", company_size=5000, industry="retail", locale="en"))
+    first, again = release_with(workspace, HERO_EN_RETAIL), release_with(workspace, other)
+    assert first.number == again.number and first.variants.keys() == again.variants.keys()
+    before = orjson.loads(render_answer(workspace, first, viewer, signed, channel="web", module="hero").body)
+    after = orjson.loads(render_answer(workspace, again, viewer, signed, channel="web", module="hero").body)
+    assert "Every store, one view of the customer" in before["html"]
+    assert "A new store, a new headline" in after["html"]

@@ -125,7 +125,7 @@ class Fragments:
     def get(self, svc: RenderService, module: str, values: dict[str, str | None]) -> Fragment:
         """Built on first request (about 60 us), then served from memory."""
         workspace, release = svc.workspace, svc.release
-        key = (release.number, workspace.fingerprint, module, *values.values())
+        key = (release.serial, workspace.fingerprint, module, *values.values())
         found = self._found.get(key)
         if found is not None:
             self._found.move_to_end(key)

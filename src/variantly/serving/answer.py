@@ -142,7 +142,7 @@ def answer_page(
     """The answer for decisions already made: prepared for this combination once, then filled in and signed."""
     decisions = decided.decisions
     channel = decided.channel.name
-    key = (release.number, workspace.fingerprint, target, channel, decided.locale, decided.arm, *map(id, decisions))
+    key = (release.serial, workspace.fingerprint, target, channel, decided.locale, decided.arm, *map(id, decisions))
     prepared = ANSWERS.get(key, lambda: _prepare(workspace, release, decided))
     if prepared is None:  # rendered per request, then written as it says
         page = fill_page(workspace, decided, viewer)

@@ -97,8 +97,8 @@ class Decision:
 
 
 class Decisions:
-    """Decisions made so far, by everything that shapes one (``decide``'s key). The key holds the release and the
-    module file's source, so a new release or an edit is simply a miss; cleared whole when full. A decision kept
+    """Decisions made so far, by everything that shapes one (``decide``'s key). The key holds the release (its serial)
+    and the module file's source, so a new release or an edit is simply a miss; cleared whole when full. A decision kept
     here is never changed (it is frozen), which is what lets a prepared answer (``serving.answer``) be keyed by the
     decisions it was built from."""
 
@@ -133,7 +133,7 @@ def decide(
     module = module_file.module
     cohort, said = viewer.resolution.cohort_and_reasons(module.dimensions)
     why, chosen = _why(workspace, release, module_file, cohort, viewer)
-    key = (release.number, module.id, module_file.source_hash, cohort.key, said, viewer.arm, why)
+    key = (release.serial, module.id, module_file.source_hash, cohort.key, said, viewer.arm, why)
     decision = DECISIONS.get(key) or DECISIONS.keep(key, _made(release, module_file, cohort, said, viewer.arm, why))
     return decision, chosen
 

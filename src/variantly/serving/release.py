@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from itertools import count
 
 from variantly.store import Store
 from variantly.store.schema import VariantRow
@@ -52,12 +53,18 @@ class Servable:
     skipped: tuple[str, ...]
 
 
+_SERIALS = count(1)
+
+
 @dataclass(frozen=True)
 class Release:
     number: int
     variants: dict[tuple[str, str], tuple[ServedVariant, ...]] = field(default_factory=dict)
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     pictures: frozenset[str] = frozenset()  # content hashes of the approved variants' pictures: served to anyone
+    # This process's own name for this release object: what the caches of decisions and answers key on, since a
+    # number can come back (a store made again while a process runs starts its releases at 1 again).
+    serial: int = field(default_factory=lambda: next(_SERIALS), compare=False, repr=False)
     # The fallback search per module file and cohort, worked out once: a release never changes.
     _servable: dict[tuple, Servable] = field(default_factory=dict, compare=False, repr=False)
 
