@@ -70,7 +70,8 @@ def test_a_prepared_answer_is_the_page_written_whole(workspace_dir, sign) -> Non
                 answer = render_answer(workspace, release, viewer, sign, channel=channel, **target)
                 assert answer.body == expected, (person.id, channel, target)
             assert answer.arm == viewer.arm and orjson.loads(answer.body)["arm"] == viewer.arm
-    assert ANSWERS.prepared() > 10  # the pages above were answered from prepared pieces, not written whole
+    prepared = [answer for answer in ANSWERS.values() if answer is not None]
+    assert len(prepared) > 10  # the pages above were answered from prepared pieces, not written whole
 
 
 def test_a_template_that_transforms_a_merge_field_is_answered_per_request(workspace_dir) -> None:

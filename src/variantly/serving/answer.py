@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ from markupsafe import escape
 
 from variantly.serving.compiled import fill
 from variantly.serving.decide import Decision, Viewer
+from variantly.serving.kept import Kept, Missing
 from variantly.serving.release import Release
 from variantly.serving.render import ANSWER_PARTS, Decided, decide_page, fill_page, page_pieces, person_values
 from variantly.workspace.blocks import layout_text
@@ -65,7 +65,7 @@ class PreparedAnswer:
     fields escaped for HTML, then as they are, then the subject, then the signatures)."""
 
     pieces: tuple[bytes | int, ...]
-    decisions: tuple[Decision, ...]  # kept alive while this lives: the key holds their ids (``PreparedAnswers``)
+    decisions: tuple[Decision, ...]  # kept alive while this lives: the key holds their ids (``ANSWERS``)
     fields: int
     subject: bool
     html: bool  # whether merge fields are written into HTML parts (escaped for it), text parts, or both
@@ -86,38 +86,11 @@ def _json_text(value: str) -> bytes:
     return orjson.dumps(value)[1:-1]
 
 
-class PreparedAnswers:
-    """Answers by (release, workspace edit, target, channel, locale, decisions): cleared whole when full. A key names
-    its decisions by ``id()``: shared and never changed (``decide.DECISIONS``), and held by the entry, so no other
-    object can take an id while its key is kept. None marks a page that cannot be prepared."""
-
-    def __init__(self, kept: int = MAX_ANSWERS) -> None:
-        self.kept = kept
-        self._answers: dict[tuple, PreparedAnswer | None] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple, prepare: Callable[[], PreparedAnswer | None]) -> PreparedAnswer | None:
-        try:
-            return self._answers[key]
-        except KeyError:
-            pass
-        prepared = prepare()
-        with self._lock:
-            if len(self._answers) >= self.kept:
-                self._answers.clear()
-            self._answers[key] = prepared
-        return prepared
-
-    def prepared(self) -> int:
-        """How many answers are kept prepared (pages that could not be are not counted)."""
-        return sum(1 for answer in self._answers.values() if answer is not None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._answers.clear()
-
-
-ANSWERS = PreparedAnswers()
+# Answers by (release serial, workspace edit, target, channel, locale, arm, decisions); None marks a page that cannot
+# be prepared. A key names its decisions by ``id()``: they are shared and never changed (``decide.DECISIONS``), and
+# a prepared answer holds them, so no other object can take one of those ids while its key is kept. (A None entry
+# holds nothing; should an id come back, that page is only rendered per request, which is always right.)
+ANSWERS: Kept[PreparedAnswer | None] = Kept(MAX_ANSWERS)
 
 
 def render_answer(
@@ -144,7 +117,9 @@ def answer_page(
     decisions = decided.decisions
     channel = decided.channel.name
     key = (release.serial, workspace.fingerprint, target, channel, decided.locale, decided.arm, *map(id, decisions))
-    prepared = ANSWERS.get(key, lambda: _prepare(workspace, release, decided))
+    prepared = ANSWERS.find(key)
+    if prepared is Missing.MISSING:
+        prepared = ANSWERS.keep(key, _prepare(workspace, release, decided))
     if prepared is None:  # rendered per request, then written as it says
         page = fill_page(workspace, decided, viewer)
         page.signatures = sign(decisions)

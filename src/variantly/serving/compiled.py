@@ -17,10 +17,11 @@ piece; otherwise that combination is rendered per request, as before.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Hashable, Sequence
 
 from markupsafe import escape
+
+from variantly.serving.kept import Kept, Missing
 
 Pieces = tuple[str | int, ...]  # literal text, or the index of a merge field
 Render = Callable[[Sequence[str]], tuple[str, ...]]  # markers (one per field) -> outputs
@@ -52,35 +53,35 @@ def html_values(values: Sequence[str]) -> list[str]:
 
 
 class RenderedOnce:
-    """Entries by key; cleared whole when full (a new release or edit makes new keys, old ones fall away).
-    ``max_entries=0`` keeps nothing: every request is rendered by Jinja, as before this existed."""
+    """Outputs cut at the merge fields, by key (``kept.Kept``: cleared whole when full). ``max_entries=0`` keeps
+    nothing: every request is rendered by Jinja, as before this existed."""
 
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
-        self.max_entries = max_entries
-        self._entries: dict[Hashable, tuple[Pieces, ...] | None] = {}
-        self._lock = threading.Lock()
+        self._kept: Kept[tuple[Pieces, ...] | None] = Kept(max_entries)
+
+    @property
+    def max_entries(self) -> int:
+        return self._kept.most
+
+    @max_entries.setter
+    def max_entries(self, most: int) -> None:
+        self._kept.most = most
 
     def get(self, key: Hashable, fields: int, render: Render) -> tuple[Pieces, ...] | None:
         """The outputs of ``render`` for ``key``, cut at the merge-field markers; None if they cannot be reused."""
         if not self.max_entries:
             return None
-        try:
-            return self._entries[key]
-        except KeyError:
-            pass
+        found = self._kept.find(key)
+        if found is not Missing.MISSING:
+            return found
         first = render(markers(fields))
         second = render(check_markers(fields))
         pieces = tuple(cut(output) for output in first)
         agree = all(fill(p, check_markers(fields)) == out for p, out in zip(pieces, second, strict=True))
-        entry = pieces if agree else None
-        with self._lock:
-            if len(self._entries) >= self.max_entries:
-                self._entries.clear()
-            self._entries[key] = entry
-        return entry
+        return self._kept.keep(key, pieces if agree else None)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._kept)
 
 
 RENDERED = RenderedOnce()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from variantly.serving.cohorts import Resolution
 from variantly.serving.holdout import Arm
+from variantly.serving.kept import Kept, Missing
 from variantly.serving.profiles import Profile
 from variantly.serving.release import Release, ServedVariant
 from variantly.workspace.cohorts import Cohort
@@ -96,27 +97,10 @@ class Decision:
         }
 
 
-class Decisions:
-    """Decisions made so far, by everything that shapes one (``decide``'s key). The key holds the release (its serial)
-    and the module file's source, so a new release or an edit is simply a miss; cleared whole when full. A decision kept
-    here is never changed (it is frozen), which is what lets a prepared answer (``serving.answer``) be keyed by the
-    decisions it was built from."""
-
-    def __init__(self, kept: int = 20_000) -> None:
-        self.kept = kept
-        self._made: dict[tuple, Decision] = {}
-
-    def get(self, key: tuple) -> Decision | None:
-        return self._made.get(key)
-
-    def keep(self, key: tuple, decision: Decision) -> Decision:
-        if len(self._made) >= self.kept:
-            self._made.clear()
-        self._made[key] = decision
-        return decision
-
-
-DECISIONS = Decisions()
+# Decisions made so far, by everything that shapes one (``decide``'s key): the release (its serial) and the module
+# file's source are in the key, so a new release or an edit is simply a miss. A decision kept here is never changed
+# (it is frozen), which is what lets a prepared answer (``serving.answer``) be keyed by the decisions it was built from.
+DECISIONS: Kept[Decision] = Kept(20_000)
 # Why a module shows what it shows, as this viewer's profile decided it: ("rule", rule id), ("no consent",),
 # ("control",), ("cap", impressions seen), ("variant", variant id) or ("none",): no approved variant.
 Why = tuple[str, ...] | tuple[str, int]
@@ -134,7 +118,9 @@ def decide(
     cohort, said = viewer.resolution.cohort_and_reasons(module.dimensions)
     why, chosen = _why(workspace, release, module_file, cohort, viewer)
     key = (release.serial, module.id, module_file.source_hash, cohort.key, said, viewer.arm, why)
-    decision = DECISIONS.get(key) or DECISIONS.keep(key, _made(release, module_file, cohort, said, viewer.arm, why))
+    decision = DECISIONS.find(key)
+    if decision is Missing.MISSING:
+        decision = DECISIONS.keep(key, _made(release, module_file, cohort, said, viewer.arm, why))
     return decision, chosen
 
 
