@@ -14,8 +14,9 @@ from functools import lru_cache
 
 from variantly.serving.profiles import Profile
 from variantly.workspace.cohorts import ANY, Cohort
-from variantly.workspace.models import DIMENSIONS, Audience, Audiences
+from variantly.workspace.models import DIMENSIONS, Audiences
 from variantly.workspace.rules import Profile as RuleProfile
+from variantly.workspace.rules import Test
 
 
 @dataclass
@@ -85,29 +86,23 @@ def resolve(
     reasons: dict[str, str] = {}
     cache: dict[tuple[str, str], bool] = {}
 
-    def lookup(dimension: str, ident: str, who: RuleProfile) -> bool:
-        if (dimension, ident) not in cache:
-            cache[(dimension, ident)] = False  # guards against a rule that refers to itself
-            audience = audiences.find(dimension, ident)
-            cache[(dimension, ident)] = bool(audience and audience.when.test(who, now, lookup))
-        return cache[(dimension, ident)]
-
-    def is_in(dimension: str, audience: Audience) -> bool:
-        key = (dimension, audience.id)
+    def is_in(key: tuple[str, str], test: Test) -> bool:
+        """Is the profile in audience ``key`` (dimension, id)? Each worked out once per request, and False while
+        it is being worked out, so a rule that refers to itself cannot loop."""
         hit = cache.get(key)
         if hit is None:
             cache[key] = False
-            hit = cache[key] = audience.when.test(profile, now, lookup)
+            hit = cache[key] = test(profile, now, lookup)
         return hit
+
+    def lookup(dimension: str, ident: str, who: RuleProfile) -> bool:
+        audience = audiences.find(dimension, ident)
+        return audience is not None and is_in((dimension, ident), audience.when.test)
 
     said: list[tuple[str, str, str]] = []
     for dimension, candidates in audiences.in_order:  # rules in file order: the first that matches wins
         for key, test, reason, statement in candidates:
-            hit = cache.get(key)
-            if hit is None:
-                cache[key] = False  # is_in, inlined: this loop runs on every render
-                hit = cache[key] = test(profile, now, lookup)
-            if hit:
+            if is_in(key, test):
                 values[dimension] = key[1]
                 reasons[dimension] = reason
                 said.append(statement)
@@ -121,7 +116,7 @@ def resolve(
                 reasons[dimension] = "no rule matched"
             said.append((dimension, values[dimension], _said(dimension, reasons[dimension])))
     matched = _Matched(
-        every=lambda d: tuple(a.id for a in audiences.of(d) if is_in(d, a)),
+        every=lambda d: tuple(a.id for a in audiences.of(d) if is_in((d, a.id), a.when.test)),
         has=lambda d, ident: lookup(d, ident, profile),
     )
     return Resolution(values, reasons, matched, {d: statement for d, _, statement in said}, tuple(said))
