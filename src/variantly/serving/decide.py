@@ -19,6 +19,7 @@ from variantly.serving.holdout import Arm
 from variantly.serving.kept import Kept, Missing
 from variantly.serving.profiles import Profile
 from variantly.serving.release import Release, ServedVariant
+from variantly.serving.signatures import decision_part
 from variantly.workspace.cohorts import Cohort
 from variantly.workspace.files import ModuleFile, Workspace
 from variantly.workspace.rules import AudienceLookup
@@ -79,8 +80,8 @@ class Decision:
 
     @cached_property
     def signed(self) -> bytes:
-        """What a signature binds of this decision, between the profile and the time (``serving.signatures``)."""
-        return f"{self.module}\x1f{self.variant_id or ''}\x1f{self.arm}\x1f{self.cohort or ''}".encode()
+        """What a signature binds of this decision, made once (``serving.signatures``)."""
+        return decision_part(self.module, self.variant_id, self.arm, self.cohort)
 
     def as_dict(self, signature: str | None = None) -> dict:
         """The decision as a render answers it, with the signature it was served under (None for a cohort)."""

@@ -38,11 +38,24 @@ class IssueClock:
             return self._last
 
 
+def decision_part(module: str, variant_id: str | None, arm: str, cohort: str | None) -> bytes:
+    """What a signature binds of a decision itself; the person comes before it and the time after (``_framing``)."""
+    return f"{module}\x1f{variant_id or ''}\x1f{arm}\x1f{cohort or ''}".encode()
+
+
+def _framing(profile_id: str, issued_us: int) -> tuple[bytes, bytes]:
+    return f"{profile_id}\x1f".encode(), f"\x1f{issued_us}".encode()
+
+
+def _written(issued_us: int, mac_hex: str) -> str:
+    return f"{issued_us:x}.{mac_hex[:32]}"
+
+
 def decision_signature(
     key: bytes, profile_id: str, module: str, variant_id: str | None, arm: str, cohort: str | None, issued_us: int
 ) -> str:
-    signed = f"{profile_id}\x1f{module}\x1f{variant_id or ''}\x1f{arm}\x1f{cohort or ''}\x1f{issued_us}".encode()
-    return f"{issued_us:x}.{hmac_sha256_hex(key, signed)[:32]}"
+    person, when = _framing(profile_id, issued_us)
+    return _written(issued_us, hmac_sha256_hex(key, person + decision_part(module, variant_id, arm, cohort) + when))
 
 
 def sign_decisions(key: bytes, profile_id: str, decisions: Sequence[Decision], issued_us: int) -> list[str]:
@@ -50,17 +63,16 @@ def sign_decisions(key: bytes, profile_id: str, decisions: Sequence[Decision], i
     profile once, and each decision's own part (``Decision.signed``) is made once per decision, so a landing page's
     four cost 5.6 us against 8.7 (timeit). Tests hold it to ``decision_signature``."""
     inner, outer = hmac_pads(key)
-    person = inner.copy()
-    person.update(f"{profile_id}\x1f".encode())
-    when = f"\x1f{issued_us}".encode()
-    issued = f"{issued_us:x}."
+    person, when = _framing(profile_id, issued_us)
+    started = inner.copy()
+    started.update(person)
     signatures = []
     for decision in decisions:
-        digest = person.copy()
+        digest = started.copy()
         digest.update(decision.signed + when)
         mac = outer.copy()
         mac.update(digest.digest())
-        signatures.append(issued + mac.hexdigest()[:32])
+        signatures.append(_written(issued_us, mac.hexdigest()))
     return signatures
 
 
