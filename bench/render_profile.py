@@ -114,7 +114,7 @@ def stages(service, body: bytes, requests: int) -> dict[str, float]:
         decided = decide_page(workspace, release, viewer, channel=request.channel, layout=request.layout)
         marks.append(clock())
         sign = partial(service.sign, request.profile.id)
-        answer = answer_page(workspace, release, viewer, sign, decided, ("layout", request.layout))
+        answer = answer_page(workspace, release, viewer, sign, decided)
         marks.append(clock())
         metrics.rendered("render", 0.0001, answer.decisions)
         marks.append(clock())

@@ -106,17 +106,14 @@ def render_answer(
 ) -> Answer:
     """What ``POST /v1/render`` answers for this viewer: the page, its decisions signed, as JSON bytes."""
     decided = decide_page(workspace, release, viewer, channel=channel, module=module, modules=modules, layout=layout)
-    target = ("layout", layout) if layout else ("modules", *(modules or [module or ""]))
-    return answer_page(workspace, release, viewer, sign, decided, target)
+    return answer_page(workspace, release, viewer, sign, decided)
 
 
-def answer_page(
-    workspace: Workspace, release: Release, viewer: Viewer, sign: Signer, decided: Decided, target: tuple
-) -> Answer:
+def answer_page(workspace: Workspace, release: Release, viewer: Viewer, sign: Signer, decided: Decided) -> Answer:
     """The answer for decisions already made: prepared for this combination once, then filled in and signed."""
     decisions = decided.decisions
-    channel = decided.channel.name
-    key = (release.serial, workspace.fingerprint, target, channel, decided.locale, decided.arm, *map(id, decisions))
+    where = (decided.target, decided.channel.name, decided.locale, decided.arm)
+    key = (release.serial, workspace.fingerprint, *where, *map(id, decisions))
     prepared = ANSWERS.find(key)
     if prepared is Missing.MISSING:
         prepared = ANSWERS.keep(key, _prepare(workspace, release, decided))

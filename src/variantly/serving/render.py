@@ -135,6 +135,7 @@ class Decided:
     modules: list[tuple[ModuleFile, Decision, ServedVariant | None]]
     locale: str
     arm: Arm
+    target: tuple[str, ...]  # ("layout", id) or ("modules", id, ...): what was asked for
 
     @property
     def decisions(self) -> list[Decision]:
@@ -158,15 +159,16 @@ def decide_page(
     if layout:
         layout_file = _find("layout", workspace.layouts, layout)
         _require_channel("layout", layout, layout_file.layout.channels, chosen)
-        module_ids = layout_file.layout.modules
+        module_ids, target = layout_file.layout.modules, ("layout", layout)
     else:
         module_ids = modules or [module or ""]
+        target = ("modules", *module_ids)
     _check_consent(chosen, viewer)
     decided = []
     for module_id in module_ids:
         module_file = _module(workspace, module_id, chosen)
         decided.append((module_file, *decide(workspace, release, module_file, viewer)))
-    return Decided(chosen, layout_file, decided, viewer.resolution.values["locale"], viewer.arm)
+    return Decided(chosen, layout_file, decided, viewer.resolution.values["locale"], viewer.arm, target)
 
 
 @dataclass
