@@ -88,8 +88,9 @@ def stages(service, body: bytes, requests: int) -> dict[str, float]:
     from variantly import metrics
     from variantly.api.schemas import RenderRequest
     from variantly.serving.answer import answer_page
+    from variantly.serving.decide import decide_page
     from variantly.serving.profiles import NUL_FREE
-    from variantly.serving.render import cap_windows, decide_page, target_modules, viewer_for_profile
+    from variantly.serving.render import cap_windows, target_modules, viewer_for_profile
 
     clock = time.perf_counter_ns
     names = (

@@ -1,4 +1,4 @@
-"""Which copy a viewer gets for one module, and why.
+"""Which copy a viewer gets for each module, and why (``decide``), and for a whole page (``decide_page``).
 
 The order is the product's promise: suppression first (never push at the wrong
 moment), then consent, then the holdout, then the most specific approved variant,
@@ -12,16 +12,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, partial
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from variantly.errors import ChannelNotSupported, ConsentRequired, NotFound
 from variantly.serving.cohorts import Resolution
 from variantly.serving.holdout import Arm
 from variantly.serving.kept import Kept, Missing
 from variantly.serving.profiles import Profile
 from variantly.serving.release import Release, ServedVariant
 from variantly.serving.signatures import decision_part
+from variantly.workspace.channels import Channel, channel_named
 from variantly.workspace.cohorts import Cohort
-from variantly.workspace.files import ModuleFile, Workspace
+from variantly.workspace.files import LayoutFile, ModuleFile, Workspace
 from variantly.workspace.rules import AudienceLookup
 
 if TYPE_CHECKING:
@@ -217,3 +219,78 @@ def _audience_lookup(viewer: Viewer) -> AudienceLookup:
     # suppression must see all of them ("open ticket" wins over "pricing researcher").
     in_audience = viewer.resolution.in_audience
     return lambda dimension, ident, profile: in_audience(dimension, ident)
+
+
+@dataclass
+class Decided:
+    """What a render shows before anything is filled in: the channel, the layout (if any) and each module's decision
+    with the variant it serves. Everything after this is the same for every viewer with the same decisions."""
+
+    channel: Channel
+    layout_file: LayoutFile | None
+    modules: list[tuple[ModuleFile, Decision, ServedVariant | None]]
+    locale: str
+    arm: Arm
+    target: tuple[str, ...]  # ("layout", id) or ("modules", id, ...): what was asked for
+
+    @property
+    def decisions(self) -> list[Decision]:
+        return [decision for _, decision, _ in self.modules]
+
+
+def decide_page(
+    workspace: Workspace,
+    release: Release,
+    viewer: Viewer,
+    *,
+    channel: str,
+    module: str | None = None,
+    modules: list[str] | None = None,
+    layout: str | None = None,
+) -> Decided:
+    """Each module's decision for a layout, a module or several; a refusal (an unknown name, a channel the target
+    does not have, no consent for it) is raised here, before anything is rendered."""
+    chosen = channel_named(channel)
+    layout_file = None
+    if layout:
+        layout_file = _find("layout", workspace.layouts, layout)
+        _require_channel("layout", layout, layout_file.layout.channels, chosen)
+        module_ids, target = layout_file.layout.modules, ("layout", layout)
+    else:
+        module_ids = modules or [module or ""]
+        target = ("modules", *module_ids)
+    _check_consent(chosen, viewer)
+    decided = []
+    for module_id in module_ids:
+        module_file = module_for(workspace, module_id, chosen)
+        decided.append((module_file, *decide(workspace, release, module_file, viewer)))
+    return Decided(chosen, layout_file, decided, viewer.resolution.values["locale"], viewer.arm, target)
+
+
+def module_for(workspace: Workspace, module_id: str, channel: Channel) -> ModuleFile:
+    """The module file, refused (NotFound, ChannelNotSupported) if there is none or it has no such channel."""
+    module_file: ModuleFile = _find("module", workspace.modules, module_id)
+    _require_channel("module", module_id, module_file.module.channels, channel)
+    return module_file
+
+
+def _find(kind: str, items: dict[str, Any], ident: str) -> Any:
+    if ident not in items:
+        raise NotFound(f"unknown {kind} '{ident}' ({kind}s: {', '.join(sorted(items))})")
+    return items[ident]
+
+
+def _require_channel(kind: str, ident: str, channels: list[str], channel: Channel) -> None:
+    if channel.name not in channels:
+        raise ChannelNotSupported(f"{kind} '{ident}' has no {channel.name} channel (it has: {', '.join(channels)})")
+
+
+def _check_consent(channel: Channel, viewer: Viewer) -> None:
+    """A channel that needs a consent flag (email, SMS, push) is refused for a profile without it."""
+    if channel.consent is None or viewer.profile is None:
+        return
+    if not getattr(viewer.profile.consent, channel.consent):
+        raise ConsentRequired(
+            f"profile '{viewer.profile.id}' has not consented to {channel.consent.replace('_', ' ')}"
+            f" (consent.{channel.consent} is false or missing): do not send"
+        )

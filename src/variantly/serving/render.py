@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from variantly.errors import ChannelNotSupported, ConsentRequired, NotFound
+from variantly.errors import NotFound
 from variantly.serving.cohorts import Resolution, resolve
 from variantly.serving.compiled import RENDERED, Pieces, fill, html_values
-from variantly.serving.decide import Decision, Viewer, decide
-from variantly.serving.holdout import Arm, arm_for
+from variantly.serving.decide import Decided, Decision, Viewer, decide, decide_page, module_for
+from variantly.serving.holdout import arm_for
 from variantly.serving.profiles import Profile
 from variantly.serving.release import Release, ServedVariant
 from variantly.workspace.blocks import (
@@ -30,7 +30,7 @@ from variantly.workspace.blocks import (
 )
 from variantly.workspace.channels import Channel, Part, channel_named
 from variantly.workspace.cohorts import Cohort
-from variantly.workspace.files import LayoutFile, ModuleFile, Workspace
+from variantly.workspace.files import ModuleFile, Workspace
 from variantly.workspace.models import DIMENSIONS, localized
 
 if TYPE_CHECKING:
@@ -126,52 +126,6 @@ def person_values(workspace: Workspace, profile: Profile | None, locale: str) ->
 
 
 @dataclass
-class Decided:
-    """What a render shows before anything is filled in: the channel, the layout (if any) and each module's decision
-    with the variant it serves. Everything after this is the same for every viewer with the same decisions."""
-
-    channel: Channel
-    layout_file: LayoutFile | None
-    modules: list[tuple[ModuleFile, Decision, ServedVariant | None]]
-    locale: str
-    arm: Arm
-    target: tuple[str, ...]  # ("layout", id) or ("modules", id, ...): what was asked for
-
-    @property
-    def decisions(self) -> list[Decision]:
-        return [decision for _, decision, _ in self.modules]
-
-
-def decide_page(
-    workspace: Workspace,
-    release: Release,
-    viewer: Viewer,
-    *,
-    channel: str,
-    module: str | None = None,
-    modules: list[str] | None = None,
-    layout: str | None = None,
-) -> Decided:
-    """Each module's decision for a layout, a module or several; a refusal (an unknown name, a channel the target
-    does not have, no consent for it) is raised here, before anything is rendered."""
-    chosen = channel_named(channel)
-    layout_file = None
-    if layout:
-        layout_file = _find("layout", workspace.layouts, layout)
-        _require_channel("layout", layout, layout_file.layout.channels, chosen)
-        module_ids, target = layout_file.layout.modules, ("layout", layout)
-    else:
-        module_ids = modules or [module or ""]
-        target = ("modules", *module_ids)
-    _check_consent(chosen, viewer)
-    decided = []
-    for module_id in module_ids:
-        module_file = _module(workspace, module_id, chosen)
-        decided.append((module_file, *decide(workspace, release, module_file, viewer)))
-    return Decided(chosen, layout_file, decided, viewer.resolution.values["locale"], viewer.arm, target)
-
-
-@dataclass
 class _Choice:
     """One module's decision and how to render it: ``pieces`` (one per part) when it can be reused, else None."""
 
@@ -263,38 +217,10 @@ def render_module(
 ) -> RenderedModule:
     """One module on its own (a cohort fragment, a preview): no consent is asked, as no message is sent."""
     chosen = channel_named(channel)
-    module_file = _module(workspace, module_id, chosen)
+    module_file = module_for(workspace, module_id, chosen)
     decision, variant = decide(workspace, release, module_file, viewer)
     choice = _choose(workspace, chosen, viewer.resolution.values["locale"], module_file, decision, variant)
     return RenderedModule(module_id, _named(chosen, _choice_outputs(workspace, choice, chosen, viewer)), decision)
-
-
-def _module(workspace: Workspace, module_id: str, channel: Channel) -> ModuleFile:
-    module_file: ModuleFile = _find("module", workspace.modules, module_id)
-    _require_channel("module", module_id, module_file.module.channels, channel)
-    return module_file
-
-
-def _find(kind: str, items: dict[str, Any], ident: str) -> Any:
-    if ident not in items:
-        raise NotFound(f"unknown {kind} '{ident}' ({kind}s: {', '.join(sorted(items))})")
-    return items[ident]
-
-
-def _require_channel(kind: str, ident: str, channels: list[str], channel: Channel) -> None:
-    if channel.name not in channels:
-        raise ChannelNotSupported(f"{kind} '{ident}' has no {channel.name} channel (it has: {', '.join(channels)})")
-
-
-def _check_consent(channel: Channel, viewer: Viewer) -> None:
-    """A channel that needs a consent flag (email, SMS, push) is refused for a profile without it."""
-    if channel.consent is None or viewer.profile is None:
-        return
-    if not getattr(viewer.profile.consent, channel.consent):
-        raise ConsentRequired(
-            f"profile '{viewer.profile.id}' has not consented to {channel.consent.replace('_', ' ')}"
-            f" (consent.{channel.consent} is false or missing): do not send"
-        )
 
 
 def page_pieces(workspace: Workspace, decided: Decided) -> tuple[tuple[_Choice, ...], tuple[Pieces, ...] | None]:

@@ -16,12 +16,16 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from variantly.serving.pseudonyms import hmac_pads, hmac_sha256_hex
 
-if TYPE_CHECKING:
-    from variantly.serving.decide import Decision
+
+class Signable(Protocol):
+    """A decision as signing sees it (``decide.Decision``): its own part of the signed message."""
+
+    @property
+    def signed(self) -> bytes: ...
 
 
 class IssueClock:
@@ -58,7 +62,7 @@ def decision_signature(
     return _written(issued_us, hmac_sha256_hex(key, person + decision_part(module, variant_id, arm, cohort) + when))
 
 
-def sign_decisions(key: bytes, profile_id: str, decisions: Sequence[Decision], issued_us: int) -> list[str]:
+def sign_decisions(key: bytes, profile_id: str, decisions: Sequence[Signable], issued_us: int) -> list[str]:
     """``decision_signature`` for each of a page's decisions, issued together: the key's inner hash takes the
     profile once, and each decision's own part (``Decision.signed``) is made once per decision, so a landing page's
     four cost 5.6 us against 8.7 (timeit). Tests hold it to ``decision_signature``."""
