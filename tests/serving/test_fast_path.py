@@ -8,6 +8,8 @@ the route, and the error is the route's own.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 from pathlib import Path
 
@@ -140,3 +142,51 @@ def test_a_fragment_revalidated_with_its_etag_is_a_304_and_a_new_release_changes
     svc.refresh_release()
     after = fast.get(url)
     assert after.headers["x-variantly-release"] == str(before + 1) != first.headers["x-variantly-release"]
+
+
+@pytest.mark.parametrize("case", SERVED_FAST)
+def test_a_render_leaves_nothing_for_the_cycle_collector(workspace_dir: Path, database_url: str, case: str) -> None:
+    """Everything a render makes is freed as soon as it is done with. Garbage in reference cycles waits for the
+    cycle collector, whose runs cost a landing render about 4 us on average and keep freed memory from reuse
+    until then: a render used to leave 25 such objects (the profile, held by two closures calling each other)."""
+    app = make_app(workspace_dir, database_url)
+    approve_examples(app.state.service)
+    body = json.dumps(SERVED_FAST[case]).encode()
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/render",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))],
+    }
+    statuses: list[int] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    async def renders(count: int) -> None:
+        for _ in range(count):
+            await app(dict(scope), receive, send)
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(renders(3))  # first renders prepare what later ones share
+        gc.collect()
+        gc.disable()
+        try:
+            loop.run_until_complete(renders(20))
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            left = gc.collect()
+            kinds = sorted({type(o).__name__ for o in gc.garbage})
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+    finally:
+        loop.close()
+    assert set(statuses) == {200}
+    assert left == 0, f"{left} objects in reference cycles after 20 renders: {kinds}"

@@ -7,7 +7,7 @@ first match wins; no match means the dimension is unknown (``*``) for this profi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -81,28 +81,13 @@ def resolve(
     default_locale: str,
     now: datetime | None = None,
 ) -> Resolution:
-    now = now or datetime.now(UTC)
+    membership = _Membership(profile, audiences, now or datetime.now(UTC))
     values: dict[str, str] = {}
     reasons: dict[str, str] = {}
-    cache: dict[tuple[str, str], bool] = {}
-
-    def is_in(key: tuple[str, str], test: Test) -> bool:
-        """Is the profile in audience ``key`` (dimension, id)? Each worked out once per request, and False while
-        it is being worked out, so a rule that refers to itself cannot loop."""
-        hit = cache.get(key)
-        if hit is None:
-            cache[key] = False
-            hit = cache[key] = test(profile, now, lookup)
-        return hit
-
-    def lookup(dimension: str, ident: str, who: RuleProfile) -> bool:
-        audience = audiences.find(dimension, ident)
-        return audience is not None and is_in((dimension, ident), audience.when.test)
-
     said: list[tuple[str, str, str]] = []
     for dimension, candidates in audiences.in_order:  # rules in file order: the first that matches wins
         for key, test, reason, statement in candidates:
-            if is_in(key, test):
+            if membership.is_in(key, test):
                 values[dimension] = key[1]
                 reasons[dimension] = reason
                 said.append(statement)
@@ -115,26 +100,55 @@ def resolve(
                 values[dimension] = ANY
                 reasons[dimension] = "no rule matched"
             said.append((dimension, values[dimension], _said(dimension, reasons[dimension])))
-    matched = _Matched(
-        every=lambda d: tuple(a.id for a in audiences.of(d) if is_in((d, a.id), a.when.test)),
-        has=lambda d, ident: lookup(d, ident, profile),
-    )
-    return Resolution(values, reasons, matched, {d: statement for d, _, statement in said}, tuple(said))
+    return Resolution(values, reasons, _Matched(membership), {d: statement for d, _, statement in said}, tuple(said))
+
+
+class _Membership:
+    """Which audiences one profile is in, each worked out once per request (and False while it is being worked
+    out, so a rule that refers to itself cannot loop).
+
+    A class rather than two closures that call each other: those made a reference cycle holding the whole profile,
+    so every request left 25 objects for the cycle collector, whose collections cost a landing render about 4 us
+    on average (``gc.callbacks``, in-process) and kept the freed memory out of reuse until they ran."""
+
+    __slots__ = ("audiences", "known", "now", "profile")
+
+    def __init__(self, profile: Profile, audiences: Audiences, now: datetime) -> None:
+        self.profile = profile
+        self.audiences = audiences
+        self.now = now
+        self.known: dict[tuple[str, str], bool] = {}
+
+    def is_in(self, key: tuple[str, str], test: Test) -> bool:
+        """Is the profile in audience ``key`` (dimension, id), whose rule's check is ``test``?"""
+        hit = self.known.get(key)
+        if hit is None:
+            self.known[key] = False
+            hit = self.known[key] = test(self.profile, self.now, self.lookup)
+        return hit
+
+    def lookup(self, dimension: str, ident: str, who: RuleProfile | None = None) -> bool:
+        """The named audience's membership (``matches`` rules, suppression): False for one that does not exist."""
+        audience = self.audiences.find(dimension, ident)
+        return audience is not None and self.is_in((dimension, ident), audience.when.test)
+
+    def every(self, dimension: str) -> tuple[str, ...]:
+        return tuple(a.id for a in self.audiences.of(dimension) if self.is_in((dimension, a.id), a.when.test))
 
 
 class _Matched(Mapping[str, tuple[str, ...]]):
     """Every audience per dimension, worked out when asked (most renders only need the first match)."""
 
-    def __init__(self, every: Callable[[str], tuple[str, ...]], has: Callable[[str, str], bool]) -> None:
-        self._evaluate = every
-        self.has = has
+    def __init__(self, membership: _Membership) -> None:
+        self.has = membership.lookup
+        self._membership = membership
         self._known: dict[str, tuple[str, ...]] = {}
 
     def __getitem__(self, dimension: str) -> tuple[str, ...]:
         if dimension not in DIMENSIONS:
             raise KeyError(dimension)
         if dimension not in self._known:
-            self._known[dimension] = self._evaluate(dimension)
+            self._known[dimension] = self._membership.every(dimension)
         return self._known[dimension]
 
     def __iter__(self) -> Iterator[str]:
