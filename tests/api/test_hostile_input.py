@@ -143,6 +143,15 @@ def test_a_body_over_its_routes_limit_is_refused_at_once(client) -> None:
     )
 
 
+def test_a_profile_over_5000_events_is_refused_naming_the_field(client) -> None:
+    many = consenting() | {"events": [{"type": "page_view", "at": "now"}] * 5001}  # within the render body limit
+    response = render(client, many, layout="landing", channel="web")
+    assert response.status_code == 422
+    assert [(d["field"], d["message"]) for d in response.json()["error"]["details"]] == [
+        ("body.profile.events", "List should have at most 5000 items after validation, not 5001")
+    ]
+
+
 def test_long_lists_are_counted_before_each_item_is_validated(client) -> None:
     events = [{"type": "impression", "profile_id": "p", "arm": "none"}] * 5001
     response = client.post("/v1/events", json={"events": events})
