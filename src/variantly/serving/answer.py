@@ -74,7 +74,7 @@ class PreparedAnswer:
     def fill(self, values: Sequence[str], subject: str | None, signatures: Sequence[str | None]) -> bytes:
         holes: list[bytes] = []
         if self.fields:  # only the escapes some part uses: a web page has no text part
-            holes += [_json_text(str(escape(v))) for v in values] if self.html else [b""] * len(values)
+            holes += [_json_text(escape(v)) for v in values] if self.html else [b""] * len(values)
             holes += [_json_text(v) for v in values] if self.text else [b""] * len(values)
         if self.subject:
             holes.append(orjson.dumps(subject))

@@ -54,8 +54,10 @@ class Resolution:
             found = self._by_dimensions[dimensions] = _cohort_and_reasons(dimensions, said)
         return found
 
-    def in_audience(self, dimension: str, ident: str) -> bool:
-        """Is the profile in this audience, whether or not it was the first match of its dimension?"""
+    def in_audience(self, dimension: str, ident: str, who: object = None) -> bool:
+        """Is the profile in this audience, whether or not it was the first match of its dimension? Suppression
+        rules ask through this (an ``AudienceLookup``): a profile can match several behaviours while its cohort
+        records only the first, and "open ticket" must win over "pricing researcher"."""
         if isinstance(self.matched, _Matched):
             return self.matched.has(dimension, ident)  # that one rule, not the whole dimension
         return ident in self.matched.get(dimension, ())

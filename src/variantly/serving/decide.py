@@ -24,7 +24,6 @@ from variantly.serving.signatures import decision_part
 from variantly.workspace.channels import Channel, channel_named
 from variantly.workspace.cohorts import Cohort
 from variantly.workspace.files import LayoutFile, ModuleFile, Workspace
-from variantly.workspace.rules import AudienceLookup
 
 if TYPE_CHECKING:
     from variantly.serving.activity import Activity
@@ -134,7 +133,7 @@ def _why(
     profile = viewer.profile
     if profile is not None:
         if module.suppress:
-            lookup = _audience_lookup(viewer)
+            lookup = viewer.resolution.in_audience
             for rule in module.suppress:
                 if rule.when.test(profile, viewer.now, lookup):
                     return ("rule", rule.id), None
@@ -212,13 +211,6 @@ def _pick(variants: tuple[ServedVariant, ...], viewer: Viewer, module_id: str, s
     who = viewer.profile.id if viewer.profile else viewer.resolution.cohort(("locale",)).key
     digest = hashlib.sha256(f"{module_id}\x00{who}".encode()).digest()
     return variants[int.from_bytes(digest[:4], "big") % len(variants)]
-
-
-def _audience_lookup(viewer: Viewer) -> AudienceLookup:
-    # A profile can match several behaviours while its cohort records only the first;
-    # suppression must see all of them ("open ticket" wins over "pricing researcher").
-    in_audience = viewer.resolution.in_audience
-    return lambda dimension, ident, profile: in_audience(dimension, ident)
 
 
 @dataclass
