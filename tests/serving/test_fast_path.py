@@ -172,21 +172,29 @@ def test_a_render_leaves_nothing_for_the_cycle_collector(workspace_dir: Path, da
         for _ in range(count):
             await app(dict(scope), receive, send)
 
-    loop = asyncio.new_event_loop()
-    try:
-        loop.run_until_complete(renders(3))  # first renders prepare what later ones share
+    def cyclic_garbage_after(count: int) -> list[object]:
         gc.collect()
         gc.disable()
         try:
-            loop.run_until_complete(renders(20))
+            loop.run_until_complete(renders(count))
             gc.set_debug(gc.DEBUG_SAVEALL)
-            left = gc.collect()
-            kinds = sorted({type(o).__name__ for o in gc.garbage})
+            gc.collect()
+            return list(gc.garbage)
         finally:
             gc.set_debug(0)
             gc.garbage.clear()
             gc.enable()
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(renders(3))  # first renders prepare what later ones share
+        # Another thread of the test process (a poller left by an earlier test) could leave garbage of its own in
+        # a window; a render that leaves some does so in every window, so one clean window of three is the test.
+        windows = [cyclic_garbage_after(20) for _ in range(3)]
     finally:
         loop.close()
     assert set(statuses) == {200}
-    assert left == 0, f"{left} objects in reference cycles after 20 renders: {kinds}"
+    fewest = min(windows, key=len)
+    assert not fewest, (
+        f"{len(fewest)} objects in reference cycles after 20 renders: {sorted({type(o).__name__ for o in fewest})}"
+    )
