@@ -159,16 +159,17 @@ class LiveServer:
     """A real uvicorn server on 127.0.0.1 and a free port, in a thread of this process."""
 
     def __init__(self, app, settings=None) -> None:
-        """``settings`` (``ProcessSettings``) configures uvicorn as ``variantly serve`` does; without, its defaults."""
+        """``settings`` (``ProcessSettings``) configures uvicorn as ``variantly serve`` does; without, uvicorn's
+        defaults but for the HTTP protocol: always the one a render node serves with (one write per response)."""
         import uvicorn
 
-        from variantly.api.server import server_config
+        from variantly.api.server import HttpTools, server_config
 
         self.app = app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         if settings is None:
-            config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+            config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", http=HttpTools)
         else:
             config = server_config(app, settings, host="127.0.0.1", port=self.port, access_log=False)
         self.server = uvicorn.Server(config)

@@ -1,0 +1,178 @@
+"""The HTTP protocol a render node serves with: uvicorn's own, sending each response's head and body in one write.
+
+Driven as uvicorn drives it (bytes in through ``data_received``, an ASGI app on the event loop), with a transport
+that records each write, on both stacks' protocols."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+import uvicorn
+from uvicorn.server import ServerState
+
+from variantly.api.server import H11, HttpTools, server_config
+from variantly.settings import ProcessSettings
+
+PROTOCOLS = [HttpTools, H11]
+GET = b"GET / HTTP/1.1\r\nHost: node\r\n\r\n"
+App = Callable[[dict, Callable, Callable], Awaitable[None]]
+
+
+class RecordingTransport(asyncio.Transport):
+    """What the kernel would be handed: each write as one entry, until the connection is closed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data) -> None:
+        if data and not self.closed:  # a closed transport drops what comes after; an empty write sends nothing
+            self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name, default=None):
+        return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+class Connection:
+    """One client connection to ``protocol_class`` serving ``app``; call ``send`` inside a running loop."""
+
+    def __init__(self, protocol_class, app: App) -> None:
+        config = uvicorn.Config(app, log_level="warning", lifespan="off")
+        config.load()
+        self.transport = RecordingTransport()
+        self.protocol = protocol_class(
+            config=config, server_state=ServerState(), app_state={}, _loop=asyncio.get_running_loop()
+        )
+        self.protocol.connection_made(self.transport)
+
+    async def send(self, data: bytes, until: Callable[[], bool] | None = None) -> None:
+        """Hand the server ``data``; wait (in loop passes, not time) until the response is complete, or ``until``."""
+        self.protocol.data_received(data)
+        for _ in range(1000):
+            await asyncio.sleep(0)
+            if (until or self.answered)():
+                return
+        raise AssertionError(f"no answer: {self.transport.writes}")
+
+    def answered(self) -> bool:
+        cycle = self.protocol.cycle
+        return cycle is not None and cycle.response_complete and not self.protocol.server_state.tasks
+
+
+def page(body: bytes, headers: list | None = None) -> App:
+    """An app answering ``body`` with its length, as every route here does."""
+
+    async def app(scope, receive, send) -> None:
+        length = [(b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 200, "headers": [*(headers or []), *length]})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+def served(protocol_class, app: App, *requests: bytes) -> RecordingTransport:
+    async def run() -> RecordingTransport:
+        connection = Connection(protocol_class, app)
+        for request in requests:
+            await connection.send(request)
+        return connection.transport
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("protocol_class", PROTOCOLS)
+def test_a_response_leaves_in_one_write_head_first(protocol_class) -> None:
+    body = b'{"html": "<p>Hej Anna</p>"}'
+    transport = served(protocol_class, page(body, [(b"content-type", b"application/json")]), GET)
+    assert len(transport.writes) == 1, transport.writes
+    head, _, sent = transport.writes[0].partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"content-type: application/json" in head.lower()
+    assert sent == body
+
+
+@pytest.mark.parametrize("protocol_class", PROTOCOLS)
+def test_keep_alive_requests_are_answered_in_order_one_write_each(protocol_class) -> None:
+    async def path(scope, receive, send) -> None:
+        await page(scope["path"].encode())(scope, receive, send)
+
+    transport = served(
+        protocol_class, path, b"GET /one HTTP/1.1\r\nHost: n\r\n\r\n", b"GET /two HTTP/1.1\r\nHost: n\r\n\r\n"
+    )
+    assert [write.rpartition(b"\r\n\r\n")[2] for write in transport.writes] == [b"/one", b"/two"]
+
+
+@pytest.mark.parametrize("protocol_class", PROTOCOLS)
+def test_a_streamed_response_gets_its_head_before_the_body_is_ready(protocol_class) -> None:
+    """An app that sends its head and then waits (a stream): the head goes out at the end of that loop pass."""
+    heads_out_while_waiting: list[int] = []
+
+    async def run() -> RecordingTransport:
+        async def stream(scope, receive, send) -> None:
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"transfer-encoding", b"chunked")]})
+            for _ in range(3):
+                await asyncio.sleep(0)
+            heads_out_while_waiting.append(sum(w.startswith(b"HTTP/1.1 200") for w in connection.transport.writes))
+            await send({"type": "http.response.body", "body": b"first", "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        connection = Connection(protocol_class, stream)
+        await connection.send(GET)
+        return connection.transport
+
+    transport = asyncio.run(run())
+    assert heads_out_while_waiting == [1]
+    assert transport.writes[0].startswith(b"HTTP/1.1 200") and transport.writes[0].endswith(b"\r\n\r\n")
+    rest = b"".join(transport.writes[1:])
+    assert b"first" in rest and rest.endswith(b"0\r\n\r\n")
+
+
+@pytest.mark.parametrize("protocol_class", PROTOCOLS)
+def test_expect_continue_is_sent_before_the_body_arrives(protocol_class) -> None:
+    """A client that waits for "100 Continue" before sending its body must get it: nothing holds it back."""
+
+    async def echo(scope, receive, send) -> None:
+        message = await receive()
+        await page(message["body"])(scope, receive, send)
+
+    async def run() -> list[list[bytes]]:
+        connection = Connection(protocol_class, echo)
+        writes = connection.transport.writes
+        await connection.send(
+            b"POST / HTTP/1.1\r\nHost: n\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n", until=lambda: writes
+        )
+        before_body = list(writes)
+        await connection.send(b"ping")
+        return [before_body, writes]
+
+    before_body, writes = asyncio.run(run())
+    assert before_body == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+    assert len(writes) == 2 and writes[1].startswith(b"HTTP/1.1 200") and writes[1].endswith(b"\r\n\r\nping")
+
+
+@pytest.mark.parametrize("protocol_class", PROTOCOLS)
+def test_closing_sends_what_is_held_first(protocol_class) -> None:
+    """A HEAD response is a head with no body written: it must still reach the client before the close."""
+    request = b"HEAD / HTTP/1.1\r\nHost: n\r\nConnection: close\r\n\r\n"
+    transport = served(protocol_class, page(b""), request)
+    assert transport.closed and len(transport.writes) == 1 and transport.writes[0].startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.parametrize(("stack", "protocol_class"), [("fast", HttpTools), ("asyncio", H11)])
+def test_each_server_stack_serves_with_one_write_per_response(tmp_path, stack: str, protocol_class) -> None:
+    config = server_config(page(b""), ProcessSettings(workspace=tmp_path, server_stack=stack), host="127.0.0.1", port=0)
+    assert config.http is protocol_class and config.loop == {"fast": "uvloop", "asyncio": "asyncio"}[stack]
