@@ -157,9 +157,17 @@ STACKS = {  # uvicorn's own options for each server stack ``variantly serve --se
 }
 
 
-def bare_server(stack: str = "fast"):
+# The same, with the HTTP protocol ``variantly serve`` uses (uvicorn's own, corked per loop pass: api/server.py)
+CORKED = {
+    "fast": ["--loop", "uvloop", "--http", "variantly.api.server:HttpTools"],
+    "asyncio": ["--loop", "asyncio", "--http", "variantly.api.server:H11"],
+}
+
+
+def bare_server(stack: str = "fast", corked: bool = False):
+    """Bare FastAPI on uvicorn as installed, or (``corked``) on the HTTP protocol a render node serves with."""
     args = [PYTHON, "-m", "uvicorn", "--factory", "bench.bare_app:create", "--port", "{port}", "--log-level", "warning"]
-    return server("bare FastAPI", args + STACKS[stack] + ["--no-access-log"], "/openapi.json")
+    return server("bare FastAPI", args + (CORKED if corked else STACKS)[stack] + ["--no-access-log"], "/openapi.json")
 
 
 def raw_server(stack: str = "fast"):

@@ -4,13 +4,16 @@
 
 For each server stack (``fast``: uvloop and httptools, what ``variantly serve`` runs by
 default; ``asyncio``: the standard library's loop and h11, for an operator without the
-extra), three servers start on that stack: the raw ASGI app of ``bench/raw_app.py`` (reads
+extra), four servers start on that stack: the raw ASGI app of ``bench/raw_app.py`` (reads
 the body, parses it with orjson, answers a fixed 5 KB page: the server's own ceiling), the
 bare FastAPI app of ``bench/bare_app.py`` (the same pydantic body as ``POST /v1/render``, the
-same fixed page: the framework's limit), and ``variantly serve --render-only`` on a copy of
-the example workspace with the example variants approved. wrk (1 thread, 16 connections)
-runs every scenario in turn, round after round, so all see the same machine; the table
-gives the median and each render's share of bare FastAPI (its faster route) and of raw.
+same fixed page: the framework's limit), that app again on the HTTP protocol Variantly serves
+with (uvicorn's, corked per loop pass: how much of a render's lead is the server's), and
+``variantly serve --render-only`` on a copy of the example workspace with the example variants
+approved. The raw and bare baselines run on uvicorn as installed, as a FastAPI user would
+deploy them. wrk (1 thread, 16 connections) runs every scenario in turn, round after round,
+so all see the same machine; the table gives the median and each row's share of bare FastAPI
+(its faster route on uvicorn as installed) and of raw.
 Then the landing page at half its measured maximum on the fast stack, each connection
 pausing between requests, for p99 and the longest stall. Access logs are off everywhere.
 """
@@ -35,6 +38,7 @@ FRAGMENT = "/v1/render/hero?segment=enterprise&industry=retail&behaviour=pricing
 LANDING = "POST /v1/render, landing layout (anna)"
 BARE = ("bare FastAPI, def route", "bare FastAPI, async def route")
 RAW = "raw ASGI (orjson, fixed page)"
+BARE_CORKED = "bare FastAPI, async def, Variantly's server"
 
 
 def measure(scenarios: dict, args: argparse.Namespace, console: Console, stack: str) -> dict[str, list[dict]]:
@@ -92,12 +96,14 @@ def main() -> None:
             with (
                 raw_server(stack) as raw,
                 bare_server(stack) as bare,
+                bare_server(stack, corked=True) as bare_corked,
                 variantly_server(root, url, "--render-only", "--no-access-log", "--server-stack", stack) as ours,
             ):
                 scenarios = {
                     RAW: (f"{raw.base}/", "POST", files["landing"]),
                     BARE[0]: (f"{bare.base}/def", "POST", files["landing"]),
                     BARE[1]: (f"{bare.base}/async", "POST", files["landing"]),
+                    BARE_CORKED: (f"{bare_corked.base}/async", "POST", files["landing"]),
                     LANDING: (f"{ours.base}/v1/render", "POST", files["landing"]),
                     "POST /v1/render, one module (hero)": (f"{ours.base}/v1/render", "POST", files["module"]),
                     "GET /v1/render/hero?... (anonymous fragment)": (f"{ours.base}{FRAGMENT}", "GET", None),

@@ -1,4 +1,5 @@
-"""The HTTP protocol a render node serves with: uvicorn's own, sending each response's head and body in one write.
+"""The HTTP protocol a render node serves with: uvicorn's own, corked per pass of the event loop, so a response's
+head and body leave in one write.
 
 Driven as uvicorn drives it (bytes in through ``data_received``, an ASGI app on the event loop), with a transport
 that records each write, on both stacks' protocols."""
@@ -12,7 +13,7 @@ import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
-from variantly.api.server import H11, HttpTools, server_config
+from variantly.api.server import CORK_LIMIT, H11, HttpTools, server_config
 from variantly.settings import ProcessSettings
 
 PROTOCOLS = [HttpTools, H11]
@@ -172,7 +173,25 @@ def test_closing_sends_what_is_held_first(protocol_class) -> None:
     assert transport.closed and len(transport.writes) == 1 and transport.writes[0].startswith(b"HTTP/1.1 200")
 
 
+@pytest.mark.parametrize("protocol_class", PROTOCOLS)
+def test_a_stream_that_never_yields_is_sent_as_it_grows_not_held_whole(protocol_class) -> None:
+    """Sixteen 16 KB chunks sent without giving the loop a pass: held at most ``CORK_LIMIT`` at a time."""
+    chunk = b"x" * 16384
+
+    async def stream(scope, receive, send) -> None:
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % (16 * 16384))]}
+        )
+        for _ in range(16):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    transport = served(protocol_class, stream, GET)
+    assert len(transport.writes) >= 4 and max(len(write) for write in transport.writes) <= CORK_LIMIT + 1024
+    assert b"".join(transport.writes).partition(b"\r\n\r\n")[2] == chunk * 16
+
+
 @pytest.mark.parametrize(("stack", "protocol_class"), [("fast", HttpTools), ("asyncio", H11)])
-def test_each_server_stack_serves_with_one_write_per_response(tmp_path, stack: str, protocol_class) -> None:
+def test_each_server_stack_serves_corked(tmp_path, stack: str, protocol_class) -> None:
     config = server_config(page(b""), ProcessSettings(workspace=tmp_path, server_stack=stack), host="127.0.0.1", port=0)
     assert config.http is protocol_class and config.loop == {"fast": "uvloop", "asyncio": "asyncio"}[stack]
