@@ -211,13 +211,14 @@ def wrk(
 
 def pause_for(
     url: str, target_rps: float, *, connections: int, method: str = "GET", body: Path | None = None, probes: int = 3
-) -> float:
-    """The pause (ms) each of ``connections`` makes between requests so that together they send about
-    ``target_rps``: found by short probes, since a request's own latency adds to each connection's cycle."""
+) -> int:
+    """The pause (whole ms: wrk's ``delay`` drops fractions) each of ``connections`` makes between requests so that
+    together they send about ``target_rps``: found by short probes, since a request's own latency adds to each
+    connection's cycle. Give enough connections for a cycle of several ms, or a pause under 1 ms becomes none."""
     cycle = connections * 1000 / target_rps
-    pause = cycle
+    pause = round(cycle)
     for _ in range(probes):
         got = wrk(url, seconds=2, connections=connections, method=method, body=body, pause_ms=pause)["rps"]
         latency = max(connections * 1000 / got - pause, 0)
-        pause = max(cycle - latency, 0)
+        pause = max(round(cycle - latency), 0)
     return pause

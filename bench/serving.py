@@ -39,6 +39,7 @@ LANDING = "POST /v1/render, landing layout (anna)"
 BARE = ("bare FastAPI, def route", "bare FastAPI, async def route")
 RAW = "raw ASGI (orjson, fixed page)"
 BARE_CORKED = "bare FastAPI, async def, Variantly's server"
+CYCLE_MS = 8  # at half load, how long each connection's cycle (its request, then its pause) should take
 
 
 def measure(scenarios: dict, args: argparse.Namespace, console: Console, stack: str) -> dict[str, list[dict]]:
@@ -131,13 +132,13 @@ def main() -> None:
 
 
 def half_load(root: Path, url: str, body: Path, half: float, args: argparse.Namespace, console: Console) -> None:
-    connections = 8
+    connections = max(8, round(half * CYCLE_MS / 1000))  # each connection's cycle about 8 ms: a pause of whole ms fits
     with variantly_server(root, url, "--render-only", "--no-access-log") as ours:
         wrk(f"{ours.base}/v1/render", seconds=1, connections=connections, method="POST", body=body)
         pause = pause_for(f"{ours.base}/v1/render", half, connections=connections, method="POST", body=body)
         latency = Table(
             title=f"Landing render at half its maximum on the fast stack ({half:,.0f} req/s target, {connections} "
-            f"connections pausing {pause:.1f} ms)",
+            f"connections pausing {pause} ms)",
             title_justify="left",
         )
         for column in ("round", "req/s", "p50 ms", "p99 ms", "max ms", "errors"):

@@ -41,10 +41,11 @@ def main() -> None:
             wrk(endpoint, seconds=2, method="POST", body=body)  # warm up
             peak = wrk(endpoint, seconds=5, connections=connections, method="POST", body=body)["rps"]
             target = peak * args.share
-            pause = pause_for(endpoint, target, connections=connections, method="POST", body=body)
+            paced = max(connections, round(target * 8 / 1000))  # a cycle of about 8 ms each: a whole-ms pause fits
+            pause = pause_for(endpoint, target, connections=paced, method="POST", body=body)
             with rss_sampled(server, every=5) as rss:
                 result = wrk(
-                    endpoint, seconds=args.seconds, connections=connections, method="POST", body=body, pause_ms=pause
+                    endpoint, seconds=args.seconds, connections=paced, method="POST", body=body, pause_ms=pause
                 )
     table = Table(
         title=f"{args.seconds} s of POST /v1/render (landing) at {args.share:.0%} of the maximum "
