@@ -209,16 +209,14 @@ def wrk(
     return result
 
 
-def pause_for(
-    url: str, target_rps: float, *, connections: int, method: str = "GET", body: Path | None = None, probes: int = 3
+def connections_for(
+    url: str, target_rps: float, *, pause_ms: int, method: str = "GET", body: Path | None = None, probes: int = 3
 ) -> int:
-    """The pause (whole ms: wrk's ``delay`` drops fractions) each of ``connections`` makes between requests so that
-    together they send about ``target_rps``: found by short probes, since a request's own latency adds to each
-    connection's cycle. Give enough connections for a cycle of several ms, or a pause under 1 ms becomes none."""
-    cycle = connections * 1000 / target_rps
-    pause = round(cycle)
+    """How many connections, each pausing ``pause_ms`` between requests, send about ``target_rps`` together: found
+    by short probes, since a request's own latency adds to each connection's cycle. The pause is what is fixed, in
+    whole ms (wrk's ``delay`` drops fractions: a pause of 0.5 ms is none)."""
+    connections = max(1, round(target_rps * (pause_ms + 1) / 1000))
     for _ in range(probes):
-        got = wrk(url, seconds=2, connections=connections, method=method, body=body, pause_ms=pause)["rps"]
-        latency = max(connections * 1000 / got - pause, 0)
-        pause = max(round(cycle - latency), 0)
-    return pause
+        got = wrk(url, seconds=2, connections=connections, method=method, body=body, pause_ms=pause_ms)["rps"]
+        connections = max(1, round(connections * target_rps / got))
+    return connections

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import REPO, bare_server, pause_for, prepared_workspace, raw_server, variantly_server, wrk
+from bench.common import REPO, bare_server, connections_for, prepared_workspace, raw_server, variantly_server, wrk
 from rich.console import Console
 from rich.table import Table
 
@@ -39,7 +39,7 @@ LANDING = "POST /v1/render, landing layout (anna)"
 BARE = ("bare FastAPI, def route", "bare FastAPI, async def route")
 RAW = "raw ASGI (orjson, fixed page)"
 BARE_CORKED = "bare FastAPI, async def, Variantly's server"
-CYCLE_MS = 8  # at half load, how long each connection's cycle (its request, then its pause) should take
+PAUSE_MS = 2  # at half load, each connection's pause between requests (how many connections is then measured)
 
 
 def measure(scenarios: dict, args: argparse.Namespace, console: Console, stack: str) -> dict[str, list[dict]]:
@@ -132,13 +132,13 @@ def main() -> None:
 
 
 def half_load(root: Path, url: str, body: Path, half: float, args: argparse.Namespace, console: Console) -> None:
-    connections = max(8, round(half * CYCLE_MS / 1000))  # each connection's cycle about 8 ms: a pause of whole ms fits
     with variantly_server(root, url, "--render-only", "--no-access-log") as ours:
-        wrk(f"{ours.base}/v1/render", seconds=1, connections=connections, method="POST", body=body)
-        pause = pause_for(f"{ours.base}/v1/render", half, connections=connections, method="POST", body=body)
+        endpoint = f"{ours.base}/v1/render"
+        wrk(endpoint, seconds=1, connections=8, method="POST", body=body)
+        connections = connections_for(endpoint, half, pause_ms=PAUSE_MS, method="POST", body=body)
         latency = Table(
             title=f"Landing render at half its maximum on the fast stack ({half:,.0f} req/s target, {connections} "
-            f"connections pausing {pause} ms)",
+            f"connections pausing {PAUSE_MS} ms)",
             title_justify="left",
         )
         for column in ("round", "req/s", "p50 ms", "p99 ms", "max ms", "errors"):
@@ -150,7 +150,7 @@ def half_load(root: Path, url: str, body: Path, half: float, args: argparse.Name
                 connections=connections,
                 method="POST",
                 body=body,
-                pause_ms=pause,
+                pause_ms=PAUSE_MS,
             )
             latency.add_row(
                 str(round_ + 1),

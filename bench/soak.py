@@ -18,10 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import REPO, pause_for, prepared_workspace, rss_sampled, variantly_server, wrk
+from bench.common import REPO, connections_for, prepared_workspace, rss_sampled, variantly_server, wrk
 from rich.console import Console
 from rich.table import Table
 
+PAUSE_MS = 2  # each connection's pause between requests; how many connections reach the target is measured
 ANNA = json.loads((REPO / "examples/profiles/anna_retail_enterprise_sv.json").read_text())
 
 
@@ -41,11 +42,10 @@ def main() -> None:
             wrk(endpoint, seconds=2, method="POST", body=body)  # warm up
             peak = wrk(endpoint, seconds=5, connections=connections, method="POST", body=body)["rps"]
             target = peak * args.share
-            paced = max(connections, round(target * 8 / 1000))  # a cycle of about 8 ms each: a whole-ms pause fits
-            pause = pause_for(endpoint, target, connections=paced, method="POST", body=body)
+            paced = connections_for(endpoint, target, pause_ms=PAUSE_MS, method="POST", body=body)
             with rss_sampled(server, every=5) as rss:
                 result = wrk(
-                    endpoint, seconds=args.seconds, connections=paced, method="POST", body=body, pause_ms=pause
+                    endpoint, seconds=args.seconds, connections=paced, method="POST", body=body, pause_ms=PAUSE_MS
                 )
     table = Table(
         title=f"{args.seconds} s of POST /v1/render (landing) at {args.share:.0%} of the maximum "

@@ -1,5 +1,4 @@
-"""The HTTP protocol a render node serves with: uvicorn's own, corked per pass of the event loop, so a response's
-head and body leave in one write.
+"""The HTTP protocol a render node serves with: uvicorn's own, each response's head and body leaving in one write.
 
 Driven as uvicorn drives it (bytes in through ``data_received``, an ASGI app on the event loop), with a transport
 that records each write, on both stacks' protocols."""
@@ -107,6 +106,23 @@ def test_a_response_leaves_in_one_write_head_first(protocol_class) -> None:
 
 
 @pytest.mark.parametrize("protocol_class", PROTOCOLS)
+def test_a_response_is_sent_as_soon_as_it_is_complete(protocol_class) -> None:
+    """Not at the end of the loop pass: a response must not wait for other renders of the same pass."""
+    writes_when_done: list[int] = []
+
+    async def run() -> None:
+        async def app(scope, receive, send) -> None:
+            await page(b"done")(scope, receive, send)
+            writes_when_done.append(len(connection.transport.writes))  # before the app gives the loop a pass
+
+        connection = Connection(protocol_class, app)
+        await connection.send(GET)
+
+    asyncio.run(run())
+    assert writes_when_done == [1]
+
+
+@pytest.mark.parametrize("protocol_class", PROTOCOLS)
 def test_keep_alive_requests_are_answered_in_order_one_write_each(protocol_class) -> None:
     async def path(scope, receive, send) -> None:
         await page(scope["path"].encode())(scope, receive, send)
@@ -192,6 +208,6 @@ def test_a_stream_that_never_yields_is_sent_as_it_grows_not_held_whole(protocol_
 
 
 @pytest.mark.parametrize(("stack", "protocol_class"), [("fast", HttpTools), ("asyncio", H11)])
-def test_each_server_stack_serves_corked(tmp_path, stack: str, protocol_class) -> None:
+def test_each_server_stack_sends_each_response_in_one_write(tmp_path, stack: str, protocol_class) -> None:
     config = server_config(page(b""), ProcessSettings(workspace=tmp_path, server_stack=stack), host="127.0.0.1", port=0)
     assert config.http is protocol_class and config.loop == {"fast": "uvloop", "asyncio": "asyncio"}[stack]
