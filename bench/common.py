@@ -157,7 +157,7 @@ STACKS = {  # uvicorn's own options for each server stack ``variantly serve --se
 }
 
 
-# The same, with the HTTP protocol ``variantly serve`` uses (uvicorn's own, corked per loop pass: api/server.py)
+# The same, with the HTTP protocol ``variantly serve`` uses (uvicorn's own, one write per response: api/server.py)
 CORKED = {
     "fast": ["--loop", "uvloop", "--http", "variantly.api.server:HttpTools"],
     "asyncio": ["--loop", "asyncio", "--http", "variantly.api.server:H11"],

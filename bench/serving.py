@@ -8,7 +8,7 @@ extra), four servers start on that stack: the raw ASGI app of ``bench/raw_app.py
 the body, parses it with orjson, answers a fixed 5 KB page: the server's own ceiling), the
 bare FastAPI app of ``bench/bare_app.py`` (the same pydantic body as ``POST /v1/render``, the
 same fixed page: the framework's limit), that app again on the HTTP protocol Variantly serves
-with (uvicorn's, corked per loop pass: how much of a render's lead is the server's), and
+with (uvicorn's, one write per response: how much of a render's lead is the server's), and
 ``variantly serve --render-only`` on a copy of the example workspace with the example variants
 approved. The raw and bare baselines run on uvicorn as installed, as a FastAPI user would
 deploy them. wrk (1 thread, 16 connections) runs every scenario in turn, round after round,
