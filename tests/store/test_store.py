@@ -37,6 +37,29 @@ def test_migrations_are_idempotent(store: Store) -> None:
     assert {"variants", "audit_log", "events", "releases", "alembic_version"} <= names
 
 
+def test_workers_starting_together_on_a_fresh_store_all_open_it(database_url: str) -> None:
+    """``uvicorn --workers 4`` on a new database: each worker migrates it as it starts, at the same moment. One
+    migrates and the others wait for it, then find it at head; none fails with "table already exists"."""
+    start = threading.Barrier(4)
+    failures: list[BaseException] = []
+
+    def open_store() -> None:
+        start.wait()
+        try:
+            Store(database_url).dispose()
+        except BaseException as exc:  # what a worker would die of
+            failures.append(exc)
+
+    workers = [threading.Thread(target=open_store, daemon=True) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)  # not a race: without turns the threads' migrations can wait on each other forever
+    assert not any(worker.is_alive() for worker in workers) and failures == []
+    with Store(database_url).session() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(ReleaseRow)) == 0
+
+
 def test_approve_records_who_when_and_why(store: Store) -> None:
     assert add_variant(store, new_row(), actor="importer")
     row = change_variant(

@@ -7,6 +7,7 @@ and an upgraded deployment all reach the same schema the same way.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +33,7 @@ def default_database_url(workspace: str | os.PathLike[str]) -> str:
     return f"sqlite:///{folder / 'variantly.db'}"
 
 
+MIGRATION_LOCK = 0x7661_7269  # the PostgreSQL advisory lock migrations take turns on ("vari")
 OUTAGE_MESSAGE = "the store is unreachable or failed: try again shortly (rendering goes on from the last release)"
 
 
@@ -80,10 +82,16 @@ class Store:
             self.migrate()
 
     def migrate(self) -> None:
+        """The schema to head, one process at a time: workers that start together on a new store (``uvicorn
+        --workers 4``) each migrate it as they start, and without turns all but one died of "table already exists"
+        (uvicorn started them again). The others wait, then find it at head: on PostgreSQL behind an advisory lock
+        held until the migration commits, on SQLite behind a lock on a file beside the database."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         try:
-            with self.engine.begin() as connection:
+            with _one_at_a_time(self.engine), self.engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except StoreUnavailable as exc:
@@ -109,6 +117,24 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def _one_at_a_time(engine: Engine) -> Iterator[None]:
+    """Held while a SQLite store migrates: an exclusive lock on ``<database>.lock`` (nothing for PostgreSQL, which
+    takes its own lock in the migration's transaction, or for a database in memory)."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:" or sys.platform == "win32":
+        yield
+        return
+    import fcntl
+
+    with open(f"{path}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def rows_touched(result: object) -> int:
