@@ -56,8 +56,10 @@ def test_workers_starting_together_on_a_fresh_store_all_open_it(database_url: st
     for worker in workers:
         worker.join(timeout=120)  # not a race: without turns the threads' migrations can wait on each other forever
     assert not any(worker.is_alive() for worker in workers) and failures == []
-    with Store(database_url).session() as session:
+    opened = Store(database_url)
+    with opened.session() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(ReleaseRow)) == 0
+    opened.dispose()
 
 
 def test_approve_records_who_when_and_why(store: Store) -> None:
