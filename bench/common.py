@@ -21,6 +21,8 @@ from pathlib import Path
 
 import httpx
 
+from variantly.api.server import STACKS as SERVER_STACKS
+
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 WORKSPACE_PARTS = ("variantly.yml", "audiences.yml", "modules", "prompts", "guardrails", "examples")
@@ -157,10 +159,11 @@ STACKS = {  # uvicorn's own options for each server stack ``variantly serve --se
 }
 
 
-# The same, with the HTTP protocol ``variantly serve`` uses (uvicorn's own, one write per response: api/server.py)
+# The same loops with the HTTP protocol ``variantly serve`` uses (uvicorn's own, one write per response), read from
+# the server's own table so the bench's "Variantly's server" row is always what a render node runs
 CORKED = {
-    "fast": ["--loop", "uvloop", "--http", "variantly.api.server:HttpTools"],
-    "asyncio": ["--loop", "asyncio", "--http", "variantly.api.server:H11"],
+    stack: ["--loop", loop, "--http", f"{http.__module__}:{http.__qualname__}"]
+    for stack, (loop, http) in SERVER_STACKS.items()
 }
 
 
