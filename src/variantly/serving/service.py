@@ -257,12 +257,14 @@ class RenderService:
     def _run(self) -> None:
         while not self._stop.wait(self.poll_seconds):
             self.poll_once()
+            metrics.flush()  # renders held since the last flush reach a multi-process scrape within a poll
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        metrics.flush(wait=True)  # a process leaving counts what it served
 
     def health(self) -> Health:
         return Health(
