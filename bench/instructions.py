@@ -1,0 +1,132 @@
+"""Instructions per request, counted by valgrind: a change's cost measured without the machine's noise.
+
+    .venv/bin/python bench/instructions.py [--requests 1000] [--off metrics]
+
+On this shared machine a wrk round strays from the next by up to a third, and even
+in-process timings move by a tenth between runs, so a cut worth 2% cannot be seen in
+seconds. Instructions can: callgrind counts the same total for the same code and input
+(on 2026-12-04, two runs of 1,000 landing requests differed by under 0.3%), however busy
+the machine is. The requests are those of ``bench/render_profile.py``, handed to each app in
+turn; ``os.getppid()`` marks where each scenario starts, and callgrind writes its counters
+there (``--dump-before=getppid``).
+
+Read it against the same script on the parent commit, not as time: an instruction is not a
+microsecond, and valgrind runs SHA-256 without the CPU's SHA extensions, so the hashes of a
+render (holdout, pseudonym, signatures) count several times what they cost natively.
+``--off metrics`` counts again with ``metrics.rendered`` made a no-op, to price what it does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import orjson
+from bench.common import PYTHON, REPO, prepared_workspace
+from bench.render_profile import ANNA, FRAGMENT, asgi_request
+from rich.console import Console
+from rich.table import Table
+
+SCENARIOS = (
+    "bare FastAPI, async def route",
+    "POST /v1/render, landing layout (anna)",
+    "POST /v1/render, one module (hero)",
+    "GET /v1/render/hero?... (fragment)",
+)
+
+
+def count(root: str, url: str, requests: int, off: str | None) -> None:
+    """Run under callgrind: each scenario's requests between two ``os.getppid()`` calls."""
+    from bench.bare_app import create as create_bare
+
+    from variantly import metrics
+    from variantly.api import create_app
+    from variantly.settings import ProcessSettings
+
+    if off == "metrics":
+        metrics.rendered = lambda *_: None
+    app = create_app(ProcessSettings(workspace=Path(root), database_url=url, render_only=True))
+    gc.collect()
+    gc.freeze()  # as the server does once loaded
+    app.state.service.refresh_release()
+    landing = orjson.dumps({"layout": "landing", "profile": ANNA})
+    module = orjson.dumps({"module": "hero", "profile": ANNA})
+    requests_of = [
+        (create_bare(), asgi_request("POST", "/async", b"", landing)),
+        (app, asgi_request("POST", "/v1/render", b"", landing)),
+        (app, asgi_request("POST", "/v1/render", b"", module)),
+        (app, asgi_request("GET", *FRAGMENT, b"")),
+    ]
+
+    async def send(message: dict) -> None:
+        pass
+
+    async def run() -> None:
+        for _ in range(200):  # warm: imports, caches, lazy paths
+            for each, (scope, receive) in requests_of:
+                await each(dict(scope), receive, send)
+        for each, (scope, receive) in requests_of:
+            os.getppid()  # callgrind writes what came before this
+            for _ in range(requests):
+                await each(dict(scope), receive, send)
+        os.getppid()
+
+    asyncio.run(run())
+    app.state.service.store.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--off", choices=["metrics"], help="count with this part made a no-op")
+    parser.add_argument("--count", nargs=2, metavar=("ROOT", "URL"), help=argparse.SUPPRESS)  # under valgrind
+    args = parser.parse_args()
+    if args.count:
+        count(*args.count, args.requests, args.off)
+        return
+    if shutil.which("valgrind") is None:
+        sys.exit("valgrind is not installed: apt-get install -y valgrind")
+    console = Console(width=120)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        console.print("preparing a workspace (variantly demo --no-serve) ...")
+        root, url = prepared_workspace(folder)
+        console.print(f"counting {args.requests:,} requests of each scenario under callgrind (a minute or two) ...")
+        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={folder / 'counted'}"]
+        command += ["--dump-before=getppid", "--cache-sim=no", PYTHON, __file__, "--count", str(root), url]
+        command += ["--requests", str(args.requests)] + (["--off", args.off] if args.off else [])
+        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(done.stderr[-2000:])
+        # Part 1 is start-up and warming; parts 2 to 5 are the scenarios, in order.
+        totals = [_total(folder / f"counted.{part}") for part in range(2, 2 + len(SCENARIOS))]
+    per_request = {name: total / args.requests for name, total in zip(SCENARIOS, totals, strict=True)}
+    base = per_request[SCENARIOS[0]]
+    title = f"Instructions per request (callgrind, {args.requests:,} each, in-process)"
+    table = Table(title=title + (f", {args.off} off" if args.off else ""), title_justify="left")
+    for column in ("request", "instructions", "bare FastAPI's over this"):
+        table.add_column(column, justify="left" if column == "request" else "right")
+    for name, instructions in per_request.items():
+        table.add_row(name, f"{instructions:,.0f}", f"{base / instructions:.2f}")
+    console.print(table)
+
+
+def _total(dump: Path) -> int:
+    found = re.search(r"^totals: (\d+)", dump.read_text(), re.MULTILINE)
+    if found is None:
+        sys.exit(f"{dump.name}: no totals line")
+    return int(found.group(1))
+
+
+if __name__ == "__main__":
+    main()
