@@ -7,8 +7,8 @@ process reports its own. Nothing here touches the store.
 
 Renders are held and added up in bulk (``rendered``, ``flush``): counted one at a time
 through prometheus-client they were 6% of a landing render's instructions and 9.5% of a
-fragment's, held they are 1.6% and 3.9% (callgrind, 1,000 of ``bench/render_profile.py``'s
-requests in-process). The rest is recorded as it happens: it is rare.
+fragment's, held they are 1.6% and 3.9% (``bench/instructions.py``, and with ``--off metrics``).
+The rest is recorded as it happens: it is rare.
 """
 
 from __future__ import annotations
