@@ -31,18 +31,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import orjson
 from bench.common import PYTHON, REPO, prepared_workspace
-from bench.render_profile import ANNA, FRAGMENT, asgi_request
+from bench.render_profile import asgi_request, scenarios
 from rich.console import Console
 from rich.table import Table
 
-SCENARIOS = (
-    "bare FastAPI, async def route",
-    "POST /v1/render, landing layout (anna)",
-    "POST /v1/render, one module (hero)",
-    "GET /v1/render/hero?... (fragment)",
-)
+SCENARIOS = tuple(scenarios(None, None))  # their names, in the order they are counted
 
 
 def count(root: str, url: str, requests: int, off: str | None) -> None:
@@ -59,17 +53,12 @@ def count(root: str, url: str, requests: int, off: str | None) -> None:
     gc.collect()
     gc.freeze()  # as the server does once loaded
     app.state.service.refresh_release()
-    landing = orjson.dumps({"layout": "landing", "profile": ANNA})
-    module = orjson.dumps({"module": "hero", "profile": ANNA})
-    requests_of = [
-        (create_bare(), asgi_request("POST", "/async", b"", landing)),
-        (app, asgi_request("POST", "/v1/render", b"", landing)),
-        (app, asgi_request("POST", "/v1/render", b"", module)),
-        (app, asgi_request("GET", *FRAGMENT, b"")),
-    ]
+    requests_of = [(each, asgi_request(*request)) for each, *request in scenarios(app, create_bare()).values()]
+    statuses: set[int] = set()
 
     async def send(message: dict) -> None:
-        pass
+        if message["type"] == "http.response.start":
+            statuses.add(message["status"])
 
     async def run() -> None:
         for _ in range(200):  # warm: imports, caches, lazy paths
@@ -83,6 +72,8 @@ def count(root: str, url: str, requests: int, off: str | None) -> None:
 
     asyncio.run(run())
     app.state.service.store.dispose()
+    if statuses != {200}:  # an error's path counted as a render's would mislead
+        sys.exit(f"answered {sorted(statuses)}: every scenario must answer 200")
 
 
 def main() -> None:

@@ -59,6 +59,22 @@ def asgi_request(method: str, path: str, query: bytes, body: bytes):
     return scope, receive
 
 
+BARE = "bare FastAPI, async def route"
+LANDING_BODY = orjson.dumps({"layout": "landing", "profile": ANNA})
+
+
+def scenarios(app, bare) -> dict[str, tuple]:
+    """The requests handed to each app, by name: (app, method, path, query, body). ``bench/instructions.py`` counts
+    the same ones."""
+    module = orjson.dumps({"module": "hero", "profile": ANNA})
+    return {
+        BARE: (bare, "POST", "/async", b"", LANDING_BODY),
+        "POST /v1/render, landing layout (anna)": (app, "POST", "/v1/render", b"", LANDING_BODY),
+        "POST /v1/render, one module (hero)": (app, "POST", "/v1/render", b"", module),
+        "GET /v1/render/hero?... (fragment)": (app, "GET", *FRAGMENT, b""),
+    }
+
+
 async def median_us(scenarios: dict[str, tuple], requests: int) -> dict[str, float]:
     """Microseconds per request of each scenario (app, method, path, query, body): the median of ``requests`` each,
     taken in turns (one request of each, then the next), so a busy moment of the machine falls on all of them."""
@@ -140,27 +156,18 @@ def main() -> None:
         gc.freeze()  # as the server does once loaded (api.app lifespan)
         service = app.state.service
         service.refresh_release()
-        landing = orjson.dumps({"layout": "landing", "profile": ANNA})
-        module = orjson.dumps({"module": "hero", "profile": ANNA})
-        bare = create_bare()
         n = args.requests
-
-        scenarios = {
-            "bare FastAPI, async def route": (bare, "POST", "/async", b"", landing),
-            "POST /v1/render, landing layout (anna)": (app, "POST", "/v1/render", b"", landing),
-            "POST /v1/render, one module (hero)": (app, "POST", "/v1/render", b"", module),
-            "GET /v1/render/hero?... (fragment)": (app, "GET", *FRAGMENT, b""),
-        }
-        asyncio.run(median_us(scenarios, 500))  # warm: imports, caches, lazy paths
-        rows = asyncio.run(median_us(scenarios, n))
-        base = rows["bare FastAPI, async def route"]
+        requests = scenarios(app, create_bare())
+        asyncio.run(median_us(requests, 500))  # warm: imports, caches, lazy paths
+        rows = asyncio.run(median_us(requests, n))
+        base = rows[BARE]
         table = Table(title=f"In-process, no server: median of {n:,} requests each, in turns", title_justify="left")
         for column in ("request", "us per request", "share of bare FastAPI"):
             table.add_column(column, justify="left" if column == "request" else "right")
         for name, us in rows.items():
             table.add_row(name, f"{us:.0f}", f"{base / us:.2f}")
         console.print(table)
-        parts = stages(service, landing, n)
+        parts = stages(service, LANDING_BODY, n)
         table = Table(
             title="The landing request, stage by stage (median, timed inside each request)", title_justify="left"
         )
