@@ -25,17 +25,18 @@ class Decided:
     outcome: str
 
 
-def sample(route: str, name: str = "count") -> float:
-    """One of this process's render samples as a scrape reads it (0 before any)."""
-    wanted = f'variantly_render_seconds_{name}{{route="{route}"}} '
+def scraped(wanted: str) -> float:
+    """One sample of this process's metrics as a scrape reads it (0 before any)."""
     text = metrics.exposition()[0].decode()
-    return next((float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(wanted)), 0.0)
+    return next((float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(wanted + " ")), 0.0)
+
+
+def sample(route: str, name: str = "count") -> float:
+    return scraped(f'variantly_render_seconds_{name}{{route="{route}"}}')
 
 
 def decisions(module: str, outcome: str) -> float:
-    wanted = f'variantly_decisions_total{{module="{module}",outcome="{outcome}"}} '
-    text = metrics.exposition()[0].decode()
-    return next((float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(wanted)), 0.0)
+    return scraped(f'variantly_decisions_total{{module="{module}",outcome="{outcome}"}}')
 
 
 def test_render_times_added_in_bulk_read_as_prometheus_observing_each_one() -> None:
