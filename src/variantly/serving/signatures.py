@@ -65,18 +65,20 @@ def decision_signature(
 def sign_decisions(key: bytes, profile_id: str, decisions: Sequence[Signable], issued_us: int) -> list[str]:
     """``decision_signature`` for each of a page's decisions, issued together: the key's inner hash takes the
     profile once, and each decision's own part (``Decision.signed``) is made once per decision, so a landing page's
-    four cost 5.6 us against 8.7 (timeit). Tests hold it to ``decision_signature``."""
+    four cost 5.6 us against 8.7 (timeit); the issued time written once and 16 bytes of the mac hexed, not 32
+    hexed and cut, 4.4-4.8 us against 5.9-6.7. Tests hold it to ``decision_signature``."""
     inner, outer = hmac_pads(key)
     person, when = _framing(profile_id, issued_us)
     started = inner.copy()
     started.update(person)
+    issued = f"{issued_us:x}."  # what ``_written`` puts first, made once for the page
     signatures = []
     for decision in decisions:
         digest = started.copy()
         digest.update(decision.signed + when)
         mac = outer.copy()
         mac.update(digest.digest())
-        signatures.append(_written(issued_us, mac.hexdigest()))
+        signatures.append(issued + mac.digest()[:16].hex())  # ``_written``: the mac's first 32 hex digits
     return signatures
 
 
