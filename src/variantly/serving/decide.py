@@ -54,13 +54,13 @@ class Viewer:
         render to work out the same)."""
         return Viewer(self.resolution, self.arm, self.profile, self.now, self.activity, seen)
 
-    def personalised_impressions(self, module_id: str, per_days: float) -> int | None:
-        """How often this profile got a personalised ``module_id`` in the last ``per_days``; None if nothing knows."""
+    def personalised_impressions(self, module_id: str, window: timedelta) -> int | None:
+        """How often this profile got a personalised ``module_id`` in the last ``window``; None if nothing knows."""
         if self.seen is not None and module_id in self.seen:
             return self.seen[module_id]  # asked up front, as a render does (the window is the same)
         if self.activity is None or self.profile is None:
             return None
-        since = self.now - timedelta(days=per_days)
+        since = self.now - window
         return self.activity.seen(self.profile.id, {module_id: since}).get(module_id, 0)
 
 
@@ -143,7 +143,7 @@ def _why(
         return ("control",), None
     cap = module.frequency_cap
     if cap and profile is not None:
-        seen = viewer.personalised_impressions(module.id, cap.per_days)
+        seen = viewer.personalised_impressions(module.id, cap.window)
         if seen is not None and seen >= cap.max_impressions:
             return ("cap", seen), None
     found = release.servable(module_file, cohort)

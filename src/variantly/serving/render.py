@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from variantly.errors import NotFound
@@ -313,7 +313,7 @@ def cap_windows(workspace: Workspace, module_ids: list[str], viewer: Viewer) -> 
         found = workspace.modules.get(module_id)
         cap = found.module.frequency_cap if found else None
         if cap is not None:
-            windows[module_id] = viewer.now - timedelta(days=cap.per_days)
+            windows[module_id] = viewer.now - cap.window
     return windows
 
 
