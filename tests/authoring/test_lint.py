@@ -188,6 +188,18 @@ MISTAKES = {
         "max_chars: {subject: 40}",
         "sms has no part 'subject' (parts: text)",
     ),
+    "cap_window_past_any_date": (
+        "modules/cta.jinja",
+        ("  per_days: 7", "  per_days: 999999"),
+        "per_days: 999999",
+        "less than or equal to 3650",
+    ),
+    "event_window_past_any_date": (
+        "audiences.yml",
+        ("when: {event: purchase, within_days: 30}", "when: {event: purchase, within_days: 99999999}"),
+        "within_days: 99999999",
+        "less than or equal to 36500",
+    ),
     "unknown_channel": (
         "modules/hero.jinja",
         ("channels: [web, email]", "channels: [web, fax]"),

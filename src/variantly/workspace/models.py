@@ -97,7 +97,9 @@ class Suppression(_Strict):
 
 class FrequencyCap(_Strict):
     max_impressions: int = Field(ge=1)
-    per_days: float = Field(gt=0)
+    # At most as long as events can be kept (``EventSettings.retention_days``): a window reaching past any date
+    # (999999 days) made every render of the module fail with an overflow, where lint now names the line.
+    per_days: float = Field(gt=0, le=3650)
 
     @cached_property
     def window(self) -> timedelta:

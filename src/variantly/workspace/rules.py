@@ -118,7 +118,9 @@ class EventRule(_Rule):
     event: str = Field(min_length=1)
     where: dict[str, Any] = Field(default_factory=dict)
     min_count: int = Field(default=1, ge=1)
-    within_days: float | None = Field(default=None, gt=0)
+    # A hundred years at most: a window reaching past any date failed every render that asked the rule (left out,
+    # the rule counts events of any age).
+    within_days: float | None = Field(default=None, gt=0, le=36500)
 
     @cached_property
     def test(self) -> Test:
