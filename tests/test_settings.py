@@ -46,6 +46,10 @@ def test_the_environment_is_read_with_the_command_line_over_it() -> None:
     [
         ("VARIANTLY_POLL_SECONDS", "soon", "VARIANTLY_POLL_SECONDS: Input should be a valid number"),
         ("VARIANTLY_POLL_SECONDS", "0", "VARIANTLY_POLL_SECONDS: Input should be greater than 0"),
+        # past what a thread can wait: the poller (or the purge) died at its first wait and the process went stale
+        ("VARIANTLY_POLL_SECONDS", "inf", "VARIANTLY_POLL_SECONDS: Input should be less than or equal to 3600"),
+        ("VARIANTLY_POLL_SECONDS", "1e300", "VARIANTLY_POLL_SECONDS: Input should be less than or equal to 3600"),
+        ("VARIANTLY_PURGE_SECONDS", "inf", "VARIANTLY_PURGE_SECONDS: Input should be less than or equal to 604800"),
         ("VARIANTLY_RENDER_ONLY", "perhaps", "VARIANTLY_RENDER_ONLY: Input should be a valid boolean"),
         ("VARIANTLY_LOG_FORMAT", "xml", "VARIANTLY_LOG_FORMAT: Input should be 'plain' or 'json'"),
         ("VARIANTLY_ACTIVITY_PAIRS", "many", "VARIANTLY_ACTIVITY_PAIRS: Input should be a valid integer"),

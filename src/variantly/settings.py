@@ -33,7 +33,12 @@ class ProcessSettings(BaseModel):
     redis_url: str | None = Field(default=None, description="share frequency caps")
     redis_prefix: str = Field(default="variantly:", description="key prefix, to share one Redis")
     render_only: bool = Field(default=False, description="a render node: no review UI or runs")
-    poll_seconds: float = Field(default=1.0, gt=0, description="how often to look for a new release or edit")
+    # Bounded: a background thread waits this long between looks, and a wait past what the platform's clock can
+    # hold ("inf", 1e300) killed the poller at its first wait, leaving the process serving its first release and
+    # workspace, and never dropping an erased person's caps, with nothing but a traceback in the log.
+    poll_seconds: float = Field(
+        default=1.0, gt=0, le=3600, description="how often to look for a new release or edit (at most hourly)"
+    )
     activity_pairs: int = Field(
         default=25_000, ge=1, description="profile and module pairs each process keeps for caps without Redis"
     )
@@ -50,8 +55,11 @@ class ProcessSettings(BaseModel):
     forwarded_allow_ips: str | None = Field(
         default=None, description="proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (none by default)"
     )
-    purge_seconds: float = Field(
-        default=3600, ge=0, description="how often a server deletes events past events.retention_days (0: never)"
+    purge_seconds: float = Field(  # bounded like poll_seconds: the purge thread waits this long
+        default=3600,
+        ge=0,
+        le=7 * 86400,
+        description="how often a server deletes events past events.retention_days (0: never; at most weekly)",
     )
     model: str | None = Field(default=None, description="the LLM model, over generation.model in variantly.yml")
     openai_api_key: str | None = Field(default=None, description="the LLM endpoint's key", repr=False)
