@@ -17,6 +17,7 @@ from variantly.errors import InvalidRequest
 from variantly.serving.service import RenderService
 from variantly.store.runs import get_run
 from variantly.workspace import Workspace
+from variantly.workspace.models import MOST_CANDIDATES, MOST_CONCURRENCY
 
 router = APIRouter(tags=["runs"])
 log = logging.getLogger("variantly.runs")
@@ -28,8 +29,8 @@ class RunRequest(Body):
     modules: list[str] | None = None
     locales: list[str] | None = None
     cohorts: list[str] | None = None
-    candidates: int | None = Field(default=None, ge=1, le=10)
-    concurrency: int | None = Field(default=None, ge=1, le=256)
+    candidates: int | None = Field(default=None, ge=1, le=MOST_CANDIDATES)
+    concurrency: int | None = Field(default=None, ge=1, le=MOST_CONCURRENCY)
     budget_usd: float | None = Field(default=None, gt=0)
     retry_failed: bool = Field(default=False, description="also redo jobs that failed before")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from variantly.errors import InvalidRequest
 from variantly.workspace.models import Price
 
 
@@ -31,11 +32,22 @@ def cost(price: Price | None, prompt_tokens: int, completion_tokens: int, cached
     return total / 1_000_000
 
 
+def checked_limit(limit_usd: float | None) -> float | None:
+    """A spending limit as ``--budget-usd`` gives it: None (no limit) or more than nothing. NaN is refused by name:
+    no call's cost is ever over it, so ``--budget-usd nan`` ran without any limit at all."""
+    if limit_usd is not None and not limit_usd > 0:
+        raise InvalidRequest("--budget-usd", f"a number of US dollars over 0, not {limit_usd:g}")
+    return limit_usd
+
+
 @dataclass
 class Budget:
     limit_usd: float | None
     spent_usd: float = 0.0
     reserved_usd: float = 0.0
+
+    def __post_init__(self) -> None:
+        checked_limit(self.limit_usd)
 
     def reserve(self, worst_usd: float) -> float:
         """Hold ``worst_usd`` for one call, or raise ``BudgetReached``; returns what was held."""

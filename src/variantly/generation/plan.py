@@ -20,7 +20,7 @@ from itertools import product
 
 from sqlalchemy import func, select
 
-from variantly.errors import NotFound
+from variantly.errors import InvalidRequest, NotFound
 from variantly.generation.budget import cost
 from variantly.generation.image_api import picture_cost
 from variantly.generation.judge import judge_estimate
@@ -39,7 +39,7 @@ from variantly.store import Store
 from variantly.store.schema import BatchRow, GenerationJobRow, LLMCallRow, VariantRow
 from variantly.workspace import Workspace
 from variantly.workspace.cohorts import ANY, Cohort
-from variantly.workspace.models import GenerationSettings, Price
+from variantly.workspace.models import MOST_CANDIDATES, GenerationSettings, Price
 
 
 @dataclass(frozen=True)
@@ -212,6 +212,8 @@ def make_plan(
     plans the jobs that failed before again, with their failure as context; ``judge`` prices
     the brand judge's calls on each job's candidates."""
     settings: GenerationSettings = workspace.settings.generation
+    if candidates is not None and not 1 <= candidates <= MOST_CANDIDATES:
+        raise InvalidRequest("--candidates", f"from 1 to {MOST_CANDIDATES}, not {candidates}")
     for module_id in modules or []:
         if module_id not in workspace.modules:
             raise NotFound(f"unknown module '{module_id}' (modules: {', '.join(sorted(workspace.modules))})")

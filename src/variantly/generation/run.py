@@ -28,10 +28,10 @@ from variantly.authoring.brand_score import rescore
 from variantly.authoring.policy_checks import PolicyChecker
 from variantly.authoring.review import pending_feedback
 from variantly.authoring.staleness import mark_stale
-from variantly.errors import ConfigurationError
+from variantly.errors import ConfigurationError, InvalidRequest
 from variantly.generation import batch
 from variantly.generation.batch import BatchReport
-from variantly.generation.budget import Budget
+from variantly.generation.budget import Budget, checked_limit
 from variantly.generation.calls import JobStopped, NotStarted, RunServices, RunState
 from variantly.generation.job import run_job
 from variantly.generation.llm import LLMClient
@@ -45,6 +45,7 @@ from variantly.generation.writer import JobWriter
 from variantly.store import Store
 from variantly.store.runs import create_run, save_calls, update_run
 from variantly.workspace import Workspace
+from variantly.workspace.models import MOST_CONCURRENCY
 
 __all__ = ["RunOptions", "RunSummary", "Runner"]
 
@@ -61,6 +62,14 @@ class RunOptions:
     retry_failed: bool = False
     batch: Literal["submit", "collect"] | None = None  # through the provider's Batch API (see generation.batch)
     judge: bool = False  # the brand judge on each job's candidates, then on what is pending and not judged yet
+
+    def __post_init__(self) -> None:
+        """Refused by the option's name before anything is planned or paid for, as the API's ``RunRequest`` refuses
+        the same values with a 422: the command line took ``--concurrency 0`` and ``--budget-usd nan`` (candidates
+        are checked by the plan, which ``variantly plan`` makes too)."""
+        if self.concurrency is not None and not 1 <= self.concurrency <= MOST_CONCURRENCY:
+            raise InvalidRequest("--concurrency", f"from 1 to {MOST_CONCURRENCY}, not {self.concurrency}")
+        checked_limit(self.budget_usd)
 
     def command(self, *, retry_failed: bool | None = None) -> str:
         """The ``variantly generate`` command that runs these options again, as a shell would take it: the

@@ -19,6 +19,10 @@ from variantly.workspace.channels import ChannelLimits, ChannelName, ChannelSett
 from variantly.workspace.images import ImageSettings, Picture
 from variantly.workspace.rules import Rule, Test
 
+# What a run may ask for, in variantly.yml, on the command line or through the API (one bound for all three)
+MOST_CANDIDATES = 10
+MOST_CONCURRENCY = 256
+
 DIMENSIONS = ("segment", "industry", "behaviour", "locale")
 Dimension = Literal["segment", "industry", "behaviour", "locale"]
 Kind = Literal["headline", "example", "image", "cta"]
@@ -180,9 +184,9 @@ class GenerationSettings(_Strict):
 
     model: str = "gpt-4o-mini"
     temperature: float = Field(default=0.8, ge=0, le=2)
-    candidates: int = Field(default=3, ge=1, le=10)
+    candidates: int = Field(default=3, ge=1, le=MOST_CANDIDATES)
     max_reasks: int = Field(default=2, ge=0, le=5)
-    concurrency: int = Field(default=8, ge=1, le=256)
+    concurrency: int = Field(default=8, ge=1, le=MOST_CONCURRENCY)
     response_format: Literal["json_schema", "json_object"] = "json_schema"
     schema_string_lengths: bool = Field(
         default=False,

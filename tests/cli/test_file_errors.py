@@ -1,0 +1,42 @@
+"""A file named on the command line that cannot be read or written is an error naming it, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from variantly.cli import app
+
+PROFILE = Path(__file__).resolve().parents[2] / "examples/profiles/anna_retail_enterprise_sv.json"
+
+
+@pytest.mark.parametrize(
+    ("command", "named", "reason"),
+    [
+        (["render", "--profile", "{tmp}/missing.json", "--module", "hero"], "missing.json", "No such file"),
+        (["render", "--profile", "{tmp}", "--module", "hero"], "{tmp}", "Is a directory"),
+        (["preview", "--profile", "{tmp}/missing.json", "--module", "hero"], "missing.json", "No such file"),
+        (
+            ["preview", "--profile", str(PROFILE), "--module", "hero", "--out", "{tmp}/no/such/folder/p.html"],
+            "p.html",
+            "No such file",
+        ),
+        (["privacy", "export", "anna-2041", "--out", "{tmp}/no/such/folder/anna.json"], "anna.json", "No such file"),
+        (["privacy", "erase", "--file", "{tmp}/missing.txt"], "missing.txt", "No such file"),
+        (["privacy", "erase", "--file", "{tmp}"], "{tmp}", "Is a directory"),
+        (["brand", "calibrate", "{tmp}/missing.jsonl"], "missing.jsonl", "No such file"),
+    ],
+)
+def test_a_file_that_cannot_be_read_or_written_is_named(
+    workspace_dir: Path, tmp_path: Path, command: list[str], named: str, reason: str
+) -> None:
+    folder = tmp_path / "files"
+    folder.mkdir()
+    where = ["--workspace", str(workspace_dir), "--database-url", f"sqlite:///{tmp_path / 'cli.db'}"]
+    result = CliRunner().invoke(app, [word.replace("{tmp}", str(folder)) for word in command] + where)
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    said = " ".join(result.output.split())  # rich folds long lines
+    assert "error:" in said and named.replace("{tmp}", str(folder)) in said and reason in said, said
