@@ -200,6 +200,24 @@ MISTAKES = {
         "within_days: 99999999",
         "less than or equal to 36500",
     ),
+    "image_price_below_nothing": (  # a negative price gave a budget room back: a run could spend past it
+        "variantly.yml",
+        (
+            "holdout_percent: 10\n",
+            "holdout_percent: 10\nimages: {prices: {gpt-image-1: {per_image: {low: {1024x1024: -1}}}}}\n",
+        ),
+        "images: {prices:",
+        "greater than or equal to 0",
+    ),
+    "image_price_not_a_number": (
+        "variantly.yml",
+        (
+            "holdout_percent: 10\n",
+            "holdout_percent: 10\nimages: {prices: {gpt-image-1: {per_image: {low: {1024x1024: .nan}}}}}\n",
+        ),
+        "images: {prices:",
+        "greater than or equal to 0",
+    ),
     "unknown_channel": (
         "modules/hero.jinja",
         ("channels: [web, email]", "channels: [web, fax]"),

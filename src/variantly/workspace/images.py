@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -73,7 +73,9 @@ class ImageStyle(_Strict):
 class ImagePrice(_Strict):
     """US dollars per image by quality and size (the provider's table), and for the prompt's text tokens."""
 
-    per_image: dict[Quality, dict[Size, float]]
+    # Not below 0, and not NaN (refused by ge): a reservation of a negative or NaN price gave the budget room back
+    # (or compared as never over it), so a run with a picture job could spend past --budget-usd.
+    per_image: dict[Quality, dict[Size, Annotated[float, Field(ge=0)]]]
     input_per_million: float = Field(default=0.0, ge=0)
     batch_discount: float = Field(default=0.5, ge=0, le=1, description="share of the price the Batch API charges")
 
