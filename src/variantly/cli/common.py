@@ -58,7 +58,7 @@ def fail(exc: VariantlyError) -> NoReturn:
 def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
     """A command's ``VariantlyError`` becomes its message on stderr and its exit code; so does a file it was named
     and could not read or write (``--profile`` missing, ``--out`` in a folder that does not exist), which was a
-    traceback from six commands. An ``OSError`` about no file (a refused connection) is a fault, and stays whole."""
+    traceback from five commands. An ``OSError`` about no file (a refused connection) is a fault, and stays whole."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
