@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import PYTHON, REPO, prepared_workspace
-from bench.render_profile import asgi_request, scenarios
+from bench.render_profile import asgi_request, baseline, scenarios
 from rich.console import Console
 from rich.table import Table
 
@@ -99,16 +99,15 @@ def main() -> None:
         done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
         if done.returncode != 0:
             sys.exit(done.stderr[-2000:])
-        # Part 1 is start-up and warming; parts 2 to 5 are the scenarios, in order.
+        # Part 1 is start-up and warming; the parts after it are the scenarios, in order.
         totals = [_total(folder / f"counted.{part}") for part in range(2, 2 + len(SCENARIOS))]
     per_request = {name: total / args.requests for name, total in zip(SCENARIOS, totals, strict=True)}
-    base = per_request[SCENARIOS[0]]
     title = f"Instructions per request (callgrind, {args.requests:,} each, in-process)"
     table = Table(title=title + (f", {args.off} off" if args.off else ""), title_justify="left")
-    for column in ("request", "instructions", "bare FastAPI's over this"):
+    for column in ("request", "instructions", "bare FastAPI's over this (same body)"):
         table.add_column(column, justify="left" if column == "request" else "right")
     for name, instructions in per_request.items():
-        table.add_row(name, f"{instructions:,.0f}", f"{base / instructions:.2f}")
+        table.add_row(name, f"{instructions:,.0f}", f"{per_request[baseline(name)] / instructions:.2f}")
     console.print(table)
 
 

@@ -1,13 +1,16 @@
-"""Event times in a profile: ISO 8601 or relative to now, always held in UTC, and a clear error otherwise."""
+"""Event times in a profile: ISO 8601 or relative to now, compared as the instant they name (UTC when no offset is
+given), and one clear error at the field otherwise."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
 
-from variantly.serving.profiles import Profile
+from variantly.serving.profiles import TIME_MESSAGE, Profile
+from variantly.workspace.rules import EventRule
 
 
 def event_at(at: object) -> datetime:
@@ -31,24 +34,40 @@ def test_a_relative_time_is_that_long_before_now_in_utc(text: str, ago: timedelt
         assert at.tzinfo is UTC and before - ago <= at <= after - ago
 
 
-def test_an_iso_time_with_an_offset_is_held_in_utc() -> None:
+def test_an_iso_time_is_the_instant_it_names_and_one_without_an_offset_is_utc() -> None:
     assert event_at("2026-01-01T00:00:00+05:00") == datetime(2025, 12, 31, 19, tzinfo=UTC)
-    assert event_at("2026-01-01T00:00:00+05:00").utcoffset() == timedelta()
-    assert event_at("2026-01-01T08:00:00") == datetime(2026, 1, 1, 8, tzinfo=UTC)  # no offset: taken as UTC
+    # a rule reads it: the naive morning event is within a day of the evening, the one at +14:00 (26 h before) is not
+    rule = EventRule(event="page_view", within_days=1)
+    evening = datetime(2026, 1, 1, 20, tzinfo=UTC)
+    for at, within in (("2026-01-01T08:00:00", True), ("2026-01-01T08:00:00+14:00", False)):
+        profile = Profile.model_validate({"id": "p", "events": [{"type": "page_view", "at": at}]})
+        assert rule.test(profile, evening, lambda *_: False) is within, at
+
+
+@pytest.mark.parametrize(("at", "within"), [("9999-12-31T23:59:59-23:00", True), ("0001-01-01T00:00:00+14:00", False)])
+def test_a_time_at_the_calendars_edge_is_taken_and_compared_without_error(at: str, within: bool) -> None:
+    """Held as given, it is never moved past the calendar's edge: rules compare it as the instant it names (a window
+    has a start, not an end)."""
+    profile = Profile.model_validate({"id": "p", "events": [{"type": "page_view", "at": at}]})
+    assert EventRule(event="page_view", within_days=1).test(profile, datetime.now(UTC), lambda *_: False) is within
 
 
 @pytest.mark.parametrize(
-    ("given", "said"),
+    "given",
     [
-        ("now-99999999999999999999d", "further back than a date can go"),
-        ("now-1000000d", "further back than a date can go"),
-        ("nowish", "valid datetime"),
-        (1764000000, "date-time string"),
-        ("9999-12-31T23:59:59-23:00", "outside the years 1 to 9999"),
+        "now-99999999999999999999d",
+        "now-1000000d",
+        "nowish",
+        "yesterday",
+        " 2026-01-01T00:00:00Z",
+        1764000000,
+        True,
+        None,
     ],
 )
-def test_a_time_that_cannot_be_is_refused_naming_the_field(given: object, said: str) -> None:
-    with pytest.raises(ValidationError) as refused:
-        event_at(given)
-    (error,) = refused.value.errors()
-    assert error["loc"] == ("events", 0, "at") and said in error["msg"]
+def test_a_time_that_cannot_be_is_refused_at_the_field_with_one_message(given: object) -> None:
+    for validate in (Profile.model_validate, lambda p: Profile.model_validate_json(json.dumps(p))):
+        with pytest.raises(ValidationError) as refused:
+            validate({"id": "p", "events": [{"type": "page_view", "at": given}]})
+        (error,) = refused.value.errors()
+        assert error["loc"] == ("events", 0, "at") and error["msg"] == TIME_MESSAGE, error
