@@ -9,12 +9,13 @@ from pathlib import Path
 
 import httpx
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
 from conftest import LiveServer, approve_examples, consenting_profile, make_app, shown, until
 from variantly.auth import create_account
 from variantly.cli import app as cli
+from variantly.store.schema import PrivacyLogRow
 
 WEEK = {"cta": datetime.now(UTC) - timedelta(days=7)}
 
@@ -104,3 +105,24 @@ def test_many_people_are_erased_from_a_file_and_the_ids_are_not_printed(served_a
         "exposures": 0,
     }
     assert every_row_about(svc.store, [f for pid in people[50:] for f in svc.pseudonyms.every(pid)]) == kept
+
+
+def test_an_id_no_profile_can_have_is_refused_before_anyone_is_erased(served_app, tmp_path: Path) -> None:
+    """An empty id (a stray argument) or a pasted paragraph was erased as if it were a person, and logged."""
+    svc = served_app.state.service
+    with TestClient(served_app) as client:
+        decision = client.post("/v1/render", json={"module": "cta", "profile": consenting_profile("crm-1")})
+        client.post("/v1/events", json={"events": shown([decision.json()["decisions"][0]], "crm-1")})
+        admin = {"Authorization": f"Bearer {create_account(svc.store, 'adm', 'admin')}"}
+        for body in ({"profile_ids": ["crm-1", ""]}, {"profile_ids": ["crm-1", "x" * 201]}):
+            refused = client.post("/v1/privacy/erase", json=body, headers=admin)
+            assert refused.status_code == 422 and "body.profile_ids.1" in refused.text, refused.text
+        exported = client.post("/v1/privacy/export", json={"profile_id": ""}, headers=admin)
+        assert exported.status_code == 422 and "body.profile_id" in exported.text, exported.text
+    where = ["--workspace", str(svc.root), "--database-url", svc.store.url]
+    for words in (["privacy", "erase", "crm-1", ""], ["privacy", "export", ""]):
+        result = CliRunner().invoke(cli, words + where)
+        assert result.exit_code == 1 and "a profile id is 1 to 200 characters" in result.output, result.output
+    assert every_row_about(svc.store, svc.pseudonyms.every("crm-1"))["events"] == 1  # crm-1 was not erased either
+    with svc.store.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(PrivacyLogRow)) == 0

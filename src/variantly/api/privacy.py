@@ -17,7 +17,7 @@ from variantly.auth import Principal
 from variantly.privacy.access import PersonExport, export_person
 from variantly.privacy.erasure import erase_people
 from variantly.privacy.retention import purge_expired
-from variantly.serving.profiles import count_first, reject_invalid_text
+from variantly.serving.profiles import ProfileId, count_first, reject_invalid_text
 from variantly.serving.service import RenderService
 
 router = APIRouter(prefix="/v1/privacy", tags=["privacy"])
@@ -33,7 +33,7 @@ class PersonRequest(BaseModel):
     def _valid_text(cls, value: Any) -> Any:
         return reject_invalid_text(value)
 
-    profile_id: str = Field(min_length=1, max_length=200, description="the id your CRM or CDP knows the person by")
+    profile_id: ProfileId = Field(description="the id your CRM or CDP knows the person by")
 
 
 class ErasureRequest(BaseModel):
@@ -45,7 +45,9 @@ class ErasureRequest(BaseModel):
         count_first(value, "profile_ids", MAX_IDS, "send them in batches")
         return reject_invalid_text(value)
 
-    profile_ids: list[str] = Field(min_length=1, max_length=MAX_IDS, description="ids to erase, up to 1,000 a call")
+    profile_ids: list[ProfileId] = Field(
+        min_length=1, max_length=MAX_IDS, description="ids to erase, up to 1,000 a call"
+    )
 
 
 class ErasureDone(BaseModel):

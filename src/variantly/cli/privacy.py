@@ -86,12 +86,15 @@ def erase(
     from rich.progress import track
 
     from variantly.privacy.erasure import erase_people
+    from variantly.serving.profiles import known_id
 
     ids = list(profile_ids or [])
     if file is not None:
         ids += [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
     if not ids:
         raise InvalidRequest("profile_ids", "name ids to erase, or --file with one a line")
+    for i, profile_id in enumerate(ids):  # all before any is erased: erased one at a time below, for the progress bar
+        known_id(profile_id, f"profile_ids.{i}")
     settings, store, _, pseudonyms, activity = _context(workspace, database_url)
     forget = activity.forget if activity is not None else None
     who = actor or settings.actor

@@ -16,6 +16,7 @@ from decimal import Decimal
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from variantly.serving.profiles import known_id
 from variantly.serving.pseudonyms import Pseudonyms
 from variantly.store import Store
 from variantly.store.schema import EventRow, ExposureRow, PrivacyLogRow
@@ -71,7 +72,7 @@ def export_person(
     windows: Mapping[str, list[datetime]] | None = None,
 ) -> PersonExport:
     """``windows``: the frequency-cap copy (Redis or this process), when there is one to read."""
-    forms = pseudonyms.every(profile_id)
+    forms = pseudonyms.every(known_id(profile_id))
     with store.sessions() as session:
         events = session.scalars(
             select(EventRow).where(EventRow.profile_id.in_(forms)).order_by(EventRow.at, EventRow.id)

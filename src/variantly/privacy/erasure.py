@@ -19,6 +19,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 
+from variantly.serving.profiles import known_id
 from variantly.serving.pseudonyms import Pseudonyms
 from variantly.store import Store, rows_touched
 from variantly.store.schema import EventRow, ExposureRow, PrivacyLogRow
@@ -49,9 +50,9 @@ def erase_people(
     forget: Callable[[set[str]], int] | None = None,
 ) -> list[Erasure]:
     """Erase each id (duplicates once). ``forget`` drops cache keys from this process and Redis at once; other
-    processes follow within a poll."""
+    processes follow within a poll. Every id is checked before any is erased (``known_id``)."""
     done = []
-    for profile_id in dict.fromkeys(profile_ids):
+    for profile_id in [known_id(i, "profile_ids") for i in dict.fromkeys(profile_ids)]:
         forms = pseudonyms.every(profile_id)
         subjects = sorted({pseudonyms.under(v, profile_id) for v in pseudonyms.keys})
         logged_as = pseudonyms.audit(profile_id)

@@ -25,7 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from variantly.errors import Forbidden, InvalidRequest, NotFound
 from variantly.serving.activity import Recorded, recorded_columns
-from variantly.serving.profiles import in_utc, reject_invalid_text
+from variantly.serving.profiles import ProfileId, in_utc, reject_invalid_text
 from variantly.serving.pseudonyms import Pseudonyms
 from variantly.serving.signatures import issued_at, valid
 from variantly.store import Store
@@ -49,7 +49,7 @@ class EventIn(BaseModel):
         examples=["impression"],
         description="impression, click, conversion, or a guardrail event the workspace names (unsubscribe)",
     )
-    profile_id: str = Field(min_length=1, max_length=200)
+    profile_id: ProfileId
     module: str = Field(default="", max_length=64, description="the module credited; empty for a page-level conversion")
     variant_id: str | None = Field(
         default=None, max_length=40, description="from the render decision; null for a default"

@@ -26,9 +26,12 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
-from variantly.errors import InvalidProfile
+from variantly.errors import InvalidProfile, InvalidRequest
 
 MAX_EVENTS = 5000
+MAX_ID = 200
+# A person's id as render and events take it: erasure and access ask for no other (``known_id``)
+ProfileId = Annotated[str, Field(min_length=1, max_length=MAX_ID)]
 RELATIVE_TIME = re.compile(r"^now(?:-(\d+(?:\.\d+)?)([mhd]))?$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
@@ -206,7 +209,7 @@ class Profile(BaseModel):
             reject_invalid_text({"id": self.id, "traits": self.traits, "events": events})
         return self
 
-    id: str = Field(min_length=1, max_length=200)
+    id: ProfileId
     traits: dict[str, Any] = Field(default_factory=dict)
     events: list[Event] = Field(default_factory=list, max_length=MAX_EVENTS)
     consent: Consent = Field(default_factory=Consent)
@@ -230,3 +233,11 @@ def parse_profile(text: str, source: str) -> Profile:
     except ValidationError as exc:
         fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'profile'}: {e['msg']}" for e in exc.errors())
         raise InvalidProfile(f"{source}: {fields}") from None
+
+
+def known_id(profile_id: str, field: str = "profile_id") -> str:
+    """An id a profile or an event can have (``ProfileId``), for erasure and access from the command line: an empty
+    one (a stray argument) or a pasted paragraph was erased as if it were a person, with a privacy-log entry."""
+    if not 1 <= len(profile_id) <= MAX_ID:
+        raise InvalidRequest(field, f"a profile id is 1 to {MAX_ID} characters, as render and events take it")
+    return profile_id
