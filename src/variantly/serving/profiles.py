@@ -236,8 +236,9 @@ def parse_profile(text: str, source: str) -> Profile:
 
 
 def known_id(profile_id: str, field: str = "profile_id") -> str:
-    """An id a profile or an event can have (``ProfileId``), for erasure and access from the command line: an empty
-    one (a stray argument) or a pasted paragraph was erased as if it were a person, with a privacy-log entry."""
+    """An id a profile or an event can have (``ProfileId``, which the API's models declare), checked again where
+    erasure and access are done, for the command line: an empty id (a stray argument) or a pasted paragraph was
+    erased as if it were a person, with a privacy-log entry."""
     if not 1 <= len(profile_id) <= MAX_ID:
         raise InvalidRequest(field, f"a profile id is 1 to {MAX_ID} characters, as render and events take it")
     return profile_id
