@@ -35,8 +35,8 @@ class ProcessSettings(BaseModel):
     render_only: bool = Field(default=False, description="a render node: no review UI or runs")
     # Bounded: a background thread waits this long between looks, and a wait past what the platform's clock can
     # hold ("inf", 1e300) killed the poller at its first wait: the process went on serving its first release and
-    # workspace, a token revoked later still let its holder in, an erased person's caps stayed, and the log said
-    # so once, in a traceback.
+    # workspace, a token revoked later still let its holder in (until an unknown token made it read the accounts),
+    # an erased person's caps stayed, and the log said so once, in a traceback.
     poll_seconds: float = Field(
         default=1.0, gt=0, le=3600, description="how often to look for a new release or edit (at most hourly)"
     )
