@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from conftest import make_app
 from variantly.auth import create_account
 
+FORM = "application/x-www-form-urlencoded"
 SECURITY_HEADERS = ("content-security-policy", "x-frame-options", "x-content-type-options", "referrer-policy")
 
 
@@ -57,3 +58,28 @@ def test_the_api_keeps_its_json_errors(client: TestClient) -> None:
     answer = client.get("/v1/variants/no-such-variant")
     assert answer.status_code == 401 and answer.json()["error"]["code"] == "unauthenticated"
     assert client.get("/v1/nothing").json()["error"]["code"] == "not_found"
+
+
+LONG = "x" * 300  # past the 255 bytes a file name can have: the file system refuses it rather than finding nothing
+
+
+@pytest.mark.parametrize(
+    ("address", "status"),
+    [
+        (f"/ui/static/{LONG}.css", 404),
+        (f"/assets/{LONG}.svg", 404),
+        (f"/ui/preview/frame?target=landing&example={LONG}", 404),
+        (f"/ui/preview?target=landing&example={LONG}", 200),  # the preview page says so in itself
+    ],
+)
+def test_a_file_name_too_long_for_the_file_system_is_not_found(client: TestClient, address: str, status: int) -> None:
+    answer = client.get(address)
+    assert answer.status_code == status
+    if status == 200:
+        assert f"no example profile &#39;{LONG}&#39;" in answer.text
+
+
+def test_a_csrf_token_outside_ascii_is_refused_like_any_wrong_one(client: TestClient) -> None:
+    for token in ("é" * 43, "\ufffd"):  # "%FF" in a form decodes to U+FFFD
+        is_a_page(client.post("/ui/approve-selected", data={"csrf": token, "item": "x:1"}), 403)
+    is_a_page(client.post("/ui/logout", content=b"csrf=%FF", headers={"content-type": FORM}), 403)

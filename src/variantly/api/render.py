@@ -27,6 +27,7 @@ from variantly.serving.render import (
 )
 from variantly.serving.service import RenderService
 from variantly.store.images import ImageFile
+from variantly.workspace.files import file_named
 
 router = APIRouter()
 
@@ -221,9 +222,8 @@ def asset(name: str, request: Request, svc: RenderService = Depends(service)) ->
         if found is None or not (public or _reviewer(request)):  # unapproved: reviewers only, and no hint it exists
             return Response(status_code=404, headers={"Cache-Control": "no-store"})
         return picture_response(found, request.headers.get("if-none-match"), public=public)
-    folder = (svc.root / "modules" / "assets").resolve()
-    path = (folder / name).resolve()
-    if path.parent != folder or path.suffix not in ASSET_TYPES or not path.is_file():
+    path = file_named(svc.root / "modules" / "assets", name)
+    if path is None or path.suffix not in ASSET_TYPES:
         return Response(status_code=404)
     return Response(
         path.read_bytes(), media_type=ASSET_TYPES[path.suffix], headers={"Cache-Control": "public, max-age=3600"}

@@ -18,6 +18,7 @@ from variantly.web.pages import render_page, signed_in, to_login
 from variantly.web.security import SecureRoute
 from variantly.workspace import Workspace
 from variantly.workspace.channels import CHANNELS
+from variantly.workspace.files import file_named
 
 router = APIRouter(prefix="/ui", include_in_schema=False, route_class=SecureRoute)
 
@@ -108,8 +109,7 @@ def _preview_profile(svc: Any, example: str, pasted: str) -> Profile | None:
         return parse_profile(pasted, "the pasted profile")
     if not example:
         return None
-    folder = svc.root / "examples" / "profiles"
-    path = folder / f"{example}.json"
-    if path.parent != folder or not path.is_file():
+    path = file_named(svc.root / "examples" / "profiles", f"{example}.json")
+    if path is None:
         raise NotFound(f"no example profile '{example}'")
     return parse_profile(path.read_text(encoding="utf-8"), path.name)

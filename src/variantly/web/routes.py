@@ -21,6 +21,7 @@ from variantly.web.pages import local_path, read_form, render_page, signed_in, t
 from variantly.web.report import brand_rows, picture_view, slot_rows
 from variantly.web.security import SecureRoute
 from variantly.web.throttle import SignInThrottle
+from variantly.workspace.files import file_named
 
 STATIC = Path(__file__).parent / "static"
 FILTER_KEYS = ("module", "cohort", "locale", "status", "guardrail", "risk")
@@ -61,8 +62,8 @@ def _throttle(request: Request) -> SignInThrottle:
 
 @router.get("/static/{name}")
 def static(name: str) -> Response:
-    path = STATIC / name
-    if path.parent != STATIC or not path.is_file():
+    path = file_named(STATIC, name)
+    if path is None:
         return Response(status_code=404)
     media = {"css": "text/css", "js": "text/javascript"}.get(path.suffix.lstrip("."), "application/octet-stream")
     return Response(path.read_bytes(), media_type=media, headers={"Cache-Control": "public, max-age=300"})

@@ -77,6 +77,8 @@ def save(request: Request, response: Response, session: Session) -> None:
 
 
 def check_csrf(session: Session, token: object) -> None:
-    """``token`` is the form's field as it came (a string, a file upload, nothing): only the right string passes."""
-    if not isinstance(token, str) or not token or not hmac.compare_digest(token, session.csrf):
+    """``token`` is the form's field as it came (a string, a file upload, nothing): only the right string passes.
+    Compared as bytes: ``compare_digest`` raises on a string with a character outside ASCII, which a tampered
+    form can send (a 500 until 2026-12-04)."""
+    if not isinstance(token, str) or not token or not hmac.compare_digest(token.encode(), session.csrf.encode()):
         raise Forbidden("this form has no valid CSRF token: reload the page and try again")
