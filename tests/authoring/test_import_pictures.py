@@ -55,6 +55,18 @@ def test_a_missing_picture_file_names_its_line_and_nothing_is_imported(workspace
         assert session.query(VariantRow).count() == 0
 
 
+@pytest.mark.parametrize("slot", ["picture", "alt"])
+def test_a_nul_in_a_slot_is_refused_by_line_before_any_file_is_read(workspace, store, tmp_path, slot: str) -> None:
+    path = tmp_path / "pictures.jsonl"
+    slots = LINE["slots"] | {"picture": "pictures/retail.png"}
+    path.write_text(json.dumps(LINE | {"slots": slots | {slot: slots[slot] + "\x00.png"}}) + "\n")
+    with pytest.raises(ImportFileError) as found:  # the picture's name was a ValueError from the file system
+        import_variants(store, workspace, path, actor="t", check=check_constraints)
+    assert f"pictures.jsonl:1: slots.{slot}: contains a NUL character" in found.value.message
+    with store.sessions() as session:
+        assert session.query(VariantRow).count() == 0
+
+
 def test_a_file_that_is_not_a_picture_is_refused_by_line(workspace, store, tmp_path) -> None:
     (tmp_path / "notes.png").write_text("not a picture")
     with pytest.raises(ImportFileError) as found:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from variantly.serving.profiles import NUL_MESSAGE
 from variantly.workspace import Workspace
 from variantly.workspace.cohorts import ANY, Cohort
 
@@ -58,6 +59,9 @@ def parse_candidate(workspace: Workspace, line: VariantLine) -> tuple[Candidate 
         errors.append(f"slots: missing {', '.join(missing)}")
     if unknown:
         errors.append(f"slots: module '{module.id}' has no slot {', '.join(unknown)}")
+    # Refused here as the API and the review UI refuse it: before this, a NUL in a picture slot's file name was a
+    # traceback (ValueError from the file system) and one in a copy slot went to the approval queue.
+    errors += [f"slots.{name}: {NUL_MESSAGE}" for name, text in line.slots.items() if "\x00" in text]
     if errors:
         return None, errors
     return Candidate(module.id, Cohort.of(module.dimensions, line.cohort), dict(line.slots)), []
