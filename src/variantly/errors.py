@@ -9,6 +9,7 @@ Class map::
     VariantlyError                       400  base: a problem the user can act on
     ├── WorkspaceError                   400  the files do not lint (``problems``)
     ├── ImportFileError                  400  a variants file has bad lines
+    ├── NotText                          400  a file people write that is not UTF-8 text, named at its first bad byte
     ├── InvalidProfile                   422  a profile file or pasted profile with a bad field
     ├── InvalidRequest                   422  a field no store could hold (a NUL character), named
     ├── NotFound                         404  an id, module, layout or audience that does not exist
@@ -84,6 +85,17 @@ class ImportFileError(VariantlyError):
     """A variants file has bad lines (each named ``file:line``): fix them; nothing was imported."""
 
     code = "import_invalid"
+
+
+class NotText(VariantlyError):
+    """A file that is not UTF-8 text (saved as UTF-16 or Latin-1, say): ``problem`` names it at the first byte that
+    cannot be read; save it as UTF-8."""
+
+    code = "not_text"
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
 
 
 class InvalidProfile(VariantlyError):

@@ -143,6 +143,18 @@ MISTAKES = {
         "file: no_yelling.py",
         "does not exist",
     ),
+    "custom_validator_name_too_long": (  # the file system refuses the name: it was a traceback
+        "guardrails/policy.yml",
+        ("file: no_shouting.py", "file: " + "x" * 300 + ".py"),
+        "file: xxx",
+        "cannot be read: File name too long",
+    ),
+    "custom_validator_a_folder": (
+        "guardrails/policy.yml",
+        ("file: no_shouting.py", "file: ''"),
+        "file: ''",
+        "cannot be read: Is a directory",
+    ),
     "sms_without_opt_out": (
         "modules/cta.jinja",
         ("{{ slots.note }}\n{{ channel.opt_out }}", "{{ slots.note }}"),
@@ -269,3 +281,20 @@ def test_an_sms_module_needs_an_opt_out_text_in_every_locale(workspace_dir: Path
         "  sms:\n    max_segments: 2\n    unused:",
     )
     assert any("channels.sms.unused: unknown field" in p for p in lint(workspace_dir))
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "variantly.yml",
+        "audiences.yml",
+        "guardrails/policy.yml",
+        "guardrails/brand.yml",
+        "modules/hero.jinja",
+        "modules/layouts/landing.jinja",
+    ],
+)
+def test_a_file_that_is_not_utf8_is_named_at_its_first_line(workspace_dir: Path, rel: str) -> None:
+    (workspace_dir / rel).write_bytes(b"\xff\xfe not UTF-8")  # a file saved as UTF-16: policy.yml's was a traceback
+    problems = lint(workspace_dir)
+    assert any(re.match(rf".*{re.escape(rel)}:1:1: not UTF-8 text", p) for p in problems), problems

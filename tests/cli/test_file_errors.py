@@ -40,3 +40,26 @@ def test_a_file_that_cannot_be_read_or_written_is_named(
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     said = " ".join(result.output.split())  # rich folds long lines
     assert "error:" in said and named.replace("{tmp}", str(folder)) in said and reason in said, said
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["render", "--profile", "{file}", "--module", "hero"],
+        ["preview", "--profile", "{file}", "--module", "hero"],
+        ["import", "{file}"],
+        ["privacy", "erase", "--file", "{file}"],
+        ["brand", "calibrate", "{file}"],
+    ],
+)
+def test_a_file_saved_in_another_encoding_is_named_at_its_first_bad_byte(
+    workspace_dir: Path, tmp_path: Path, command: list[str]
+) -> None:
+    file = tmp_path / "saved-as-latin-1.txt"
+    file.write_bytes("anna-2041\nbjörn-1990\n".encode("latin-1"))  # each command's traceback until 2026-12-04
+    where = ["--workspace", str(workspace_dir), "--database-url", f"sqlite:///{tmp_path / 'cli.db'}"]
+    result = CliRunner().invoke(app, [word.replace("{file}", str(file)) for word in command] + where)
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    said = " ".join(result.output.split())
+    assert f"error: {file}:2:3: not UTF-8 text (invalid start byte): save it as UTF-8" in said, said

@@ -27,7 +27,7 @@ from variantly.serving.render import (
 )
 from variantly.serving.service import RenderService
 from variantly.store.images import ImageFile
-from variantly.workspace.files import file_named
+from variantly.workspace.reading import file_named
 
 router = APIRouter()
 

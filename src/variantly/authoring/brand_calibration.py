@@ -23,6 +23,7 @@ from variantly.authoring.brand_score import Judgement, score_copy
 from variantly.errors import InvalidRequest
 from variantly.workspace.brand import CALIBRATION_FILE, Agreement, BrandGuidelines, Calibration, Interval
 from variantly.workspace.models import Kind
+from variantly.workspace.reading import read_text
 
 Z95 = 1.959963984540054
 
@@ -43,7 +44,7 @@ class Labelled(BaseModel):
 def read_labelled(path: Path) -> list[Labelled]:
     """Every line of a labelled file; a bad line is an error naming the file and line."""
     out = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         try:

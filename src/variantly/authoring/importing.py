@@ -29,6 +29,7 @@ from variantly.store import Store
 from variantly.store.schema import VariantRow
 from variantly.store.variants import add_variant, change_variant
 from variantly.workspace import Workspace
+from variantly.workspace.reading import read_text
 
 
 @dataclass
@@ -51,7 +52,7 @@ Check = Callable[[Workspace, Candidate], tuple[bool, CheckReport]]
 def read_variants_file(workspace: Workspace, path: str | Path) -> list[Candidate]:
     path = Path(path)
     try:
-        raw_lines = path.read_text(encoding="utf-8").splitlines()
+        raw_lines = read_text(path).splitlines()
     except OSError as exc:
         raise ImportFileError(f"{path}: cannot read: {exc.strerror}") from exc
     candidates, problems = [], []

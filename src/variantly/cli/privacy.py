@@ -87,10 +87,11 @@ def erase(
 
     from variantly.privacy.erasure import erase_people
     from variantly.serving.profiles import known_id
+    from variantly.workspace.reading import read_text
 
     ids = list(profile_ids or [])
     if file is not None:
-        ids += [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        ids += [line.strip() for line in read_text(file).splitlines() if line.strip()]
     if not ids:
         raise InvalidRequest("profile_ids", "name ids to erase, or --file with one a line")
     for i, profile_id in enumerate(ids):  # all before any is erased: erased one at a time below, for the progress bar

@@ -29,11 +29,12 @@ ChannelOpt = Annotated[str, typer.Option(click_type=click.Choice(list(CHANNELS))
 def _profile_for(path: Path, *, one_target: bool):
     """The profile in ``path`` for a render or preview of exactly one target; a bad field is named, exit 1."""
     from variantly.serving.profiles import parse_profile
+    from variantly.workspace.reading import read_text
 
     if not one_target:
         err_console.print("[red]error:[/red] give either --layout or --module")
         raise typer.Exit(2)
-    return parse_profile(path.read_text(encoding="utf-8"), str(path))
+    return parse_profile(read_text(path), str(path))
 
 
 @app.command()

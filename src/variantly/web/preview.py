@@ -18,7 +18,7 @@ from variantly.web.pages import render_page, signed_in, to_login
 from variantly.web.security import SecureRoute
 from variantly.workspace import Workspace
 from variantly.workspace.channels import CHANNELS
-from variantly.workspace.files import file_named
+from variantly.workspace.reading import file_named, read_text
 
 router = APIRouter(prefix="/ui", include_in_schema=False, route_class=SecureRoute)
 
@@ -112,4 +112,4 @@ def _preview_profile(svc: Any, example: str, pasted: str) -> Profile | None:
     path = file_named(svc.root / "examples" / "profiles", f"{example}.json")
     if path is None:
         raise NotFound(f"no example profile '{example}'")
-    return parse_profile(path.read_text(encoding="utf-8"), path.name)
+    return parse_profile(read_text(path, path.name), path.name)

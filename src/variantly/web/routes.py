@@ -21,7 +21,7 @@ from variantly.web.pages import local_path, read_form, render_page, signed_in, t
 from variantly.web.report import brand_rows, picture_view, slot_rows
 from variantly.web.security import SecureRoute
 from variantly.web.throttle import SignInThrottle
-from variantly.workspace.files import file_named
+from variantly.workspace.reading import file_named
 
 STATIC = Path(__file__).parent / "static"
 FILTER_KEYS = ("module", "cohort", "locale", "status", "guardrail", "risk")

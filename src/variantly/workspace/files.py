@@ -89,16 +89,3 @@ def workspace_files(root: Path) -> list[Path]:
     for pattern in (MODULE_GLOB, LAYOUT_GLOB, PROMPT_GLOB, VALIDATOR_GLOB):
         files += root.glob(pattern)
     return [f for f in files if f.exists()]
-
-
-def file_named(folder: Path, name: str) -> Path | None:
-    """The file ``name`` directly in ``folder``, for a name a request gave (a static file, an asset, an example
-    profile); None for anything else: a path, a link out of the folder, a folder, a missing file, or a name the
-    file system refuses outright. A name over 255 bytes makes ``Path.is_file`` raise (``ENAMETOOLONG``) rather
-    than answer False: each of the three routes that looked files up this way answered it with a 500."""
-    folder = folder.resolve()
-    try:
-        path = (folder / name).resolve()
-        return path if path.parent == folder and path.is_file() else None
-    except (OSError, ValueError):  # ValueError: a NUL, which the app refuses before any route
-        return None

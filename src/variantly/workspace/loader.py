@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from variantly.errors import Problem, WorkspaceError
+from variantly.errors import NotText, Problem, WorkspaceError
 from variantly.workspace import checks
 from variantly.workspace.blocks import LAYOUT_NAMES, MODULE_NAMES
 from variantly.workspace.brand import BrandGuidelines, load_brand
@@ -35,6 +35,7 @@ from variantly.workspace.files import (
 )
 from variantly.workspace.models import Audiences, Layout, Module, Settings
 from variantly.workspace.policy import Policy, load_policy
+from variantly.workspace.reading import read_text
 from variantly.workspace.templates import (
     CompiledTemplate,
     FrontMatterMissing,
@@ -143,9 +144,11 @@ def _prompt_problems(root: Path) -> list[Problem]:
     problems = []
     for path in sorted(root.glob(PROMPT_GLOB)):
         try:
-            TEXT_ENV.parse(path.read_text(encoding="utf-8"))
+            TEXT_ENV.parse(read_text(path, _rel(root, path)))
         except TemplateSyntaxError as exc:
             problems.append(Problem(_rel(root, path), exc.lineno or 1, 1, f"Jinja syntax error: {exc.message}"))
+        except NotText as exc:
+            problems.append(exc.problem)
     return problems
 
 
@@ -174,12 +177,12 @@ def _load_yaml_model(
             problems.append(Problem(rel, 1, 1, f"missing {name}: the workspace needs one"))
         return None, None
     try:
-        doc = load_positioned(path.read_text(encoding="utf-8"))
+        doc = load_positioned(read_text(path, rel))
     except yaml.YAMLError as exc:
         problems.append(yaml_syntax_problem(rel, exc))
         return None, None
-    except UnicodeDecodeError as exc:
-        problems.append(Problem(rel, 1, 1, f"not UTF-8 text: {exc.reason}"))
+    except NotText as exc:
+        problems.append(exc.problem)
         return None, None
     return _parse_model(rel, doc, model, problems), doc
 
@@ -190,12 +193,9 @@ def _load_template_file(
     """Parse front matter and body; whatever could be loaded is returned for more checks."""
     rel = _rel(root, path)
     try:
-        source: SourceFile = split_front_matter(rel, path.read_text(encoding="utf-8"))
-    except FrontMatterMissing as exc:
+        source: SourceFile = split_front_matter(rel, read_text(path, rel))
+    except (FrontMatterMissing, NotText) as exc:
         problems.append(exc.problem)
-        return None, None, None, None
-    except UnicodeDecodeError as exc:
-        problems.append(Problem(rel, 1, 1, f"not UTF-8 text: {exc.reason}"))
         return None, None, None, None
     template, ast, template_problems = compile_body(source)
     problems.extend(template_problems)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from variantly.errors import Problem, WorkspaceError
+from variantly.errors import NotText, Problem, WorkspaceError
 from variantly.workspace.models import KINDS, Kind, Localized
+from variantly.workspace.reading import read_text
 from variantly.workspace.yamlpos import load_model
 
 POLICY_FILE = Path("guardrails") / "policy.yml"
@@ -67,17 +68,21 @@ def load_policy(root: str | Path) -> tuple[Policy, str]:
     path = root / POLICY_FILE
     if not path.exists():
         return Policy(), "none"
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = read_text(path)
+    except NotText as exc:
+        raise WorkspaceError([exc.problem]) from None
     policy, doc = load_model(str(path), text, Policy)
     digest = hashlib.sha256(text.encode())
     problems = []
     for i, custom in enumerate(policy.custom_validators):
         file = root / "guardrails" / custom.file
-        if not file.exists():
+        try:  # read, not asked whether it exists: a name too long for the file system raises either way
+            digest.update(file.read_bytes())
+        except OSError as exc:
             line, col = doc.locate(("custom_validators", i, "file"))
-            problems.append(Problem(str(path), line, col, f"custom validator file {file} does not exist"))
-            continue
-        digest.update(file.read_bytes())
+            said = "does not exist" if isinstance(exc, FileNotFoundError) else f"cannot be read: {exc.strerror}"
+            problems.append(Problem(str(path), line, col, f"custom validator file {file} {said}"))
     if problems:
         raise WorkspaceError(problems)
     return policy, digest.hexdigest()[:16]
