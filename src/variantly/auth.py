@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from variantly.errors import Conflict, Forbidden, NotFound, Unauthenticated
+from variantly.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthenticated
 from variantly.store import Store
 from variantly.store.schema import AccountRow, SecretRow, UISessionRow
 
@@ -37,6 +37,7 @@ ROLES = ("renderer", "reviewer", "admin")
 ANONYMOUS = "anonymous"
 SESSION_HOURS = 12  # a review UI session lasts this long from sign-in, however active
 LAST_USED_EVERY = 30.0  # seconds between writes of when accounts were last used
+MOST_NAME = 100  # characters of an account's name (the accounts table's column)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ def create_account(
     store: Store, name: str, role: str, *, password: str | None = None, token: bool = True
 ) -> str | None:
     """Create an account; returns its token (shown once) when ``token``."""
+    _check_name(name)
     if role not in ROLES:
         raise NotFound(f"unknown role '{role}' (roles: {', '.join(ROLES)})")
     plain = f"vly_{secrets.token_urlsafe(24)}" if token else None
@@ -88,6 +90,16 @@ def create_account(
             )
         )
     return plain
+
+
+def _check_name(name: str) -> None:
+    """A name a person can type at the sign-in form and read in the audit log. Before this, ``token create ''`` made
+    an account with no name, one with a control character showed as another name, one with a space around it could
+    never sign in (the form strips it), and one over 100 characters was a traceback on PostgreSQL."""
+    if not 1 <= len(name) <= MOST_NAME:
+        raise InvalidRequest("name", f"an account's name has 1 to {MOST_NAME} characters, not {len(name)}")
+    if name != name.strip() or not name.isprintable():
+        raise InvalidRequest("name", f"{name!r}: no space around it and no control characters (it is typed to sign in)")
 
 
 def by_password(store: Store, name: str, password: str) -> Principal:

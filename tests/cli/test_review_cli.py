@@ -37,3 +37,13 @@ def test_review_list_and_show_print_bracketed_copy_as_written(workspace_dir: Pat
     assert note in shown.output and "Book [now]" in shown.output and "address [e-mail removed]" in shown.output
     listed = runner.invoke(app, ["review", "list", *where])
     assert listed.exit_code == 0 and "[e-mail" in listed.output  # the table may fold it; it does not eat it
+
+
+def test_a_page_of_the_queue_outside_its_bounds_is_refused_by_name(workspace_dir: Path, database_url: str) -> None:
+    where = ["--workspace", str(workspace_dir), "--database-url", database_url]
+    # -1 listed everything on SQLite and was a traceback on PostgreSQL
+    for limit in ("-1", "0", "501", "99999999999999999999"):
+        listed = CliRunner().invoke(app, ["review", "list", "--limit", limit, *where])
+        assert listed.exit_code == 1, listed.output
+        assert f"error: limit: between 1 and 500, not {limit}" in " ".join(listed.output.split())
+    assert CliRunner().invoke(app, ["review", "list", "--limit", "500", *where]).exit_code == 0

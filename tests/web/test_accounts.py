@@ -74,3 +74,21 @@ def test_revoke_says_what_it_does_not_do(workspace_dir: Path, tmp_path: Path) ->
     create_account(app.state.service.store, "rita", "reviewer", password="pw")
     said = CliRunner().invoke(cli, ["token", "revoke", "rita", "--database-url", url]).output
     assert "the password still signs in" in said and "variantly account disable rita" in said
+
+
+def test_an_account_needs_a_name_a_person_can_type_to_sign_in(workspace_dir: Path, database_url: str) -> None:
+    where = ["--workspace", str(workspace_dir), "--database-url", database_url]
+    for name, said in [
+        ("", "1 to 100 characters, not 0"),  # was an account with no name
+        ("x" * 101, "1 to 100 characters, not 101"),  # was a traceback on PostgreSQL
+        (" rita", "no space around it"),  # the sign-in form strips it: never able to sign in
+        ("ri\x01ta", "no control characters"),
+    ]:
+        made = CliRunner().invoke(cli, ["token", "create", name, *where])
+        assert made.exit_code == 1 and said in " ".join(made.output.split()), made.output
+    assert CliRunner().invoke(cli, ["token", "create", "Rita Berg", *where]).exit_code == 0
+    from variantly.store import Store
+
+    store = Store(database_url)
+    assert [a.name for a in list_accounts(store)] == ["Rita Berg"]
+    store.dispose()

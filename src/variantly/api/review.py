@@ -139,8 +139,8 @@ def list_variants(
     guardrail: Literal["passed", "failed"] | None = None,
     risk: Literal["high", "medium", "low"] | None = Query(None, description="the brand risk band"),
     order: Literal["queue", "risk"] = Query("queue", description="queue: by module and cohort; risk: riskiest first"),
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=10_000_000),
+    limit: int = Query(50, ge=1, le=review.MOST_LISTED),
+    offset: int = Query(0, ge=0, le=review.MOST_SKIPPED),
     svc: RenderService = Depends(service),
     who: Principal = Depends(reviewer),
 ) -> VariantPage:

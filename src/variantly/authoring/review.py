@@ -16,7 +16,7 @@ from sqlalchemy import case, func, select
 from variantly.authoring.brand_score import BANDS, rescore
 from variantly.authoring.pictures import text_failures
 from variantly.authoring.report import CheckReport, VariantReport
-from variantly.errors import Conflict, NotFound, ReasonRequired, SecondReviewerNeeded, VariantlyError
+from variantly.errors import Conflict, InvalidRequest, NotFound, ReasonRequired, SecondReviewerNeeded, VariantlyError
 from variantly.store import Store
 from variantly.store.schema import STATUSES, AuditEntry, FeedbackRow, VariantRow
 from variantly.store.variants import change_variant, get_variant, history
@@ -74,10 +74,17 @@ RISK_ORDER = (
     VariantRow.id,
 )
 ORDERS = {"queue": QUEUE_ORDER, "risk": RISK_ORDER}
+MOST_LISTED = 500  # variants a page of the queue shows, at most
+MOST_SKIPPED = 10_000_000  # an offset past every queue, within what any store can count
 
 
 def list_variants(store: Store, filters: Filters, *, limit: int = 50, offset: int = 0, order: str = "queue") -> Page:
-    """A page of the queue: by module and cohort, or riskiest first (``order="risk"``)."""
+    """A page of the queue: by module and cohort, or riskiest first (``order="risk"``). The page's bounds are checked
+    here for every caller: ``review list --limit -1`` listed everything on SQLite and was a traceback on PostgreSQL."""
+    if not 1 <= limit <= MOST_LISTED:
+        raise InvalidRequest("limit", f"between 1 and {MOST_LISTED}, not {limit}")
+    if not 0 <= offset <= MOST_SKIPPED:
+        raise InvalidRequest("offset", f"between 0 and {MOST_SKIPPED:,}, not {offset}")
     if order not in ORDERS:
         raise NotFound(f"unknown order '{order}' (orders: {', '.join(ORDERS)})")
     with store.sessions() as session:
