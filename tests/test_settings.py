@@ -53,6 +53,9 @@ def test_the_environment_is_read_with_the_command_line_over_it() -> None:
         ("VARIANTLY_RENDER_ONLY", "perhaps", "VARIANTLY_RENDER_ONLY: Input should be a valid boolean"),
         ("VARIANTLY_LOG_FORMAT", "xml", "VARIANTLY_LOG_FORMAT: Input should be 'plain' or 'json'"),
         ("VARIANTLY_ACTIVITY_PAIRS", "many", "VARIANTLY_ACTIVITY_PAIRS: Input should be a valid integer"),
+        # the audit log's actor column holds 100 characters: a longer name was a traceback on PostgreSQL
+        ("USER", "x" * 101, "USER: String should have at most 100 characters"),  # the variable that was set
+        ("VARIANTLY_ACTOR", "ops\nci", "VARIANTLY_ACTOR: Value error, 'ops\\nci' is not a name on one line"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str, message: str) -> None:
@@ -64,3 +67,16 @@ def test_a_worker_gets_the_settings_with_its_config_not_through_the_environment(
     settings = ProcessSettings(workspace=tmp_path, redis_url="redis://cache:6379/0", render_only=True, poll_seconds=0.3)
     factory = pickle.loads(pickle.dumps(AppFactory(settings)))  # what uvicorn's spawned worker receives
     assert factory.settings == settings
+
+
+@pytest.mark.parametrize(
+    ("actor", "message"),
+    [
+        ("", "--actor: String should have at least 1 character"),  # made an audit entry by nobody
+        ("x" * 101, "--actor: String should have at most 100 characters"),
+        ("rita\x1b[2J", "--actor: Value error, 'rita\\x1b[2J' is not a name on one line"),
+    ],
+)
+def test_an_actor_the_audit_log_cannot_hold_is_refused_by_its_option(actor: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        ProcessSettings.from_env({"USER": "rita"}, actor=actor)

@@ -66,12 +66,26 @@ class ProcessSettings(BaseModel):
     openai_api_key: str | None = Field(default=None, description="the LLM endpoint's key", repr=False)
     openai_base_url: str | None = Field(default=None, description="any OpenAI-compatible endpoint")
     metrics_dir: str | None = Field(default=None, description="Prometheus multi-process folder (several workers)")
-    actor: str = Field(default="cli", description="who a command acts as in the audit log, unless --actor says")
+    # A name the audit log can hold (its column takes 100 characters: a longer $USER was a traceback on PostgreSQL)
+    # and shows on one line; an empty --actor had made an entry by nobody.
+    actor: str = Field(
+        default="cli",
+        min_length=1,
+        max_length=100,
+        description="who a command acts as in the audit log, unless --actor says",
+    )
 
     @field_validator("body_limits", mode="before")
     @classmethod
     def _limits(cls, value: Any) -> Any:
         return parse_body_limits(value) if isinstance(value, str) else value
+
+    @field_validator("actor")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if not value.isprintable():
+            raise ValueError(f"{value!r} is not a name on one line (it has a control character)")
+        return value
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **given: Any) -> ProcessSettings:
@@ -79,18 +93,20 @@ class ProcessSettings(BaseModel):
         is a ``ConfigurationError`` naming its variable."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
+        sources: dict[str, str] = {}  # where each value came from: the variable that was set, or the option
         for name, variables in ENVIRONMENT.items():
-            found = next((environ[v] for v in variables if environ.get(v, "").strip()), None)
+            found = next((v for v in variables if environ.get(v, "").strip()), None)
             if found is not None:
-                values[name] = found.strip()
-        values |= {k: v for k, v in given.items() if v is not None}
+                values[name], sources[name] = environ[found].strip(), found
+        for name, value in given.items():
+            if value is not None:
+                values[name], sources[name] = value, f"--{name.replace('_', '-')}"
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
             error = exc.errors()[0]
             name = str(error["loc"][0]) if error["loc"] else ""
-            source = ENVIRONMENT.get(name, (name,))[0] if name not in given else f"--{name.replace('_', '-')}"
-            raise ConfigurationError(f"{source}: {error['msg']}") from None
+            raise ConfigurationError(f"{sources.get(name, name)}: {error['msg']}") from None
 
     def but(self, **changes: Any) -> ProcessSettings:
         """These settings with some changed (``None`` leaves a setting as it is)."""

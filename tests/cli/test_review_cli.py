@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from variantly.cli import app
@@ -42,8 +43,27 @@ def test_review_list_and_show_print_bracketed_copy_as_written(workspace_dir: Pat
 def test_a_page_of_the_queue_outside_its_bounds_is_refused_by_name(workspace_dir: Path, database_url: str) -> None:
     where = ["--workspace", str(workspace_dir), "--database-url", database_url]
     # -1 listed everything on SQLite and was a traceback on PostgreSQL
-    for limit in ("-1", "0", "501", "99999999999999999999"):
+    for limit in ("-1", "0", "10000001", "99999999999999999999"):
         listed = CliRunner().invoke(app, ["review", "list", "--limit", limit, *where])
         assert listed.exit_code == 1, listed.output
-        assert f"error: limit: between 1 and 500, not {limit}" in " ".join(listed.output.split())
-    assert CliRunner().invoke(app, ["review", "list", "--limit", "500", *where]).exit_code == 0
+        assert f"error: limit: between 1 and 10,000,000, not {limit}" in " ".join(listed.output.split())
+    assert CliRunner().invoke(app, ["review", "list", "--limit", "10000000", *where]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["review", "approve", "v-any", "--version", "1", "--as", ""],
+        ["review", "reject", "v-any", "--version", "1", "--reason", "r", "--actor", ""],
+        ["import", "examples/variants.jsonl", "--actor", ""],
+        ["privacy", "erase", "anna-2041", "--actor", ""],
+        ["privacy", "purge", "--actor", ""],
+    ],
+)
+def test_every_command_that_writes_the_audit_log_checks_who_is_acting(
+    workspace_dir: Path, tmp_path: Path, command: list[str]
+) -> None:
+    where = ["--workspace", str(workspace_dir), "--database-url", f"sqlite:///{tmp_path / 'cli.db'}"]
+    done = CliRunner().invoke(app, [*command, *where])
+    assert done.exit_code == 2, done.output  # a setting: exit 2, as every ConfigurationError
+    assert "error: --actor: String should have at least 1 character" in done.output

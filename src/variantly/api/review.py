@@ -140,7 +140,7 @@ def list_variants(
     risk: Literal["high", "medium", "low"] | None = Query(None, description="the brand risk band"),
     order: Literal["queue", "risk"] = Query("queue", description="queue: by module and cohort; risk: riskiest first"),
     limit: int = Query(50, ge=1, le=review.MOST_LISTED),
-    offset: int = Query(0, ge=0, le=review.MOST_SKIPPED),
+    offset: int = Query(0, ge=0, le=review.MOST_ROWS),
     svc: RenderService = Depends(service),
     who: Principal = Depends(reviewer),
 ) -> VariantPage:

@@ -74,17 +74,18 @@ RISK_ORDER = (
     VariantRow.id,
 )
 ORDERS = {"queue": QUEUE_ORDER, "risk": RISK_ORDER}
-MOST_LISTED = 500  # variants a page of the queue shows, at most
-MOST_SKIPPED = 10_000_000  # an offset past every queue, within what any store can count
+MOST_LISTED = 500  # variants a page of the API's queue shows, at most
+MOST_ROWS = 10_000_000  # a limit or an offset past every queue, within what any store can count
 
 
 def list_variants(store: Store, filters: Filters, *, limit: int = 50, offset: int = 0, order: str = "queue") -> Page:
     """A page of the queue: by module and cohort, or riskiest first (``order="risk"``). The page's bounds are checked
-    here for every caller: ``review list --limit -1`` listed everything on SQLite and was a traceback on PostgreSQL."""
-    if not 1 <= limit <= MOST_LISTED:
-        raise InvalidRequest("limit", f"between 1 and {MOST_LISTED}, not {limit}")
-    if not 0 <= offset <= MOST_SKIPPED:
-        raise InvalidRequest("offset", f"between 0 and {MOST_SKIPPED:,}, not {offset}")
+    here for every caller: ``review list --limit -1`` listed everything on SQLite and was a traceback on PostgreSQL,
+    as was a limit past what PostgreSQL counts in (bigint)."""
+    if not 1 <= limit <= MOST_ROWS:
+        raise InvalidRequest("limit", f"between 1 and {MOST_ROWS:,}, not {limit}")
+    if not 0 <= offset <= MOST_ROWS:
+        raise InvalidRequest("offset", f"between 0 and {MOST_ROWS:,}, not {offset}")
     if order not in ORDERS:
         raise NotFound(f"unknown order '{order}' (orders: {', '.join(ORDERS)})")
     with store.sessions() as session:

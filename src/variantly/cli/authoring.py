@@ -93,9 +93,9 @@ def import_(
     from variantly.checkers import import_file
     from variantly.workspace import load_workspace
 
-    settings = settings_for(workspace, database_url)
+    settings = settings_for(workspace, database_url, actor=actor)
     ws = load_workspace(settings.workspace)
-    print_import(import_file(open_store(settings), ws, file, actor=actor or settings.actor, approve=approve))
+    print_import(import_file(open_store(settings), ws, file, actor=settings.actor, approve=approve))
 
 
 def _plan(settings: ProcessSettings, **options):
@@ -252,7 +252,7 @@ def generate(
         "retry_failed": retry_failed,
         "judge": judge,
     }
-    settings = settings_for(workspace, database_url)
+    settings = settings_for(workspace, database_url, actor=actor)
     if dry_run:
         _print_plan(_plan(settings, **plan_options), verbose=False)
         return
@@ -297,7 +297,7 @@ def generate(
                     f"${summary.cost_usd:.4f}",
                 )
 
-            summary = asyncio.run(runner.run(options, actor=actor or settings.actor, on_progress=on_progress))
+            summary = asyncio.run(runner.run(options, actor=settings.actor, on_progress=on_progress))
     except KeyboardInterrupt:
         if runner.last_summary is not None:
             print_summary(runner.last_summary)

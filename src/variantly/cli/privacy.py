@@ -26,14 +26,14 @@ privacy_app = typer.Typer(
 app.add_typer(privacy_app, name="privacy")
 
 
-def _context(workspace: Path | None, database_url: str | None):
+def _context(workspace: Path | None, database_url: str | None, actor: str | None = None):
     """The store, the workspace's settings, the deployment's pseudonyms and its shared caps (when there is Redis)."""
     from variantly.serving.activity import Activity
     from variantly.serving.pseudonyms import load_pseudonyms
     from variantly.serving.shared_activity import SharedActivity
     from variantly.workspace import load_workspace
 
-    settings = settings_for(workspace, database_url)
+    settings = settings_for(workspace, database_url, actor=actor)
     store = open_store(settings)
     ws = load_workspace(settings.workspace)
     pseudonyms = load_pseudonyms(store, on=ws.settings.events.pseudonymise)
@@ -96,12 +96,11 @@ def erase(
         raise InvalidRequest("profile_ids", "name ids to erase, or --file with one a line")
     for i, profile_id in enumerate(ids):  # all before any is erased: erased one at a time below, for the progress bar
         known_id(profile_id, f"profile_ids.{i}")
-    settings, store, _, pseudonyms, activity = _context(workspace, database_url)
+    settings, store, _, pseudonyms, activity = _context(workspace, database_url, actor)
     forget = activity.forget if activity is not None else None
-    who = actor or settings.actor
     done = []
     for profile_id in track(ids, description="erasing", disable=len(ids) < 50, console=console):
-        done += erase_people(store, pseudonyms, [profile_id], actor=who, forget=forget)
+        done += erase_people(store, pseudonyms, [profile_id], actor=settings.actor, forget=forget)
     for erasure in done:  # under the hash it is logged by: a terminal's scrollback is a record too
         console.print(f"{erasure.logged_as}: {erasure.summary}", markup=False)
     console.print(
@@ -117,11 +116,11 @@ def purge(workspace: WorkspaceOpt = None, database_url: DatabaseOpt = None, acto
 
     from variantly.privacy.retention import purge_expired
 
-    settings, store, ws, _, _ = _context(workspace, database_url)
+    settings, store, ws, _, _ = _context(workspace, database_url, actor)
     days = ws.settings.events.retention_days
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(f"purging what is older than {days} days", total=None)
-        done = purge_expired(store, days, actor=actor or settings.actor, progress=lambda n: progress.advance(task, n))
+        done = purge_expired(store, days, actor=settings.actor, progress=lambda n: progress.advance(task, n))
     console.print(
         f"{done.events:,} event(s) and {done.exposures:,} exposure(s) from before {done.cutoff:%Y-%m-%d} deleted "
         f"in {done.seconds:.1f} s"
@@ -134,8 +133,8 @@ def pseudonymise(workspace: WorkspaceOpt = None, database_url: DatabaseOpt = Non
     """Turn clear profile ids already in the store into pseudonyms (after switching events.pseudonymise on)."""
     from variantly.privacy.at_rest import pseudonymise_store
 
-    settings, store, _, pseudonyms, _ = _context(workspace, database_url)
-    done = pseudonymise_store(store, pseudonyms, actor=actor or settings.actor)
+    settings, store, _, pseudonyms, _ = _context(workspace, database_url, actor)
+    done = pseudonymise_store(store, pseudonyms, actor=settings.actor)
     console.print(f"{done.events:,} event(s) and {done.exposures:,} exposed profile(s) now under pseudonyms")
 
 
@@ -147,10 +146,10 @@ def rotate_key(workspace: WorkspaceOpt = None, database_url: DatabaseOpt = None,
     from variantly.serving.pseudonyms import rotate
     from variantly.store.schema import PrivacyLogRow
 
-    settings, store, _, _, _ = _context(workspace, database_url)
+    settings, store, _, _, _ = _context(workspace, database_url, actor)
     version = rotate(store)
     with store.session() as session:
-        session.add(PrivacyLogRow(action="rotate", detail={"version": version}, actor=actor or settings.actor))
+        session.add(PrivacyLogRow(action="rotate", detail={"version": version}, actor=settings.actor))
     console.print(
         f"pseudonym key version {version} made. Restart every server (rolling) to write under it; until then they "
         "write under the previous one, which export and erase still find."

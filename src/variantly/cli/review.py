@@ -13,7 +13,8 @@ from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, open_s
 review_app = typer.Typer(help="List, show, approve and reject variants.", no_args_is_help=True)
 app.add_typer(review_app, name="review")
 ReviewerOpt = Annotated[
-    str | None, typer.Option("--as", help="Reviewer name for the audit log (default: $USER).", show_default=False)
+    str | None,
+    typer.Option("--as", "--actor", help="Reviewer name for the audit log (default: $USER).", show_default=False),
 ]
 
 
@@ -88,12 +89,12 @@ def approve(
     from variantly.authoring import review
     from variantly.workspace import load_workspace
 
-    settings = settings_for(workspace, database_url)
+    settings = settings_for(workspace, database_url, actor=who)
     row = review.approve(
         open_store(settings),
         variant_id,
         version=version,
-        actor=who or settings.actor,
+        actor=settings.actor,
         reason=reason,
         workspace=load_workspace(settings.workspace),
     )
@@ -121,12 +122,12 @@ def reject(
     """Reject with a reason."""
     from variantly.authoring import review
 
-    settings = settings_for(workspace, database_url)
+    settings = settings_for(workspace, database_url, actor=who)
     row = review.reject(
         open_store(settings),
         variant_id,
         version=version,
-        actor=who or settings.actor,
+        actor=settings.actor,
         reason=reason,
         regenerate=regenerate,
     )
@@ -141,9 +142,9 @@ def recheck(who: ReviewerOpt = "policy", workspace: WorkspaceOpt = None, databas
     from variantly.checkers import policy_checker
     from variantly.workspace import load_workspace
 
-    settings = settings_for(workspace, database_url)
+    settings = settings_for(workspace, database_url, actor=who or "policy")
     ws = load_workspace(settings.workspace)
-    pulled = recheck_policy(open_store(settings), ws, policy_checker(ws).check_slots, actor=who or "policy")
+    pulled = recheck_policy(open_store(settings), ws, policy_checker(ws).check_slots, actor=settings.actor)
     console.print(
         f"{len(pulled)} approved variant(s) pulled from serving" + (f": {', '.join(pulled)}" if pulled else "")
     )
