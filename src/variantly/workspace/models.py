@@ -162,6 +162,13 @@ class Audience(_Strict):
     when: Rule
 
 
+class Locale(Audience):
+    """A locale's id is stored beside each variant in a column of 16 characters (``pt-br``, ``zh-hant-tw``): a longer
+    one linted clean and was a traceback on PostgreSQL at the first import or run."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=16)
+
+
 class MergeField(_Strict):
     trait: str
     default: Localized
@@ -306,7 +313,7 @@ class Audiences(_Strict):
     segments: list[Audience] = Field(default_factory=list)
     industries: list[Audience] = Field(default_factory=list)
     behaviours: list[Audience] = Field(default_factory=list)
-    locales: list[Audience] = Field(min_length=1)
+    locales: list[Locale] = Field(min_length=1)
 
     def of(self, dimension: str) -> list[Audience]:
         return self._by_dimension[dimension]
@@ -324,7 +331,7 @@ class Audiences(_Strict):
             "segment": self.segments,
             "industry": self.industries,
             "behaviour": self.behaviours,
-            "locale": self.locales,
+            "locale": list[Audience](self.locales),
         }
 
     @cached_property
