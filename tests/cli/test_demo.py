@@ -74,3 +74,16 @@ def test_demo_twice_imports_nothing_the_second_time(workspace_dir: Path) -> None
     assert (
         f"imported 0 new variant(s): 0 approved, 0 pending, 0 failed checks; {variants} already present" in outputs[1]
     )
+
+
+def test_a_port_no_socket_can_have_is_refused_before_anything_starts(workspace_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from variantly.cli import app
+
+    for command in ("serve", "demo"):
+        for port in ("0", "65536", "99999"):  # 99999 listened on 34463 and said it was on 99999
+            args = [command, "--port", port, "--workspace", str(workspace_dir)]
+            done = CliRunner().invoke(app, [*args, "--database-url", f"sqlite:///{tmp_path / 'demo.db'}"])
+            assert done.exit_code == 2 and "not in the range 1<=x<=65535" in " ".join(done.output.split()), done.output
+    assert not (tmp_path / "demo.db").exists()  # refused before the store was made

@@ -23,6 +23,8 @@ from variantly.cli.common import (
 )
 from variantly.workspace.channels import CHANNELS
 
+# A port past 65535 was taken modulo 65536 by the server (99999 listened on 34463 and said 99999): refused here.
+PortOpt = Annotated[int, typer.Option(min=1, max=65535, help="The TCP port to listen on.")]
 ChannelOpt = Annotated[str, typer.Option(click_type=click.Choice(list(CHANNELS)), help="The channel to render for.")]
 
 
@@ -98,7 +100,7 @@ def preview(
 @reports_errors
 def serve(
     host: str = "127.0.0.1",
-    port: int = 8000,
+    port: PortOpt = 8000,
     workspace: WorkspaceOpt = None,
     database_url: DatabaseOpt = None,
     poll_seconds: Annotated[
@@ -170,7 +172,7 @@ def serve(
 @app.command()
 @reports_errors
 def demo(
-    port: int = 8000,
+    port: PortOpt = 8000,
     host: str = "127.0.0.1",
     workspace: WorkspaceOpt = None,
     database_url: DatabaseOpt = None,
