@@ -26,6 +26,13 @@ from variantly.generation.budget import Budget
         (["generate", "--dry-run", "--candidates", "0"], "--candidates: from 1 to 10, not 0"),
         (["plan", "--candidates", "0"], "--candidates: from 1 to 10, not 0"),
         (["brand", "judge", "--budget-usd", "nan"], "--budget-usd: a number of US dollars over 0, not nan"),
+        # a cohort key no planned cohort has (a typo, or the dimensions out of order) planned nothing and said nothing
+        (
+            ["plan", "--module", "cta", "--cohort", "segment=startup;locale=en"],
+            "no cohort 'segment=startup;locale=en' among the modules and locales planned; "
+            "keys look like 'segment=*;behaviour=*;locale=en'",
+        ),
+        (["generate", "--cohort", "garbage"], "no cohort 'garbage' among the modules and locales planned"),
     ],
 )
 def test_an_option_out_of_bounds_is_refused_by_name(

@@ -220,6 +220,14 @@ def make_plan(
     for locale in locales or []:
         if locale not in workspace.locales:
             raise NotFound(f"unknown locale '{locale}' (locales: {', '.join(workspace.locales)})")
+    if cohorts:  # a key no planned cohort has (a typo, another module's) planned nothing and said nothing
+        known = {
+            c.key for m in modules or workspace.modules for c in cohorts_for(workspace, m, locales or workspace.locales)
+        }
+        for key in cohorts:
+            if key not in known:
+                like = min(known)
+                raise NotFound(f"no cohort '{key}' among the modules and locales planned; keys look like '{like}'")
     plan = Plan(
         model, prompts.hash, workspace.policy_hash, run_params(settings, candidates), settings.prices.get(model)
     )
