@@ -123,6 +123,29 @@ def test_429_waits_for_retry_after_then_succeeds(runner: Runner) -> None:
     assert [c.outcome for c in calls(runner)] == ["RateLimitError", "ok"]
 
 
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after-ms": "1500"}, 1.5),
+        ({"retry-after-ms": "nan"}, None),  # float() reads it and min() kept it: a NaN wait went to the sleep
+        ({"retry-after-ms": "nan", "retry-after": "2"}, 2.0),
+        ({"retry-after": "NaN"}, None),
+        ({"retry-after": "-5"}, 0.0),
+        ({"retry-after": "inf"}, 120.0),
+        ({"retry-after": "soon"}, None),
+    ],
+)
+def test_a_wait_the_server_asks_for_is_a_number_of_seconds_within_bounds(
+    headers: dict[str, str], seconds: float | None
+) -> None:
+    import openai
+
+    from variantly.generation.wire import retry_after_seconds
+
+    response = httpx.Response(429, headers=headers, request=httpx.Request("POST", URL))
+    assert retry_after_seconds(openai.RateLimitError("slow down", response=response, body=None)) == seconds
+
+
 @respx.mock
 def test_500_then_success(runner: Runner) -> None:
     respx.post(URL).mock(side_effect=[error(500), error(503), completion([GOOD, GOOD])])

@@ -8,6 +8,7 @@ are read here, so that ``variantly.generation.llm`` holds only the client's poli
 from __future__ import annotations
 
 import json
+import math
 import time
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
@@ -110,22 +111,32 @@ def why(exc: BaseException) -> str:
 
 
 def retry_after_seconds(exc: BaseException) -> float | None:
-    """Seconds the server asked us to wait: ``retry-after-ms``, ``Retry-After`` seconds or date."""
+    """Seconds the server asked us to wait: ``retry-after-ms``, ``Retry-After`` seconds or date, each within 0 and
+    ``MAX_RETRY_AFTER_SECONDS``. A value that is no number of seconds (``nan``, which ``float`` reads and ``min``
+    passes through) is ignored, as a header that does not parse is."""
     response = getattr(exc, "response", None)
     if response is None:
         return None
     headers = response.headers
-    if (ms := headers.get("retry-after-ms")) is not None:
-        try:
-            return min(float(ms) / 1000, MAX_RETRY_AFTER_SECONDS)
-        except ValueError:
-            pass
+    if (ms := headers.get("retry-after-ms")) is not None and (seconds := _seconds(ms, 1000)) is not None:
+        return seconds
     if (value := headers.get("retry-after")) is not None:
+        if (seconds := _seconds(value, 1)) is not None:
+            return seconds
         try:
-            return min(float(value), MAX_RETRY_AFTER_SECONDS)
-        except ValueError:
-            try:
-                return min(max(parsedate_to_datetime(value).timestamp() - time.time(), 0), MAX_RETRY_AFTER_SECONDS)
-            except (TypeError, ValueError):
-                return None
+            return _within(parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
     return None
+
+
+def _seconds(text: str, per_second: int) -> float | None:
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return None if math.isnan(number) else _within(number / per_second)
+
+
+def _within(seconds: float) -> float:
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
