@@ -97,3 +97,12 @@ def test_run_without_llm_configured_is_a_clear_error(app, tokens) -> None:
         response = client.post("/v1/runs", json={}, headers=auth(tokens["admin"]))
     assert response.status_code == 503  # the server's setting, not the caller's mistake
     assert response.json()["error"]["code"] == "llm_not_configured"
+
+
+def test_a_cohort_key_no_planned_cohort_has_is_named_before_a_run_starts(app, tokens) -> None:
+    body = {"modules": ["cta"], "locales": ["en"], "cohorts": ["segment=startup;behaviour=*;locale=en", "startup"]}
+    with TestClient(app) as client:  # the run's thread planned nothing (and would now fail on it, unseen)
+        response = client.post("/v1/runs", json=body, headers=auth(tokens["admin"]))
+    assert response.status_code == 422, response.text
+    said = response.json()["error"]["message"]
+    assert said.startswith("body.cohorts.1: no cohort 'startup' among the modules and locales planned"), said

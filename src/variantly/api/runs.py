@@ -61,7 +61,11 @@ def start_run(svc: RenderService, body: RunRequest, actor: str) -> str:
     if (unknown := unknown_names(body, svc.workspace)) is not None:
         raise unknown
     from variantly.generation import wiring
+    from variantly.generation.plan import unknown_cohort
     from variantly.generation.run import RunOptions
+
+    if (cohort := unknown_cohort(svc.workspace, body.modules, body.locales, body.cohorts)) is not None:
+        raise InvalidRequest(f"body.cohorts.{cohort[0]}", cohort[1])  # the run's thread would fail on it, unseen
 
     # the served workspace; a missing or bad LLM setting fails now (503: the server's setting, documented)
     runner = wiring.runner(svc.required_store(), svc.workspace, svc.settings)

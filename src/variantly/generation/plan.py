@@ -186,6 +186,21 @@ def cohorts_for(workspace: Workspace, module_id: str, locales: list[str]) -> lis
     ]
 
 
+def unknown_cohort(
+    workspace: Workspace, modules: list[str] | None, locales: list[str] | None, cohorts: list[str] | None
+) -> tuple[int, str] | None:
+    """The first of ``cohorts`` that no cohort of these modules and locales has (its index, and what keys look like),
+    or None. Such a key (a typo, or the dimensions out of ``vary_by``'s order) planned nothing and said nothing."""
+    if not cohorts:
+        return None
+    every = locales or workspace.locales
+    known = {c.key for module in modules or workspace.modules for c in cohorts_for(workspace, module, every)}
+    for index, key in enumerate(cohorts):
+        if key not in known:
+            return index, f"no cohort '{key}' among the modules and locales planned; keys look like '{min(known)}'"
+    return None
+
+
 def job_key(
     module_hash: str, module_id: str, cohort: Cohort, prompt_hash: str, policy_hash: str, model: str, params: dict
 ) -> str:
@@ -220,14 +235,8 @@ def make_plan(
     for locale in locales or []:
         if locale not in workspace.locales:
             raise NotFound(f"unknown locale '{locale}' (locales: {', '.join(workspace.locales)})")
-    if cohorts:  # a key no planned cohort has (a typo, another module's) planned nothing and said nothing
-        known = {
-            c.key for m in modules or workspace.modules for c in cohorts_for(workspace, m, locales or workspace.locales)
-        }
-        for key in cohorts:
-            if key not in known:
-                like = min(known)
-                raise NotFound(f"no cohort '{key}' among the modules and locales planned; keys look like '{like}'")
+    if (unknown := unknown_cohort(workspace, modules, locales, cohorts)) is not None:
+        raise NotFound(unknown[1])
     plan = Plan(
         model, prompts.hash, workspace.policy_hash, run_params(settings, candidates), settings.prices.get(model)
     )
