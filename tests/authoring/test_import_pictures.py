@@ -67,6 +67,13 @@ def test_a_nul_in_a_slot_is_refused_by_line_before_any_file_is_read(workspace, s
         assert session.query(VariantRow).count() == 0
 
 
+def test_a_device_or_a_folder_named_as_a_picture_is_refused_without_reading_it(workspace, store, tmp_path) -> None:
+    for name in (".", "/dev/zero"):  # /dev/zero was read until memory ran out
+        with pytest.raises(ImportFileError) as found:
+            import_variants(store, workspace, write(tmp_path, name), actor="t", check=check_constraints)
+        assert f"pictures.jsonl:1: slots.picture: '{name}' is not a file" in found.value.message
+
+
 def test_a_file_that_is_not_a_picture_is_refused_by_line(workspace, store, tmp_path) -> None:
     (tmp_path / "notes.png").write_text("not a picture")
     with pytest.raises(ImportFileError) as found:

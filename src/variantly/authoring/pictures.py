@@ -162,6 +162,8 @@ def read_pictures(workspace: Workspace, candidate: Candidate, folder: Path) -> t
         return candidate, []
     file = (folder / value).resolve()
     try:
+        if file.exists() and not file.is_file():  # a device or a pipe (/dev/zero) would be read for ever
+            return candidate, [f"slots.{name}: '{value}' is not a file"]
         data = file.read_bytes()
     except OSError as exc:
         return candidate, [f"slots.{name}: cannot read the picture '{value}': {exc.strerror}"]
