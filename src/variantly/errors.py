@@ -27,6 +27,7 @@ Class map::
     │   └── ReasonRequired               422  a rejection without a reason
     ├── GenerationError                       prompts and the LLM
     │   ├── PromptTooLarge               400  a prompt over its token budget after every cut
+    │   ├── PromptBroken                 400  a prompt template that fails as it renders, named at its line
     │   ├── LLMNotConfigured             503  no API key or endpoint (exit 2)
     │   ├── LLMEndpointMisconfigured     503  401/403/404 from the endpoint (exit 2)
     │   ├── LLMUnreachable               503  connections refused again and again (exit 2)
@@ -234,6 +235,12 @@ class PromptTooLarge(GenerationError):
     """A prompt is over its token budget after every cut: shorten the brief or facts, or raise the budget."""
 
     code = "prompt_too_large"
+
+
+class PromptBroken(GenerationError):
+    """A prompt template fails as it renders (an undefined name, a missing include): fix the line named."""
+
+    code = "prompt_broken"
 
 
 class LLMNotConfigured(GenerationError, ConfigurationError):

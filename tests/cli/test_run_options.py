@@ -56,3 +56,24 @@ def test_no_budget_and_an_endless_one_both_mean_no_limit() -> None:
     for limit in (None, math.inf):
         budget = Budget(limit)
         assert budget.reserve(1e9) == 1e9
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ("{{ audience_notes }}", "'audience_notes' is undefined"),
+        ('{% include "notes.jinja" %}', "'notes.jinja' not found"),
+        ("{{ 1 / 0 }}", "ZeroDivisionError: division by zero"),
+    ],
+)
+def test_a_prompt_that_fails_as_it_renders_is_named_at_its_line(
+    workspace_dir: Path, tmp_path: Path, line: str, said: str
+) -> None:
+    """Lint only parses prompts; filling one in happens at plan time, and was a traceback there."""
+    prompt = workspace_dir / "prompts" / "_job.jinja"
+    prompt.write_text(prompt.read_text(encoding="utf-8").rstrip("\n") + "\n" + line + "\n", encoding="utf-8")
+    at = len(prompt.read_text(encoding="utf-8").splitlines())
+    where = ["--workspace", str(workspace_dir), "--database-url", f"sqlite:///{tmp_path / 'cli.db'}"]
+    result = CliRunner().invoke(app, ["plan", *where], env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+    assert result.exit_code == 1, result.output
+    assert f"error: {prompt}:{at}: {said}" in " ".join(result.output.split()), result.output

@@ -17,11 +17,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, Field, create_model
 
-from variantly.errors import ConfigurationError, PromptTooLarge
+from variantly.errors import ConfigurationError, PromptBroken, PromptTooLarge, VariantlyError
 from variantly.workspace import Workspace
 from variantly.workspace.cohorts import ANY, Cohort
 from variantly.workspace.models import Module, Slot, localized
@@ -90,7 +90,30 @@ class PromptSet:
         self.hash = digest.hexdigest()[:16]
 
     def render(self, name: str, **context: Any) -> str:
-        return self.env.get_template(name).render(**context).strip()
+        """The prompt ``name`` filled in. A template that fails as it renders (an undefined name, a missing include,
+        a division by zero) passes lint, which only parses prompts, and was a traceback from ``plan`` and
+        ``generate``: it is a ``PromptBroken`` naming the file and line, before anything is paid for."""
+        try:
+            return self.env.get_template(name).render(**context).strip()
+        except VariantlyError:
+            raise
+        except Exception as exc:  # a template can raise what Python can (TypeError, OverflowError, ...)
+            where = _template_line(exc, self.folder) or f"{self.folder / name}"
+            reason = exc.message if isinstance(exc, TemplateError) and exc.message else f"{type(exc).__name__}: {exc}"
+            raise PromptBroken(f"{where}: {reason}") from None
+
+
+def _template_line(exc: BaseException, folder: Path) -> str | None:
+    """``prompts/<file>:<line>`` of the innermost template frame: Jinja rewrites a traceback so that a template's
+    frames carry its file name and line."""
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        file = Path(tb.tb_frame.f_code.co_filename)
+        if file.suffix == ".jinja":
+            found = f"{folder / file.name}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return found
 
 
 @dataclass
