@@ -101,7 +101,7 @@ def test_run_without_llm_configured_is_a_clear_error(app, tokens) -> None:
 
 def test_a_cohort_key_no_planned_cohort_has_is_named_before_a_run_starts(app, tokens) -> None:
     body = {"modules": ["cta"], "locales": ["en"], "cohorts": ["segment=startup;behaviour=*;locale=en", "startup"]}
-    with TestClient(app) as client:  # the run's thread planned nothing (and would now fail on it, unseen)
+    with TestClient(app) as client:  # a run planned nothing for it; the plan now refuses it, so the API does first
         response = client.post("/v1/runs", json=body, headers=auth(tokens["admin"]))
     assert response.status_code == 422, response.text
     said = response.json()["error"]["message"]

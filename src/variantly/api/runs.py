@@ -65,7 +65,7 @@ def start_run(svc: RenderService, body: RunRequest, actor: str) -> str:
     from variantly.generation.run import RunOptions
 
     if (cohort := unknown_cohort(svc.workspace, body.modules, body.locales, body.cohorts)) is not None:
-        raise InvalidRequest(f"body.cohorts.{cohort[0]}", cohort[1])  # the run's thread would fail on it, unseen
+        raise InvalidRequest(f"body.cohorts.{cohort[0]}", cohort[1])  # as a module or locale is: before a run starts
 
     # the served workspace; a missing or bad LLM setting fails now (503: the server's setting, documented)
     runner = wiring.runner(svc.required_store(), svc.workspace, svc.settings)
