@@ -86,6 +86,24 @@ def test_a_template_that_transforms_a_merge_field_is_answered_per_request(worksp
         assert answer.body == written_whole(workspace, release, viewer, signed, "web", {"layout": "landing"})
 
 
+@pytest.mark.parametrize("file", ["modules/hero.jinja", "modules/layouts/landing.jinja"])
+def test_a_template_that_fails_for_some_people_serves_them_the_defaults(workspace_dir, caplog, file: str) -> None:
+    """Lint renders with the merge fields' defaults ("there": 100 // 2); a Bob's three letters divide by zero. His
+    render was a 500, and the whole page with it."""
+    path = workspace_dir / file
+    broken = "{{ 100 // (person.first_name | length - 3) }}"
+    anchor, after = ("<h1>{{ slots.headline }}</h1>", "</h1>") if "hero" in file else ("<main>", "<main>")
+    path.write_text(path.read_text().replace(anchor, anchor + broken, 1))
+    workspace = load_workspace(workspace_dir)  # lints clean
+    release = release_with(workspace)
+    for name, shown in (("Annika", 33), ("Bob", 50), ("Bo", -100), ("Bob", 50)):
+        viewer = viewer_for_profile(workspace, profile(first_name=name))
+        answer = render_answer(workspace, release, viewer, signed, channel="web", layout="landing")
+        assert f"{after}{shown}" in orjson.loads(answer.body)["html"], name
+    warned = [r for r in caplog.records if "fails for some profiles' merge fields" in r.getMessage()]
+    assert len(warned) == 1 and file in warned[0].getMessage()  # once a process, naming the file
+
+
 def test_a_batch_line_puts_its_own_fields_first(workspace) -> None:
     release = release_with(workspace, HERO_EN_RETAIL)
     viewer = viewer_for_profile(workspace, profile("p-1", company_size=5000, industry="retail", locale="en"))

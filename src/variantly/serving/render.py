@@ -9,7 +9,8 @@ request only fills in its person's merge fields.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from variantly.serving.holdout import arm_for
 from variantly.serving.profiles import Profile
 from variantly.serving.release import Release, ServedVariant
 from variantly.workspace.blocks import (
+    default_person,
     layout_text,
     module_context,
     render_layout_parts,
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from variantly.serving.activity import Activity
     from variantly.serving.shared_activity import SharedActivity
 
+log = logging.getLogger("variantly.serving")
 # Named in every answer, even when a channel has no such part (null), so web and email answers keep their shape.
 ANSWER_PARTS = ("html", "text")
 
@@ -205,7 +208,39 @@ def _choice_outputs(workspace: Workspace, choice: _Choice, channel: Channel, vie
     if choice.pieces is not None:
         return _outputs(channel, choice.pieces, values)
     person = dict(zip(workspace.settings.merge_fields, values, strict=True))
-    return _module_parts(workspace, choice.module_file, channel, choice.decision, choice.variant, locale, person)
+
+    def parts(who: dict[str, str]) -> tuple[str, ...]:
+        return _module_parts(workspace, choice.module_file, channel, choice.decision, choice.variant, locale, who)
+
+    return _for_person(workspace, locale, choice.module_file.path, parts, person)
+
+
+def _for_person(
+    workspace: Workspace,
+    locale: str,
+    path: str,
+    render: Callable[[dict[str, str]], tuple[str, ...]],
+    person: dict[str, str],
+) -> tuple[str, ...]:
+    """A template that does more with a merge field than print it, rendered for this person (Jinja, per request).
+    Should it fail on their values (``100 // (first_name | length - 3)`` for a Bob), the page is rendered with the
+    merge fields' defaults, which lint rendered, rather than answered with a 500; the file is logged once a
+    process."""
+    try:
+        return render(person)
+    except Exception as exc:
+        if (path, type(exc)) not in _FAILED_FOR_SOMEONE:
+            _FAILED_FOR_SOMEONE.add((path, type(exc)))
+            log.warning(
+                "%s fails for some profiles' merge fields (%s: %s): served with the defaults",
+                path,
+                type(exc).__name__,
+                exc,
+            )
+        return render(default_person(workspace, locale))
+
+
+_FAILED_FOR_SOMEONE: set[tuple[str, type]] = set()  # (file, error) already logged by this process
 
 
 def _named(channel: Channel, outputs: Sequence[str]) -> dict[str, str]:
@@ -276,13 +311,18 @@ def fill_page(workspace: Workspace, decided: Decided, viewer: Viewer) -> Rendere
         outputs = _outputs(channel, pieces, values)
     else:  # a module or the layout does more with a merge field than print it: Jinja, per request
         modules = [(c.module_file.module.id, _choice_outputs(workspace, c, channel, viewer)) for c in choices]
-        if decided.layout_file is None:
+        layout_file = decided.layout_file
+        if layout_file is None:
             outputs = tuple(
                 _separator(part).join(out[index] for _, out in modules if out[index])
                 for index, part in enumerate(channel.parts)
             )
         else:
-            outputs = render_layout_parts(workspace, decided.layout_file, channel, locale, person, modules)
+
+            def layout(who: dict[str, str]) -> tuple[str, ...]:
+                return render_layout_parts(workspace, layout_file, channel, locale, who, modules)
+
+            outputs = _for_person(workspace, locale, layout_file.path, layout, person)
     subject = None
     if decided.layout_file is not None and channel.subject:
         subject = layout_text(workspace, decided.layout_file.layout.subject, locale, person)
