@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
 
-from variantly.errors import NotText, Problem, WorkspaceError
+from variantly.errors import Problem, WorkspaceError
 from variantly.workspace.channels import ChannelName
 from variantly.workspace.measures import (
     MEASURE_NAMES,
@@ -38,7 +38,6 @@ from variantly.workspace.measures import (
     UrgencyWords,
 )
 from variantly.workspace.models import KINDS, Ident, Kind
-from variantly.workspace.reading import read_text
 from variantly.workspace.yamlpos import load_model
 
 BRAND_FILE = Path("guardrails") / "brand.yml"
@@ -211,9 +210,5 @@ def _load_guidelines(root: str | Path) -> tuple[BrandGuidelines, str]:
     path = Path(root) / BRAND_FILE
     if not path.exists():
         return BrandGuidelines(), "none"
-    try:
-        text = read_text(path)
-    except NotText as exc:
-        raise WorkspaceError([exc.problem]) from None
-    brand, _ = load_model(str(path), text, BrandGuidelines)
+    brand, _, text = load_model(path, BrandGuidelines)
     return brand, hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -12,9 +12,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from variantly.errors import NotText, Problem, WorkspaceError
+from variantly.errors import Problem, WorkspaceError
 from variantly.workspace.models import KINDS, Kind, Localized
-from variantly.workspace.reading import read_text
 from variantly.workspace.yamlpos import load_model
 
 POLICY_FILE = Path("guardrails") / "policy.yml"
@@ -68,11 +67,7 @@ def load_policy(root: str | Path) -> tuple[Policy, str]:
     path = root / POLICY_FILE
     if not path.exists():
         return Policy(), "none"
-    try:
-        text = read_text(path)
-    except NotText as exc:
-        raise WorkspaceError([exc.problem]) from None
-    policy, doc = load_model(str(path), text, Policy)
+    policy, doc, text = load_model(path, Policy)
     digest = hashlib.sha256(text.encode())
     problems = []
     for i, custom in enumerate(policy.custom_validators):

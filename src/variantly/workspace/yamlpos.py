@@ -7,12 +7,14 @@ build plain Python data from it, and keep a map from each path to its position.
 
 from __future__ import annotations
 
+import pathlib
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from variantly.errors import Problem, WorkspaceError
+from variantly.errors import NotText, Problem, WorkspaceError
+from variantly.workspace.reading import read_text
 
 Path = tuple[Any, ...]
 Model = TypeVar("Model", bound=BaseModel)
@@ -92,14 +94,19 @@ def validation_problems(path: str, doc: PositionedYAML, exc: ValidationError) ->
     return problems
 
 
-def load_model(path: str, text: str, model: type[Model]) -> tuple[Model, PositionedYAML]:
-    """A YAML file's ``text`` as ``model`` and its positions; bad syntax or a bad field is a ``WorkspaceError``
-    naming ``path``, line and column (the policy and the brand guidelines are read this way)."""
+def load_model(file: pathlib.Path, model: type[Model]) -> tuple[Model, PositionedYAML, str]:
+    """A YAML file as ``model``, its positions and its text (which callers hash); text that is not UTF-8, bad
+    syntax or a bad field is a ``WorkspaceError`` naming the file, line and column (the policy and the brand
+    guidelines are read this way)."""
+    path = str(file)
     try:
+        text = read_text(file)
         doc = load_positioned(text)
+    except NotText as exc:
+        raise WorkspaceError([exc.problem]) from None
     except yaml.YAMLError as exc:
         raise WorkspaceError([yaml_syntax_problem(path, exc)]) from exc
     try:
-        return model.model_validate(doc.data or {}), doc
+        return model.model_validate(doc.data or {}), doc, text
     except ValidationError as exc:
         raise WorkspaceError(validation_problems(path, doc, exc)) from exc
