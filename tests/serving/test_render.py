@@ -187,6 +187,67 @@ def test_open_ticket_suppresses_sales_cta(workspace) -> None:
     assert "Book" not in rendered.html and "Plan a rollout" not in rendered.html
 
 
+@pytest.mark.parametrize("tickets", ["1", " 2 ", "1.0", "3e0"])
+def test_an_open_ticket_count_sent_as_text_still_suppresses_the_sales_cta(workspace, tickets: str) -> None:
+    """CDPs and CSV exports send numbers as strings: "1" open critical ticket is still an open ticket."""
+    carla = load_profile("carla_healthcare_open_ticket_en")
+    carla.traits["support"] = {"open_critical_tickets": tickets}
+    rendered = render_module(workspace, EMPTY_RELEASE, "cta", "web", viewer_for_profile(workspace, carla))
+    assert rendered.decision.rule == "open_ticket_no_sales"
+    assert "See your support ticket" in rendered.html and "Book" not in rendered.html
+
+
+@pytest.mark.parametrize(
+    ("traits", "segment", "behaviour"),
+    [
+        ({"company_size": "2400"}, "enterprise", "*"),
+        ({"company_size": " 150 "}, "mid_market", "*"),
+        ({"company_size": "1e3"}, "enterprise", "*"),
+        ({"company_size": "1" * 5000}, "enterprise", "*"),  # more digits than int() reads: a float, infinity
+        ({"company_size": "-5"}, "startup", "*"),
+        ({"company_size": "lots"}, "*", "*"),
+        ({"company_size": "nan"}, "*", "*"),  # not decimal notation: text, which no number rule matches
+        ({"company_size": "1_000"}, "*", "*"),
+        ({"company_size": True}, "*", "*"),  # a flag is not a number, sent as JSON or as text
+        ({"company_size": "true"}, "*", "*"),
+        ({"is_customer": "true"}, "*", "dormant_customer"),
+        ({"is_customer": "TRUE"}, "*", "dormant_customer"),
+        ({"is_customer": "false"}, "*", "*"),
+        ({"is_customer": "yes"}, "*", "*"),
+    ],
+)
+def test_traits_sent_as_text_are_compared_as_the_number_or_flag_they_spell(workspace, traits, segment, behaviour):
+    resolution = resolve(Profile(id="t", traits=traits), workspace.audiences, "en")
+    assert (resolution.values["segment"], resolution.values["behaviour"]) == (segment, behaviour)
+
+
+@pytest.mark.parametrize(
+    ("rule", "value", "matched"),
+    [
+        ({"trait": "tier", "in": [1, 2]}, "2", True),
+        ({"trait": "tier", "in": [1, 2]}, "3", False),
+        ({"trait": "tier", "in": ["1", "2"]}, 2, False),  # text in the rule is compared as text
+        ({"trait": "tier", "equals": 2}, " 2.0 ", True),
+        ({"trait": "tier", "equals": "2"}, "2.0", False),
+        ({"trait": "vip", "equals": False}, "False", True),
+    ],
+)
+def test_a_rule_comparing_with_numbers_or_flags_reads_text_that_spells_one(rule, value, matched) -> None:
+    from variantly.workspace.rules import TraitRule
+
+    test = TraitRule.model_validate(rule).test
+    assert test(Profile(id="t", traits={rule["trait"]: value}), datetime.now(UTC), lambda *a: False) is matched
+
+
+@pytest.mark.parametrize(("seats", "matched"), [(3, True), ("3", True), (" 3.0 ", True), ("three", False), (4, False)])
+def test_an_event_property_sent_as_text_matches_the_number_a_rule_asks_for(seats, matched) -> None:
+    from variantly.workspace.rules import EventRule
+
+    test = EventRule.model_validate({"event": "purchase", "where": {"seats": 3, "plan": "team"}}).test
+    event = {"type": "purchase", "at": "now", "properties": {"seats": seats, "plan": "team"}}
+    assert test(Profile(id="t", events=[event]), datetime.now(UTC), lambda *a: False) is matched
+
+
 def test_no_personalisation_consent_gets_defaults(workspace) -> None:
     release = release_with(workspace, HERO_EN_RETAIL)
     frank = load_profile("frank_no_personalisation_consent_en")

@@ -9,6 +9,7 @@ which rule put a profile in its cohort.
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -35,6 +36,8 @@ class Profile(Protocol):
 
 _COMPARE = {"gte": operator.ge, "gt": operator.gt, "lte": operator.le, "lt": operator.lt}
 TRAIT_OPS = ("equals", "in", "gte", "gt", "lte", "lt", "prefix", "exists", "contains")
+_NUMBER_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_FLAG_TEXT = {"true": True, "false": False}
 
 # (dimension, id) -> does the named audience match this profile?
 AudienceLookup = Callable[[str, str, Profile], bool]
@@ -85,9 +88,19 @@ class TraitRule(_Rule):
         if op == "exists":
             return lambda profile, now, lookup: (profile.trait(trait) is not None) == expected
         if op == "equals":
-            return lambda profile, now, lookup: (value := profile.trait(trait)) is not None and value == expected
+            if isinstance(expected, str):
+                return lambda profile, now, lookup: profile.trait(trait) == expected
+            return lambda profile, now, lookup: (
+                (value := profile.trait(trait)) is not None
+                and (value == expected or (type(value) is str and text_as_value(value) == expected))
+            )
         if op == "in":
-            return lambda profile, now, lookup: (value := profile.trait(trait)) is not None and value in expected
+            if all(isinstance(item, str) for item in expected):
+                return lambda profile, now, lookup: (value := profile.trait(trait)) is not None and value in expected
+            return lambda profile, now, lookup: (
+                (value := profile.trait(trait)) is not None
+                and (value in expected or (type(value) is str and text_as_value(value) in expected))
+            )
         if op == "prefix":
             start = expected.lower()
             return lambda profile, now, lookup: (
@@ -101,6 +114,8 @@ class TraitRule(_Rule):
 
         def numeric(profile: Profile, now: datetime, lookup: AudienceLookup) -> bool:
             value = profile.trait(trait)
+            if type(value) is str:
+                value = text_as_value(value)
             return isinstance(value, int | float) and not isinstance(value, bool) and compare(value, expected)
 
         return numeric
@@ -126,6 +141,8 @@ class EventRule(_Rule):
     def test(self) -> Test:
         event, where, least = self.event, tuple(self.where.items()), self.min_count
         window = timedelta(days=self.within_days) if self.within_days else None
+        if any(not isinstance(expected, str) for _, expected in where):  # a number or a flag: text may spell it
+            where = tuple((key, _EqualsReadingText(expected)) for key, expected in where)
 
         def happened(profile: Profile, now: datetime, lookup: AudienceLookup) -> bool:
             since = now - window if window is not None else None
@@ -283,6 +300,39 @@ def references(rule: Any) -> list[tuple[str, str]]:
     if isinstance(rule, NotRule):
         return references(rule.not_)
     return []
+
+
+class _EqualsReadingText:
+    """An event property's expected number or flag (``where: {seats: 3}``), equal to the value or to text spelling it
+    ("3"), as trait rules read them (``text_as_value``)."""
+
+    __slots__ = ("expected",)
+
+    def __init__(self, expected: Any) -> None:
+        self.expected = expected
+
+    def __eq__(self, value: object) -> bool:
+        return value == self.expected or (type(value) is str and text_as_value(value) == self.expected)
+
+    def __ne__(self, value: object) -> bool:
+        return not self == value
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def text_as_value(value: str) -> Any:
+    """A trait sent as text, read as the number or the flag it spells ("2", " 2400 ", "1e3", "true"); other text
+    as it is. Rules that compare with a number or a flag read a trait this way: CDPs and CSV exports send both
+    as strings, and read literally, "2" open critical tickets was not >= 1, so a customer with an open ticket got
+    the sales call to action that suppression exists to hold back. Only plain decimal notation counts as a number
+    ("nan", "inf" and "1_000" stay text)."""
+    text = value.strip()
+    if _NUMBER_TEXT.fullmatch(text):
+        try:
+            return int(text)
+        except ValueError:  # a fraction, an exponent, or more digits than int() reads: a float (inf past its range)
+            return float(text)
+    return _FLAG_TEXT.get(text.lower(), value)
 
 
 def _aware(moment: datetime) -> datetime:
