@@ -7,17 +7,20 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
 from fastapi.testclient import TestClient
 from statsmodels.stats.multitest import multipletests
+from typer.testing import CliRunner
 
 from conftest import consenting_profile, make_app, shown
 from variantly.auth import create_account
 from variantly.authoring.constraints import check_constraints
 from variantly.authoring.importing import import_variants
+from variantly.cli import app as cli
 from variantly.reporting.lift import Exposure, report_of
 from variantly.reporting.metrics import CONVERSION, REVENUE, Outcome, guardrail
 from variantly.workspace.models import FixedHorizon, ReportingSettings
@@ -186,3 +189,60 @@ def test_simulated_experiment_finds_the_true_lifts_in_conversions_and_money(
     low, high = money_rows[("variant", better)]["absolute_ci"]
     assert low <= (0.08 - 0.04) * mean_order <= high
     assert revenue["currency"] == "SEK" and revenue["unit"] == "money"
+
+
+def test_money_in_a_currency_the_report_is_not_in_is_left_out_and_said(workspace_dir: Path, tmp_path: Path) -> None:
+    """Orders sent in SEK, then the workspace's reporting currency changed to EUR: kronor are not added up as euros.
+    Each of those conversions still counts as a conversion, and the report says what money it left out."""
+    from variantly.reporting.lift import lift_report
+
+    app = make_app(workspace_dir, f"sqlite:///{tmp_path / 'money.db'}")
+    svc = app.state.service
+    orders = {"Authorization": f"Bearer {create_account(svc.store, 'orders', 'renderer')}"}
+    with TestClient(app) as client:
+        profiles = [consenting_profile(f"buyer-{i}") for i in range(80)]
+        with client.stream("POST", "/v1/render/batch", json={"module": "cta", "profiles": profiles}) as response:
+            results = [json.loads(line) for line in response.iter_lines() if line]
+        seen = [shown(r["decisions"], r["profile_id"])[0] for r in results]
+        paid = [s | {"type": "conversion", "value": "100", "currency": "SEK"} for s in seen[::2]]
+        assert client.post("/v1/events", json={"events": seen}).status_code == 200
+        assert client.post("/v1/events", json={"events": paid}, headers=orders).status_code == 200
+        settings = workspace_dir / "variantly.yml"
+        settings.write_text(settings.read_text().replace("currency: SEK", "currency: EUR"))
+        svc.refresh_workspace()
+        analyst = {"Authorization": f"Bearer {create_account(svc.store, 'analyst', 'reviewer')}"}
+        answered = client.get("/v1/reports/lift", params={"metric": "revenue"}, headers=analyst).json()
+        create_account(svc.store, "lena", "reviewer", password="pw-for-lena", token=False)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/ui/login").text).group(1)
+        client.post("/ui/login", data={"csrf": csrf, "name": "lena", "password": "pw-for-lena"})
+        page = client.get("/ui/lift", params={"metric": "revenue"}).text
+    printed = CliRunner().invoke(
+        cli,
+        [
+            "report",
+            "lift",
+            "--metric",
+            "revenue",
+            "-w",
+            str(workspace_dir),
+            "--database-url",
+            f"sqlite:///{tmp_path / 'money.db'}",
+        ],
+        env={"COLUMNS": "300"},
+    )
+    assert answered["currency"] == "EUR" and answered["money_elsewhere"] == {"SEK": 40}
+    assert printed.exit_code == 0 and "(40 in SEK)" in printed.output
+    assert 'id="money-elsewhere"' in page and "(40 in SEK)" in page
+
+    def report(metric: str, currency: str):
+        return lift_report(svc.store, ReportingSettings(currency=currency), 10, metric=metric)
+
+    in_kronor, in_euros = report("revenue", "SEK"), report("revenue", "EUR")
+    assert in_kronor.rows[0].treatment_mean > 0 and in_kronor.money_elsewhere == {}
+    assert in_kronor.money_left_out is None
+    assert [(r.treatment_mean, r.control_mean) for r in in_euros.rows] == [(0.0, 0.0)] * len(in_euros.rows)
+    assert in_euros.money_elsewhere == {"SEK": 40}
+    assert "(40 in SEK)" in (in_euros.money_left_out or "") and "into EUR" in (in_euros.money_left_out or "")
+    conversions = report("conversion", "EUR")
+    assert conversions.rows[0].treatment_mean == report("conversion", "SEK").rows[0].treatment_mean > 0
+    assert conversions.money_elsewhere == {}  # a rate has no money to leave out

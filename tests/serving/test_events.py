@@ -118,7 +118,7 @@ def test_a_replayed_decision_counts_once_whatever_idempotency_keys_it_brings(ser
     assert again["accepted"] == 0
     svc.activity.read_statistics(svc.store)
     assert svc.activity.stats(decision["variant_id"]) == (1, 1)  # one person exposed, one converted
-    outcomes = read_outcomes(svc.store, ["unsubscribe"], module="cta")
+    outcomes = read_outcomes(svc.store, ["unsubscribe"], currency="SEK", module="cta")
     assert [(e.profile_id, o.converted) for e, o in outcomes] == [(svc.pseudonyms.stored("replayer"), True)]  # one
 
 

@@ -108,6 +108,9 @@ class LiftReportOut(BaseModel):
     compared: int = Field(description="cohort and variant rows adjusted together for many comparisons")
     horizon: str | None
     capped_at: dict[str, float] = Field(description="revenue capped per module (winsorised), in the currency")
+    money_elsewhere: dict[str, int] = Field(
+        description="conversions whose money is in another currency than the report's, by currency: not added up"
+    )
 
 
 @router.get("/v1/reports/lift", response_model=LiftReportOut, tags=["reports"], responses=ERRORS)

@@ -88,3 +88,5 @@ def lift(
             f"(sample-ratio p = {ratio.p_value:.2g}): {flag}",
             markup=False,
         )
+    if report.money_left_out:
+        console.print(report.money_left_out, style="yellow", markup=False)

@@ -20,7 +20,10 @@ Reading it honestly:
 - **money**: revenue per visitor is a mean with its zeros, heavy-tailed; its interval is the
   Welch normal interval on the raw values (a difference of means is asymptotically normal for
   any distribution with a finite variance: ``bench/lift_simulation.py`` measures the coverage on
-  log-normal order values), or on values capped at a stated percentile when the workspace asks.
+  log-normal order values), or on values capped at a stated percentile when the workspace asks;
+  only money in the workspace's reporting currency is added up: a conversion sent in another
+  (before ``reporting.currency`` changed) still counts as a conversion, and the report says how
+  many carried money it left out, by currency (``money_elsewhere``).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from variantly.reporting.metrics import Metric, Outcome, metrics_for
 from variantly.reporting.stats import (
@@ -100,6 +103,20 @@ class LiftReport:
     compared: int  # cohort and variant rows adjusted together
     horizon: str | None = None  # the fixed horizon, and how far the data is from it
     capped_at: dict[str, float] = field(default_factory=dict)  # revenue capped per module (winsorised)
+    # Conversions whose money is in another currency than the report's, by currency: not in the money metrics
+    money_elsewhere: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def money_left_out(self) -> str | None:
+        """What the money metrics could not add up, said the same way by the CLI and the lift page."""
+        if not self.money_elsewhere:
+            return None
+        counts = ", ".join(f"{count:,} in {code}" for code, count in sorted(self.money_elsewhere.items()))
+        into = f"into {self.currency}" if self.currency else "while reporting.currency is not set"
+        return (
+            f"Conversions with money in another currency ({counts}) count as conversions, but their money is left "
+            f"out of this report: it cannot be added up {into} (sent before reporting.currency changed?)"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -111,9 +128,15 @@ class LiftReport:
 
 
 def read_outcomes(
-    store: Store, guardrail_events: list[str], *, module: str | None = None, until: datetime | None = None
+    store: Store,
+    guardrail_events: list[str],
+    *,
+    currency: str | None,
+    module: str | None = None,
+    until: datetime | None = None,
 ) -> list[tuple[Exposure, Outcome]]:
-    """Every exposure (in a treatment or control arm) and what the profile did after it (up to ``until``)."""
+    """Every exposure (in a treatment or control arm) and what the profile did after it (up to ``until``); a
+    conversion's money counts only in ``currency``, the report's (none without one)."""
     query = select(
         EventRow.type,
         EventRow.profile_id,
@@ -123,13 +146,14 @@ def read_outcomes(
         EventRow.cohort_key,
         EventRow.at,
         EventRow.value,
+        EventRow.currency,
     ).where(EventRow.type.in_(("impression", "conversion", *guardrail_events)))
     if until is not None:
         query = query.where(EventRow.at <= until)
     exposures: dict[tuple[str, str], Exposure] = {}
     later: dict[str, list[tuple[str, str, datetime, float]]] = defaultdict(list)  # profile -> (type, module, at, value)
     with store.sessions() as session:
-        for kind, profile_id, module_id, variant_id, arm, cohort, at, value in session.execute(
+        for kind, profile_id, module_id, variant_id, arm, cohort, at, value, paid_in in session.execute(
             query.order_by(EventRow.at)
         ):
             if kind == "impression":
@@ -138,7 +162,8 @@ def read_outcomes(
                         (module_id, profile_id), Exposure(module_id, profile_id, at, arm, cohort or "*", variant_id)
                     )
             else:
-                later[profile_id].append((kind, module_id, at, float(value) if value is not None else 0.0))
+                worth = float(value) if value is not None and paid_in == currency else 0.0
+                later[profile_id].append((kind, module_id, at, worth))
     found = []
     for exposure in exposures.values():
         outcome = Outcome()
@@ -152,6 +177,15 @@ def read_outcomes(
                 outcome.events.add(kind)
         found.append((exposure, outcome))
     return found
+
+
+def money_elsewhere(store: Store, currency: str | None) -> dict[str, int]:
+    """How many conversions carry money in another currency than ``currency``, by currency: sent before the
+    workspace's reporting currency changed, they cannot be added to it."""
+    paid = (EventRow.type == "conversion") & EventRow.value.is_not(None) & EventRow.currency.is_not(None)
+    query = select(EventRow.currency, func.count()).where(paid).group_by(EventRow.currency)
+    with store.sessions() as session:
+        return {code: count for code, count in session.execute(query) if code is not None and code != currency}
 
 
 def workspace_lift(
@@ -178,8 +212,11 @@ def lift_report(
 
         raise NotFound(f"unknown metric '{metric}' (metrics: {', '.join(metrics)})")
     chosen = metrics[metric]
-    outcomes = read_outcomes(store, settings.guardrail_events, module=module)
-    return report_of(outcomes, chosen, settings, holdout_percent, today=today or datetime.now(UTC).date())
+    outcomes = read_outcomes(store, settings.guardrail_events, currency=settings.currency, module=module)
+    report = report_of(outcomes, chosen, settings, holdout_percent, today=today or datetime.now(UTC).date())
+    if chosen.unit == "money":
+        report.money_elsewhere = money_elsewhere(store, settings.currency)
+    return report
 
 
 def report_of(

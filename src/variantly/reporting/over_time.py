@@ -39,7 +39,7 @@ def lift_over_time(
     """The module row at the end of each day from its first exposure (the last ``days``): what a daily reader saw."""
     metrics = metrics_for(settings.guardrail_events)
     chosen = metrics.get(metric, CONVERSION)
-    everything = read_outcomes(store, settings.guardrail_events, module=module)
+    everything = read_outcomes(store, settings.guardrail_events, currency=settings.currency, module=module)
     if not everything:
         return []
     first = min(e.at for e, _ in everything).date()
@@ -49,7 +49,7 @@ def lift_over_time(
     day = start
     while day <= last:
         end = datetime.combine(day, time.max, tzinfo=UTC)
-        seen = read_outcomes(store, settings.guardrail_events, module=module, until=end)
+        seen = read_outcomes(store, settings.guardrail_events, currency=settings.currency, module=module, until=end)
         treatment = [v for e, o in seen if e.arm == "treatment" and (v := chosen.value(o)) is not None]
         control = [v for e, o in seen if e.arm == "control" and (v := chosen.value(o)) is not None]
         if len(treatment) > 1 and len(control) > 1:
