@@ -28,6 +28,9 @@ respx.mocks.DEFAULT_MOCKER = respx.mocks.HTTPXMocker.name
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_ENV = "VARIANTLY_TEST_POSTGRES_URL"
 REDIS_ENV = "VARIANTLY_TEST_REDIS_URL"
+# The example cta module's generation jobs in one locale: 4 segments x 5 behaviours, less the 8 cohorts (an open
+# ticket, a recent purchase) that a suppression rule holds for as a whole, whose variants would never be served
+CTA_JOBS_PER_LOCALE = 12
 WORKSPACE_PARTS = ("modules", "prompts", "guardrails", "examples", "audiences.yml", "variantly.yml")
 
 

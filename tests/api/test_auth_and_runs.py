@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import LiveServer, make_app
+from conftest import CTA_JOBS_PER_LOCALE, LiveServer, make_app
 from fake_openai import create_app as fake_llm
 from variantly.auth import by_password, create_account
 
@@ -88,7 +88,10 @@ def test_admin_starts_a_run_and_follows_its_progress(app, tokens) -> None:
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
     assert run["status"] == "done", json.dumps(run)
-    assert run["progress"]["jobs_done"] == 20 and run["progress"]["candidates_passed"] == 40
+    assert (
+        run["progress"]["jobs_done"] == CTA_JOBS_PER_LOCALE
+        and run["progress"]["candidates_passed"] == 2 * CTA_JOBS_PER_LOCALE
+    )
     assert run["actor"] == "admin-1"
 
 

@@ -13,11 +13,12 @@ import pytest
 import respx
 from test_generation import BASE, GOOD, PUSHY, URL, calls, completion, run, variants, wire_runner
 
+from conftest import CTA_JOBS_PER_LOCALE
 from variantly.generation.run import Runner, RunOptions
 from variantly.store.schema import BatchRow, GenerationJobRow
 
 BATCH_ID = "batch_abc123"
-ENGLISH_CTA = 20  # cta jobs for the English locale
+ENGLISH_CTA = CTA_JOBS_PER_LOCALE  # cta jobs for the English locale
 
 
 @pytest.fixture
@@ -135,9 +136,11 @@ def test_submit_sends_one_request_per_job_and_remembers_the_batch(runner: Runner
 @respx.mock
 def test_a_batch_still_running_is_left_for_a_later_collect(runner: Runner, status: str) -> None:
     submit(runner)
-    respx.get(f"{BASE}/batches/{BATCH_ID}").mock(return_value=httpx.Response(200, json=batch_body(status, total=20)))
+    respx.get(f"{BASE}/batches/{BATCH_ID}").mock(
+        return_value=httpx.Response(200, json=batch_body(status, total=ENGLISH_CTA))
+    )
     summary = run(runner, cohorts=None, locales=["en"], batch="collect")
-    assert summary.batches_waiting == 1 and f"{status}, 0/20 answered" in summary.batch_lines[0]
+    assert summary.batches_waiting == 1 and f"{status}, 0/{ENGLISH_CTA} answered" in summary.batch_lines[0]
     assert open_batches(runner)[0].status == status and job_status(runner) == {}
 
 
@@ -146,7 +149,7 @@ def test_a_completed_batch_is_checked_reasked_live_and_saved_at_the_batch_price(
     uploaded, _ = submit(runner)
     keys = [line["custom_id"] for line in uploaded]
     respx.get(f"{BASE}/batches/{BATCH_ID}").mock(
-        return_value=httpx.Response(200, json=batch_body("completed", output="file-out", total=20))
+        return_value=httpx.Response(200, json=batch_body("completed", output="file-out", total=ENGLISH_CTA))
     )
     # every answer has one pushy candidate: it is re-asked with a live call
     respx.get(f"{BASE}/files/file-out/content").mock(return_value=jsonl([answer_line(k, [GOOD, PUSHY]) for k in keys]))
@@ -177,7 +180,9 @@ def test_an_expired_or_cancelled_batch_keeps_what_was_answered_and_replans_the_r
     keys = [line["custom_id"] for line in uploaded]
     answered, unanswered = keys[:5], keys[5:]
     respx.get(f"{BASE}/batches/{BATCH_ID}").mock(
-        return_value=httpx.Response(200, json=batch_body(status, output="file-out", error="file-err", total=20))
+        return_value=httpx.Response(
+            200, json=batch_body(status, output="file-out", error="file-err", total=ENGLISH_CTA)
+        )
     )
     respx.get(f"{BASE}/files/file-out/content").mock(
         return_value=jsonl([answer_line(k, [GOOD, GOOD]) for k in answered])
@@ -188,17 +193,20 @@ def test_an_expired_or_cancelled_batch_keeps_what_was_answered_and_replans_the_r
     ]
     respx.get(f"{BASE}/files/file-err/content").mock(return_value=jsonl(expired))
     summary = run(runner, cohorts=None, locales=["en"], batch="collect")
-    assert summary.jobs_done == 5 and summary.jobs_unfinished == 15
-    assert f"{status}: 5 answered, 15 unanswered" in summary.batch_lines[0]
+    left = ENGLISH_CTA - 5
+    assert summary.jobs_done == 5 and summary.jobs_unfinished == left
+    assert f"{status}: 5 answered, {left} unanswered" in summary.batch_lines[0]
     assert "batch: batch_expired: not run" in summary.errors[0].error
     plan = runner.plan(RunOptions(modules=["cta"], locales=["en"], candidates=2))
-    assert len(plan.jobs) == 15 and plan.unfinished == 15  # the next run sends them again
+    assert len(plan.jobs) == left and plan.unfinished == left  # the next run sends them again
 
 
 @respx.mock
 def test_a_failed_batch_replans_every_job_with_the_reason(runner: Runner) -> None:
     submit(runner)
-    respx.get(f"{BASE}/batches/{BATCH_ID}").mock(return_value=httpx.Response(200, json=batch_body("failed", total=20)))
+    respx.get(f"{BASE}/batches/{BATCH_ID}").mock(
+        return_value=httpx.Response(200, json=batch_body("failed", total=ENGLISH_CTA))
+    )
     summary = run(runner, cohorts=None, locales=["en"], batch="collect")
     assert summary.jobs_unfinished == ENGLISH_CTA and summary.jobs_done == 0
     assert "the batch failed: invalid_json_line: line 3 is not JSON" in summary.errors[0].error
@@ -210,7 +218,7 @@ def test_a_failed_batch_replans_every_job_with_the_reason(runner: Runner) -> Non
 def test_a_batch_answer_for_an_edited_module_is_discarded(runner: Runner, workspace_dir: Path) -> None:
     uploaded, _ = submit(runner)
     respx.get(f"{BASE}/batches/{BATCH_ID}").mock(
-        return_value=httpx.Response(200, json=batch_body("completed", output="file-out", total=20))
+        return_value=httpx.Response(200, json=batch_body("completed", output="file-out", total=ENGLISH_CTA))
     )
     respx.get(f"{BASE}/files/file-out/content").mock(
         return_value=jsonl([answer_line(line["custom_id"], [GOOD, GOOD]) for line in uploaded])
@@ -218,5 +226,5 @@ def test_a_batch_answer_for_an_edited_module_is_discarded(runner: Runner, worksp
     module = runner.workspace.modules["cta"]
     module.content_hash = "edited-since"  # what reloading an edited module file gives
     summary = run(runner, cohorts=None, locales=["en"], batch="collect")
-    assert summary.jobs_done == 0 and "20 discarded" in summary.batch_lines[0]
+    assert summary.jobs_done == 0 and f"{ENGLISH_CTA} discarded" in summary.batch_lines[0]
     assert variants(runner) == []

@@ -12,7 +12,7 @@ import pytest
 import respx
 
 import variantly.generation  # noqa: F401  (offline environment)
-from conftest import REPO
+from conftest import CTA_JOBS_PER_LOCALE, REPO
 from variantly.generation.llm import LLMClient
 from variantly.generation.run import Runner, RunOptions
 from variantly.store.runs import get_run
@@ -247,10 +247,10 @@ def test_json_object_mode_describes_the_shape_in_the_prompt(runner: Runner) -> N
 def test_rerunning_the_same_plan_makes_zero_calls(runner: Runner) -> None:
     route = respx.post(URL).mock(return_value=completion([GOOD, GOOD]))
     first = run(runner, cohorts=None, locales=["en"])
-    assert first.jobs_done == 20 and route.call_count == 20
+    assert first.jobs_done == CTA_JOBS_PER_LOCALE and route.call_count == CTA_JOBS_PER_LOCALE
     second = run(runner, cohorts=None, locales=["en"])
-    assert (second.jobs_planned, second.jobs_skipped, second.llm_calls) == (0, 20, 0)
-    assert route.call_count == 20
+    assert (second.jobs_planned, second.jobs_skipped, second.llm_calls) == (0, 20, 0)  # done, or never served
+    assert route.call_count == CTA_JOBS_PER_LOCALE
 
 
 @respx.mock
@@ -258,7 +258,10 @@ def test_budget_cap_stops_cleanly_and_keeps_what_was_done(runner: Runner) -> Non
     respx.post(URL).mock(return_value=completion([GOOD, GOOD], usage=(1000, 200)))
     summary = run(runner, cohorts=None, concurrency=1, budget_usd=0.0012)
     assert summary.status == "stopped_budget" and "budget" in summary.message
-    assert 0 < summary.jobs_done < 40 and summary.jobs_not_started == 40 - summary.jobs_done
+    assert (
+        0 < summary.jobs_done < 2 * CTA_JOBS_PER_LOCALE
+        and summary.jobs_not_started == 2 * CTA_JOBS_PER_LOCALE - summary.jobs_done
+    )
     assert summary.cost_usd <= 0.0012
     assert get_run(runner.store, summary.run_id).status == "stopped_budget"
     assert len(variants(runner)) == 2 * summary.jobs_done
@@ -273,7 +276,7 @@ def test_no_profile_data_reaches_any_prompt(runner: Runner) -> None:
         p["traits"][k] for p in profiles for k in ("first_name",) if k in p["traits"]
     }
     sent = "\n".join(call.request.content.decode() for call in route.calls)
-    assert route.call_count >= 40  # 40 jobs, plus re-asks for the Swedish ones (GOOD is English)
+    assert route.call_count >= 2 * CTA_JOBS_PER_LOCALE  # every job, plus re-asks for the Swedish ones (GOOD is English)
     assert not [value for value in personal if value in sent]
 
 
@@ -299,4 +302,4 @@ def test_bad_key_stops_the_run_instead_of_failing_every_job(runner: Runner) -> N
     route = respx.post(URL).mock(return_value=error(401))
     summary = run(runner, cohorts=None, concurrency=1)
     assert summary.status == "failed" and "check OPENAI_API_KEY" in summary.message
-    assert route.call_count == 1 and summary.jobs_not_started == 39
+    assert route.call_count == 1 and summary.jobs_not_started == 2 * CTA_JOBS_PER_LOCALE - 1

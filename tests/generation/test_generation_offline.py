@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LiveServer
+from conftest import CTA_JOBS_PER_LOCALE, LiveServer
 from fake_openai import create_app
 
 SCRIPT = r"""
@@ -61,7 +61,7 @@ def test_a_run_contacts_only_the_llm_endpoint(workspace_dir: Path) -> None:
             cwd=workspace_dir,
         )
     assert out.returncode == 0, out.stderr + out.stdout
-    assert "20 job(s) done" in out.stdout
+    assert f"{CTA_JOBS_PER_LOCALE} job(s) done" in out.stdout
     line = next(line for line in out.stdout.splitlines() if line.startswith("ATTEMPTS"))
     attempts = eval(line.removeprefix("ATTEMPTS "))  # a list of reprs we printed ourselves
     port = llm.port
@@ -103,7 +103,7 @@ def test_killed_run_resumes_without_repeating_finished_jobs(workspace_dir: Path)
         proc.wait(timeout=30)
         with sqlite3.connect(db) as conn:
             done_at_kill = conn.execute("select count(*) from generation_jobs").fetchone()[0]
-        assert 8 <= done_at_kill < 40
+        assert 8 <= done_at_kill < 2 * CTA_JOBS_PER_LOCALE
         first_requests = len(fake.state.requests)
 
         resumed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
@@ -112,9 +112,9 @@ def test_killed_run_resumes_without_repeating_finished_jobs(workspace_dir: Path)
     with sqlite3.connect(db) as conn:
         total_done = conn.execute("select count(*) from generation_jobs").fetchone()[0]
         variants = conn.execute("select count(*) from variants").fetchone()[0]
-    assert total_done == 40
-    assert second_requests == 40 - done_at_kill  # finished jobs were not asked for again
-    assert variants == 40 * 3
+    assert total_done == 2 * CTA_JOBS_PER_LOCALE
+    assert second_requests == 2 * CTA_JOBS_PER_LOCALE - done_at_kill  # finished jobs were not asked for again
+    assert variants == 2 * CTA_JOBS_PER_LOCALE * 3
 
 
 def test_editing_a_module_makes_its_variants_stale_and_plans_them_again(workspace_dir: Path) -> None:
@@ -133,16 +133,16 @@ def test_editing_a_module_makes_its_variants_stale_and_plans_them_again(workspac
         return Runner(store, ws, LLMClient(ws.settings.generation, api_key="x", base_url=f"{llm.url}/v1"))
 
     with LiveServer(create_app()) as llm:
-        assert asyncio.run(runner().run(options, actor="t")).jobs_done == 20
-        assert runner().plan(options).skipped_done == 20
+        assert asyncio.run(runner().run(options, actor="t")).jobs_done == CTA_JOBS_PER_LOCALE
+        assert runner().plan(options).skipped_done == CTA_JOBS_PER_LOCALE
         module = workspace_dir / "modules" / "cta.jinja"
         module.write_text(module.read_text().replace("needs no credit card.", "needs no credit card or setup."))
-        assert (runner().plan(options).skipped_done, len(runner().plan(options).jobs)) == (0, 20)
-        assert asyncio.run(runner().run(options, actor="t")).jobs_done == 20
+        assert (runner().plan(options).skipped_done, len(runner().plan(options).jobs)) == (0, CTA_JOBS_PER_LOCALE)
+        assert asyncio.run(runner().run(options, actor="t")).jobs_done == CTA_JOBS_PER_LOCALE
     with store.engine.connect() as conn:
         counts = dict(conn.exec_driver_sql("select status, count(*) from variants group by status").fetchall())
         reasons = {r for (r,) in conn.exec_driver_sql("select reason from audit_log where action = 'stale'")}
-    assert counts == {"stale": 60, "pending": 60}
+    assert counts == {"stale": 3 * CTA_JOBS_PER_LOCALE, "pending": 3 * CTA_JOBS_PER_LOCALE}
     assert reasons == {"module cta was edited (brief, facts, slots or assets)"}
 
 
@@ -222,23 +222,27 @@ def test_a_batch_is_sent_collected_later_and_billed_at_half_price_from_the_cli(w
 
         code, sent = generate(*english_cta, "--batch")
         assert code == 0, sent
-        assert "batch batch_1: sent 20 job(s)" in sent and "variantly generate --collect" in sent
+        assert f"batch batch_1: sent {CTA_JOBS_PER_LOCALE} job(s)" in sent and "variantly generate --collect" in sent
         assert app.state.requests == [] and len(app.state.batches) == 1  # nothing live, one batch
 
         code, waiting = generate(*english_cta, "--collect")
-        assert code == 0 and "in_progress, 0/20 answered; collect again later" in waiting, waiting
+        assert code == 0 and f"in_progress, 0/{CTA_JOBS_PER_LOCALE} answered; collect again later" in waiting, waiting
 
         code, collected = generate(*english_cta, "--collect")
-        assert code == 0 and "completed: 20 answered, 0 unanswered" in collected, collected
-        assert "20 job(s) done" in collected
+        assert code == 0 and f"completed: {CTA_JOBS_PER_LOCALE} answered, 0 unanswered" in collected, collected
+        assert f"{CTA_JOBS_PER_LOCALE} job(s) done" in collected
 
         code, again = generate(*english_cta)
         assert code == 0 and "0 job(s) done, $0.0000 spent" in again, again
-        assert len(app.state.requests) == 20 and len(app.state.batches) == 1  # nothing asked twice
+        assert len(app.state.requests) == CTA_JOBS_PER_LOCALE and len(app.state.batches) == 1  # nothing asked twice
 
     with sqlite3.connect(workspace_dir / ".variantly" / "variantly.db") as conn:
         rows = conn.execute("select purpose, prompt_tokens, completion_tokens, cost_usd from llm_calls").fetchall()
         variants = conn.execute("select count(*) from variants where status = 'pending'").fetchone()[0]
-    assert len(rows) == 20 and {purpose for purpose, *_ in rows} == {"batch"} and variants == 60
+    assert (
+        len(rows) == CTA_JOBS_PER_LOCALE
+        and {purpose for purpose, *_ in rows} == {"batch"}
+        and variants == 3 * CTA_JOBS_PER_LOCALE
+    )
     for _, prompt, completion, spent in rows:  # gpt-4o-mini: $0.15 in, $0.60 out per million; half in a batch
         assert spent == pytest.approx((prompt * 0.15 + completion * 0.60) / 1e6 * 0.5)

@@ -17,7 +17,7 @@ import pytest
 import respx
 from test_generation import COHORT, GOOD, PUSHY, URL, calls, completion, run, variants, wire_runner
 
-from conftest import REPO
+from conftest import CTA_JOBS_PER_LOCALE, REPO
 from variantly.generation.llm import LLMClient
 from variantly.generation.run import Runner, RunOptions
 from variantly.store.schema import GenerationJobRow, LLMCallRow, VariantRow
@@ -144,7 +144,7 @@ def test_an_unreachable_endpoint_stops_the_run_within_seconds(runner: Runner) ->
     # the fifth refusal in a row opens the circuit; up to three calls already in flight may add theirs
     assert summary.status == "failed" and re.search(r"refused [5-8] connections in a row", summary.message)
     assert route.call_count <= 8 and summary.seconds < 5
-    assert summary.jobs_not_started >= 30
+    assert summary.jobs_not_started >= 2 * CTA_JOBS_PER_LOCALE - 8  # at most one job a slot was started
 
 
 def test_a_refused_connection_is_named_with_host_and_port(runner: Runner) -> None:
@@ -173,7 +173,7 @@ def test_an_interrupted_run_records_every_answered_call(runner: Runner) -> None:
     respx.post(URL).mock(side_effect=slow)
 
     async def interrupt_after(answers: int) -> None:
-        options = RunOptions(modules=["cta"], candidates=2, concurrency=8)  # 40 jobs, 5 waves of calls
+        options = RunOptions(modules=["cta"], candidates=2, concurrency=8)  # 24 jobs, 3 waves of calls
         task = asyncio.ensure_future(runner.run(options, actor="t"))
         for _ in range(400):  # at most 20 s
             if answered >= answers:
@@ -190,7 +190,7 @@ def test_an_interrupted_run_records_every_answered_call(runner: Runner) -> None:
         outcomes = [c.outcome for c in session.query(LLMCallRow)]
         ok_tokens = sum(c.prompt_tokens for c in session.query(LLMCallRow).filter(LLMCallRow.outcome == "ok"))
         stored = session.query(VariantRow).count()
-    assert summary.jobs_done < 40  # cut short
+    assert summary.jobs_done < 2 * CTA_JOBS_PER_LOCALE  # cut short
     # every answer is recorded: read in full (ok, with its tokens), or cut off while being read
     assert outcomes.count("ok") + outcomes.count("interrupted") >= answered
     assert outcomes.count("ok") >= answered - 8  # at most one call per slot was in flight
@@ -276,9 +276,12 @@ def test_plan_gives_a_cost_range_with_reasks_from_this_workspaces_history(runner
     respx.post(URL).mock(
         side_effect=lambda request: completion([GOOD, PUSHY] if "Some of" not in request.content.decode() else [GOOD])
     )
-    run(runner, cohorts=None, locales=["en"])  # 20 English jobs, each re-asked once
+    run(runner, cohorts=None, locales=["en"])  # the English jobs, each re-asked once
     learned = runner.plan(options)
-    assert learned.reasks_per_job == 1.0 and "from 20 earlier jobs: 1.00 re-asks per job" in learned.reask_basis
+    assert (
+        learned.reasks_per_job == 1.0
+        and f"from {CTA_JOBS_PER_LOCALE} earlier jobs: 1.00 re-asks per job" in learned.reask_basis
+    )
     assert learned.cost_usd < learned.cost_with_reasks_usd < fresh.cost_with_reasks_usd
 
 
@@ -324,7 +327,9 @@ def test_a_refused_response_format_stops_the_run_at_the_first_call_and_says_what
     body = {"error": {"message": message, "type": "invalid_request_error", "param": "response_format", "code": None}}
     route = respx.post(URL).mock(return_value=httpx.Response(400, json=body))
     summary = run(runner, cohorts=None, concurrency=1)
-    assert summary.status == "failed" and route.call_count == 1 and summary.jobs_not_started == 39
+    assert (
+        summary.status == "failed" and route.call_count == 1 and summary.jobs_not_started == 2 * CTA_JOBS_PER_LOCALE - 1
+    )
     assert f"refused 'response_format' ({message})" in summary.message
     assert "generation.response_format: json_object" in summary.message
 
@@ -334,4 +339,19 @@ def test_a_400_about_one_jobs_prompt_stops_only_that_job_not_the_run(runner: Run
     body = {"error": {"message": "This prompt was flagged.", "type": "invalid_request_error", "param": "messages"}}
     respx.post(URL).mock(return_value=httpx.Response(400, json=body))
     summary = run(runner, cohorts=None, concurrency=1)
-    assert summary.status == "done_with_errors" and summary.jobs_unfinished == 40 and summary.jobs_not_started == 0
+    assert (
+        summary.status == "done_with_errors"
+        and summary.jobs_unfinished == 2 * CTA_JOBS_PER_LOCALE
+        and summary.jobs_not_started == 0
+    )
+
+
+def test_a_cohort_that_a_suppression_rule_holds_for_as_a_whole_is_never_planned(runner: Runner) -> None:
+    """Everyone in ``behaviour=open_support_ticket`` gets the support message and everyone in ``recent_purchase``
+    the onboarding one, so cta copy for those cohorts would be paid for and reviewed, and never served."""
+    plan = runner.plan(RunOptions(modules=["cta"], locales=["en", "sv"]))
+    behaviours = {job.cohort.as_dict()["behaviour"] for job in plan.jobs}
+    assert len(plan.jobs) == 2 * CTA_JOBS_PER_LOCALE and plan.skipped_suppressed == 16
+    assert behaviours == {"*", "pricing_researcher", "dormant_customer"}
+    hero = runner.plan(RunOptions(modules=["hero"], locales=["en"]))  # no suppression rule: every cohort
+    assert hero.skipped_suppressed == 0 and len(hero.jobs) == 4 * 4 * 5

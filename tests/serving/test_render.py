@@ -222,30 +222,28 @@ def test_traits_sent_as_text_are_compared_as_the_number_or_flag_they_spell(works
 
 
 @pytest.mark.parametrize(
-    ("rule", "value", "matched"),
+    ("values", "rule"),
     [
-        ({"trait": "tier", "in": [1, 2]}, "2", True),
-        ({"trait": "tier", "in": [1, 2]}, "3", False),
-        ({"trait": "tier", "in": ["1", "2"]}, 2, False),  # text in the rule is compared as text
-        ({"trait": "tier", "equals": 2}, " 2.0 ", True),
-        ({"trait": "tier", "equals": "2"}, "2.0", False),
-        ({"trait": "vip", "equals": False}, "False", True),
+        ({"behaviour": "open_support_ticket", "segment": "enterprise", "locale": "en"}, "open_ticket_no_sales"),
+        ({"behaviour": "open_support_ticket", "locale": "sv"}, "open_ticket_no_sales"),
+        ({"behaviour": "recent_purchase"}, "recent_buyer_onboarding"),
+        ({"behaviour": "pricing_researcher"}, None),  # may have an open ticket too: the cohort cannot say
+        ({"segment": "enterprise"}, None),  # no behaviour given: the person's own
     ],
 )
-def test_a_rule_comparing_with_numbers_or_flags_reads_text_that_spells_one(rule, value, matched) -> None:
-    from variantly.workspace.rules import TraitRule
-
-    test = TraitRule.model_validate(rule).test
-    assert test(Profile(id="t", traits={rule["trait"]: value}), datetime.now(UTC), lambda *a: False) is matched
-
-
-@pytest.mark.parametrize(("seats", "matched"), [(3, True), ("3", True), (" 3.0 ", True), ("three", False), (4, False)])
-def test_an_event_property_sent_as_text_matches_the_number_a_rule_asks_for(seats, matched) -> None:
-    from variantly.workspace.rules import EventRule
-
-    test = EventRule.model_validate({"event": "purchase", "where": {"seats": 3, "plan": "team"}}).test
-    event = {"type": "purchase", "at": "now", "properties": {"seats": seats, "plan": "team"}}
-    assert test(Profile(id="t", events=[event]), datetime.now(UTC), lambda *a: False) is matched
+def test_a_cohort_fragment_for_an_open_ticket_gets_the_support_message_not_the_sales_cta(
+    workspace, values, rule
+) -> None:
+    """An anonymous fragment names the cohort its reader is in: everyone in ``behaviour=open_support_ticket`` has
+    an open critical ticket, so the suppression rule holds for the whole cohort, with or without a profile."""
+    release = release_with(workspace, ("cta", {"locale": "en"}, {"label": "Buy now", "note": "Today only."}))
+    rendered = render_module(workspace, release, "cta", "web", viewer_for_cohort(workspace, values))
+    assert rendered.decision.rule == rule
+    if rule == "open_ticket_no_sales":
+        assert rendered.decision.outcome == "alternative" and 'href="/support"' in rendered.html
+        assert "Book" not in rendered.html and "Buy now" not in rendered.html
+    elif rule is None:
+        assert rendered.decision.outcome != "alternative"
 
 
 def test_no_personalisation_consent_gets_defaults(workspace) -> None:

@@ -148,7 +148,10 @@ def _print_plan(plan, verbose: bool, *, redo: str = "variantly generate --retry-
             f"${plan.pictures_cost_usd:.4f} of the cost (images.prices in variantly.yml; moderation is free)",
             highlight=False,
         )
-    console.print(f"skipped: {plan.skipped_done} already generated, {plan.skipped_current} with a current variant")
+    console.print(
+        f"skipped: {plan.skipped_done} already generated, {plan.skipped_current} with a current variant, "
+        f"{plan.skipped_suppressed} suppressed for the whole cohort (never served)"
+    )
     if plan.unfinished:
         resumed = f", {plan.resumed} going on from their last answer" if plan.resumed else ""
         console.print(f"{plan.unfinished} job(s) did not finish in an earlier run and are planned again{resumed}")

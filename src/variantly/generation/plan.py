@@ -88,6 +88,7 @@ class Plan:
     jobs: list[PlannedJob] = field(default_factory=list)
     skipped_done: int = 0
     skipped_current: int = 0
+    skipped_suppressed: int = 0  # cohorts a suppression rule holds for as a whole: their variants are never served
     failed: list[JobProblem] = field(default_factory=list)  # failed in an earlier run; retry_failed redoes them
     unfinished: int = 0  # planned again: they did not finish in an earlier run
     resumed: int = 0  # of those, going on from an earlier run's last answer (its first answer is not paid again)
@@ -271,6 +272,9 @@ def make_plan(
         module_file = workspace.modules[module_id]
         for cohort in cohorts_for(workspace, module_id, locales or workspace.locales):
             if cohorts and cohort.key not in cohorts:
+                continue
+            if module_file.module.suppressed_for_cohort(cohort.as_dict()):
+                plan.skipped_suppressed += 1
                 continue
             notes = (feedback or {}).get((module_id, cohort.key), [])
             key = job_key_for(workspace, prompts, module_id, cohort, model, plan.params, notes)

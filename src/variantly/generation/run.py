@@ -162,7 +162,7 @@ class Runner:
         try:
             plan = await self._prepare(options, actor=f"run:{run_id}", worker=worker)
             summary.jobs_planned = len(plan.jobs)
-            summary.jobs_skipped = plan.skipped_done + plan.skipped_current
+            summary.jobs_skipped = plan.skipped_done + plan.skipped_current + plan.skipped_suppressed
             summary.jobs_failed_before = len(plan.failed)
             if on_progress:
                 on_progress(summary, plan)

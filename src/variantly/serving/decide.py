@@ -139,6 +139,8 @@ def _why(
                     return ("rule", rule.id), None
         if not profile.consent.personalisation:
             return ("no consent",), None
+    elif rule_id := module.suppressed_for_cohort(viewer.resolution.values):  # a cohort fragment: no person to ask
+        return ("rule", rule_id), None
     if viewer.arm == "control":
         return ("control",), None
     cap = module.frequency_cap

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from datetime import date, timedelta
 from functools import cached_property
 from typing import Literal, NamedTuple
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from variantly.workspace.channels import ChannelLimits, ChannelName, ChannelSettings
 from variantly.workspace.images import ImageSettings, Picture
-from variantly.workspace.rules import Rule, Test
+from variantly.workspace.rules import Rule, Test, holds_for_cohort
 
 # What a run may ask for, in variantly.yml, on the command line or through the API (one bound for all three)
 MOST_CANDIDATES = 10
@@ -138,6 +139,12 @@ class Module(_Strict):
         one: copy must be in the reader's language, so it is never generalised away."""
         dims = [d for d in dict.fromkeys(self.vary_by) if d != "locale"]
         return (*dims, "locale")
+
+    def suppressed_for_cohort(self, values: Mapping[str, str]) -> str | None:
+        """The first suppression rule that holds for everyone in this cohort (``holds_for_cohort``): what an
+        anonymous fragment for ``behaviour=open_support_ticket`` shows instead of the sales call to action, and a
+        cohort generation skips (no one in it could ever be served its variants)."""
+        return next((rule.id for rule in self.suppress if holds_for_cohort(rule.when, values)), None)
 
     def content_hash(self) -> str:
         """What the copy depends on. Editing it makes this module's variants stale;

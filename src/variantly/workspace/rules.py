@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Annotated, Any, Literal, Protocol
@@ -289,6 +289,31 @@ Rule = Annotated[
 
 for _model in (AllRule, AnyRule, NotRule):
     _model.model_rebuild()
+
+
+def holds_for_cohort(rule: Any, values: Mapping[str, str]) -> bool | None:
+    """Whether ``rule`` holds for everyone in a cohort (``values``: dimension -> audience id), known from the cohort
+    alone: None when it depends on the person (a trait, an event, an audience the cohort does not name).
+
+    A cohort names each person's first match in a dimension, so ``matches`` of that audience holds for all of them
+    (an anonymous fragment for ``behaviour=open_support_ticket`` is read by someone with an open ticket); another
+    audience of the dimension may or may not (someone in ``pricing_researcher`` may be a ``dormant_customer`` too),
+    and ``*`` names no one. Kleene's three values carry that through ``all``, ``any`` and ``not``."""
+    if isinstance(rule, AlwaysRule):
+        return True
+    if isinstance(rule, MatchesRule):
+        dimension, ident = rule.reference
+        return True if values.get(dimension) == ident else None
+    if isinstance(rule, NotRule):
+        inner = holds_for_cohort(rule.not_, values)
+        return None if inner is None else not inner
+    if isinstance(rule, AllRule | AnyRule):
+        parts = [holds_for_cohort(r, values) for r in (rule.any if isinstance(rule, AnyRule) else rule.all)]
+        deciding = isinstance(rule, AnyRule)  # one True decides an ``any``, one False an ``all``
+        if deciding in parts:
+            return deciding
+        return None if None in parts else not deciding
+    return None  # a trait or an event: the person's own
 
 
 def references(rule: Any) -> list[tuple[str, str]]:
