@@ -63,3 +63,27 @@ def test_a_file_saved_in_another_encoding_is_named_at_its_first_bad_byte(
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     said = " ".join(result.output.split())
     assert f"error: {file}:2:3: not UTF-8 text (invalid start byte): save it as UTF-8" in said, said
+
+
+def test_files_saved_with_a_byte_order_mark_and_windows_line_ends_are_read_as_written(
+    workspace_dir: Path, tmp_path: Path
+) -> None:
+    """Notepad's "UTF-8 with BOM" and CRLF: a module saved so failed lint with "file must start with '---'"."""
+    saved = [
+        "modules/hero.jinja",
+        "modules/layouts/landing.jinja",
+        "audiences.yml",
+        "variantly.yml",
+        "examples/variants.jsonl",
+    ]
+    for name in [*saved, "examples/profiles/anna_retail_enterprise_sv.json"]:
+        file = workspace_dir / name
+        file.write_bytes(b"\xef\xbb\xbf" + file.read_bytes().replace(b"\n", b"\r\n"))
+    where = ["--workspace", str(workspace_dir), "--database-url", f"sqlite:///{tmp_path / 'cli.db'}"]
+    linted = CliRunner().invoke(app, ["lint", *where[:2]])
+    imported = CliRunner().invoke(app, ["import", str(workspace_dir / "examples/variants.jsonl"), *where])
+    profile = str(workspace_dir / "examples/profiles/anna_retail_enterprise_sv.json")
+    rendered = CliRunner().invoke(app, ["render", "--profile", profile, "--module", "hero", *where])
+    assert linted.exit_code == 0 and "ok: 4 modules" in linted.output, linted.output
+    assert imported.exit_code == 0 and "imported 38 new variant(s)" in " ".join(imported.output.split())
+    assert rendered.exit_code == 0 and '"arm"' in rendered.output, rendered.output

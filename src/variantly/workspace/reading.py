@@ -25,10 +25,11 @@ def read_text(path: Path, shown: str | None = None) -> str:
     """A file people write (a workspace file, a profile, a variants file, a list of ids) as text: UTF-8, or a
     ``NotText`` naming the file, line and column of the first byte that is not (a file saved as UTF-16 was a
     traceback from five commands, and from lint for the policy and the brand guidelines). ``shown``: the path as
-    the message names it (lint names workspace files from the workspace's root)."""
+    the message names it (lint names workspace files from the workspace's root). A byte order mark at the start is
+    dropped: a module saved with one failed lint with "file must start with '---'", which it visibly did."""
     data = path.read_bytes()
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a byte order mark first (Notepad's "UTF-8 with BOM") is not text
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
