@@ -147,6 +147,38 @@ def test_an_ndjson_send_streams_a_line_per_profile_and_names_bad_lines(client: T
     assert [o["profile_id"] for o in out[4:]] == [f"bulk-{i}" for i in range(120)] and all(o["ok"] for o in out[4:])
 
 
+@pytest.mark.parametrize("piece", [1, 2, 4096])  # the byte order mark alone, cut in two, or whole in one piece
+def test_an_ndjson_send_refuses_a_line_that_is_not_utf8_and_reads_past_a_byte_order_mark(
+    client: TestClient, piece: int
+) -> None:
+    """A file saved by Excel or Notepad starts with a byte order mark; a name in Latin-1 went out as U+FFFD."""
+    anna = json.dumps(profile_json("anna_retail_enterprise_sv"), ensure_ascii=False)
+    body = b"\xef\xbb\xbf" + anna.encode() + b"\r\n" + anna.replace("Anna", "Bj\u00f6rn").encode("latin-1") + b"\n"
+    with LiveServer(client.app) as server:  # over a real server, so the pieces arrive one by one
+        response = httpx.post(
+            f"{server.url}/v1/render/batch",
+            params={"layout": "email", "channel": "email"},
+            content=(body[i : i + piece] for i in range(0, len(body), piece)),
+            headers={"content-type": "application/x-ndjson"},
+        )
+    first, second = (json.loads(line) for line in response.text.splitlines())
+    assert first["ok"] and first["subject"].startswith("Anna")
+    assert second == second | {"line": 2, "ok": False, "profile_id": None}
+    assert second["error"]["code"] == "profile_invalid"
+    assert second["error"]["message"].startswith("line 2: not UTF-8 text at byte ")
+    assert "\ufffd" not in response.text
+
+
+def test_an_ndjson_send_of_only_a_byte_order_mark_renders_nothing(client: TestClient) -> None:
+    response = client.post(
+        "/v1/render/batch",
+        params={"module": "hero"},
+        content=b"\xef\xbb\xbf",
+        headers={"content-type": "application/x-ndjson"},
+    )
+    assert response.status_code == 200 and response.text == ""
+
+
 def test_an_ndjson_send_needs_its_target_in_the_query(client: TestClient) -> None:
     response = client.post(
         "/v1/render/batch", content=b'{"id": "x"}\n', headers={"content-type": "application/x-ndjson"}

@@ -37,6 +37,7 @@ router = APIRouter()
 NDJSON = "application/x-ndjson"
 LINES_PER_CHUNK = 50  # lines per write: few enough that other requests on this process wait at most a few ms
 MAX_LINE = 256 * 1024  # a profile line, like a render body
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark
 
 REQUEST_BODY = {
     "required": True,
@@ -136,11 +137,14 @@ async def _listed(profiles: Iterable[Profile]) -> AsyncIterator[tuple[int | None
 
 async def _ndjson_profiles(request: Request) -> AsyncIterator[tuple[int | None, Profile | VariantlyError]]:
     """Profiles as the body streams in; a bad line becomes an error for that line (named by number).
-    A sender that hangs up ends the send."""
-    number, buffer, skipping = 0, b"", False
+    A sender that hangs up ends the send. A byte order mark before the first line (a file saved by Excel or
+    Notepad) is not part of it: line 1 was refused as "expected value at line 1 column 1"."""
+    number, buffer, skipping, begun = 0, b"", False, False
     try:
         async for piece in request.stream():
             buffer += piece
+            if not begun and len(buffer) >= len(BOM):
+                buffer, begun = buffer.removeprefix(BOM), True
             while (end := buffer.find(b"\n")) >= 0:
                 line, buffer = buffer[:end], buffer[end + 1 :]
                 if skipping:  # the rest of a line that was too long
@@ -157,13 +161,22 @@ async def _ndjson_profiles(request: Request) -> AsyncIterator[tuple[int | None, 
                 buffer = b""
     except ClientDisconnect:
         return
+    if not begun:
+        buffer = buffer.removeprefix(BOM)
     if buffer.strip() and not skipping:
         yield _profile_line(buffer, number + 1)
 
 
 def _profile_line(line: bytes, number: int) -> tuple[int, Profile | VariantlyError]:
+    """One line's profile, or its error. Text that is not UTF-8 is refused, not replaced: a first name sent in
+    Latin-1 ("Björn", the ö one byte F6) went out in an email subject with U+FFFD where the ö was."""
     try:
-        return number, parse_profile(line.decode("utf-8", errors="replace"), f"line {number}")
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        said = f"line {number}: not UTF-8 text at byte {exc.start + 1} of the line ({exc.reason}): send UTF-8"
+        return number, InvalidProfile(said)
+    try:
+        return number, parse_profile(text, f"line {number}")
     except VariantlyError as exc:
         return number, exc
 
