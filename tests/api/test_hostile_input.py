@@ -53,6 +53,23 @@ def test_json_no_server_could_use_gets_a_422_naming_the_field_never_a_500(client
     assert "99999999999" not in response.text and "anna" not in response.text  # the input is not echoed
 
 
+@pytest.mark.parametrize("path", ["/v1/render", "/v1/events"])
+@pytest.mark.parametrize(
+    ("body", "status", "said"),
+    [
+        (b'{"layout": ', 422, "body: invalid JSON at line 1 column 12: Expecting value"),
+        (b'{\n  "layout": "landing",\n  "profile": {"id": "x",}}', 422, "body: invalid JSON at line 3 column 25: "),
+        (b'{"layout": "landing", "profile": {"id": "Bj\xf6rn"}}', 400, "body: not UTF-8 text at byte 44 "),
+    ],
+)
+def test_a_body_that_is_not_json_is_named_by_line_and_column_or_byte(client, path, body, status, said) -> None:
+    """FastAPI's own words were "body.11: JSON decode error" and "There was an error parsing the body"."""
+    answer = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == status and answer.json()["error"]["code"] == "invalid_request"
+    assert answer.json()["error"]["message"].startswith(said)
+    assert answer.json()["error"]["details"][0]["field"] == "body"
+
+
 def test_every_error_has_one_shape(client) -> None:
     missing_field = client.post("/v1/render", json={"layout": "landing"}).json()
     unknown_module = client.post("/v1/render", json={"module": "nav", "profile": consenting()}).json()
