@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from sqlalchemy import func, select
 
+from variantly.reporting.history import Exposure, read_outcomes
 from variantly.reporting.metrics import Metric, Outcome, metrics_for
 from variantly.reporting.stats import (
     Effect,
@@ -49,16 +50,6 @@ from variantly.store import Store
 from variantly.store.schema import EventRow
 from variantly.workspace import Workspace
 from variantly.workspace.models import ReportingSettings
-
-
-@dataclass(frozen=True)
-class Exposure:
-    module: str
-    profile_id: str
-    at: datetime
-    arm: str
-    cohort: str
-    variant_id: str | None
 
 
 @dataclass
@@ -125,58 +116,6 @@ class LiftReport:
             for module, s in self.sample_ratios.items()
         }
         return out
-
-
-def read_outcomes(
-    store: Store,
-    guardrail_events: list[str],
-    *,
-    currency: str | None,
-    module: str | None = None,
-    until: datetime | None = None,
-) -> list[tuple[Exposure, Outcome]]:
-    """Every exposure (in a treatment or control arm) and what the profile did after it (up to ``until``); a
-    conversion's money counts only in ``currency``, the report's (none without one)."""
-    query = select(
-        EventRow.type,
-        EventRow.profile_id,
-        EventRow.module_id,
-        EventRow.variant_id,
-        EventRow.arm,
-        EventRow.cohort_key,
-        EventRow.at,
-        EventRow.value,
-        EventRow.currency,
-    ).where(EventRow.type.in_(("impression", "conversion", *guardrail_events)))
-    if until is not None:
-        query = query.where(EventRow.at <= until)
-    exposures: dict[tuple[str, str], Exposure] = {}
-    later: dict[str, list[tuple[str, str, datetime, float]]] = defaultdict(list)  # profile -> (type, module, at, value)
-    with store.sessions() as session:
-        for kind, profile_id, module_id, variant_id, arm, cohort, at, value, paid_in in session.execute(
-            query.order_by(EventRow.at)
-        ):
-            if kind == "impression":
-                if arm in ("treatment", "control") and (module is None or module_id == module):
-                    exposures.setdefault(
-                        (module_id, profile_id), Exposure(module_id, profile_id, at, arm, cohort or "*", variant_id)
-                    )
-            else:
-                worth = float(value) if value is not None and paid_in == currency else 0.0
-                later[profile_id].append((kind, module_id, at, worth))
-    found = []
-    for exposure in exposures.values():
-        outcome = Outcome()
-        for kind, module_id, at, worth in later.get(exposure.profile_id, ()):
-            if at < exposure.at or module_id not in (exposure.module, ""):
-                continue
-            if kind == "conversion":
-                outcome.converted = True
-                outcome.revenue += worth
-            else:
-                outcome.events.add(kind)
-        found.append((exposure, outcome))
-    return found
 
 
 def money_elsewhere(store: Store, currency: str | None) -> dict[str, int]:

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from variantly.reporting.lift import read_outcomes
+from variantly.reporting.history import read_history
 from variantly.reporting.metrics import CONVERSION, metrics_for
 from variantly.reporting.stats import Sample, compare
 from variantly.store import Store
@@ -39,33 +39,30 @@ def lift_over_time(
     """The module row at the end of each day from its first exposure (the last ``days``): what a daily reader saw."""
     metrics = metrics_for(settings.guardrail_events)
     chosen = metrics.get(metric, CONVERSION)
-    everything = read_outcomes(store, settings.guardrail_events, currency=settings.currency, module=module)
-    if not everything:
+    history = read_history(store, settings.guardrail_events, currency=settings.currency, module=module)
+    if not history.exposures:
         return []
-    first = min(e.at for e, _ in everything).date()
+    first = history.exposures[0].at.date()  # in time order
     last = datetime.now(UTC).date()
     start = max(first, last - timedelta(days=days - 1))
+    every_day = [start + timedelta(days=i) for i in range((last - start).days + 1)]
+    ends = [datetime.combine(day, time.max, tzinfo=UTC) for day in every_day]
     points = []
-    day = start
-    while day <= last:
-        end = datetime.combine(day, time.max, tzinfo=UTC)
-        seen = read_outcomes(store, settings.guardrail_events, currency=settings.currency, module=module, until=end)
+    for day, seen in zip(every_day, history.as_of(ends), strict=True):
         treatment = [v for e, o in seen if e.arm == "treatment" and (v := chosen.value(o)) is not None]
         control = [v for e, o in seen if e.arm == "control" and (v := chosen.value(o)) is not None]
-        if len(treatment) > 1 and len(control) > 1:
-            ddof = 0 if chosen.unit == "rate" else 1
-            effect = compare(
-                Sample.of(treatment, ddof=ddof),
-                Sample.of(control, ddof=ddof),
-                alpha=settings.alpha,
-                tuning=settings.sequential_tuning,
-                minimum=settings.minimum_per_arm,
-            )
-            if not math.isfinite(effect.absolute_cs.low):
-                day += timedelta(days=1)
-                continue  # too few yet: nothing a reader could have drawn
+        if len(treatment) < 2 or len(control) < 2:
+            continue
+        ddof = 0 if chosen.unit == "rate" else 1
+        effect = compare(
+            Sample.of(treatment, ddof=ddof),
+            Sample.of(control, ddof=ddof),
+            alpha=settings.alpha,
+            tuning=settings.sequential_tuning,
+            minimum=settings.minimum_per_arm,
+        )
+        if math.isfinite(effect.absolute_cs.low):  # too few yet otherwise: nothing a reader could have drawn
             points.append(
                 Point(day, len(seen), effect.absolute, effect.absolute_ci.as_tuple(), effect.absolute_cs.as_tuple())
             )
-        day += timedelta(days=1)
     return points
