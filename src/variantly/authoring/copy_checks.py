@@ -66,15 +66,24 @@ def fold(text: str) -> tuple[str, list[int]]:
 
 @lru_cache(maxsize=4096)
 def _fold_character(ch: str) -> str:
+    """The character without case or accents; nothing for an invisible format character (a soft hyphen, a
+    zero-width space or joiner, a word joiner): "Bu\u00ady now" reads "Buy now" and passed the banned phrases."""
+    if unicodedata.category(ch) == "Cf":
+        return ""
     decomposed = unicodedata.normalize("NFKD", ch)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold() or ch
 
 
+# Between a phrase's words: spaces, hyphens or dashes, any run of them ("risk-free" is "risk free" and "buy-now")
+_BETWEEN = r"[\s\-\u2010-\u2015]+"
+
+
 @lru_cache(maxsize=1024)
 def _phrase_pattern(phrase: str) -> re.Pattern[str]:
-    """A policy phrase as a whole-word pattern over folded text, any run of spaces between its words."""
-    words = fold(phrase)[0].split()
-    return re.compile(r"(?<!\w)" + r"\s+".join(re.escape(w) for w in words) + r"(?!\w)")
+    """A policy phrase as a whole-word pattern over folded text, any run of spaces, hyphens or dashes between its
+    words: "Risk free" passed a policy banning "risk-free", and "Buy-now" one banning "buy now"."""
+    words = re.split(_BETWEEN, fold(phrase)[0].strip())
+    return re.compile(r"(?<!\w)" + _BETWEEN.join(re.escape(w) for w in words) + r"(?!\w)")
 
 
 def _phrase_spans(text: str, phrases: list[str]) -> list[tuple[str, tuple[int, int]]]:
