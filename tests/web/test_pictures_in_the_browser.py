@@ -45,3 +45,21 @@ def test_the_queue_shows_thumbnails_and_the_variant_page_shows_how_the_picture_w
     assert "A picture for Lumen's marketing" in said
     assert page.locator("#edit-form textarea[name='slot:picture']").count() == 0  # a picture is not edited
     assert violations(page) == []  # WCAG 2.1 AA, the picture and its record included
+
+
+def test_a_workspace_picture_opened_on_its_own_runs_no_script_but_still_shows_in_a_page(page, site) -> None:
+    """An SVG saved from the web into modules/assets/ can carry a script: opened at /assets/, it ran as a page of
+    the review UI's origin. Sandboxed it runs nothing, and an <img> still shows it."""
+    svc = site.app.state.service
+    hostile = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40"><rect width="40" height="40" fill="teal"/>'
+        "<script>document.title = 'script ran'</script></svg>"
+    )
+    (svc.root / "modules" / "assets" / "saved_from_the_web.svg").write_text(hostile)
+    page.goto(f"{site.url}/assets/saved_from_the_web.svg")
+    page.wait_for_load_state("load")
+    assert page.title() != "script ran"
+    page.goto(f"{site.url}/ui/login")
+    page.evaluate("() => { const i = new Image(); i.id = 'probe'; i.src = '/assets/saved_from_the_web.svg'; "
+                  "document.body.append(i); }")  # fmt: skip
+    page.wait_for_function(f"() => ({LOADED})(document.getElementById('probe'))")

@@ -186,6 +186,13 @@ def get_metrics(
 
 
 ASSET_TYPES = {".svg": "image/svg+xml", ".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp"}
+# A workspace's picture opened on its own is a document of this origin, the review UI's: an SVG with a script in it
+# (one saved from the web) ran there. Sandboxed, with no script and nothing loaded, it is only ever a picture.
+ASSET_HEADERS = {
+    "Cache-Control": "public, max-age=3600",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 def picture_response(file: ImageFile, if_none_match: str | None, *, public: bool = True) -> Response:
@@ -225,6 +232,4 @@ def asset(name: str, request: Request, svc: RenderService = Depends(service)) ->
     path = file_named(svc.root / "modules" / "assets", name)
     if path is None or path.suffix not in ASSET_TYPES:
         return Response(status_code=404)
-    return Response(
-        path.read_bytes(), media_type=ASSET_TYPES[path.suffix], headers={"Cache-Control": "public, max-age=3600"}
-    )
+    return Response(path.read_bytes(), media_type=ASSET_TYPES[path.suffix], headers=ASSET_HEADERS)
