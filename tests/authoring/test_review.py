@@ -272,3 +272,27 @@ def test_tampered_form_version_is_refused_not_a_crash(app) -> None:
         variant_id = re.search(r"/ui/variants/([0-9a-f]+)", queue).group(1)
         response = client.post(f"/ui/variants/{variant_id}/approve", data={"csrf": csrf, "version": "x"})
     assert response.status_code == 200 and "version 1, not 0" in response.text
+
+
+def test_a_variant_for_a_cohort_that_is_always_suppressed_says_it_is_never_served(app, tmp_path) -> None:
+    """Copy for ``behaviour=open_support_ticket`` (imported, or generated before plans skipped such cohorts) is never
+    shown: everyone in the cohort gets the support message. Its page says so, and what to do."""
+    import json
+    import re
+
+    svc = app.state.service
+    line = {"module": "cta", "cohort": {"behaviour": "open_support_ticket", "locale": "en"}, "slots": {
+        "label": "Plan your rollout", "note": "Talk to us about your next step."}}  # fmt: skip
+    (tmp_path / "v.jsonl").write_text(json.dumps(line))
+    import_variants(svc.store, svc.workspace, tmp_path / "v.jsonl", actor="agency", check=check_constraints)
+    create_account(svc.store, "lena", "reviewer", password="pw-for-lena", token=False)
+    with TestClient(app) as client:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/ui/login").text).group(1)
+        client.post("/ui/login", data={"csrf": csrf, "name": "lena", "password": "pw-for-lena"})
+        token = create_account(svc.store, "r", "reviewer")
+        listed = client.get("/v1/variants", params={"module": "cta", "limit": 500}, headers=auth(token)).json()
+        ids = {v["cohort"]: v["id"] for v in listed["items"]}
+        never = client.get(f"/ui/variants/{ids['segment=*;behaviour=open_support_ticket;locale=en']}").text
+        served = client.get(f"/ui/variants/{next(i for k, i in ids.items() if 'open_support' not in k)}").text
+    assert 'id="never-served"' in never and "'open_ticket_no_sales'" in never
+    assert 'id="never-served"' not in served

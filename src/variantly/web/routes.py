@@ -21,6 +21,7 @@ from variantly.web.pages import local_path, read_form, render_page, signed_in, t
 from variantly.web.report import brand_rows, picture_view, slot_rows
 from variantly.web.security import SecureRoute
 from variantly.web.throttle import SignInThrottle
+from variantly.workspace.cohorts import Cohort
 from variantly.workspace.reading import file_named
 
 STATIC = Path(__file__).parent / "static"
@@ -212,6 +213,9 @@ def variant_page(variant_id: str, request: Request) -> Response:
         query=_query(request),
         history=review.variant_history(svc.store, variant_id),
         channels=module_file.module.channels if module_file else [],
+        never_served=module_file.module.suppressed_for_cohort(Cohort.from_key(row.cohort_key).as_dict())
+        if module_file
+        else None,
         report=report.check,
         failures=list(report.check.failures()),
         brand=(brand := stored_score(row)),
