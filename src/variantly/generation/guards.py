@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ def _validator_for(name: str) -> type[Validator]:
 
 
 BUILT_IN = tuple(_validator_for(name) for name in BUILT_IN_CHECKS)
+_LOADING = threading.Lock()  # custom validator files are run once a process, whichever run asks first
 
 
 def _load_custom_validators(root: Path, policy: Policy) -> dict[str, type[Validator]]:
@@ -57,12 +59,17 @@ def _load_custom_validators(root: Path, policy: Policy) -> dict[str, type[Valida
     for custom in policy.custom_validators:
         path = root / "guardrails" / custom.file
         module_name = f"variantly_custom_validators.{path.stem}"
-        if module_name not in sys.modules:
-            spec = importlib.util.spec_from_file_location(module_name, path)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            spec.loader.exec_module(module)
+        with _LOADING:  # two runs starting at once: the second found the module half run, its validator unregistered
+            if module_name not in sys.modules:
+                spec = importlib.util.spec_from_file_location(module_name, path)
+                assert spec is not None and spec.loader is not None
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[module_name] = module
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:
+                    del sys.modules[module_name]  # not kept half run: the next run reports the file's own error
+                    raise
         if custom.name not in validators_registry:
             raise ConfigurationError(
                 f"{path} does not register a validator named '{custom.name}' (use @register_validator(name=...))"

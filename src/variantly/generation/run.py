@@ -33,6 +33,7 @@ from variantly.generation import batch
 from variantly.generation.batch import BatchReport
 from variantly.generation.budget import Budget, checked_limit
 from variantly.generation.calls import JobStopped, NotStarted, RunServices, RunState
+from variantly.generation.claims import Claims
 from variantly.generation.job import run_job
 from variantly.generation.llm import LLMClient
 from variantly.generation.outcomes import record_outcome
@@ -154,6 +155,7 @@ class Runner:
         run_id = run_id or uuid.uuid4().hex[:12]
         summary = self.last_summary = RunSummary(run_id)
         create_run(self.store, run_id, actor=actor, options=asdict(options) | {"feedback": None})
+        claims = Claims(self.store, run_id)  # before the plan: what other runs finish after it is theirs
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="variantly-check")
         # pictures' OCR and copies: CPU work off the check thread (onnxruntime and Pillow release the GIL)
         drawing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="variantly-picture")
@@ -184,7 +186,8 @@ class Runner:
             if options.batch:
                 await self._batches(services, state, options)
             else:
-                await self._jobs(services, state, on_progress)
+                async with claims.held():
+                    await self._jobs(services, state, on_progress, claims)
             if options.judge and not state.stop.status:
                 await self._judge(run_id, state)
             summary.status = state.stop.status or ("done" if not summary.left_over else "done_with_errors")
@@ -260,9 +263,11 @@ class Runner:
         services: RunServices,
         state: RunState,
         on_progress: Callable[[RunSummary, Plan], None] | None,
+        claims: Claims,
     ) -> None:
-        """Every planned job at once; the semaphore in ``services`` caps the calls in flight. A module
-        with an image slot makes pictures (``generation.pictures``), any other copy (``generation.job``)."""
+        """Every planned job at once, each claimed before its first call (``generation.claims``); the semaphore in
+        ``services`` caps the calls in flight. A module with an image slot makes pictures (``generation.pictures``),
+        any other copy (``generation.job``)."""
         loop = asyncio.get_running_loop()
         progress = _Progress()
         stop, summary = state.stop, state.summary
@@ -277,6 +282,9 @@ class Runner:
 
         async def run_one(job: PlannedJob) -> None:
             pictures = services.workspace.modules[job.module_id].module.picture_slot is not None
+            if await claims.take(job.key) is not None:
+                summary.jobs_elsewhere += 1  # another run is making it, or has made it since this run planned
+                return
             try:
                 outcome = await (run_picture_job if pictures else run_job)(services, state, job)
             except NotStarted:
@@ -342,6 +350,8 @@ class Runner:
             )
         if summary.batches_waiting:
             parts.append(f"{summary.batches_waiting} batch(es) with the provider: collect later with --collect")
+        if summary.jobs_elsewhere:
+            parts.append(f"{summary.jobs_elsewhere} job(s) left to another run on this store, which has them")
         if stop.status == "stopped_budget":
             parts.append(
                 f"the budget of ${budget.limit_usd:.4f} could not cover the next call; "

@@ -42,6 +42,7 @@ class RunSummary:
     jobs_skipped: int = 0
     jobs_failed_before: int = 0  # failed in an earlier run and not retried now
     jobs_not_started: int = 0
+    jobs_elsewhere: int = 0  # planned, but another run on the store was generating them, or finished them
     candidates_passed: int = 0
     candidates_failed: int = 0
     candidates_short: int = 0  # asked for but never delivered, even after a top-up

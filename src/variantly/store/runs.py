@@ -3,15 +3,23 @@ transaction: a run killed at any moment leaves each job either wholly done or no
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from variantly.errors import NotFound
-from variantly.store.db import Store
-from variantly.store.schema import GenerationJobRow, LLMCallRow, RunRow, VariantRow, utcnow
+from variantly.store.db import Store, rows_touched
+from variantly.store.schema import GenerationJobRow, JobClaimRow, LLMCallRow, RunRow, VariantRow, utcnow
 from variantly.store.variants import insert_variants
+
+CLAIM_LEASE = timedelta(minutes=2)  # a claim not renewed this long is a killed run's: another run may take it
+CLAIM_RENEWAL = 30.0  # seconds between a live run's renewals: four to a lease
 
 
 def create_run(store: Store, run_id: str, *, actor: str, options: dict[str, Any]) -> None:
@@ -80,6 +88,64 @@ def save_jobs(store: Store, jobs: list[FinishedJob], *, actor: str) -> list[int]
             else:
                 session.add(finished.job)
     return [sum(row.id in added for row in finished.variants) for finished in jobs]
+
+
+def claim_job(store: Store, key: str, run_id: str, *, since: datetime) -> str | None:
+    """Take job ``key`` for ``run_id``, planned at ``since``; None when it is this run's now, else the run that has it
+    (generating it, or finished with it since: a plan made before another run finished a job still lists it).
+    A claim whose process is gone is taken over at once (a run killed on this machine, then run again to resume),
+    and one its run stopped renewing for ``CLAIM_LEASE`` (a run killed on another machine) after that."""
+    insert = postgres_insert if store.engine.dialect.name == "postgresql" else sqlite_insert
+    with store.session() as session:
+        finished = session.get(GenerationJobRow, key)
+        if finished is not None and finished.run_id != run_id and finished.finished_at >= since:
+            return finished.run_id
+        now = utcnow()
+        mine = {"run_id": run_id, "holder": f"{socket.gethostname()}:{os.getpid()}", "renewed_at": now}
+        if rows_touched(session.execute(insert(JobClaimRow).values(key=key, **mine).on_conflict_do_nothing())):
+            return None
+        held = session.execute(
+            select(JobClaimRow.run_id, JobClaimRow.holder, JobClaimRow.renewed_at).where(JobClaimRow.key == key)
+        ).one_or_none()
+        if held is None:  # released between the two statements: free
+            session.execute(insert(JobClaimRow).values(key=key, **mine).on_conflict_do_nothing())
+            return None
+        holder_run, holder, renewed_at = held
+        if holder_run != run_id and renewed_at >= now - CLAIM_LEASE and _alive(holder):
+            return holder_run
+        taken_over = session.execute(  # only if nobody took it over first
+            update(JobClaimRow)
+            .where(JobClaimRow.key == key, JobClaimRow.run_id == holder_run, JobClaimRow.renewed_at == renewed_at)
+            .values(**mine)
+        )
+        return None if rows_touched(taken_over) else holder_run
+
+
+def _alive(holder: str) -> bool:
+    """Whether the process holding a claim still runs, as far as this machine can tell (one on another machine is
+    taken as alive: its claims lapse with the lease)."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True
+    return True
+
+
+def renew_claims(store: Store, run_id: str) -> None:
+    """The run is alive: its claims hold for another lease."""
+    with store.session() as session:
+        session.execute(update(JobClaimRow).where(JobClaimRow.run_id == run_id).values(renewed_at=utcnow()))
+
+
+def release_claims(store: Store, run_id: str) -> None:
+    """The run is over: what it did not finish is free for the next."""
+    with store.session() as session:
+        session.execute(delete(JobClaimRow).where(JobClaimRow.run_id == run_id))
 
 
 def save_calls(store: Store, calls: list[LLMCallRow]) -> None:

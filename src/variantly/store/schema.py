@@ -190,6 +190,19 @@ class GenerationJobRow(Base):
     resume: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
+class JobClaimRow(Base):
+    """A job a run is generating: two runs on one store (an operator's and a schedule's) each planned it, and both
+    paid for it, and the queue got its variants twice. The run renews its claims while it lives; one whose process
+    is gone (on this machine) or that was not renewed for a lease (on another) may be taken over."""
+
+    __tablename__ = "job_claims"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(32), index=True)
+    holder: Mapped[str] = mapped_column(String(300))  # host:pid of the process running it
+    renewed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class LLMCallRow(Base):
     __tablename__ = "llm_calls"
 

@@ -1,0 +1,67 @@
+"""Two runs on one store never pay for the same job: each job is claimed before its first call."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import timedelta
+
+import respx
+from sqlalchemy import update
+from test_generation import BASE, GOOD, URL, completion, variants
+
+from conftest import CTA_JOBS_PER_LOCALE
+from variantly.generation.llm import LLMClient
+from variantly.generation.run import Runner, RunOptions
+from variantly.store import Store
+from variantly.store.runs import CLAIM_LEASE, claim_job, release_claims
+from variantly.store.schema import JobClaimRow, utcnow
+
+
+def runner_on(store: Store, workspace) -> Runner:
+    settings = workspace.settings.generation.model_copy(update={"backoff_seconds": 0.01, "candidates": 2})
+    return Runner(store, workspace, LLMClient(settings, api_key="sk-test", base_url=BASE))
+
+
+@respx.mock
+def test_two_runs_started_together_make_each_job_once(workspace, tmp_path) -> None:
+    """An operator's run and a schedule's, at the same moment: before, each planned and paid for all twelve jobs."""
+
+    async def slow(request):
+        await asyncio.sleep(0.02)  # long enough for the two runs to overlap on every job
+        return completion([GOOD, GOOD])
+
+    route = respx.post(URL).mock(side_effect=slow)
+    store = Store(f"sqlite:///{tmp_path / 'gen.db'}")
+    options = RunOptions(modules=["cta"], locales=["en"], candidates=2)
+
+    async def both():
+        return await asyncio.gather(*(runner_on(store, workspace).run(options, actor=who) for who in ("a", "b")))
+
+    first, second = asyncio.run(both())
+    assert route.call_count == CTA_JOBS_PER_LOCALE  # each job asked once, by one run or the other
+    assert first.jobs_done + second.jobs_done == CTA_JOBS_PER_LOCALE
+    assert first.jobs_elsewhere + second.jobs_elsewhere == CTA_JOBS_PER_LOCALE
+    assert len(variants(runner_on(store, workspace))) == 2 * CTA_JOBS_PER_LOCALE
+    assert {s.status for s in (first, second)} == {"done"} and "left to another run" in first.message + second.message
+    with store.sessions() as session:
+        assert session.query(JobClaimRow).count() == 0  # released as each run ended
+
+
+def test_a_claim_is_taken_over_when_its_process_is_gone_or_its_lease_lapsed(tmp_path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'claims.db'}")
+    since = utcnow()
+    assert claim_job(store, "job-1", "run-a", since=since) is None
+    assert claim_job(store, "job-1", "run-b", since=since) == "run-a"  # run-a is this live process
+    assert claim_job(store, "job-1", "run-a", since=since) is None  # its own, again
+    with store.session() as session:  # run-a was killed: a process that no longer exists on this machine
+        session.execute(update(JobClaimRow).values(holder=f"{os.uname().nodename}:{2**22 + 12345}"))
+    assert claim_job(store, "job-1", "run-b", since=since) is None
+    with store.session() as session:  # run-b runs on another machine and stopped renewing a lease ago
+        session.execute(update(JobClaimRow).values(holder="elsewhere:1", renewed_at=utcnow() - CLAIM_LEASE))
+    assert claim_job(store, "job-1", "run-c", since=since) is None
+    with store.session() as session:  # and run-c on another machine, renewing: held
+        session.execute(update(JobClaimRow).values(holder="elsewhere:1", renewed_at=utcnow() - timedelta(seconds=5)))
+    assert claim_job(store, "job-1", "run-d", since=since) == "run-c"
+    release_claims(store, "run-c")
+    assert claim_job(store, "job-1", "run-d", since=since) is None
