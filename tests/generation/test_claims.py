@@ -24,7 +24,7 @@ def runner_on(store: Store, workspace) -> Runner:
 
 
 @respx.mock
-def test_two_runs_started_together_make_each_job_once(workspace, tmp_path) -> None:
+def test_two_runs_started_together_make_each_job_once(workspace, database_url: str) -> None:
     """An operator's run and a schedule's, at the same moment: before, each planned and paid for all twelve jobs."""
 
     async def slow(request):
@@ -32,7 +32,7 @@ def test_two_runs_started_together_make_each_job_once(workspace, tmp_path) -> No
         return completion([GOOD, GOOD])
 
     route = respx.post(URL).mock(side_effect=slow)
-    store = Store(f"sqlite:///{tmp_path / 'gen.db'}")
+    store = Store(database_url)
     options = RunOptions(modules=["cta"], locales=["en"], candidates=2)
 
     async def both():
@@ -48,8 +48,8 @@ def test_two_runs_started_together_make_each_job_once(workspace, tmp_path) -> No
         assert session.query(JobClaimRow).count() == 0  # released as each run ended
 
 
-def test_a_claim_is_taken_over_when_its_process_is_gone_or_its_lease_lapsed(tmp_path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'claims.db'}")
+def test_a_claim_is_taken_over_when_its_process_is_gone_or_its_lease_lapsed(database_url: str) -> None:
+    store = Store(database_url)
     since = utcnow()
     assert claim_job(store, "job-1", "run-a", since=since) is None
     assert claim_job(store, "job-1", "run-b", since=since) == "run-a"  # run-a is this live process

@@ -102,14 +102,14 @@ def claim_job(store: Store, key: str, run_id: str, *, since: datetime) -> str | 
             return finished.run_id
         now = utcnow()
         mine = {"run_id": run_id, "holder": f"{socket.gethostname()}:{os.getpid()}", "renewed_at": now}
-        if rows_touched(session.execute(insert(JobClaimRow).values(key=key, **mine).on_conflict_do_nothing())):
+        claim = insert(JobClaimRow).values(key=key, **mine).on_conflict_do_nothing().returning(JobClaimRow.key)
+        if session.execute(claim).first() is not None:  # RETURNING: PostgreSQL's rowcount said 1 for a conflict
             return None
         held = session.execute(
             select(JobClaimRow.run_id, JobClaimRow.holder, JobClaimRow.renewed_at).where(JobClaimRow.key == key)
         ).one_or_none()
-        if held is None:  # released between the two statements: free
-            session.execute(insert(JobClaimRow).values(key=key, **mine).on_conflict_do_nothing())
-            return None
+        if held is None:  # released between the two statements: try once more
+            return None if session.execute(claim).first() is not None else "another run"
         holder_run, holder, renewed_at = held
         if holder_run != run_id and renewed_at >= now - CLAIM_LEASE and _alive(holder):
             return holder_run
