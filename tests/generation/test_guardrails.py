@@ -261,3 +261,30 @@ def test_copy_that_makes_the_sms_cost_more_fails_naming_the_channel(guards, ws) 
     assert report.problems()[-1].startswith("sms message: costs 3")  # what a re-ask quotes back
     plain = guards.check_slots(ws, "cta", {"locale": "en"}, CTA | {"note": note.replace("’", "'")})
     assert plain.passed, plain.summary
+
+
+@pytest.mark.parametrize(
+    ("note", "hidden"),
+    [
+        ("No preparation\x00 needed.", "U+0000"),  # a NUL from an LLM went to the queue
+        ("No preparation\x1b[K needed.", "U+001B"),  # a terminal escape
+        ("No preparation \u202eneeded.", "U+202E"),  # reorders what the reviewer reads
+        ("No prepar\u200bation needed.", "U+200B"),
+    ],
+)
+def test_characters_no_reader_sees_fail_the_checks(guards, ws, note: str, hidden: str) -> None:
+    assert failures(guards, ws, "cta", CTA | {"note": note})["note"] == [
+        f"variantly/hidden_characters: holds a character no reader sees ({hidden}): write plain text"
+    ]
+
+
+def test_line_breaks_and_emoji_joined_by_zero_width_joiners_are_plain_text(guards, ws) -> None:
+    assert (
+        failures(
+            guards,
+            ws,
+            "cta",
+            CTA | {"note": "No preparation needed.\nFor the whole \U0001f468\u200d\U0001f469\u200d\U0001f467 team."},
+        )
+        == {}
+    )

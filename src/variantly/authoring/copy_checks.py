@@ -174,6 +174,21 @@ UNSAFE_LINK = re.compile(
 )
 
 
+# Characters no reader sees but a mail client, a phone or a terminal acts on: controls (a line break and a tab
+# aside), bidirectional overrides and isolates, which reorder what a reviewer reads (U+202E showed "Try it
+# free" for text that says otherwise), and zero-width spaces, word joiners and byte order marks. A NUL from an
+# LLM went to the queue; PostgreSQL holds it in JSON and a sender's mail software may cut the message at it.
+HIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200b\u2060\ufeff]")
+
+
+def check_hidden_characters(text: str) -> list[Finding]:
+    spans = tuple((m.start(), m.end()) for m in HIDDEN.finditer(text))
+    if not spans:
+        return []
+    first = f"U+{ord(text[spans[0][0]]):04X}"
+    return [Finding("hidden_characters", f"holds a character no reader sees ({first}): write plain text", spans)]
+
+
 def check_markup_and_links(text: str, ctx: SlotContext, policy: Policy) -> list[Finding]:
     found = [Finding("no_markup", "contains HTML markup", ((m.start(), m.end()),)) for m in TAG.finditer(text)]
     found += [

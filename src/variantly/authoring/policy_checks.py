@@ -40,6 +40,7 @@ REQUIRED_DISCLAIMER = "variantly/required_disclaimer"
 CLAIMS_FROM_FACTS = "variantly/claims_from_facts"
 PERSONAL_DATA = "variantly/personal_data"
 MARKUP_AND_LINKS = "variantly/markup_and_links"
+HIDDEN_CHARACTERS = "variantly/hidden_characters"
 LANGUAGE = "variantly/language"
 ASSET_CHECK = "variantly/asset_choice"
 ALT_TEXT = "variantly/alt_text"
@@ -57,6 +58,7 @@ BUILT_IN_CHECKS: dict[str, Check] = {
         copy_checks.check_personal_data(text) if policy.block_personal_data else []
     ),
     MARKUP_AND_LINKS: lambda text, ctx, policy: copy_checks.check_markup_and_links(text, ctx, policy),
+    HIDDEN_CHARACTERS: lambda text, ctx, policy: copy_checks.check_hidden_characters(text),
     LANGUAGE: lambda text, ctx, policy: copy_checks.check_language(text, ctx, policy),
     ASSET_CHECK: lambda text, ctx, policy: copy_checks.check_asset(text, ctx),
     ALT_TEXT: lambda text, ctx, policy: copy_checks.check_alt_text(text, ctx),
