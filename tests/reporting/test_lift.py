@@ -246,3 +246,16 @@ def test_money_in_a_currency_the_report_is_not_in_is_left_out_and_said(workspace
     conversions = report("conversion", "EUR")
     assert conversions.rows[0].treatment_mean == report("conversion", "SEK").rows[0].treatment_mean > 0
     assert conversions.money_elsewhere == {}  # a rate has no money to leave out
+
+
+def test_a_module_the_workspace_never_had_is_named_not_reported_as_having_no_exposures_yet(
+    workspace_dir: Path, tmp_path: Path
+) -> None:
+    app = make_app(workspace_dir, f"sqlite:///{tmp_path / 'typo.db'}")
+    analyst = {"Authorization": f"Bearer {create_account(app.state.service.store, 'analyst', 'reviewer')}"}
+    with TestClient(app) as client:
+        typo = client.get("/v1/reports/lift", params={"module": "ctaa"}, headers=analyst)
+        real = client.get("/v1/reports/lift", params={"module": "cta"}, headers=analyst)
+    assert typo.status_code == 404
+    assert typo.json()["error"]["message"] == "unknown module 'ctaa' (modules: cta, customer_example, hero, hero_image)"
+    assert real.status_code == 200 and real.json()["rows"] == []  # known, and no exposures yet

@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from sqlalchemy import func, select
 
+from variantly.errors import NotFound
 from variantly.reporting.history import Exposure, read_outcomes
 from variantly.reporting.metrics import Metric, Outcome, metrics_for
 from variantly.reporting.stats import (
@@ -130,9 +131,13 @@ def money_elsewhere(store: Store, currency: str | None) -> dict[str, int]:
 def workspace_lift(
     store: Store, workspace: Workspace, *, metric: str = "conversion", module: str | None = None
 ) -> LiftReport:
-    """The report as a workspace's settings say to read it (its reporting settings and holdout share)."""
+    """The report as a workspace's settings say to read it (its reporting settings and holdout share). A module
+    neither in the workspace nor in any exposure is a typo, said so: it read "no exposures with both arms yet"."""
     settings = workspace.settings
-    return lift_report(store, settings.reporting, settings.holdout_percent, metric=metric, module=module)
+    report = lift_report(store, settings.reporting, settings.holdout_percent, metric=metric, module=module)
+    if module is not None and module not in workspace.modules and not report.sample_ratios:
+        raise NotFound(f"unknown module '{module}' (modules: {', '.join(sorted(workspace.modules))})")
+    return report
 
 
 def lift_report(
@@ -147,8 +152,6 @@ def lift_report(
     """The report for one metric, every module (or one), with its verdicts as described above."""
     metrics = metrics_for(settings.guardrail_events)
     if metric not in metrics:
-        from variantly.errors import NotFound
-
         raise NotFound(f"unknown metric '{metric}' (metrics: {', '.join(metrics)})")
     chosen = metrics[metric]
     outcomes = read_outcomes(store, settings.guardrail_events, currency=settings.currency, module=module)
