@@ -71,7 +71,7 @@ class EventIn(BaseModel):
         default=None,
         max_length=64,
         description="the decision's signature from the render response; required when events are sent without a "
-        "token, so that nobody outside can steer variant selection or the lift report",
+        "token, so that nobody outside can credit a decision that was never made, or credit one twice",
     )
     idempotency_key: str | None = Field(
         default=None,
