@@ -51,6 +51,7 @@ def test_bad_lines_are_named_and_nothing_is_imported(store, workspace, tmp_path:
         json.dumps(good | {"cohort": {"segment": "whales", "locale": "en"}}),
         json.dumps(good | {"cohort": {"industry": "retail", "locale": "en"}}),
         json.dumps(good | {"slots": {"label": "Try it"}}),
+        json.dumps(good | {"cohort": {"behaviour": "recent_purchase", "locale": "en"}}),  # never served
     ]
     path = tmp_path / "agency.jsonl"
     path.write_text("\n".join(lines))
@@ -63,6 +64,7 @@ def test_bad_lines_are_named_and_nothing_is_imported(store, workspace, tmp_path:
     assert f"{path}:4: cohort.segment: unknown segment 'whales'" in message
     assert f"{path}:5: cohort.industry: module 'cta' does not vary by industry" in message
     assert f"{path}:6: slots: missing note" in message
+    assert f"{path}:7: cohort: the suppression rule 'recent_buyer_onboarding' holds for everyone in it" in message
     assert approved_rows(store) == [] and store.release_number() == 0
 
 

@@ -275,16 +275,20 @@ def test_tampered_form_version_is_refused_not_a_crash(app) -> None:
 
 
 def test_a_variant_for_a_cohort_that_is_always_suppressed_says_it_is_never_served(app, tmp_path) -> None:
-    """Copy for ``behaviour=open_support_ticket`` (imported, or generated before plans skipped such cohorts) is never
-    shown: everyone in the cohort gets the support message. Its page says so, and what to do."""
-    import json
+    """Copy for ``behaviour=open_support_ticket`` (generated before plans skipped such cohorts; import refuses it
+    now) is never shown: everyone in the cohort gets the support message. Its page says so, and what to do."""
     import re
 
+    from variantly.store.schema import VariantRow
+    from variantly.store.variants import add_variant
+
     svc = app.state.service
-    line = {"module": "cta", "cohort": {"behaviour": "open_support_ticket", "locale": "en"}, "slots": {
-        "label": "Plan your rollout", "note": "Talk to us about your next step."}}  # fmt: skip
-    (tmp_path / "v.jsonl").write_text(json.dumps(line))
-    import_variants(svc.store, svc.workspace, tmp_path / "v.jsonl", actor="agency", check=check_constraints)
+    slots = {"label": "Plan your rollout", "note": "Talk to us about your next step."}
+    cohort = "segment=*;behaviour=open_support_ticket;locale=en"
+    module_hash = svc.workspace.modules["cta"].content_hash
+    row = VariantRow(id="v-never", module_id="cta", cohort_key=cohort, locale="en", slots=slots, status="pending",
+                     module_hash=module_hash, source="generated")  # fmt: skip
+    add_variant(svc.store, row, actor="run:earlier")
     create_account(svc.store, "lena", "reviewer", password="pw-for-lena", token=False)
     with TestClient(app) as client:
         csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/ui/login").text).group(1)

@@ -64,7 +64,10 @@ def parse_candidate(workspace: Workspace, line: VariantLine) -> tuple[Candidate 
     errors += [f"slots.{name}: {NUL_MESSAGE}" for name, text in line.slots.items() if "\x00" in text]
     if errors:
         return None, errors
-    return Candidate(module.id, Cohort.of(module.dimensions, line.cohort), dict(line.slots)), []
+    cohort = Cohort.of(module.dimensions, line.cohort)
+    if rule := module.suppressed_for_cohort(cohort.as_dict()):  # as plan skips it: nobody would ever read it
+        return None, [f"cohort: the suppression rule '{rule}' holds for everyone in it, so its copy is never served"]
+    return Candidate(module.id, cohort, dict(line.slots)), []
 
 
 def variant_id(module_hash: str, candidate: Candidate, source: str) -> str:
