@@ -175,9 +175,9 @@ UNSAFE_LINK = re.compile(
 
 
 # Characters no reader sees but a mail client, a phone or a terminal acts on: controls (a line break and a tab
-# aside), bidirectional overrides and isolates, which reorder what a reviewer reads (U+202E showed "Try it
-# free" for text that says otherwise), and zero-width spaces, word joiners and byte order marks. A NUL from an
-# LLM went to the queue; PostgreSQL holds it in JSON and a sender's mail software may cut the message at it.
+# aside), bidirectional overrides and isolates, which reorder what a reviewer reads against what is stored,
+# and zero-width spaces, word joiners and byte order marks. A NUL or a U+202E in an LLM's answer passed every
+# check into the queue.
 HIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200b\u2060\ufeff]")
 
 

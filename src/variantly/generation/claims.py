@@ -4,8 +4,9 @@ Two ``variantly generate`` at once (an operator's and a schedule's, or one from 
 same jobs, and each paid for them: the example cta module in English, twelve jobs, cost 24 calls and put 72
 variants in the queue where 36 belonged. Now a job is claimed just before its first call (``store.runs.
 claim_job``): one the other run holds, or finished after this run planned it, is left to it and counted
-(``RunSummary.jobs_elsewhere``). The claims are renewed while the run lives and released when it ends; a
-killed run's lapse after ``CLAIM_LEASE`` and its jobs are taken over.
+(``RunSummary.jobs_elsewhere``). The claims are renewed while the run lives and released when it ends. A
+killed run's are taken over at once when its process is gone from this machine (run it again to resume), and
+after ``CLAIM_LEASE`` without renewal when it ran on another.
 """
 
 from __future__ import annotations
