@@ -3,8 +3,9 @@
 Two ``variantly generate`` at once (an operator's and a schedule's, or one from the API) each planned the
 same jobs, and each paid for them: the example cta module in English, twelve jobs, cost 24 calls and put 72
 variants in the queue where 36 belonged. Now a job is claimed just before its first call (``store.runs.
-claim_job``): one the other run holds, or finished after this run planned it, is left to it and counted
-(``RunSummary.jobs_elsewhere``). The claims are renewed while the run lives and released when it ends. A
+claim_job``): one the other run holds, or saved since this run planned it, is left to it and counted
+(``RunSummary.jobs_elsewhere``). The claims are renewed while the run works and released once its finished jobs
+are saved, not before: released earlier, a job answered but not yet written was free to be made again. A
 killed run's are taken over at once when its process is gone from this machine (run it again to resume), and
 after ``CLAIM_LEASE`` without renewal when it ran on another.
 """
@@ -14,11 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import datetime
 
+from variantly.generation.plan import PlannedJob
 from variantly.store import Store
 from variantly.store.runs import CLAIM_RENEWAL, claim_job, release_claims, renew_claims
-from variantly.store.schema import utcnow
 
 
 class Claims:
@@ -28,15 +28,14 @@ class Claims:
     def __init__(self, store: Store, run_id: str) -> None:
         self.store = store
         self.run_id = run_id
-        self.since: datetime = utcnow()  # jobs other runs finish after this were not done when this run planned
 
-    async def take(self, key: str) -> str | None:
+    async def take(self, job: PlannedJob) -> str | None:
         """None when the job is this run's to make; else the run that has it."""
-        return await asyncio.to_thread(claim_job, self.store, key, self.run_id, since=self.since)
+        return await asyncio.to_thread(claim_job, self.store, job.key, self.run_id, after=job.after_run)
 
     @contextlib.asynccontextmanager
-    async def held(self) -> AsyncIterator[Claims]:
-        """Renewed every ``CLAIM_RENEWAL`` seconds while the run works, released when it ends, however it ends."""
+    async def renewed(self) -> AsyncIterator[Claims]:
+        """Renewed every ``CLAIM_RENEWAL`` seconds while the run works."""
 
         async def renew() -> None:
             while True:
@@ -48,4 +47,7 @@ class Claims:
             yield self
         finally:
             renewing.cancel()
-            release_claims(self.store, self.run_id)  # at once, even while the run is being cancelled
+
+    def release(self) -> None:
+        """Once the run's finished jobs are saved: what it did not finish is free for the next run."""
+        release_claims(self.store, self.run_id)

@@ -25,7 +25,7 @@ from variantly.generation.calls import RunServices, RunState
 from variantly.generation.plan import Plan, PlannedJob, Resume, picture_params
 from variantly.generation.summary import JobProblem
 from variantly.store.runs import FinishedJob
-from variantly.store.schema import GenerationJobRow, LLMCallRow, VariantRow, utcnow
+from variantly.store.schema import GenerationJobRow, LLMCallRow, VariantRow
 
 JobStatus = Literal["done", "failed", "unfinished"]
 
@@ -105,7 +105,6 @@ async def record_outcome(services: RunServices, state: RunState, outcome: JobOut
         failed=sum(not c.report.passed for c in outcome.candidates),
         reasks=outcome.reasks,
         error=outcome.error,
-        finished_at=utcnow(),  # set on a job redone too: another run planning it reads when it was finished
     )
     state.unsaved.pop(job.key, None)  # from here on the writer owns them, even if the run is interrupted
     resume = outcome.resume()

@@ -76,6 +76,7 @@ class PlannedJob:
     pictures_cost_usd: float = 0.0
     judge_calls: int = 0  # with the brand judge: its calls on the job's candidates (one for up to five)
     judge_cost_usd: float = 0.0  # and their estimated cost
+    after_run: str | None = None  # the run that last ended it, as the plan read the store (None: never tried)
 
 
 @dataclass
@@ -245,6 +246,7 @@ def make_plan(
     plan.judge = judge
     with store.sessions() as session:
         earlier = dict(session.execute(select(GenerationJobRow.key, GenerationJobRow.status)).all())
+        ended_by = dict(session.execute(select(GenerationJobRow.key, GenerationJobRow.run_id)).all())
         errors = dict(
             session.execute(
                 select(GenerationJobRow.key, GenerationJobRow.error).where(GenerationJobRow.status != "done")
@@ -297,6 +299,7 @@ def make_plan(
             elif status == "unfinished":
                 plan.unfinished += 1
             job = plan_job(workspace, prompts, plan, module_id, cohort, notes, retry_of)
+            job.after_run = ended_by.get(key)
             if judge:
                 job.judge_calls, judge_tokens = judge_estimate(
                     workspace, module_file.module, cohort.locale, job.completion_tokens, plan.params["candidates"]

@@ -155,7 +155,7 @@ class Runner:
         run_id = run_id or uuid.uuid4().hex[:12]
         summary = self.last_summary = RunSummary(run_id)
         create_run(self.store, run_id, actor=actor, options=asdict(options) | {"feedback": None})
-        claims = Claims(self.store, run_id)  # before the plan: what other runs finish after it is theirs
+        claims = Claims(self.store, run_id)
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="variantly-check")
         # pictures' OCR and copies: CPU work off the check thread (onnxruntime and Pillow release the GIL)
         drawing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="variantly-picture")
@@ -186,7 +186,7 @@ class Runner:
             if options.batch:
                 await self._batches(services, state, options)
             else:
-                async with claims.held():
+                async with claims.renewed():
                     await self._jobs(services, state, on_progress, claims)
             if options.judge and not state.stop.status:
                 await self._judge(run_id, state)
@@ -210,6 +210,7 @@ class Runner:
                 services.writer.flush()  # finished jobs still waiting for the writer (an interrupted run)
                 if state.unsaved:  # jobs cut short: their answered calls were paid for
                     save_calls(self.store, [call for calls in state.unsaved.values() for call in calls])
+            claims.release()  # after the writer: a job answered but not saved yet is still this run's
             update_run(self.store, run_id, progress=summary.as_dict(), status=summary.status, message=summary.message)
             await self.llm.close()
         if summary.jobs_done:
@@ -282,7 +283,7 @@ class Runner:
 
         async def run_one(job: PlannedJob) -> None:
             pictures = services.workspace.modules[job.module_id].module.picture_slot is not None
-            if await claims.take(job.key) is not None:
+            if await claims.take(job) is not None:
                 summary.jobs_elsewhere += 1  # another run is making it, or has made it since this run planned
                 return
             try:

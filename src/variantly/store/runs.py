@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -90,35 +90,45 @@ def save_jobs(store: Store, jobs: list[FinishedJob], *, actor: str) -> list[int]
     return [sum(row.id in added for row in finished.variants) for finished in jobs]
 
 
-def claim_job(store: Store, key: str, run_id: str, *, since: datetime) -> str | None:
-    """Take job ``key`` for ``run_id``, planned at ``since``; None when it is this run's now, else the run that has it
-    (generating it, or finished with it since: a plan made before another run finished a job still lists it).
-    A claim whose process is gone is taken over at once (a run killed on this machine, then run again to resume),
-    and one its run stopped renewing for ``CLAIM_LEASE`` (a run killed on another machine) after that."""
+def claim_job(store: Store, key: str, run_id: str, *, after: str | None) -> str | None:
+    """Take job ``key`` for ``run_id``; None when it is this run's now, else the run that has it: generating it, or
+    done with it since this run planned it (``after``: the run that had last ended it then, None if none had). A
+    claim whose process is gone is taken over at once (a run killed on this machine, then run again to resume),
+    and one its run stopped renewing for ``CLAIM_LEASE`` (a run killed on another machine) after that.
+
+    The claim is taken first and the saved jobs read after: a run releases its claims only once its jobs are saved,
+    so a job read as unsaved while its claim is held here stays unsaved. Read the other way round, a run that saved
+    the job and released it between the two reads left it free to be made twice (seen under load in CI)."""
     insert = postgres_insert if store.engine.dialect.name == "postgresql" else sqlite_insert
     with store.session() as session:
-        finished = session.get(GenerationJobRow, key)
-        if finished is not None and finished.run_id != run_id and finished.finished_at >= since:
-            return finished.run_id
         now = utcnow()
         mine = {"run_id": run_id, "holder": f"{socket.gethostname()}:{os.getpid()}", "renewed_at": now}
         claim = insert(JobClaimRow).values(key=key, **mine).on_conflict_do_nothing().returning(JobClaimRow.key)
-        if session.execute(claim).first() is not None:  # RETURNING: PostgreSQL's rowcount said 1 for a conflict
-            return None
-        held = session.execute(
-            select(JobClaimRow.run_id, JobClaimRow.holder, JobClaimRow.renewed_at).where(JobClaimRow.key == key)
-        ).one_or_none()
-        if held is None:  # released between the two statements: try once more
-            return None if session.execute(claim).first() is not None else "another run"
-        holder_run, holder, renewed_at = held
-        if holder_run != run_id and renewed_at >= now - CLAIM_LEASE and _alive(holder):
-            return holder_run
-        taken_over = session.execute(  # only if nobody took it over first
-            update(JobClaimRow)
-            .where(JobClaimRow.key == key, JobClaimRow.run_id == holder_run, JobClaimRow.renewed_at == renewed_at)
-            .values(**mine)
-        )
-        return None if rows_touched(taken_over) else holder_run
+        if session.execute(claim).first() is None:  # RETURNING: PostgreSQL's rowcount said 1 for a conflict
+            held = session.execute(
+                select(JobClaimRow.run_id, JobClaimRow.holder, JobClaimRow.renewed_at).where(JobClaimRow.key == key)
+            ).one_or_none()
+            if held is None:  # released between the two statements: try once more
+                if session.execute(claim).first() is None:
+                    return "another run"
+            else:
+                holder_run, holder, renewed_at = held
+                if holder_run != run_id and renewed_at >= now - CLAIM_LEASE and _alive(holder):
+                    return holder_run
+                taken_over = session.execute(  # only if nobody took it over first
+                    update(JobClaimRow)
+                    .where(
+                        JobClaimRow.key == key, JobClaimRow.run_id == holder_run, JobClaimRow.renewed_at == renewed_at
+                    )
+                    .values(**mine)
+                )
+                if not rows_touched(taken_over):
+                    return holder_run
+        ended = session.get(GenerationJobRow, key)
+        if ended is not None and ended.run_id not in (run_id, after):  # another run saved it since the plan
+            session.execute(delete(JobClaimRow).where(JobClaimRow.key == key, JobClaimRow.run_id == run_id))
+            return ended.run_id
+        return None
 
 
 def _alive(holder: str) -> bool:
