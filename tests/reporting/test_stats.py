@@ -34,6 +34,14 @@ def test_a_difference_in_revenue_per_visitor_is_statsmodels_unequal_variance_int
     assert effect.p_value == pytest.approx(reference.ztest_ind(usevar="unequal")[1], rel=1e-9)
 
 
+@pytest.mark.parametrize(
+    ("treatment", "control", "share", "mismatch"),
+    [(100, 0, 0.0, False), (100, 5, 0.0, True), (0, 100, 1.0, False), (3, 100, 1.0, True), (0, 0, 0.0, False)],
+)
+def test_with_no_holdout_planned_any_profile_in_the_empty_arm_is_a_mismatch(treatment, control, share, mismatch):
+    assert sample_ratio(treatment, control, share).mismatch is mismatch
+
+
 def test_the_sample_ratio_check_is_scipys_chi_square_and_flags_a_dropped_control_group() -> None:
     assert sample_ratio(9050, 950, 0.10).p_value == pytest.approx(stats.chisquare([9050, 950], [9000, 1000]).pvalue)
     assert not sample_ratio(9050, 950, 0.10).mismatch

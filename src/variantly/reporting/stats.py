@@ -188,10 +188,15 @@ SRM_THRESHOLD = 0.001  # the p-value below which a split is a mismatch (GrowthBo
 
 
 def sample_ratio(treatment: int, control: int, control_share: float) -> SampleRatio:
-    """Chi-square goodness of fit of the observed split against the planned one (scipy)."""
+    """Chi-square goodness of fit of the observed split against the planned one (scipy). With no holdout planned
+    (0%, or everyone held out), any profile in the arm that should be empty is a certain mismatch (p = 0): it read
+    p = 1, and a sender labelling arms wrongly went unseen."""
     total = treatment + control
-    if total == 0 or not 0 < control_share < 1:
+    if total == 0:
         return SampleRatio(treatment, control, control_share, 1.0)
+    if not 0 < control_share < 1:
+        stray = control if control_share <= 0 else treatment
+        return SampleRatio(treatment, control, control_share, 0.0 if stray else 1.0)
     expected = [total * (1 - control_share), total * control_share]
     p_value = float(stats.chisquare([treatment, control], f_exp=expected).pvalue)
     return SampleRatio(treatment, control, control_share, p_value)
