@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
+import socket
 from datetime import timedelta
 
 import respx
@@ -56,7 +56,7 @@ def test_a_claim_is_taken_over_when_its_process_is_gone_or_its_lease_lapsed(data
     assert claim_job(store, "job-1", "run-b", after=None) == "run-a"  # run-a is this live process
     assert claim_job(store, "job-1", "run-a", after=None) is None  # its own, again
     with store.session() as session:  # run-a was killed: a process that no longer exists on this machine
-        session.execute(update(JobClaimRow).values(holder=f"{os.uname().nodename}:{2**22 + 12345}"))
+        session.execute(update(JobClaimRow).values(holder=f"{socket.gethostname()}:{2**22 + 12345}"))
     assert claim_job(store, "job-1", "run-b", after=None) is None
     with store.session() as session:  # run-b runs on another machine and stopped renewing a lease ago
         session.execute(update(JobClaimRow).values(holder="elsewhere:1", renewed_at=utcnow() - CLAIM_LEASE))
@@ -75,4 +75,4 @@ def test_a_job_another_run_saved_since_this_run_planned_it_is_left_to_that_run(d
     with store.session() as session:  # run-a finished it after run-b read the store (which saw no row)
         session.add(GenerationJobRow(key="job-1", run_id="run-a", module_id="cta", cohort_key="c", status="done"))
     assert claim_job(store, "job-1", "run-b", after=None) == "run-a"
-    assert claim_job(store, "job-1", "run-b", after="run-a") is None  # the row run-b planned from: its to redo
+    assert claim_job(store, "job-1", "run-b", after="run-a") is None  # the row run-b planned from: run-b redoes it
