@@ -245,8 +245,9 @@ def make_plan(
     plan.reasks_per_job, plan.reask_basis = reask_history(store, settings.max_reasks)
     plan.judge = judge
     with store.sessions() as session:
-        earlier = dict(session.execute(select(GenerationJobRow.key, GenerationJobRow.status)).all())
-        ended_by = dict(session.execute(select(GenerationJobRow.key, GenerationJobRow.run_id)).all())
+        tried = session.execute(select(GenerationJobRow.key, GenerationJobRow.status, GenerationJobRow.run_id)).all()
+        earlier = {key: status for key, status, _ in tried}
+        ended_by = {key: run_id for key, _, run_id in tried}
         errors = dict(
             session.execute(
                 select(GenerationJobRow.key, GenerationJobRow.error).where(GenerationJobRow.status != "done")

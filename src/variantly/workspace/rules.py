@@ -90,17 +90,11 @@ class TraitRule(_Rule):
         if op == "equals":
             if isinstance(expected, str):
                 return lambda profile, now, lookup: profile.trait(trait) == expected
-            return lambda profile, now, lookup: (
-                (value := profile.trait(trait)) is not None
-                and (value == expected or (type(value) is str and text_as_value(value) == expected))
-            )
+            wanted = _EqualsReadingText(expected)
+            return lambda profile, now, lookup: (value := profile.trait(trait)) is not None and value == wanted
         if op == "in":
-            if all(isinstance(item, str) for item in expected):
-                return lambda profile, now, lookup: (value := profile.trait(trait)) is not None and value in expected
-            return lambda profile, now, lookup: (
-                (value := profile.trait(trait)) is not None
-                and (value in expected or (type(value) is str and text_as_value(value) in expected))
-            )
+            listed = tuple(item if isinstance(item, str) else _EqualsReadingText(item) for item in expected)
+            return lambda profile, now, lookup: (value := profile.trait(trait)) is not None and value in listed
         if op == "prefix":
             start = expected.lower()
             return lambda profile, now, lookup: (
@@ -328,8 +322,9 @@ def references(rule: Any) -> list[tuple[str, str]]:
 
 
 class _EqualsReadingText:
-    """An event property's expected number or flag (``where: {seats: 3}``), equal to the value or to text spelling it
-    ("3"), as trait rules read them (``text_as_value``)."""
+    """A rule's expected number or flag (``equals: true``, ``in: [1, 2]``, an event's ``where: {seats: 3}``), equal to
+    the value or to text spelling it ("3", ``text_as_value``). Python asks it when the value's own ``==`` cannot
+    answer, and a tuple asks its items first, so ``value == wanted`` and ``value in listed`` read text."""
 
     __slots__ = ("expected",)
 
