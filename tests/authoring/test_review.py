@@ -300,3 +300,52 @@ def test_a_variant_for_a_cohort_that_is_always_suppressed_says_it_is_never_serve
         served = client.get(f"/ui/variants/{next(i for k, i in ids.items() if 'open_support' not in k)}").text
     assert 'id="never-served"' in never and "'open_ticket_no_sales'" in never
     assert 'id="never-served"' not in served
+
+
+def test_policy_edited_while_no_server_ran_is_applied_when_the_review_server_starts(
+    app, tokens, workspace_dir: Path, database_url: str
+) -> None:
+    """A policy edit usually arrives with a deploy, not while a server watches the file: the server that starts on
+    it re-checks what was approved under the old one."""
+    with TestClient(app) as client:
+        variant = first(client, tokens["rita"], module="cta", cohort="segment=startup;behaviour=*;locale=en")
+        client.post(f"/v1/variants/{variant['id']}/approve", json={"version": 1}, headers=auth(tokens["rita"]))
+    policy = workspace_dir / "guardrails" / "policy.yml"
+    policy.write_text(policy.read_text().replace("  - hurry\n", "  - hurry\n  - free trial\n"))
+    restarted = make_app(workspace_dir, database_url)
+    with TestClient(restarted) as client:
+        deadline = time.monotonic() + 30
+        while (detail := client.get(f"/v1/variants/{variant['id']}", headers=auth(tokens["rita"])).json())[
+            "status"
+        ] == "approved":
+            assert time.monotonic() < deadline, "not re-checked within 30 seconds of the start"
+            time.sleep(0.1)
+    assert detail["status"] == "guardrail_failed"
+    assert "banned phrase 'free trial'" in detail["history"][-1]["reason"]
+
+
+def test_variant_approved_before_a_built_in_check_existed_is_checked_again(app) -> None:
+    """Recorded under the policy's files alone (as before the checks had a revision), a label with a zero-width
+    space in the label was approved; the checks of today pull it, and keep the clean one, now recorded as
+    checked under them."""
+    from variantly.authoring.policy_checks import BuiltInChecker, checked_under
+    from variantly.authoring.review import approved_unchecked, recheck_policy
+    from variantly.store.schema import VariantRow
+    from variantly.store.variants import add_variant
+
+    svc = app.state.service
+    workspace = svc.workspace
+    cohort = "segment=startup;behaviour=*;locale=en"
+    note = "No credit card needed. Bring your customer data and see it in one place."
+    for ident, label in (("v-hidden", "Start a 14-day\u200b free trial"), ("v-clean", "Start a 14-day free trial")):
+        row = VariantRow(id=ident, module_id="cta", cohort_key=cohort, locale="en", status="approved",
+                         slots={"label": label, "note": note}, module_hash=workspace.modules["cta"].content_hash,
+                         policy_hash=workspace.policy_hash, source="import")  # fmt: skip
+        add_variant(svc.store, row, actor="t")
+    assert {r.id for r in approved_unchecked(svc.store, workspace)} == {"v-hidden", "v-clean"}
+    checker = BuiltInChecker(workspace.policy, workspace.policy_hash)
+    assert recheck_policy(svc.store, workspace, checker.check_slots) == ["v-hidden"]
+    with svc.store.sessions() as session:
+        assert session.get_one(VariantRow, "v-clean").policy_hash == checked_under(workspace.policy_hash)
+        assert session.get_one(VariantRow, "v-hidden").status == "guardrail_failed"
+    assert approved_unchecked(svc.store, workspace) == []

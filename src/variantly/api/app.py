@@ -85,7 +85,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         service.start()
-        if review_enabled and service.store is not None:  # variants not scored under this brand.yml yet
+        if review_enabled and service.store is not None:
+            # Variants approved before a policy edit that came with a deploy, or before a built-in check was added:
+            # served until checked, so checked now. And variants not scored under this brand.yml yet.
+            _recheck_in_background(app, service.workspace)
             _rescore_in_background(app, service.workspace)
         if purger is not None:
             purger.start()
@@ -180,16 +183,19 @@ def _document_models(app: FastAPI, *models: type[BaseModel]) -> None:
 
 
 def _recheck_in_background(app: FastAPI, workspace) -> None:
-    """Re-check approved variants against a changed policy, off the request path."""
+    """Re-check approved variants not checked under this policy and these built-in checks, off the request path.
+    With none (most starts), the checker (guardrails-ai, seconds to import) is never built."""
     import threading
 
-    from variantly.authoring.review import recheck_policy
+    from variantly.authoring.review import approved_unchecked, recheck_policy
 
     def work() -> None:
         try:
+            if not approved_unchecked(app.state.service.store, workspace):
+                return
             checker = app.state.checkers.for_workspace(workspace)
             pulled = recheck_policy(app.state.service.store, workspace, checker.check_slots)
-            log.info("policy changed: %d approved variant(s) pulled", len(pulled))
+            log.info("approved variants checked again under the policy: %d pulled", len(pulled))
         except Exception:
             log.exception("policy re-check failed")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from variantly.authoring.candidates import Candidate
 from variantly.authoring.copy_checks import SlotContext, check_asset
-from variantly.authoring.policy_checks import ASSET_CHECK, SLOT_LENGTH
+from variantly.authoring.policy_checks import ASSET_CHECK, SLOT_LENGTH, checked_under
 from variantly.authoring.report import CheckReport, Failure
 from variantly.workspace import Workspace
 from variantly.workspace.checks import slot_text_problems
@@ -31,5 +31,5 @@ def slot_constraint_failures(workspace: Workspace, candidate: Candidate) -> dict
 
 def check_constraints(workspace: Workspace, candidate: Candidate) -> tuple[bool, CheckReport]:
     """The module's own constraints only, as an import check (the tests' and benchmarks' fixtures use it)."""
-    report = CheckReport.of(slot_constraint_failures(workspace, candidate), workspace.policy_hash)
+    report = CheckReport.of(slot_constraint_failures(workspace, candidate), checked_under(workspace.policy_hash))
     return report.passed, report

@@ -115,7 +115,7 @@ def import_variants(
             slots=candidate.slots,
             status="pending" if passed else "guardrail_failed",
             module_hash=module_hash,
-            policy_hash=workspace.policy_hash,
+            policy_hash=report.policy_hash,
             source="import",
             report=VariantReport(check=report).stored(),
             params={"file": str(path)},

@@ -46,6 +46,14 @@ ASSET_CHECK = "variantly/asset_choice"
 ALT_TEXT = "variantly/alt_text"
 CHANNEL_RULES = "variantly/channel_rules"  # a rendered message against its channel's rules
 
+# The built-in checks' revision. A variant records what it passed as ``checked_under(policy hash)``: the policy's
+# files and this revision. Raise it when a built-in check refuses copy it passed before (a new check, a wider
+# match): approved variants recorded under an older revision are then checked again when a review server starts,
+# or by ``variantly review recheck``, and those that fail are pulled from serving. (2: ``hidden_characters``, and
+# banned phrases read through invisible characters and hyphens.) A run's jobs do not depend on it: they are keyed
+# by the policy's files alone, so raising it re-checks copy but never pays for it again.
+CHECKS_REVISION = 2
+
 BUILT_IN_CHECKS: dict[str, Check] = {
     SLOT_LENGTH: lambda text, ctx, policy: copy_checks.check_length(text, ctx),
     BANNED_PHRASES: lambda text, ctx, policy: copy_checks.check_banned_phrases(text, policy),
@@ -63,6 +71,11 @@ BUILT_IN_CHECKS: dict[str, Check] = {
     ASSET_CHECK: lambda text, ctx, policy: copy_checks.check_asset(text, ctx),
     ALT_TEXT: lambda text, ctx, policy: copy_checks.check_alt_text(text, ctx),
 }
+
+
+def checked_under(policy_hash: str) -> str:
+    """What a variant checked now passed: the policy (its files' hash) and the built-in checks' revision."""
+    return f"{policy_hash}/{CHECKS_REVISION}"
 
 
 def run_check(name: str, text: str, ctx: SlotContext, policy: Policy) -> list[Finding]:
@@ -143,6 +156,11 @@ class PolicyChecker(ABC):
 
     policy_hash: str
 
+    @property
+    def checked_hash(self) -> str:
+        """What its reports say they were checked under (``checked_under``)."""
+        return checked_under(self.policy_hash)
+
     @abstractmethod
     def slot_failures(
         self, workspace: Workspace, module_id: str, cohort: dict[str, str], slots: dict[str, str]
@@ -155,7 +173,7 @@ class PolicyChecker(ABC):
         """The report for one candidate's slots, for one cohort."""
         failures, unchecked = self.slot_failures(workspace, module_id, cohort, slots)
         channels = channel_failures(workspace, module_id, cohort, slots)
-        report = CheckReport.of(failures, self.policy_hash, channels=channels, unchecked=unchecked)
+        report = CheckReport.of(failures, self.checked_hash, channels=channels, unchecked=unchecked)
         for _, found in report.failures():
             metrics.GUARDRAIL_FAILURES.labels(found.validator).inc()
         return report

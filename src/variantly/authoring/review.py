@@ -15,6 +15,7 @@ from sqlalchemy import case, func, select
 
 from variantly.authoring.brand_score import BANDS, rescore
 from variantly.authoring.pictures import text_failures
+from variantly.authoring.policy_checks import checked_under
 from variantly.authoring.report import CheckReport, VariantReport
 from variantly.errors import Conflict, InvalidRequest, NotFound, ReasonRequired, SecondReviewerNeeded, VariantlyError
 from variantly.store import Store
@@ -274,18 +275,19 @@ def bulk_approve(
     return result
 
 
-def recheck_policy(store: Store, workspace: Workspace, check: SlotChecker, *, actor: str = "policy") -> list[str]:
-    """Re-check approved variants made under another policy; pull those that now fail."""
+def approved_unchecked(store: Store, workspace: Workspace) -> list[VariantRow]:
+    """Approved variants not checked under this policy and the built-in checks' revision (``checked_under``)."""
+    current = checked_under(workspace.policy_hash)
     with store.sessions() as session:
-        rows = list(
-            session.scalars(
-                select(VariantRow).where(
-                    VariantRow.status == "approved", VariantRow.policy_hash != workspace.policy_hash
-                )
-            )
-        )
+        found = select(VariantRow).where(VariantRow.status == "approved", VariantRow.policy_hash != current)
+        return list(session.scalars(found.order_by(VariantRow.id)))
+
+
+def recheck_policy(store: Store, workspace: Workspace, check: SlotChecker, *, actor: str = "policy") -> list[str]:
+    """Re-check approved variants checked under another policy or an older revision of the built-in checks; pull
+    those that now fail."""
     pulled = []
-    for row in rows:
+    for row in approved_unchecked(store, workspace):
         if row.module_id not in workspace.modules:
             continue
         cohort = Cohort.from_key(row.cohort_key).as_dict()
@@ -293,7 +295,7 @@ def recheck_policy(store: Store, workspace: Workspace, check: SlotChecker, *, ac
         report = _with_picture_text(workspace, row, cohort, check, report)
         if report.passed:
             with store.session() as session:
-                session.get_one(VariantRow, row.id).policy_hash = workspace.policy_hash
+                session.get_one(VariantRow, row.id).policy_hash = report.policy_hash
             continue
         change_variant(
             store,

@@ -140,7 +140,7 @@ def _variant_row(services: RunServices, plan: Plan, job: PlannedJob, index: int,
         status="pending" if candidate.report.passed else "guardrail_failed",
         module_hash=services.workspace.modules[job.module_id].content_hash,
         prompt_hash=plan.prompt_hash,
-        policy_hash=plan.policy_hash,
+        policy_hash=candidate.report.policy_hash,  # the policy and built-in checks it passed (or failed)
         model=plan.model,
         params=plan.params_for(job) | picture_params(services.workspace, job.module_id) | {"run_id": services.run_id},
         source="generated",
