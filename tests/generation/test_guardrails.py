@@ -54,6 +54,9 @@ def test_good_copy_passes(guards, ws) -> None:
         "Buy\u200b now",
         "B\u200duy now",
         "Buy\u2060 now",
+        "\u0412uy now",  # a Cyrillic capital Ve, drawn as Latin B
+        "Buy n\u043ew",  # a Cyrillic o
+        "\u0392uy n\u03bfw",  # a Greek capital Beta and omicron
     ],
 )
 def test_banned_phrases_ignore_case_spacing_and_accents(guards, ws, label: str) -> None:
@@ -74,6 +77,30 @@ def test_competitors_are_never_named(guards, ws) -> None:
     assert failures(guards, ws, "cta", CTA | {"note": "Easier than Hub\u00adSpot for your team."})["note"] == [
         "variantly/competitors: names competitor 'HubSpot'"
     ]
+    found = failures(guards, ws, "cta", CTA | {"note": "Easier than Hub\u0405p\u043et for your team."})["note"]
+    assert "variantly/competitors: names competitor 'HubSpot'" in found  # a Cyrillic Dze and o
+
+
+def test_a_word_mixing_scripts_fails_whatever_it_spells(guards, ws) -> None:
+    """Look-alike letters inside a Latin word hide it from every filter (and a screen reader reads it aloud
+    wrong), so the word is refused even where no banned phrase is hidden in it."""
+    assert failures(guards, ws, "cta", CTA | {"label": "See Lum\u0435n in action"})["label"] == [
+        "variantly/mixed_scripts: 'Lum\u0435n' mixes letters of different scripts: write each word in one"
+    ]
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        "\u0414\u0435\u043c\u043e \u0437\u0430 30 \u043c\u0438\u043d\u0443\u0442.",  # Russian: "Демо за 30 минут."
+        "\u0395\u03c0\u03af\u03b4\u03b5\u03b9\u03be\u03b7 30 \u03bb\u03b5\u03c0\u03c4\u03ce\u03bd.",  # Greek
+        "A demo for Lumen's \u0394-reports, 5\u03a9 or not.",  # a Greek letter as a word of its own
+        "F\u00f6rberedelser beh\u00f6vs inte.",  # Latin with accents is one script
+    ],
+)
+def test_copy_written_in_one_script_per_word_passes(guards, ws, note: str) -> None:
+    found = failures(guards, ws, "cta", CTA | {"note": note}).get("note", [])
+    assert not [f for f in found if f.startswith(("variantly/mixed_scripts", "variantly/banned_phrases"))]
 
 
 def test_invented_numbers_fail_and_facts_pass(guards, ws) -> None:

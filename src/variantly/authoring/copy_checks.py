@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from variantly.authoring.lookalikes import LOOKALIKES, mixed_script_words
 from variantly.authoring.personal_data import PERSONAL_DATA, personal_data_spans
 from variantly.workspace.images import PictureRef
 from variantly.workspace.links import find_links
@@ -66,12 +67,13 @@ def fold(text: str) -> tuple[str, list[int]]:
 
 @lru_cache(maxsize=4096)
 def _fold_character(ch: str) -> str:
-    """The character without case or accents; nothing for an invisible format character (a soft hyphen, a
-    zero-width space or joiner, a word joiner): "Bu\u00ady now" reads "Buy now" and passed the banned phrases."""
+    """The character without case or accents, a Cyrillic, Greek or Armenian letter drawn like a Latin one as that
+    one (``lookalikes``); nothing for an invisible format character (a soft hyphen, a zero-width space or joiner, a
+    word joiner): "Bu\u00ady now" and "\u0412uy now" read "Buy now" and passed the banned phrases."""
     if unicodedata.category(ch) == "Cf":
         return ""
     decomposed = unicodedata.normalize("NFKD", ch)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold() or ch
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).translate(LOOKALIKES).casefold() or ch
 
 
 # Between a phrase's words: spaces, hyphens or dashes, any run of them ("risk-free" is "risk free" and "buy-now")
@@ -187,6 +189,16 @@ def check_hidden_characters(text: str) -> list[Finding]:
         return []
     first = f"U+{ord(text[spans[0][0]]):04X}"
     return [Finding("hidden_characters", f"holds a character no reader sees ({first}): write plain text", spans)]
+
+
+def check_mixed_scripts(text: str) -> list[Finding]:
+    """A word mixing Latin with Cyrillic, Greek or Armenian letters reads as one word and is another to every
+    filter, search and screen reader."""
+    spans = tuple(mixed_script_words(text))
+    if not spans:
+        return []
+    word = text[slice(*spans[0])]
+    return [Finding("mixed_scripts", f"'{word}' mixes letters of different scripts: write each word in one", spans)]
 
 
 def check_markup_and_links(text: str, ctx: SlotContext, policy: Policy) -> list[Finding]:

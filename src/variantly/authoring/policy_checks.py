@@ -41,6 +41,7 @@ CLAIMS_FROM_FACTS = "variantly/claims_from_facts"
 PERSONAL_DATA = "variantly/personal_data"
 MARKUP_AND_LINKS = "variantly/markup_and_links"
 HIDDEN_CHARACTERS = "variantly/hidden_characters"
+MIXED_SCRIPTS = "variantly/mixed_scripts"
 LANGUAGE = "variantly/language"
 ASSET_CHECK = "variantly/asset_choice"
 ALT_TEXT = "variantly/alt_text"
@@ -50,9 +51,10 @@ CHANNEL_RULES = "variantly/channel_rules"  # a rendered message against its chan
 # files and this revision. Raise it when a built-in check refuses copy it passed before (a new check, a wider
 # match): approved variants recorded under an older revision are then checked again when a review server starts,
 # or by ``variantly review recheck``, and those that fail are pulled from serving. (2: ``hidden_characters``, and
-# banned phrases read through invisible characters and hyphens.) A run's jobs do not depend on it: they are keyed
+# banned phrases read through invisible characters and hyphens. 3: ``mixed_scripts``, and banned phrases read
+# through look-alike letters.) A run's jobs do not depend on it: they are keyed
 # by the policy's files alone, so raising it re-checks copy but never pays for it again.
-CHECKS_REVISION = 2
+CHECKS_REVISION = 3
 
 BUILT_IN_CHECKS: dict[str, Check] = {
     SLOT_LENGTH: lambda text, ctx, policy: copy_checks.check_length(text, ctx),
@@ -67,6 +69,7 @@ BUILT_IN_CHECKS: dict[str, Check] = {
     ),
     MARKUP_AND_LINKS: lambda text, ctx, policy: copy_checks.check_markup_and_links(text, ctx, policy),
     HIDDEN_CHARACTERS: lambda text, ctx, policy: copy_checks.check_hidden_characters(text),
+    MIXED_SCRIPTS: lambda text, ctx, policy: copy_checks.check_mixed_scripts(text),
     LANGUAGE: lambda text, ctx, policy: copy_checks.check_language(text, ctx, policy),
     ASSET_CHECK: lambda text, ctx, policy: copy_checks.check_asset(text, ctx),
     ALT_TEXT: lambda text, ctx, policy: copy_checks.check_alt_text(text, ctx),
