@@ -315,3 +315,34 @@ def test_line_breaks_and_emoji_joined_by_zero_width_joiners_are_plain_text(guard
         )
         == {}
     )
+
+
+def test_an_edited_custom_validator_is_run_as_edited(workspace_dir: Path) -> None:
+    """The policy's hash covers the validator file, so an edit re-checks approved variants at once: with the old
+    code still loaded, the review server recorded them as checked under the edit."""
+    from variantly.workspace import load_workspace
+
+    validator = workspace_dir / "guardrails" / "no_shouting.py"
+    ws = load_workspace(workspace_dir)
+    calm = CTA | {"note": "A calm demo, nothing urgent."}
+    assert failures(PolicyGuards.for_workspace(ws), ws, "cta", calm) == {}
+    validator.write_text(validator.read_text().replace('|!")', '|!|\\burgent\\b")'))
+    edited = load_workspace(workspace_dir)
+    assert edited.policy_hash != ws.policy_hash
+    assert failures(PolicyGuards.for_workspace(edited), edited, "cta", calm)["note"] == [
+        "lumen/no_shouting: no ALL-CAPS words or exclamation marks: say it calmly"
+    ]
+
+
+def test_two_workspaces_with_a_custom_validator_of_one_name_each_run_their_own(tmp_path: Path) -> None:
+    from conftest import copy_workspace
+    from variantly.workspace import load_workspace
+
+    strict, usual = copy_workspace(tmp_path / "strict"), copy_workspace(tmp_path / "usual")
+    validator = strict / "guardrails" / "no_shouting.py"
+    validator.write_text(validator.read_text().replace(', "GDPR"', ""))  # GDPR is shouting here
+    iso = CTA | {"note": "Built for GDPR from the start, for your team."}
+    strict_guards = PolicyGuards.for_workspace(load_workspace(strict))
+    usual_guards = PolicyGuards.for_workspace(load_workspace(usual))  # loaded last: the registry holds its class
+    assert "lumen/no_shouting" in failures(strict_guards, load_workspace(strict), "cta", iso)["note"][0]
+    assert failures(usual_guards, load_workspace(usual), "cta", iso) == {}

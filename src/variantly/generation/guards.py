@@ -8,9 +8,10 @@ path (that folder must never be a package: it would shadow the installed
 
 from __future__ import annotations
 
-import importlib.util
+import hashlib
 import sys
 import threading
+import types
 from pathlib import Path
 from typing import Any
 
@@ -48,34 +49,50 @@ def _validator_for(name: str) -> type[Validator]:
 
 
 BUILT_IN = tuple(_validator_for(name) for name in BUILT_IN_CHECKS)
-_LOADING = threading.Lock()  # custom validator files are run once a process, whichever run asks first
+_LOADING = (
+    threading.Lock()
+)  # two runs starting at once: the second found the module half run, its validator unregistered
 
 
 def _load_custom_validators(root: Path, policy: Policy) -> dict[str, type[Validator]]:
-    """Import each custom validator file by path and find the class it registered."""
-    from guardrails.validator_base import validators_registry
+    """Run each custom validator file (once per content: an edited file is run again) and find the class it
+    registered in what it defined.
 
+    Keyed by the file's content, not its name: kept by name, an edited validator was not read again until the
+    process restarted, while the policy's hash (which covers the file) changed at once, so a review server
+    re-checked approved variants with the old code and recorded them as checked under the new. The class is
+    taken from the file's own names, not guardrails-ai's registry, which keeps only the last class of a name
+    (another workspace's file, or the edit before)."""
     found = {}
     for custom in policy.custom_validators:
         path = root / "guardrails" / custom.file
-        module_name = f"variantly_custom_validators.{path.stem}"
-        with _LOADING:  # two runs starting at once: the second found the module half run, its validator unregistered
-            if module_name not in sys.modules:
-                spec = importlib.util.spec_from_file_location(module_name, path)
-                assert spec is not None and spec.loader is not None
-                module = importlib.util.module_from_spec(spec)
+        try:
+            source = path.read_bytes()
+        except OSError as exc:
+            raise ConfigurationError(f"custom validator file {path} cannot be read: {exc.strerror}") from exc
+        module_name = f"variantly_custom_validators.{path.stem}_{hashlib.sha256(source).hexdigest()[:16]}"
+        with _LOADING:
+            module = sys.modules.get(module_name)
+            if module is None:
+                module = types.ModuleType(module_name)
+                module.__file__ = str(path)
                 sys.modules[module_name] = module
                 try:
-                    spec.loader.exec_module(module)
+                    exec(compile(source, str(path), "exec"), module.__dict__)  # the bytes hashed, not a later read
                 except BaseException:
                     del sys.modules[module_name]  # not kept half run: the next run reports the file's own error
                     raise
-        if custom.name not in validators_registry:
+        registered = [v for v in vars(module).values() if isinstance(v, type) and _alias(v) == custom.name]
+        if not registered:
             raise ConfigurationError(
                 f"{path} does not register a validator named '{custom.name}' (use @register_validator(name=...))"
             )
-        found[custom.name] = validators_registry[custom.name]
+        found[custom.name] = registered[0]
     return found
+
+
+def _alias(value: type) -> str | None:
+    return getattr(value, "rail_alias", None) if issubclass(value, Validator) else None
 
 
 class PolicyGuards(PolicyChecker):
