@@ -49,9 +49,7 @@ def _validator_for(name: str) -> type[Validator]:
 
 
 BUILT_IN = tuple(_validator_for(name) for name in BUILT_IN_CHECKS)
-_LOADING = (
-    threading.Lock()
-)  # two runs starting at once: the second found the module half run, its validator unregistered
+_LOADING = threading.Lock()  # two runs at once: the second found the module half run, its validator unregistered
 
 
 def _load_custom_validators(root: Path, policy: Policy) -> dict[str, type[Validator]]:
