@@ -28,6 +28,7 @@ from sqlalchemy import select
 from variantly.errors import LLMRefused, LLMTruncated
 from variantly.generation.budget import BudgetReached, cost
 from variantly.generation.calls import JobStopped, RunServices, RunState, record_call
+from variantly.generation.claims import Claims
 from variantly.generation.image_api import picture_cost, picture_request, read_pictures
 from variantly.generation.job import run_job
 from variantly.generation.llm import BatchEndpoint, CallRecord, Completion
@@ -149,10 +150,17 @@ def _picture_prompt(services: RunServices, job: PlannedJob) -> str:
     return picture_prompt(services.prompts, services.workspace, job.module_id, job.cohort, feedback=job.feedback)
 
 
-async def collect(services: RunServices, state: RunState, report: BatchReport) -> None:
-    """Fetch every batch not yet collected; check, re-ask and save what the finished ones answered."""
+async def collect(services: RunServices, state: RunState, report: BatchReport, claims: Claims) -> None:
+    """Fetch every batch not yet collected; check, re-ask and save what the finished ones answered. A batch
+    another run is collecting is left to it: each is claimed, then read again, since the run that collected it
+    releases its claim only once it is marked collected."""
     rows = await _in_worker(services, lambda: _open_batches(services))
     for row in rows:
+        if (collector := await claims.take_batch(row.id)) is not None:
+            report.lines.append(f"batch {row.id}: being collected by run {collector}")
+            continue
+        if await _in_worker(services, partial(_collected, services, row.id)):
+            continue  # collected by another run between the two reads
         batch = await services.llm.batch(row.id)
         counts = batch.request_counts
         done = f"{counts.completed}/{counts.total}" if counts else "?"
@@ -269,6 +277,11 @@ def _open_batches(services: RunServices) -> list[BatchRow]:
         return list(
             session.scalars(select(BatchRow).where(BatchRow.status != "collected").order_by(BatchRow.created_at))
         )
+
+
+def _collected(services: RunServices, batch_id: str) -> bool:
+    with services.store.sessions() as session:
+        return session.get_one(BatchRow, batch_id).status == "collected"
 
 
 def _save_batch(services: RunServices, row: BatchRow) -> None:

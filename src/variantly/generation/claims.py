@@ -8,12 +8,16 @@ claim_job``): one the other run holds, or saved since this run planned it, is le
 are saved, not before: released earlier, a job answered but not yet written was free to be made again. A
 killed run's are taken over at once when its process is gone from this machine (run it again to resume), and
 after ``CLAIM_LEASE`` without renewal when it ran on another.
+
+``generate --batch`` claims the jobs it sends the same way, and a job in a batch not collected yet is left to
+that batch; ``--collect`` claims each batch it collects (two collects at once saved every answer twice).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator
 
 from variantly.generation.plan import PlannedJob
@@ -30,8 +34,14 @@ class Claims:
         self.run_id = run_id
 
     async def take(self, job: PlannedJob) -> str | None:
-        """None when the job is this run's to make; else the run that has it."""
+        """None when the job is this run's to make; else the run that has it (or sent it in a batch)."""
         return await asyncio.to_thread(claim_job, self.store, job.key, self.run_id, after=job.after_run)
+
+    async def take_batch(self, batch_id: str) -> str | None:
+        """None when collecting batch ``batch_id`` is this run's to do; else the run collecting it. Two collects at
+        once each checked, re-asked and saved every answer of the same batch."""
+        key = "batch:" + hashlib.sha256(batch_id.encode()).hexdigest()[:24]  # a provider's id may be long
+        return await asyncio.to_thread(claim_job, self.store, key, self.run_id, after=None)
 
     @contextlib.asynccontextmanager
     async def renewed(self) -> AsyncIterator[Claims]:

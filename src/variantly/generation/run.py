@@ -183,10 +183,10 @@ class Runner:
                 max_reasks=self.settings.max_reasks,
                 judge=options.judge,
             )
-            if options.batch:
-                await self._batches(services, state, options)
-            else:
-                async with claims.renewed():
+            async with claims.renewed():
+                if options.batch:
+                    await self._batches(services, state, options, claims)
+                else:
                     await self._jobs(services, state, on_progress, claims)
             if options.judge and not state.stop.status:
                 await self._judge(run_id, state)
@@ -310,19 +310,26 @@ class Runner:
 
         await asyncio.gather(*(one(job) for job in state.plan.jobs))
 
-    async def _batches(self, services: RunServices, state: RunState, options: RunOptions) -> None:
+    async def _batches(self, services: RunServices, state: RunState, options: RunOptions, claims: Claims) -> None:
         """Collect what earlier batches answered; with ``submit``, send the jobs left as new batches: the copy jobs in
-        one (``/v1/chat/completions``), the picture jobs in another (``/v1/images/generations``)."""
+        one (``/v1/chat/completions``), the picture jobs in another (``/v1/images/generations``). Each job sent is
+        claimed first, as a live run's is (``generation.claims``)."""
         summary = state.summary
         report = BatchReport()
-        await batch.collect(services, state, report)
+        await batch.collect(services, state, report, claims)
         if options.batch == "submit":
             loop = asyncio.get_running_loop()
             state.plan = await loop.run_in_executor(services.worker, self.plan, options)  # collected jobs are done
             summary.jobs_planned = len(state.plan.jobs)
+            mine = []
+            for job in state.plan.jobs:
+                if await claims.take(job) is None:
+                    mine.append(job)
+                else:
+                    summary.jobs_elsewhere += 1  # another run is making it, made it, or sent it in a batch
             modules = services.workspace.modules
-            pictures = [j for j in state.plan.jobs if modules[j.module_id].module.picture_slot is not None]
-            copy = [j for j in state.plan.jobs if j not in pictures]
+            pictures = [j for j in mine if modules[j.module_id].module.picture_slot is not None]
+            copy = [j for j in mine if j not in pictures]
             left: list[PlannedJob] = []
             for send, jobs in ((batch.submit, copy), (batch.submit_pictures, pictures)):  # a batch per endpoint
                 if not jobs:
@@ -335,7 +342,7 @@ class Runner:
                         f"batch {batch_id}: sent {len(jobs) - len(not_sent)} job(s); "
                         "`variantly generate --collect` picks up the results (within 24 hours)"
                     )
-            summary.jobs_in_batch = len(state.plan.jobs) - len(left)
+            summary.jobs_in_batch = len(mine) - len(left)
             summary.jobs_not_started += len(left)
             if left:
                 state.stop.status = "stopped_budget"

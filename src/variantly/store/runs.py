@@ -12,10 +12,11 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from variantly.errors import NotFound
 from variantly.store.db import Store, rows_touched
-from variantly.store.schema import GenerationJobRow, JobClaimRow, LLMCallRow, RunRow, VariantRow, utcnow
+from variantly.store.schema import BatchRow, GenerationJobRow, JobClaimRow, LLMCallRow, RunRow, VariantRow, utcnow
 from variantly.store.variants import insert_variants
 
 CLAIM_LEASE = timedelta(minutes=2)  # a claim not renewed this long is a killed run's: another run may take it
@@ -128,7 +129,19 @@ def claim_job(store: Store, key: str, run_id: str, *, after: str | None) -> str 
         if ended is not None and ended.run_id not in (run_id, after):  # another run saved it since the plan
             session.execute(delete(JobClaimRow).where(JobClaimRow.key == key, JobClaimRow.run_id == run_id))
             return ended.run_id
+        if (sender := _in_open_batch(session, key)) is not None:  # sent in a batch since the plan: made when collected
+            session.execute(delete(JobClaimRow).where(JobClaimRow.key == key, JobClaimRow.run_id == run_id))
+            return sender
         return None
+
+
+def _in_open_batch(session: Session, key: str) -> str | None:
+    """The run that sent job ``key`` in a batch not collected yet, if one did. A batch run releases its claims
+    once its batch is saved, so a run that planned the job before then would otherwise make it live as well."""
+    for sender, jobs in session.execute(select(BatchRow.run_id, BatchRow.jobs).where(BatchRow.status != "collected")):
+        if any(job["key"] == key for job in jobs):
+            return sender
+    return None
 
 
 def _alive(holder: str) -> bool:
