@@ -399,3 +399,27 @@ def test_collected_batch_answers_are_judged_live_with_judge(workspace, tmp_path)
     with runner.store.sessions() as session:
         rows = list(session.query(VariantRow))
     assert all(g.status == "passed" for r in rows for g in stored_score(r).guidelines if g.judged)
+
+
+@respx.mock
+def test_two_judges_at_once_ask_about_each_copy_once(setup) -> None:
+    """Two `generate --judge` at once each listed the same pending copy and each paid to judge it."""
+    store, workspace, llm = setup
+
+    async def slow(request):
+        await asyncio.sleep(0.05)  # the judge takes a while: the second lists the copy before the first has saved
+        return answer(all_follow())
+
+    route = respx.post(URL).mock(side_effect=slow)
+
+    async def both():
+        listed = [unjudged(store, "pending"), unjudged(store, "pending")]
+        return await asyncio.gather(
+            *(judge_variants(store, workspace, llm, rows, budget=Budget(None)) for rows in listed)
+        )
+
+    first, second = asyncio.run(both())
+    assert route.call_count == 1 and first.judged + second.judged == 1
+    assert guideline(store, "ethics_age").status == "passed"
+    later = judge(setup)  # and once the first let go, a judge listing it again finds it judged
+    assert (later.judged, later.cached) == (0, 1)

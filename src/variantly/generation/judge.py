@@ -14,6 +14,8 @@ questions (``authoring.brand_score.judgement_key``): unchanged copy is never jud
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +39,7 @@ from variantly.generation.budget import Budget, BudgetReached, cost
 from variantly.generation.llm import CallRecord, LLMClient
 from variantly.generation.prompts import count_tokens
 from variantly.store import Store
-from variantly.store.runs import save_calls
+from variantly.store.runs import claim_job, release_claims, save_calls
 from variantly.store.schema import LLMCallRow, VariantRow
 from variantly.workspace import Workspace
 from variantly.workspace.brand import BrandGuidelines, Guideline, Judged
@@ -213,17 +215,45 @@ async def judge_variants(
             run.cached += 1
             continue
         jobs.setdefault((row.module_id, row.cohort_key, row.locale), []).append(Copy(row.id, texts, key, row.locale))
-    for (module_id, _, _), copies in jobs.items():
-        module = workspace.modules[module_id].module
-        questions = judged_guidelines(brand, module.kind, list(module.channels))
-        for copy, judgement in await judge_copies(llm, questions, copies, price, budget, run, per_call=per_call):
-            run.judged += 1
-            run.unsupported += judgement.unsupported
-            rescore_one(store, workspace, copy.ident, judgement)
-        if run.budget_reached:
-            break
-    save_calls(store, run.records)  # what was paid for, answered or not
+    claimer = f"judge-{run.run_id}"[:32]  # claims of its own: a run's job claims are released after its writer
+    try:
+        for (module_id, _, _), found_copies in jobs.items():
+            copies = await asyncio.to_thread(_taken, store, found_copies, claimer)
+            if not copies:
+                continue
+            module = workspace.modules[module_id].module
+            questions = judged_guidelines(brand, module.kind, list(module.channels))
+            for copy, judgement in await judge_copies(llm, questions, copies, price, budget, run, per_call=per_call):
+                run.judged += 1
+                run.unsupported += judgement.unsupported
+                rescore_one(store, workspace, copy.ident, judgement)
+            if run.budget_reached:
+                break
+    finally:
+        save_calls(store, run.records)  # what was paid for, answered or not
+        release_claims(store, claimer)  # after the verdicts are saved: a copy claimed is judged or left to the next
     return run
+
+
+def _taken(store: Store, copies: list[Copy], claimer: str) -> list[Copy]:
+    """The copies this judge may ask about: claimed (another judging them at the same time has them), then read
+    again (judged by another since they were listed: it saves its verdicts before it lets go of them)."""
+    claimed = [c for c in copies if claim_job(store, _claim_key(c), claimer, after=None) is None]
+    with store.sessions() as session:
+        rows = {
+            row.id: row
+            for row in session.scalars(select(VariantRow).where(VariantRow.id.in_(c.ident for c in claimed)))
+        }
+    return [c for c in claimed if c.ident in rows and _judged_key(rows[c.ident]) != c.key]
+
+
+def _judged_key(row: VariantRow) -> str | None:
+    kept = stored_judgement(row)
+    return kept.key if kept is not None else None
+
+
+def _claim_key(copy: Copy) -> str:
+    return "judge:" + hashlib.sha256(f"{copy.ident}:{copy.key}".encode()).hexdigest()[:24]
 
 
 async def judge_copies(
