@@ -349,3 +349,29 @@ def test_variant_approved_before_a_built_in_check_existed_is_checked_again(app) 
         assert session.get_one(VariantRow, "v-clean").policy_hash == checked_under(workspace.policy_hash)
         assert session.get_one(VariantRow, "v-hidden").status == "guardrail_failed"
     assert approved_unchecked(svc.store, workspace) == []
+
+
+def test_personal_data_in_a_rejection_reason_never_reaches_the_llm(app, tokens) -> None:
+    """A reviewer quoting a complaint gives the customer's address and number; the next run's prompt, sent to the
+    provider, says what was wrong without them."""
+    from variantly.authoring.review import pending_feedback
+    from variantly.generation.plan import make_plan
+    from variantly.generation.prompts import PromptSet
+
+    reason = "jane.doe@example.com (+46 70 123 45 67) found this pushy: speak to operations leads"
+    with TestClient(app) as client:
+        variant = first(client, tokens["rita"], module="cta", cohort="segment=enterprise;behaviour=*;locale=en")
+        client.post(
+            f"/v1/variants/{variant['id']}/reject",
+            headers=auth(tokens["rita"]),
+            json={"version": 1, "reason": reason, "regenerate": True},
+        )
+    svc = app.state.service
+    cohort = "segment=enterprise;behaviour=*;locale=en"
+    feedback = pending_feedback(svc.store)
+    plan = make_plan(svc.store, svc.workspace, PromptSet(svc.root), model="m", modules=["cta"], feedback=feedback,
+                     cohorts=[cohort])  # fmt: skip
+    sent = plan.jobs[0].prompt.messages[1]["content"]
+    assert "found this pushy: speak to operations leads" in sent
+    assert "jane.doe@example.com" not in sent and "123 45 67" not in sent
+    assert "[e-mail removed]" in sent and "[phone removed]" in sent

@@ -21,6 +21,7 @@ from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, Field, create_model
 
+from variantly.authoring.personal_data import redact_personal_data
 from variantly.errors import ConfigurationError, PromptBroken, PromptTooLarge, VariantlyError
 from variantly.workspace import Workspace
 from variantly.workspace.cohorts import ANY, Cohort
@@ -133,6 +134,13 @@ def cohort_context(workspace: Workspace, cohort: Cohort) -> list[dict[str, str]]
     return out
 
 
+def reviewer_feedback(feedback: list[str] | None) -> list[str]:
+    """Reviewers' words as a prompt carries them to the provider: without the e-mail addresses, phone numbers and
+    the like a rejection reason may quote ("jane@example.com complained ..."). They were sent as written, though
+    the policy keeps the same data out of every answer."""
+    return [redact_personal_data(text) for text in feedback or []]
+
+
 def build_prompt(
     prompts: PromptSet,
     workspace: Workspace,
@@ -170,7 +178,7 @@ def build_prompt(
         "language": LANGUAGES.get(locale, locale),
         "candidates": candidates,
         "merge_fields": sorted(settings.merge_fields),
-        "feedback": list(feedback or []),
+        "feedback": reviewer_feedback(feedback),
         "requirements": requirements,
         "retry_of": retry_of,
     }
@@ -300,6 +308,6 @@ def picture_prompt(
         style=workspace.settings.images.style,
         allow_text=spec.allow_text,
         references=list(spec.references),
-        feedback=list(feedback or []),
+        feedback=reviewer_feedback(feedback),
         problems=list(problems or []),
     )
