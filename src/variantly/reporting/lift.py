@@ -36,7 +36,7 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 
 from variantly.errors import NotFound
-from variantly.reporting.history import Exposure, read_outcomes
+from variantly.reporting.history import Exposure, History, read_history
 from variantly.reporting.metrics import Metric, Outcome, metrics_for
 from variantly.reporting.stats import (
     Effect,
@@ -129,12 +129,20 @@ def money_elsewhere(store: Store, currency: str | None) -> dict[str, int]:
 
 
 def workspace_lift(
-    store: Store, workspace: Workspace, *, metric: str = "conversion", module: str | None = None
+    store: Store,
+    workspace: Workspace,
+    *,
+    metric: str = "conversion",
+    module: str | None = None,
+    history: History | None = None,
 ) -> LiftReport:
     """The report as a workspace's settings say to read it (its reporting settings and holdout share). A module
-    neither in the workspace nor in any exposure is a typo, said so: it read "no exposures with both arms yet"."""
+    neither in the workspace nor in any exposure is a typo, said so: it read "no exposures with both arms yet".
+    ``history``: the store as already read for it (``read_history`` with the same currency and module)."""
     settings = workspace.settings
-    report = lift_report(store, settings.reporting, settings.holdout_percent, metric=metric, module=module)
+    report = lift_report(
+        store, settings.reporting, settings.holdout_percent, metric=metric, module=module, history=history
+    )
     if module is not None and module not in workspace.modules and not report.sample_ratios:
         raise NotFound(f"unknown module '{module}' (modules: {', '.join(sorted(workspace.modules))})")
     return report
@@ -148,14 +156,16 @@ def lift_report(
     metric: str = "conversion",
     module: str | None = None,
     today: date | None = None,
+    history: History | None = None,
 ) -> LiftReport:
     """The report for one metric, every module (or one), with its verdicts as described above."""
     metrics = metrics_for(settings.guardrail_events)
     if metric not in metrics:
         raise NotFound(f"unknown metric '{metric}' (metrics: {', '.join(metrics)})")
     chosen = metrics[metric]
-    outcomes = read_outcomes(store, settings.guardrail_events, currency=settings.currency, module=module)
-    report = report_of(outcomes, chosen, settings, holdout_percent, today=today or datetime.now(UTC).date())
+    if history is None:
+        history = read_history(store, settings.guardrail_events, currency=settings.currency, module=module)
+    report = report_of(history.outcomes(), chosen, settings, holdout_percent, today=today or datetime.now(UTC).date())
     if chosen.unit == "money":
         report.money_elsewhere = money_elsewhere(store, settings.currency)
     return report

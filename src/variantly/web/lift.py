@@ -16,6 +16,7 @@ from fastapi.responses import Response
 
 from variantly.errors import VariantlyError
 from variantly.reporting.figures import Figures
+from variantly.reporting.history import read_history
 from variantly.reporting.lift import workspace_lift
 from variantly.reporting.metrics import metrics_for
 from variantly.reporting.over_time import lift_over_time
@@ -38,8 +39,10 @@ def lift_page(request: Request) -> Response:
     metric = request.query_params.get("metric") or "conversion"
     module = request.query_params.get("module") or None
     context: dict = {"metrics": metrics, "metric": metric, "modules": sorted(workspace.modules), "module": module}
-    try:
-        report = workspace_lift(store, workspace, metric=metric, module=module)
+    reporting = workspace.settings.reporting
+    try:  # the store read once, for the report and its chart (each read it: 1.2 s of 4 for 100,000 exposures)
+        history = read_history(store, reporting.guardrail_events, currency=reporting.currency, module=module)
+        report = workspace_lift(store, workspace, metric=metric, module=module, history=history)
     except VariantlyError as exc:
         return render_page(
             request, session, "lift.html", message=exc.message, message_kind="error", report=None, **context
@@ -54,7 +57,7 @@ def lift_page(request: Request) -> Response:
             labels[row.variant_id] = text if len(text) <= 30 else text[:29] + "…"
     over_time = module or next((r.module for r in report.rows if r.level == "module"), None)
     band = (
-        band_chart(lift_over_time(store, workspace.settings.reporting, over_time, metric=metric)) if over_time else None
+        band_chart(lift_over_time(store, reporting, over_time, metric=metric, history=history)) if over_time else None
     )
     return render_page(
         request,
