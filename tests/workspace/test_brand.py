@@ -36,6 +36,26 @@ def test_urgency_is_found_in_the_copys_own_language_as_whole_words() -> None:
     assert urgency.findings("Hurrying teams", "en") == []  # whole words only
 
 
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("Last-chance pricing for your team.", "Last-chance"),  # a hyphen between the words
+        ("L\u00adast chance for your team.", "L\u00adast chance"),  # a soft hyphen inside
+        ("Don\u2019t wait: see it today.", "Don\u2019t wait"),  # a typographic apostrophe
+        ("\u0410ct now for your team.", "\u0410ct now"),  # a Cyrillic A
+    ],
+)
+def test_urgency_is_read_as_the_banned_phrases_are(text: str, found: str) -> None:
+    """The brand score missed pressure the policy would have caught, written the ways an LLM or a copywriter does."""
+    assert spans(UrgencyWords(measure="urgency_words"), text) == [found]
+
+
+def test_a_required_word_counts_in_any_spelling_a_reader_takes_for_it() -> None:
+    required = RequiredWord(measure="required_word", words=["risk-free"])
+    assert required.findings("Try it risk free for 14 days.", "en") == []
+    assert required.findings("Try it for 14 days.", "en")
+
+
 def test_exclamations_capitals_and_emoji_point_at_the_characters_and_offer_a_calmer_rewrite() -> None:
     shouted = "Start TODAY!! It is FREE 🚀"
     marks = ExclamationMarks(measure="exclamation_marks").findings(shouted, "en")

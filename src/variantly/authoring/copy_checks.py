@@ -9,15 +9,15 @@ validators. Keeping the logic here keeps it testable and free of the generation 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from variantly.authoring.lookalikes import LOOKALIKES, mixed_script_words
 from variantly.authoring.personal_data import PERSONAL_DATA, personal_data_spans
 from variantly.workspace.images import PictureRef
 from variantly.workspace.links import find_links
+from variantly.workspace.lookalikes import mixed_script_words
+from variantly.workspace.phrases import fold, phrase_spans
 from variantly.workspace.policy import Policy
 
 
@@ -46,57 +46,6 @@ class SlotContext:
     extra: dict = field(default_factory=dict)
 
 
-def fold(text: str) -> tuple[str, list[int]]:
-    """Case- and accent-folded text, plus the original index of every folded character.
-
-    Generated copy is mostly ASCII, where folding is lowercasing one character for one;
-    the per-character Unicode walk is kept for the rest (it was most of a check's time).
-    """
-    text = text.replace("\u2019", "'")
-    if text.isascii():
-        return text.lower(), list(range(len(text) + 1))
-    out: list[str] = []
-    index: list[int] = []
-    for i, ch in enumerate(text):
-        base = _fold_character(ch)
-        out.append(base)
-        index.extend([i] * len(base))
-    index.append(len(text))
-    return "".join(out), index
-
-
-@lru_cache(maxsize=4096)
-def _fold_character(ch: str) -> str:
-    """The character without case or accents, a Cyrillic, Greek or Armenian letter drawn like a Latin one as that
-    one (``lookalikes``); nothing for an invisible format character (a soft hyphen, a zero-width space or joiner, a
-    word joiner): "Bu\u00ady now" and "\u0412uy now" read "Buy now" and passed the banned phrases."""
-    if unicodedata.category(ch) == "Cf":
-        return ""
-    decomposed = unicodedata.normalize("NFKD", ch)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).translate(LOOKALIKES).casefold() or ch
-
-
-# Between a phrase's words: spaces, hyphens or dashes, any run of them ("risk-free" is "risk free" and "buy-now")
-_BETWEEN = r"[\s\-\u2010-\u2015]+"
-
-
-@lru_cache(maxsize=1024)
-def _phrase_pattern(phrase: str) -> re.Pattern[str]:
-    """A policy phrase as a whole-word pattern over folded text, any run of spaces, hyphens or dashes between its
-    words: "Risk free" passed a policy banning "risk-free", and "Buy-now" one banning "buy now"."""
-    words = re.split(_BETWEEN, fold(phrase)[0].strip())
-    return re.compile(r"(?<!\w)" + _BETWEEN.join(re.escape(w) for w in words) + r"(?!\w)")
-
-
-def _phrase_spans(text: str, phrases: list[str]) -> list[tuple[str, tuple[int, int]]]:
-    folded, index = fold(text)
-    hits = []
-    for phrase in phrases:
-        for match in _phrase_pattern(phrase).finditer(folded):
-            hits.append((phrase, (index[match.start()], index[match.end() - 1] + 1)))
-    return hits
-
-
 def check_length(text: str, ctx: SlotContext) -> list[Finding]:
     found = []
     if ctx.max_chars is not None and len(text) > ctx.max_chars:
@@ -115,14 +64,14 @@ def check_length(text: str, ctx: SlotContext) -> list[Finding]:
 def check_banned_phrases(text: str, policy: Policy) -> list[Finding]:
     return [
         Finding("banned_phrases", f"banned phrase '{phrase}'", (span,))
-        for phrase, span in _phrase_spans(text, policy.banned_phrases)
+        for phrase, span in phrase_spans(text, policy.banned_phrases)
     ]
 
 
 def check_competitors(text: str, policy: Policy) -> list[Finding]:
     return [
         Finding("competitors", f"names competitor '{name}'", (span,))
-        for name, span in _phrase_spans(text, policy.competitors)
+        for name, span in phrase_spans(text, policy.competitors)
     ]
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from variantly.workspace.phrases import phrase_spans
 
 WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['’-][^\W\d_])*")
 SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+|$)")
@@ -129,7 +130,7 @@ class RequiredWord(_Measure):
     words: list[str] = Field(min_length=1, description="at least one of these, whole words, any case")
 
     def findings(self, text: str, locale: str) -> list[Finding]:
-        if any(_whole_word(w).search(text) for w in self.words):
+        if phrase_spans(text, self.words):
             return []
         return [Finding(f"none of: {', '.join(self.words)}")]
 
@@ -178,10 +179,10 @@ class UrgencyWords(_Measure):
 
     def findings(self, text: str, locale: str) -> list[Finding]:
         phrases = URGENCY.get(locale.split("-")[0].lower(), URGENCY["en"]) + tuple(self.extra)
-        out = []
-        for phrase in phrases:
-            for match in _whole_word(phrase).finditer(text):
-                out.append(Finding(f"'{match.group()}' presses the reader to act at once", match.span()))
+        out = [  # as the banned phrases are read: "Don't-wait" or "L\u00adast chance" presses as hard
+            Finding(f"'{text[start:end]}' presses the reader to act at once", (start, end))
+            for _, (start, end) in phrase_spans(text, phrases)
+        ]
         return sorted(out, key=lambda f: f.span or (0, 0))
 
 
@@ -223,11 +224,6 @@ def lix(text: str) -> tuple[float, int]:
     sentences = max(len(_sentences(text)), 1)
     long_words = sum(1 for w in words if len(w) > 6)
     return len(words) / sentences + 100 * long_words / len(words), len(words)
-
-
-@lru_cache(maxsize=1024)
-def _whole_word(phrase: str) -> re.Pattern[str]:
-    return re.compile(r"(?<!\w)" + re.escape(phrase) + r"(?!\w)", re.IGNORECASE)
 
 
 MEASURES: tuple[type[_Measure], ...] = (

@@ -1,6 +1,6 @@
 """Letters of one script that a reader takes for another's: "Вuy now" with a Cyrillic В.
 
-Folding (``copy_checks.fold``) removes case, accents and compatibility forms, so fullwidth
+Folding (``phrases.fold``) removes case, accents and compatibility forms, so fullwidth
 and mathematical letters already read as Latin; a Cyrillic, Greek or Armenian letter drawn
 like a Latin one did not, and "Вuy now" passed a policy banning "buy now". Two answers, both
 small enough to write here rather than ship Unicode's whole confusables table:
