@@ -375,3 +375,40 @@ def test_personal_data_in_a_rejection_reason_never_reaches_the_llm(app, tokens) 
     assert "found this pushy: speak to operations leads" in sent
     assert "jane.doe@example.com" not in sent and "123 45 67" not in sent
     assert "[e-mail removed]" in sent and "[phone removed]" in sent
+
+
+def test_a_variant_changed_during_a_recheck_is_left_and_the_rest_still_checked(app) -> None:
+    """Each worker of a review server re-checks at its start: the one that pulls a variant first wins, and the
+    other went on to no other variant (a Conflict ended its re-check)."""
+    from variantly.authoring.policy_checks import BuiltInChecker
+    from variantly.authoring.review import recheck_policy, reject
+    from variantly.store.schema import VariantRow
+    from variantly.store.variants import add_variant
+
+    svc = app.state.service
+    workspace = svc.workspace
+    for ident in ("v-1", "v-2"):
+        row = VariantRow(id=ident, module_id="cta", cohort_key="segment=startup;behaviour=*;locale=en", locale="en",
+                         status="approved", slots={"label": "Buy now", "note": "No credit card needed."},
+                         module_hash=workspace.modules["cta"].content_hash, policy_hash="older",
+                         source="import")  # fmt: skip
+        add_variant(svc.store, row, actor="t")
+    checker = BuiltInChecker(workspace.policy, workspace.policy_hash)
+
+    def check(*args):
+        if not getattr(check, "raced", False):  # another process gets to v-1 while this one reads it
+            check.raced = True
+            reject(svc.store, "v-1", version=1, actor="other worker", reason="pulled first")
+        return checker.check_slots(*args)
+
+    assert recheck_policy(svc.store, workspace, check) == ["v-2"]
+    assert {r["id"]: r["status"] for r in _statuses(svc.store, "v-1", "v-2")} == {
+        "v-1": "rejected",
+        "v-2": "guardrail_failed",
+    }
+
+
+def _statuses(store, *idents: str) -> list[dict]:
+    from variantly.store.variants import get_variant
+
+    return [{"id": i, "status": get_variant(store, i).status} for i in idents]

@@ -17,7 +17,15 @@ from variantly.authoring.brand_score import BANDS, rescore
 from variantly.authoring.pictures import text_failures
 from variantly.authoring.policy_checks import checked_under
 from variantly.authoring.report import CheckReport, VariantReport
-from variantly.errors import Conflict, InvalidRequest, NotFound, ReasonRequired, SecondReviewerNeeded, VariantlyError
+from variantly.errors import (
+    Conflict,
+    InvalidRequest,
+    InvalidTransition,
+    NotFound,
+    ReasonRequired,
+    SecondReviewerNeeded,
+    VariantlyError,
+)
 from variantly.store import Store
 from variantly.store.schema import STATUSES, AuditEntry, FeedbackRow, VariantRow
 from variantly.store.variants import change_variant, get_variant, history
@@ -297,16 +305,19 @@ def recheck_policy(store: Store, workspace: Workspace, check: SlotChecker, *, ac
             with store.session() as session:
                 session.get_one(VariantRow, row.id).policy_hash = report.policy_hash
             continue
-        change_variant(
-            store,
-            row.id,
-            expected_version=row.version,
-            actor=actor,
-            action="policy_recheck",
-            to_status="guardrail_failed",
-            reason=f"fails the changed policy: {report.summary}",
-            report=VariantReport.from_stored(row.report).model_copy(update={"check": report}).stored(),
-        )
+        try:
+            change_variant(
+                store,
+                row.id,
+                expected_version=row.version,
+                actor=actor,
+                action="policy_recheck",
+                to_status="guardrail_failed",
+                reason=f"fails the changed policy: {report.summary}",
+                report=VariantReport.from_stored(row.report).model_copy(update={"check": report}).stored(),
+            )
+        except (Conflict, InvalidTransition):  # changed since it was read: another process re-checking at its start
+            continue  # (each worker of a review server does), or a reviewer; the rest are still checked
         pulled.append(row.id)
     if pulled:
         store.publish(actor, f"policy change pulled {len(pulled)} variant(s)")
