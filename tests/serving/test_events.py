@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from conftest import consenting_profile, shown
 from variantly.auth import create_account
-from variantly.reporting.lift import read_outcomes
+from variantly.reporting.history import read_outcomes
 
 
 def rendered(client: TestClient, profile_id: str, times: int = 1) -> list[dict]:
