@@ -34,7 +34,7 @@ from variantly.generation.job import run_job
 from variantly.generation.llm import BatchEndpoint, CallRecord, Completion
 from variantly.generation.outcomes import ended_without_candidates, record_outcome
 from variantly.generation.pictures import run_picture_job
-from variantly.generation.plan import PlannedJob, plan_job
+from variantly.generation.plan import Plan, PlannedJob, plan_job
 from variantly.generation.prompts import output_model, picture_prompt
 from variantly.store.schema import BatchRow, utcnow
 from variantly.workspace.cohorts import Cohort
@@ -54,7 +54,49 @@ class BatchReport:
     waiting: int = 0  # batches still with the provider
 
 
-async def submit(services: RunServices, state: RunState, jobs: list[PlannedJob]) -> tuple[str, list[PlannedJob]]:
+async def run_batches(
+    services: RunServices, state: RunState, claims: Claims, replan: Callable[[], Plan], *, submit: bool
+) -> None:
+    """Collect what earlier batches answered; with ``submit``, plan again (``replan``: what was collected is done)
+    and send the jobs left as new batches: the copy jobs in one (``/v1/chat/completions``), the picture jobs in
+    another (``/v1/images/generations``). Each job sent is claimed first, as a live run's is
+    (``generation.claims``)."""
+    summary = state.summary
+    report = BatchReport()
+    await collect(services, state, report, claims)
+    if submit:
+        state.plan = await _in_worker(services, replan)
+        summary.jobs_planned = len(state.plan.jobs)
+        mine = []
+        for job in state.plan.jobs:
+            if await claims.take(job) is None:
+                mine.append(job)
+            else:
+                summary.jobs_elsewhere += 1  # another run is making it, made it, or sent it in a batch
+        modules = services.workspace.modules
+        pictures = [j for j in mine if modules[j.module_id].module.picture_slot is not None]
+        copy = [j for j in mine if j not in pictures]
+        left: list[PlannedJob] = []
+        for send, jobs in ((submit_copy, copy), (submit_pictures, pictures)):  # a batch per endpoint
+            if not jobs:
+                continue
+            batch_id, not_sent = await send(services, state, jobs)
+            left += not_sent
+            if batch_id:
+                report.waiting += 1
+                report.lines.append(
+                    f"batch {batch_id}: sent {len(jobs) - len(not_sent)} job(s); "
+                    "`variantly generate --collect` picks up the results (within 24 hours)"
+                )
+        summary.jobs_in_batch = len(mine) - len(left)
+        summary.jobs_not_started += len(left)
+        if left:
+            state.stop.status = "stopped_budget"
+    summary.batches_waiting = report.waiting
+    summary.batch_lines = report.lines
+
+
+async def submit_copy(services: RunServices, state: RunState, jobs: list[PlannedJob]) -> tuple[str, list[PlannedJob]]:
     """Send copy ``jobs`` as one batch, as many as the budget's worst case covers; returns (id, jobs not sent)."""
     settings = services.workspace.settings.generation
     price = state.plan.price

@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from typing import Literal
 
 from variantly.authoring.brand_score import rescore
@@ -30,7 +31,6 @@ from variantly.authoring.review import pending_feedback
 from variantly.authoring.staleness import mark_stale
 from variantly.errors import ConfigurationError, InvalidRequest
 from variantly.generation import batch
-from variantly.generation.batch import BatchReport
 from variantly.generation.budget import Budget, checked_limit
 from variantly.generation.calls import JobStopped, NotStarted, RunServices, RunState
 from variantly.generation.claims import Claims
@@ -185,7 +185,8 @@ class Runner:
             )
             async with claims.renewed():
                 if options.batch:
-                    await self._batches(services, state, options, claims)
+                    replan = partial(self.plan, options)  # after collecting: collected jobs are done
+                    await batch.run_batches(services, state, claims, replan, submit=options.batch == "submit")
                 else:
                     await self._jobs(services, state, on_progress, claims)
             if options.judge and not state.stop.status:
@@ -309,45 +310,6 @@ class Runner:
                 on_progress(summary, state.plan)
 
         await asyncio.gather(*(one(job) for job in state.plan.jobs))
-
-    async def _batches(self, services: RunServices, state: RunState, options: RunOptions, claims: Claims) -> None:
-        """Collect what earlier batches answered; with ``submit``, send the jobs left as new batches: the copy jobs in
-        one (``/v1/chat/completions``), the picture jobs in another (``/v1/images/generations``). Each job sent is
-        claimed first, as a live run's is (``generation.claims``)."""
-        summary = state.summary
-        report = BatchReport()
-        await batch.collect(services, state, report, claims)
-        if options.batch == "submit":
-            loop = asyncio.get_running_loop()
-            state.plan = await loop.run_in_executor(services.worker, self.plan, options)  # collected jobs are done
-            summary.jobs_planned = len(state.plan.jobs)
-            mine = []
-            for job in state.plan.jobs:
-                if await claims.take(job) is None:
-                    mine.append(job)
-                else:
-                    summary.jobs_elsewhere += 1  # another run is making it, made it, or sent it in a batch
-            modules = services.workspace.modules
-            pictures = [j for j in mine if modules[j.module_id].module.picture_slot is not None]
-            copy = [j for j in mine if j not in pictures]
-            left: list[PlannedJob] = []
-            for send, jobs in ((batch.submit, copy), (batch.submit_pictures, pictures)):  # a batch per endpoint
-                if not jobs:
-                    continue
-                batch_id, not_sent = await send(services, state, jobs)
-                left += not_sent
-                if batch_id:
-                    report.waiting += 1
-                    report.lines.append(
-                        f"batch {batch_id}: sent {len(jobs) - len(not_sent)} job(s); "
-                        "`variantly generate --collect` picks up the results (within 24 hours)"
-                    )
-            summary.jobs_in_batch = len(mine) - len(left)
-            summary.jobs_not_started += len(left)
-            if left:
-                state.stop.status = "stopped_budget"
-        summary.batches_waiting = report.waiting
-        summary.batch_lines = report.lines
 
     @staticmethod
     def _message(summary: RunSummary, stop: RunStop, budget: Budget, options: RunOptions) -> str:
