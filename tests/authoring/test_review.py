@@ -345,10 +345,10 @@ def test_variant_approved_before_a_built_in_check_existed_is_checked_again(app) 
     assert {r.id for r in approved_unchecked(svc.store, workspace)} == {"v-hidden", "v-clean"}
     checker = BuiltInChecker(workspace.policy, workspace.policy_hash)
     assert recheck_policy(svc.store, workspace, checker.check_slots) == ["v-hidden"]
-    with svc.store.sessions() as session:
-        assert session.get_one(VariantRow, "v-clean").policy_hash == checked_under(workspace.policy_hash)
+    with svc.store.sessions() as session:  # checked without guardrails-ai: its custom validator is still to run
+        assert session.get_one(VariantRow, "v-clean").policy_hash == checked_under(workspace.policy_hash, partly=True)
         assert session.get_one(VariantRow, "v-hidden").status == "guardrail_failed"
-    assert approved_unchecked(svc.store, workspace) == []
+    assert [r.id for r in approved_unchecked(svc.store, workspace)] == ["v-clean"]
 
 
 def test_personal_data_in_a_rejection_reason_never_reaches_the_llm(app, tokens) -> None:

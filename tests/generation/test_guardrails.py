@@ -346,3 +346,32 @@ def test_two_workspaces_with_a_custom_validator_of_one_name_each_run_their_own(t
     usual_guards = PolicyGuards.for_workspace(load_workspace(usual))  # loaded last: the registry holds its class
     assert "lumen/no_shouting" in failures(strict_guards, load_workspace(strict), "cta", iso)["note"][0]
     assert failures(usual_guards, load_workspace(usual), "cta", iso) == {}
+
+
+def test_copy_approved_where_the_custom_validators_could_not_run_is_checked_where_they_can(
+    store, workspace, tmp_path: Path
+) -> None:
+    """An import on an install without guardrails-ai leaves such copy pending, and a reviewer may approve it; it
+    was recorded as checked under the policy, so no re-check ever ran the validator it had missed."""
+    from variantly.authoring.policy_checks import BuiltInChecker
+    from variantly.authoring.review import approve, approved_unchecked, recheck_policy
+
+    path = tmp_path / "agency.jsonl"
+    line = {"module": "cta", "cohort": {"segment": "startup", "locale": "en"}, "slots": CTA | {"label": "See it TODAY"}}
+    path.write_text(json.dumps(line))
+    built_in = BuiltInChecker(workspace.policy, workspace.policy_hash)
+    import_variants(store, workspace, path, actor="agency", check=built_in.check, approve=True)
+    [row] = _all(store)
+    assert row.status == "pending"  # the built-in checks passed it; lumen/no_shouting did not run
+    approve(store, row.id, version=row.version, actor="rita")
+    assert [r.id for r in approved_unchecked(store, workspace)] == [row.id]
+    assert recheck_policy(store, workspace, PolicyGuards.for_workspace(workspace).check_slots) == [row.id]
+    pulled = get_variant(store, row.id)
+    assert pulled.status == "guardrail_failed" and "no ALL-CAPS words" in pulled.report["summary"]
+
+
+def _all(store):
+    from variantly.store.schema import VariantRow
+
+    with store.sessions() as session:
+        return list(session.query(VariantRow))

@@ -76,9 +76,10 @@ BUILT_IN_CHECKS: dict[str, Check] = {
 }
 
 
-def checked_under(policy_hash: str) -> str:
-    """What a variant checked now passed: the policy (its files' hash) and the built-in checks' revision."""
-    return f"{policy_hash}/{CHECKS_REVISION}"
+def checked_under(policy_hash: str, *, partly: bool = False) -> str:
+    """What a variant checked now passed: the policy (its files' hash) and the built-in checks' revision. ``partly``:
+    its custom validators could not run here (no guardrails-ai), so it is checked again where they can."""
+    return f"{policy_hash}/{CHECKS_REVISION}" + ("/partly" if partly else "")
 
 
 def run_check(name: str, text: str, ctx: SlotContext, policy: Policy) -> list[Finding]:
@@ -159,10 +160,9 @@ class PolicyChecker(ABC):
 
     policy_hash: str
 
-    @property
-    def checked_hash(self) -> str:
-        """What its reports say they were checked under (``checked_under``)."""
-        return checked_under(self.policy_hash)
+    def checked_hash(self, unchecked: list[str] | tuple[str, ...] = ()) -> str:
+        """What its reports say they were checked under (``checked_under``): partly, when validators did not run."""
+        return checked_under(self.policy_hash, partly=bool(unchecked))
 
     @abstractmethod
     def slot_failures(
@@ -176,7 +176,7 @@ class PolicyChecker(ABC):
         """The report for one candidate's slots, for one cohort."""
         failures, unchecked = self.slot_failures(workspace, module_id, cohort, slots)
         channels = channel_failures(workspace, module_id, cohort, slots)
-        report = CheckReport.of(failures, self.checked_hash, channels=channels, unchecked=unchecked)
+        report = CheckReport.of(failures, self.checked_hash(unchecked), channels=channels, unchecked=unchecked)
         for _, found in report.failures():
             metrics.GUARDRAIL_FAILURES.labels(found.validator).inc()
         return report
