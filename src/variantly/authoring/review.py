@@ -313,7 +313,7 @@ def recheck_policy(store: Store, workspace: Workspace, check: SlotChecker, *, ac
                 actor=actor,
                 action="policy_recheck",
                 to_status="guardrail_failed",
-                reason=f"fails the changed policy: {report.summary}",
+                reason=f"fails the policy as it is checked now: {report.summary}",
                 report=VariantReport.from_stored(row.report).model_copy(update={"check": report}).stored(),
             )
         except (Conflict, InvalidTransition):  # changed since it was read: another process re-checking at its start
