@@ -289,6 +289,23 @@ def test_an_sms_module_needs_an_opt_out_text_in_every_locale(workspace_dir: Path
     assert any("channels.sms.unused: unknown field" in p for p in lint(workspace_dir))
 
 
+def test_an_email_layout_must_carry_the_unsubscribe_line_in_both_parts(workspace_dir: Path) -> None:
+    """An SMS had to carry "Reply STOP"; a marketing email could go out with no way to unsubscribe."""
+    layout = workspace_dir / "modules" / "layouts" / "email.jinja"
+    edit(layout, "{{ modules.cta }}\n\n{{ channel.opt_out }}\n", "{{ modules.cta }}\n")  # the plain-text part
+    problems = lint(workspace_dir)
+    for locale in ("en", "sv"):
+        assert any(
+            "email.jinja" in p and f"email message ({locale}): must carry the opt-out text" in p and "text part" in p
+            for p in problems
+        ), problems
+    assert not any("html part" in p for p in problems)
+    assert not any("cta.jinja" in p and "email" in p for p in problems)  # a module's email block is not an email
+    edit(workspace_dir / "variantly.yml", '      sv: "Du får det här mejlet', '      de: "Du får det här mejlet')
+    said = [p for p in lint(workspace_dir) if "email message (sv)" in p and "opt-out" in p]
+    assert said and "needs an opt-out text in 'sv': add it under channels.email.opt_out" in said[0]
+
+
 @pytest.mark.parametrize(
     "rel",
     [

@@ -225,5 +225,7 @@ def channel_problems(
         allowed_link_domains=tuple(workspace.policy.allowed_link_domains),
         channel=channel.name,
         locale=locale,
+        whole=module is None,
     )
-    return [problem for rule in channel.rules for problem in rule.problems(given)]
+    found = [problem for rule in channel.rules for problem in rule.problems(given)]
+    return list(dict.fromkeys(found))  # a setting missing for two parts is said once

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from markupsafe import escape
 from pydantic import BaseModel, ConfigDict, Field
 
 from variantly.errors import ChannelNotSupported
@@ -53,7 +54,9 @@ class ChannelSettings(ChannelLimits):
     """A channel's workspace-wide settings."""
 
     opt_out: str | dict[str, str] | None = Field(
-        default=None, description="text every message must carry, per locale (SMS: 'Reply STOP to opt out')"
+        default=None,
+        description="text every message must carry, per locale (SMS: 'Reply STOP to opt out'; email: an unsubscribe "
+        "line with your sending service's unsubscribe tag)",
     )
 
 
@@ -67,6 +70,7 @@ class RuleInput:
     allowed_link_domains: tuple[str, ...]
     channel: str = ""
     locale: str = ""
+    whole: bool = True  # a layout's message; a module's is a block of one for channels that send layouts (email)
 
 
 class Rule(Protocol):
@@ -99,14 +103,25 @@ class MaxSegments:
 
 @dataclass(frozen=True)
 class CarriesOptOut:
+    """The workspace's opt-out text in the locale, in ``part``: an SMS's "Reply STOP", an email's unsubscribe
+    line. ``whole_only``: asked of whole messages only (an email is its layout; a module's email block is a piece
+    of one, placed by the layout or by a sender's own template)."""
+
     part: str
+    whole_only: bool = False
 
     def problems(self, given: RuleInput) -> list[str]:
+        if self.whole_only and not given.whole:
+            return []
         if not given.opt_out:
             where = f"channels.{given.channel}.opt_out"
             return [f"needs an opt-out text in '{given.locale}': add it under {where} in variantly.yml"]
-        if given.opt_out not in given.outputs.get(self.part, ""):
-            return [f'must carry the opt-out text "{given.opt_out}" (write {{{{ channel.opt_out }}}} in the block)']
+        written = given.outputs.get(self.part, "")
+        if given.opt_out not in written and str(escape(given.opt_out)) not in written:  # an HTML part escapes it
+            where = f" in its {self.part} part" if self.whole_only else ""
+            return [
+                f'must carry the opt-out text "{given.opt_out}"{where} (write {{{{ channel.opt_out }}}} in the block)'
+            ]
         return []
 
 
@@ -149,6 +164,7 @@ EMAIL = Channel(
     consent="marketing_email",
     subject=True,
     absolute_urls=True,
+    rules=(CarriesOptOut(HTML, whole_only=True), CarriesOptOut(TEXT, whole_only=True)),
 )
 SMS = Channel(
     "sms",
