@@ -346,7 +346,7 @@ def test_variant_approved_before_a_built_in_check_existed_is_checked_again(app) 
     checker = BuiltInChecker(workspace.policy, workspace.policy_hash)
     assert recheck_policy(svc.store, workspace, checker.check_slots) == ["v-hidden"]
     with svc.store.sessions() as session:  # checked without guardrails-ai: its custom validator is still to run
-        assert session.get_one(VariantRow, "v-clean").policy_hash == checked_under(workspace.policy_hash, partly=True)
+        assert session.get_one(VariantRow, "v-clean").policy_hash == checked_under(workspace, partly=True)
         assert session.get_one(VariantRow, "v-hidden").status == "guardrail_failed"
     assert [r.id for r in approved_unchecked(svc.store, workspace)] == ["v-clean"]
 
@@ -412,3 +412,34 @@ def _statuses(store, *idents: str) -> list[dict]:
     from variantly.store.variants import get_variant
 
     return [{"id": i, "status": get_variant(store, i).status} for i in idents]
+
+
+def test_removing_a_merge_field_pulls_the_approved_copy_that_uses_it(app, tokens, workspace_dir: Path) -> None:
+    """Approved copy with "{company}" in it went on being served after variantly.yml dropped the field: customers
+    read "{company}", and lint said ok (it reads the files, not the store)."""
+    svc = app.state.service
+    approve_all = {"items": []}
+    with TestClient(app) as client:
+        listed = client.get("/v1/variants", params={"limit": 100}, headers=auth(tokens["rita"])).json()["items"]
+        approve_all["items"] = [{"id": v["id"], "version": v["version"]} for v in listed]
+        client.post("/v1/variants/approve", json=approve_all, headers=auth(tokens["rita"]))
+        uses_company = {v["id"] for v in listed if any("{company}" in text for text in v["slots"].values())}
+        assert uses_company and svc.store.release_number()
+        settings = workspace_dir / "variantly.yml"
+        settings.write_text(
+            settings.read_text().replace(
+                '  company:\n    trait: company\n    default: {en: "your team", sv: "ert team"}\n', ""
+            )
+        )
+        svc.poll_once()  # the server notices the edit and re-checks in the background
+        deadline = time.monotonic() + 30
+        while (pulled := {v["id"] for v in _pulled(client, tokens["rita"])}) != uses_company:
+            assert time.monotonic() < deadline, f"pulled {pulled}, not {uses_company}"
+            time.sleep(0.1)
+        detail = client.get(f"/v1/variants/{sorted(uses_company)[0]}", headers=auth(tokens["rita"])).json()
+    assert "'{company}' is not a merge field" in detail["history"][-1]["reason"]
+
+
+def _pulled(client: TestClient, token: str) -> list[dict]:
+    params = {"status": "guardrail_failed", "limit": 100}
+    return client.get("/v1/variants", params=params, headers=auth(token)).json()["items"]

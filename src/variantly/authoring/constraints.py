@@ -31,5 +31,5 @@ def slot_constraint_failures(workspace: Workspace, candidate: Candidate) -> dict
 
 def check_constraints(workspace: Workspace, candidate: Candidate) -> tuple[bool, CheckReport]:
     """The module's own constraints only, as an import check (the tests' and benchmarks' fixtures use it)."""
-    report = CheckReport.of(slot_constraint_failures(workspace, candidate), checked_under(workspace.policy_hash))
+    report = CheckReport.of(slot_constraint_failures(workspace, candidate), checked_under(workspace))
     return report.passed, report

@@ -47,13 +47,13 @@ ASSET_CHECK = "variantly/asset_choice"
 ALT_TEXT = "variantly/alt_text"
 CHANNEL_RULES = "variantly/channel_rules"  # a rendered message against its channel's rules
 
-# The built-in checks' revision. A variant records what it passed as ``checked_under(policy hash)``: the policy's
-# files and this revision. Raise it when a built-in check refuses copy it passed before (a new check, a wider
-# match): approved variants recorded under an older revision are then checked again when a review server starts,
-# or by ``variantly review recheck``, and those that fail are pulled from serving. (2: ``hidden_characters``, and
-# banned phrases read through invisible characters and hyphens. 3: ``mixed_scripts``, and banned phrases read
-# through look-alike letters.) A run's jobs do not depend on it: they are keyed
-# by the policy's files alone, so raising it re-checks copy but never pays for it again.
+# The built-in checks' revision. A variant records what it passed as ``checked_under(workspace)``: the policy's
+# files, the settings the checks read (``Workspace.checks_basis``) and this revision. Raise it when a built-in check
+# refuses copy it passed before (a new check, a wider match): approved variants recorded under an older revision are
+# then checked again when a review server starts, or by ``variantly review recheck``, and those that fail are
+# pulled from serving. (2: ``hidden_characters``, and banned phrases read through invisible characters and hyphens.
+# 3: ``mixed_scripts``, and banned phrases read through look-alike letters.) A run's jobs do not depend on it: they
+# are keyed by the policy's files alone, so raising it re-checks copy but never pays for it again.
 CHECKS_REVISION = 3
 
 BUILT_IN_CHECKS: dict[str, Check] = {
@@ -76,10 +76,11 @@ BUILT_IN_CHECKS: dict[str, Check] = {
 }
 
 
-def checked_under(policy_hash: str, *, partly: bool = False) -> str:
-    """What a variant checked now passed: the policy (its files' hash) and the built-in checks' revision. ``partly``:
-    its custom validators could not run here (no guardrails-ai), so it is checked again where they can."""
-    return f"{policy_hash}/{CHECKS_REVISION}" + ("/partly" if partly else "")
+def checked_under(workspace: Workspace, *, partly: bool = False) -> str:
+    """What a variant checked now passed: the policy and the settings the checks read, and the built-in checks'
+    revision (26 characters at most). ``partly``: its custom validators could not run here (no guardrails-ai), so
+    it is checked again where they can."""
+    return f"{workspace.checks_basis}.{CHECKS_REVISION}" + ("p" if partly else "")
 
 
 def run_check(name: str, text: str, ctx: SlotContext, policy: Policy) -> list[Finding]:
@@ -160,9 +161,10 @@ class PolicyChecker(ABC):
 
     policy_hash: str
 
-    def checked_hash(self, unchecked: list[str] | tuple[str, ...] = ()) -> str:
+    @staticmethod
+    def checked_hash(workspace: Workspace, unchecked: list[str] | tuple[str, ...] = ()) -> str:
         """What its reports say they were checked under (``checked_under``): partly, when validators did not run."""
-        return checked_under(self.policy_hash, partly=bool(unchecked))
+        return checked_under(workspace, partly=bool(unchecked))
 
     @abstractmethod
     def slot_failures(
@@ -176,7 +178,9 @@ class PolicyChecker(ABC):
         """The report for one candidate's slots, for one cohort."""
         failures, unchecked = self.slot_failures(workspace, module_id, cohort, slots)
         channels = channel_failures(workspace, module_id, cohort, slots)
-        report = CheckReport.of(failures, self.checked_hash(unchecked), channels=channels, unchecked=unchecked)
+        report = CheckReport.of(
+            failures, self.checked_hash(workspace, unchecked), channels=channels, unchecked=unchecked
+        )
         for _, found in report.failures():
             metrics.GUARDRAIL_FAILURES.labels(found.validator).inc()
         return report

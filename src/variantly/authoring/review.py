@@ -285,7 +285,7 @@ def bulk_approve(
 
 def approved_unchecked(store: Store, workspace: Workspace) -> list[VariantRow]:
     """Approved variants not checked under this policy and the built-in checks' revision (``checked_under``)."""
-    current = checked_under(workspace.policy_hash)
+    current = checked_under(workspace)
     with store.sessions() as session:
         found = select(VariantRow).where(VariantRow.status == "approved", VariantRow.policy_hash != current)
         return list(session.scalars(found.order_by(VariantRow.id)))

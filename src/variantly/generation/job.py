@@ -262,7 +262,9 @@ def _redacted(
         spans = tuple((m.start(), m.end()) for m in REDACTED.finditer(slots[slot]))
         failures[slot].append(Failure(validator=PERSONAL_DATA, message=message, spans=spans))
     channels = channel_failures(services.workspace, module_id, cohort, slots)
-    report = CheckReport.of(failures, checker.checked_hash(unchecked), channels=channels, unchecked=unchecked)
+    report = CheckReport.of(
+        failures, checker.checked_hash(services.workspace, unchecked), channels=channels, unchecked=unchecked
+    )
     return replace(candidate, slots=slots, report=report, redacted=True)
 
 

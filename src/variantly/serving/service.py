@@ -70,8 +70,8 @@ class RenderService:
         self.activity.pseudonyms = self.pseudonyms
         self._erasures_read = self._latest_erasure()
         self._accounts_refreshed_for_miss = 0.0
-        # Called with the new workspace when the guardrail policy changed (review servers
-        # re-check approved variants; render-only processes leave it unset).
+        # Called with the new workspace when what checks copy changed (the guardrail policy, merge fields or channel
+        # settings: ``Workspace.checks_basis``): review servers re-check approved variants; render-only ones leave it.
         self.on_policy_change: Callable[[Workspace], None] | None = None
         # Called with the new workspace when guardrails/brand.yml changed (review servers score variants again).
         self.on_brand_change: Callable[[Workspace], None] | None = None
@@ -118,7 +118,7 @@ class RenderService:
             return  # unchanged, or the same broken edit we already reported
         self._last_attempt = stamp
         try:
-            previous_policy, previous_brand = self.workspace.policy_hash, self.workspace.brand_hash
+            previous_checks, previous_brand = self.workspace.checks_basis, self.workspace.brand_hash
             self.workspace = load_workspace(self.root)
             self.activity.set_caps(self.workspace)
             self.pseudonyms = replace(self.pseudonyms, on=self.workspace.settings.events.pseudonymise)
@@ -126,7 +126,7 @@ class RenderService:
             self.workspace_error = None
             snapshot.save_workspace(self.root)
             log.info("workspace reloaded (%s)", stamp)
-            if self.on_policy_change and self.workspace.policy_hash != previous_policy:
+            if self.on_policy_change and self.workspace.checks_basis != previous_checks:
                 self.on_policy_change(self.workspace)
             if self.on_brand_change and self.workspace.brand_hash != previous_brand:
                 self.on_brand_change(self.workspace)

@@ -8,7 +8,9 @@ checks (``checks.py``) read them without importing the loader.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -63,6 +65,18 @@ class Workspace:
     @property
     def locales(self) -> list[str]:
         return [a.id for a in self.audiences.locales]
+
+    @cached_property
+    def checks_basis(self) -> str:
+        """What a check of copy reads besides the copy and its module: the policy's files (``policy_hash``), the
+        merge fields' names and the channels' settings. Approved copy is checked again when it changes (a merge
+        field removed from variantly.yml left approved copy sending "{company}" to customers, as checked before)."""
+        read = {
+            "merge_fields": sorted(self.settings.merge_fields),
+            "channels": {name: c.model_dump(mode="json") for name, c in sorted(self.settings.channels.items())},
+        }
+        digest = hashlib.sha256(json.dumps(read, sort_keys=True).encode()).hexdigest()[:6]
+        return f"{self.policy_hash}.{digest}"
 
 
 def fingerprint(root: Path) -> str:
