@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -138,19 +138,23 @@ def claim_job(store: Store, key: str, run_id: str, *, after: str | None) -> str 
 # A batch's job keys, by batch id, once read: a batch's jobs never change after it is saved, and a run asks for every
 # job whether an open batch holds it. Reading the batch's jobs each time took 8.2 ms a claim with a batch of 5,000
 # jobs open (40 s for a run of 5,000 jobs, SQLite); kept, 0.10 ms.
-_BATCH_KEYS: dict[str, frozenset[str]] = {}
+# (A batch is known by its store, id and time of saving: a process may hold two stores, tests many.)
+_BATCH_KEYS: dict[tuple[str, str, datetime], frozenset[str]] = {}
 
 
 def _in_open_batch(session: Session, key: str) -> str | None:
     """The run that sent job ``key`` in a batch not collected yet, if one did. A batch run releases its claims
     once its batch is saved, so a run that planned the job before then would otherwise make it live as well."""
-    for batch_id, sender in session.execute(select(BatchRow.id, BatchRow.run_id).where(BatchRow.status != "collected")):
-        keys = _BATCH_KEYS.get(batch_id)
+    store_url = str(session.get_bind().engine.url)
+    open_batches = select(BatchRow.id, BatchRow.run_id, BatchRow.created_at).where(BatchRow.status != "collected")
+    for batch_id, sender, created_at in session.execute(open_batches):
+        known = (store_url, batch_id, created_at)
+        keys = _BATCH_KEYS.get(known)
         if keys is None:
             jobs = session.scalar(select(BatchRow.jobs).where(BatchRow.id == batch_id)) or []
             if len(_BATCH_KEYS) > 10_000:  # batches of years: start again rather than grow
                 _BATCH_KEYS.clear()
-            keys = _BATCH_KEYS[batch_id] = frozenset(job["key"] for job in jobs)
+            keys = _BATCH_KEYS[known] = frozenset(job["key"] for job in jobs)
         if key in keys:
             return sender
     return None
