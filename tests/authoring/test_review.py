@@ -326,8 +326,8 @@ def test_policy_edited_while_no_server_ran_is_applied_when_the_review_server_sta
 
 def test_variant_approved_before_a_built_in_check_existed_is_checked_again(app) -> None:
     """Recorded under the policy's files alone (as before the checks had a revision), a label with a zero-width
-    space in the label was approved; the checks of today pull it, and keep the clean one, now recorded as
-    checked under them."""
+    space in it was approved; the checks of today pull it, and keep the clean one, now recorded as checked under
+    them."""
     from variantly.authoring.policy_checks import BuiltInChecker, checked_under
     from variantly.authoring.review import approved_unchecked, recheck_policy
     from variantly.store.schema import VariantRow
@@ -379,7 +379,7 @@ def test_personal_data_in_a_rejection_reason_never_reaches_the_llm(app, tokens) 
 
 def test_a_variant_changed_during_a_recheck_is_left_and_the_rest_still_checked(app) -> None:
     """Each worker of a review server re-checks at its start: the one that pulls a variant first wins, and the
-    other went on to no other variant (a Conflict ended its re-check)."""
+    other's re-check ended at that variant (a Conflict), leaving the rest unchecked."""
     from variantly.authoring.policy_checks import BuiltInChecker
     from variantly.authoring.review import recheck_policy, reject
     from variantly.store.schema import VariantRow
@@ -418,11 +418,10 @@ def test_removing_a_merge_field_pulls_the_approved_copy_that_uses_it(app, tokens
     """Approved copy with "{company}" in it went on being served after variantly.yml dropped the field: customers
     read "{company}", and lint said ok (it reads the files, not the store)."""
     svc = app.state.service
-    approve_all = {"items": []}
     with TestClient(app) as client:
         listed = client.get("/v1/variants", params={"limit": 100}, headers=auth(tokens["rita"])).json()["items"]
-        approve_all["items"] = [{"id": v["id"], "version": v["version"]} for v in listed]
-        client.post("/v1/variants/approve", json=approve_all, headers=auth(tokens["rita"]))
+        every = {"items": [{"id": v["id"], "version": v["version"]} for v in listed]}
+        client.post("/v1/variants/approve", json=every, headers=auth(tokens["rita"]))
         uses_company = {v["id"] for v in listed if any("{company}" in text for text in v["slots"].values())}
         assert uses_company and svc.store.release_number()
         settings = workspace_dir / "variantly.yml"
