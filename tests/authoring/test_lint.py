@@ -289,6 +289,29 @@ def test_an_sms_module_needs_an_opt_out_text_in_every_locale(workspace_dir: Path
     assert any("channels.sms.unused: unknown field" in p for p in lint(workspace_dir))
 
 
+def test_text_naming_a_merge_field_the_settings_do_not_have_is_named_by_line(workspace_dir: Path) -> None:
+    """With first_name dropped from variantly.yml, the email's subject went out as "{first_name}, one view of every
+    customer", and a module default or a suppression's alternative the same; lint said ok."""
+    settings = workspace_dir / "variantly.yml"
+    edit(settings, '  first_name:\n    trait: first_name\n    default: {en: "there", sv: "du"}\n', "")
+    layout = workspace_dir / "modules" / "layouts" / "email.jinja"
+    edit(layout, " {{ person.first_name }},", ",")  # the body no longer asks for it; the subject still does
+    edit(layout, " {{ person.first_name }},", ",")
+    cta = workspace_dir / "modules" / "cta.jinja"
+    edit(cta, '      en: "Book a 30-minute demo"', '      en: "Book a demo, {first_name}"')
+    problems = lint(workspace_dir)
+    subject = line_of(layout, '  en: "{first_name}, one view')
+    assert (
+        f"modules/layouts/email.jinja:{subject}:3: '{{first_name}}' is not a merge field (merge fields: company)"
+        in ("\n".join(problems))
+    ), problems
+    said = "\n".join(problems)
+    assert (
+        f"modules/cta.jinja:{line_of(cta, 'Book a demo, {first_name}')}:7: '{{first_name}}' is not a merge field"
+        in said
+    )
+
+
 def test_an_email_layout_must_carry_the_unsubscribe_line_in_both_parts(workspace_dir: Path) -> None:
     """An SMS had to carry "Reply STOP"; a marketing email could go out with no way to unsubscribe."""
     layout = workspace_dir / "modules" / "layouts" / "email.jinja"

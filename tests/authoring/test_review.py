@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -414,31 +415,38 @@ def _statuses(store, *idents: str) -> list[dict]:
     return [{"id": i, "status": get_variant(store, i).status} for i in idents]
 
 
-def test_removing_a_merge_field_pulls_the_approved_copy_that_uses_it(app, tokens, workspace_dir: Path) -> None:
+def test_removing_a_merge_field_pulls_the_approved_copy_that_uses_it(
+    app, tokens, workspace_dir: Path, tmp_path: Path
+) -> None:
     """Approved copy with "{company}" in it went on being served after variantly.yml dropped the field: customers
-    read "{company}", and lint said ok (it reads the files, not the store)."""
+    read "{company}", and lint said ok (it reads the files, not the store). The module's own file did not change,
+    so nothing made the copy stale."""
     svc = app.state.service
+    line = {"module": "customer_example", "cohort": {"segment": "enterprise", "industry": "retail", "locale": "en"},
+            "slots": {"customer": "Penny", "story": "Penny's team and {company} share one view of every customer.",
+                      "metric": "One view of every customer"}}  # fmt: skip
+    (tmp_path / "agency.jsonl").write_text(json.dumps(line))
+    import_variants(svc.store, svc.workspace, tmp_path / "agency.jsonl", actor="agency", check=check_constraints)
     with TestClient(app) as client:
-        listed = client.get("/v1/variants", params={"limit": 100}, headers=auth(tokens["rita"])).json()["items"]
-        every = {"items": [{"id": v["id"], "version": v["version"]} for v in listed]}
-        client.post("/v1/variants/approve", json=every, headers=auth(tokens["rita"]))
-        uses_company = {v["id"] for v in listed if any("{company}" in text for text in v["slots"].values())}
-        assert uses_company and svc.store.release_number()
+        listed = client.get("/v1/variants", params={"module": "customer_example", "limit": 100},
+                            headers=auth(tokens["rita"])).json()["items"]  # fmt: skip
+        [variant] = [v for v in listed if v["slots"]["customer"] == "Penny"]
+        client.post(f"/v1/variants/{variant['id']}/approve", json={"version": 1}, headers=auth(tokens["rita"]))
         settings = workspace_dir / "variantly.yml"
         settings.write_text(
             settings.read_text().replace(
                 '  company:\n    trait: company\n    default: {en: "your team", sv: "ert team"}\n', ""
             )
         )
+        for module in ("hero", "cta"):  # their own defaults stop using it too, or the edit would not lint
+            path = workspace_dir / "modules" / f"{module}.jinja"
+            path.write_text(path.read_text().replace("{company}", "your team"))
         svc.poll_once()  # the server notices the edit and re-checks in the background
         deadline = time.monotonic() + 30
-        while (pulled := {v["id"] for v in _pulled(client, tokens["rita"])}) != uses_company:
-            assert time.monotonic() < deadline, f"pulled {pulled}, not {uses_company}"
+        while (detail := client.get(f"/v1/variants/{variant['id']}", headers=auth(tokens["rita"])).json())[
+            "status"
+        ] == "approved":
+            assert time.monotonic() < deadline, "not re-checked within 30 seconds of the edit"
             time.sleep(0.1)
-        detail = client.get(f"/v1/variants/{sorted(uses_company)[0]}", headers=auth(tokens["rita"])).json()
+    assert detail["status"] == "guardrail_failed"
     assert "'{company}' is not a merge field" in detail["history"][-1]["reason"]
-
-
-def _pulled(client: TestClient, token: str) -> list[dict]:
-    params = {"status": "guardrail_failed", "limit": 100}
-    return client.get("/v1/variants", params=params, headers=auth(token)).json()["items"]

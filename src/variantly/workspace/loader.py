@@ -115,7 +115,7 @@ def workspace_problems(root: str | os.PathLike[str]) -> tuple[Workspace | None, 
         if layout is None or template is None or ast is None or doc is None:
             continue
         problems += check_names(rel, ast, set(LAYOUT_NAMES), {"modules": set(layout.modules)})
-        problems += checks.check_layout(rel, layout, template, doc, modules, broken)
+        problems += checks.check_layout(rel, layout, template, doc, modules, broken, settings)
         layouts[layout.id] = LayoutFile(layout, template, rel, source_hash(layout, template))
 
     try:
