@@ -341,11 +341,11 @@ def test_two_workspaces_with_a_custom_validator_of_one_name_each_run_their_own(t
     strict, usual = copy_workspace(tmp_path / "strict"), copy_workspace(tmp_path / "usual")
     validator = strict / "guardrails" / "no_shouting.py"
     validator.write_text(validator.read_text().replace(', "GDPR"', ""))  # GDPR is shouting here
-    iso = CTA | {"note": "Built for GDPR from the start, for your team."}
+    gdpr = CTA | {"note": "Built for GDPR from the start, for your team."}
     strict_guards = PolicyGuards.for_workspace(load_workspace(strict))
     usual_guards = PolicyGuards.for_workspace(load_workspace(usual))  # loaded last: the registry holds its class
-    assert "lumen/no_shouting" in failures(strict_guards, load_workspace(strict), "cta", iso)["note"][0]
-    assert failures(usual_guards, load_workspace(usual), "cta", iso) == {}
+    assert "lumen/no_shouting" in failures(strict_guards, load_workspace(strict), "cta", gdpr)["note"][0]
+    assert failures(usual_guards, load_workspace(usual), "cta", gdpr) == {}
 
 
 def test_copy_approved_where_the_custom_validators_could_not_run_is_checked_where_they_can(
