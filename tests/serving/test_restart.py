@@ -56,3 +56,30 @@ def test_a_node_restarted_while_the_store_is_down_serves_the_last_release(worksp
     with TestClient(make_app(workspace_dir, service=restarted)) as client:
         decision = client.post("/v1/render", json=body).json()["decisions"][0]
     assert decision["outcome"] == "variant"
+
+
+def without_email_opt_out(settings: Path) -> None:
+    """variantly.yml as written before every email layout needed an unsubscribe line."""
+    lines = settings.read_text().splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.startswith("  email:"))
+    settings.write_text("".join(lines[:start] + lines[start + 4 :]))
+
+
+def test_a_node_restarted_after_an_upgrade_that_adds_a_rule_serves_its_last_good_copy(
+    workspace_dir: Path, tmp_path
+) -> None:
+    """An upgrade asked every email layout for an unsubscribe line: a workspace without one, and the copy of it the
+    node kept, both failed the new rule, and the node refused to start. It serves that copy, as it did before, and
+    says what to fix."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with TestClient(make_app(workspace_dir, url)) as client:  # the node keeps a copy of what it serves
+        before = client.get("/v1/render/hero").text
+    kept = workspace_dir / ".variantly" / "last-good-workspace"
+    for folder in (workspace_dir, kept):  # both as written before the rule
+        without_email_opt_out(folder / "variantly.yml")
+    app = make_app(workspace_dir, url)  # the restart on the upgrade: this raised
+    token = create_account(app.state.service.store, "ops", "admin")
+    with TestClient(app) as client:
+        assert client.get("/v1/render/hero").text == before
+        health = client.get("/healthz", headers={"Authorization": f"Bearer {token}"}).json()
+    assert health["status"] == "degraded" and "channels.email.opt_out" in health["problems"][0]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from variantly import metrics
 from variantly.auth import Accounts, Principal, shared_secret
-from variantly.errors import StoreUnavailable, Unauthenticated, VariantlyError
+from variantly.errors import StoreUnavailable, Unauthenticated, VariantlyError, WorkspaceError
 from variantly.serving import snapshot
 from variantly.serving.activity import Activity
 from variantly.serving.decide import Decision
@@ -29,6 +29,7 @@ from variantly.settings import ProcessSettings
 from variantly.store import Store
 from variantly.workspace import Workspace, load_workspace
 from variantly.workspace.files import fingerprint
+from variantly.workspace.loader import load_last_good
 
 log = logging.getLogger("variantly.serving")
 
@@ -108,7 +109,12 @@ class RenderService:
             log.error("workspace does not lint; starting from the last good copy:\n%s", exc.message)
             self.workspace_error = exc.message
             self._last_attempt = fingerprint(self.root)
-            return load_workspace(fallback)
+            workspace, since = load_last_good(fallback)
+            if since:  # rules an upgrade added: served as before, said until the workspace is fixed
+                log.error(
+                    "the last good copy breaks rules added since it was saved:\n%s", WorkspaceError(since).message
+                )
+            return workspace
         snapshot.save_workspace(self.root)
         return workspace
 

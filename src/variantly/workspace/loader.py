@@ -68,8 +68,23 @@ def lint_workspace(root: str | os.PathLike[str]) -> tuple[Workspace | None, list
     return (None, problems) if problems else (workspace, [])
 
 
-def workspace_problems(root: str | os.PathLike[str]) -> tuple[Workspace | None, list[Problem]]:
-    """What the files say wrong, without rendering; returns the workspace only when there is nothing."""
+def load_last_good(root: str | os.PathLike[str]) -> tuple[Workspace, list[Problem]]:
+    """A copy that linted when it was saved (``serving.snapshot``), with what it breaks now. It may break only rules
+    added since, by an upgrade (an email layout without an unsubscribe line): a node restarted on it still serves
+    it, as it did before, rather than refuse to start. ``WorkspaceError`` only when it cannot be built at all."""
+    from variantly.workspace.trial import trial_render
+
+    workspace, problems = workspace_problems(root, keep_going=True)
+    if workspace is None:
+        raise WorkspaceError(problems)
+    return workspace, problems + trial_render(workspace)
+
+
+def workspace_problems(
+    root: str | os.PathLike[str], *, keep_going: bool = False
+) -> tuple[Workspace | None, list[Problem]]:
+    """What the files say wrong, without rendering; returns the workspace only when there is nothing (or, with
+    ``keep_going``, whenever its files could be read, with the problems)."""
     root = Path(root)
     stamp = fingerprint(root)
     problems: list[Problem] = []
@@ -130,9 +145,10 @@ def workspace_problems(root: str | os.PathLike[str]) -> tuple[Workspace | None, 
         brand, brand_hash = BrandGuidelines(), ""
     problems += _prompt_problems(root)
 
-    if problems or audiences is None:
+    if audiences is None or (problems and not keep_going):
         return None, problems
-    return Workspace(root, settings, audiences, modules, layouts, stamp, policy, policy_hash, brand, brand_hash), []
+    workspace = Workspace(root, settings, audiences, modules, layouts, stamp, policy, policy_hash, brand, brand_hash)
+    return workspace, problems
 
 
 def _prompt_problems(root: Path) -> list[Problem]:
