@@ -83,3 +83,17 @@ def test_a_node_restarted_after_an_upgrade_that_adds_a_rule_serves_its_last_good
         assert client.get("/v1/render/hero").text == before
         health = client.get("/healthz", headers={"Authorization": f"Bearer {token}"}).json()
     assert health["status"] == "degraded" and "channels.email.opt_out" in health["problems"][0]
+
+
+def test_a_kept_copy_whose_files_cannot_be_read_is_not_served_with_defaults(workspace_dir: Path) -> None:
+    """Rules added since may be broken, but a settings file the new version cannot read is not replaced by the
+    defaults: a node served with another holdout share and no merge fields would be wrong, not degraded."""
+    from variantly.workspace.loader import load_last_good
+
+    settings = workspace_dir / "variantly.yml"
+    settings.write_text(settings.read_text() + "\nsetting_of_an_older_version: true\n")
+    with pytest.raises(WorkspaceError, match="setting_of_an_older_version"):
+        load_last_good(workspace_dir)
+    without_email_opt_out(workspace_dir / "variantly.yml")  # still unreadable with a rule broken too
+    with pytest.raises(WorkspaceError, match="setting_of_an_older_version"):
+        load_last_good(workspace_dir)

@@ -84,7 +84,7 @@ def workspace_problems(
     root: str | os.PathLike[str], *, keep_going: bool = False
 ) -> tuple[Workspace | None, list[Problem]]:
     """What the files say wrong, without rendering; returns the workspace only when there is nothing (or, with
-    ``keep_going``, whenever its files could be read, with the problems)."""
+    ``keep_going``, whenever every file could be read, with what the checks say)."""
     root = Path(root)
     stamp = fingerprint(root)
     problems: list[Problem] = []
@@ -92,6 +92,7 @@ def workspace_problems(
         return None, [Problem(str(root / "modules"), 1, 1, "no modules/ folder: is this a workspace?")]
 
     settings, settings_doc = _load_yaml_model(root, SETTINGS_FILE, Settings, problems, required=False)
+    read_whole = not problems  # with keep_going, a file that cannot be read still fails: no default stands in
     if settings is not None and settings_doc is not None:
         problems += checks.check_settings(_rel(root, root / SETTINGS_FILE), settings, settings_doc)
     settings = settings or Settings()
@@ -128,6 +129,7 @@ def workspace_problems(
         rel = _rel(root, path)
         layout, template, ast, doc = _load_template_file(root, path, Layout, problems)
         if layout is None or template is None or ast is None or doc is None:
+            read_whole = False
             continue
         problems += check_names(rel, ast, set(LAYOUT_NAMES), {"modules": set(layout.modules)})
         problems += checks.check_layout(rel, layout, template, doc, modules, broken, settings)
@@ -137,15 +139,15 @@ def workspace_problems(
         policy, policy_hash = load_policy(root)
     except WorkspaceError as exc:
         problems += exc.problems
-        policy, policy_hash = Policy(), ""
+        policy, policy_hash, read_whole = Policy(), "", False
     try:
         brand, brand_hash = load_brand(root)
     except WorkspaceError as exc:
         problems += exc.problems
-        brand, brand_hash = BrandGuidelines(), ""
+        brand, brand_hash, read_whole = BrandGuidelines(), "", False
     problems += _prompt_problems(root)
 
-    if audiences is None or (problems and not keep_going):
+    if audiences is None or (problems and not (keep_going and read_whole and not broken)):
         return None, problems
     workspace = Workspace(root, settings, audiences, modules, layouts, stamp, policy, policy_hash, brand, brand_hash)
     return workspace, problems
