@@ -47,6 +47,15 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def pulled_within(client: TestClient, token: str, ident: str, seconds: float = 30) -> dict:
+    """The variant once a re-check in the background has moved it from approved (failing after ``seconds``)."""
+    deadline = time.monotonic() + seconds
+    while (detail := client.get(f"/v1/variants/{ident}", headers=auth(token)).json())["status"] == "approved":
+        assert time.monotonic() < deadline, f"{ident} still approved {seconds} s later"
+        time.sleep(0.1)
+    return detail
+
+
 def first(client: TestClient, token: str, **filters) -> dict:
     return client.get("/v1/variants", params=filters, headers=auth(token)).json()["items"][0]
 
@@ -168,12 +177,7 @@ def test_policy_change_pulls_approved_variants_that_now_fail(app, tokens, worksp
         policy = workspace_dir / "guardrails" / "policy.yml"
         policy.write_text(policy.read_text().replace("  - hurry\n", "  - hurry\n  - free trial\n"))
         svc.poll_once()  # the server notices the edit and re-checks in the background
-        deadline = time.monotonic() + 30
-        while (detail := client.get(f"/v1/variants/{variant['id']}", headers=auth(tokens["rita"])).json())[
-            "status"
-        ] == "approved":
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        detail = pulled_within(client, tokens["rita"], variant["id"])
     assert detail["status"] == "guardrail_failed"
     assert "banned phrase 'free trial'" in detail["history"][-1]["reason"]
     assert detail["history"][-1]["action"] == "policy_recheck"
@@ -315,12 +319,7 @@ def test_policy_edited_while_no_server_ran_is_applied_when_the_review_server_sta
     policy.write_text(policy.read_text().replace("  - hurry\n", "  - hurry\n  - free trial\n"))
     restarted = make_app(workspace_dir, database_url)
     with TestClient(restarted) as client:
-        deadline = time.monotonic() + 30
-        while (detail := client.get(f"/v1/variants/{variant['id']}", headers=auth(tokens["rita"])).json())[
-            "status"
-        ] == "approved":
-            assert time.monotonic() < deadline, "not re-checked within 30 seconds of the start"
-            time.sleep(0.1)
+        detail = pulled_within(client, tokens["rita"], variant["id"])
     assert detail["status"] == "guardrail_failed"
     assert "banned phrase 'free trial'" in detail["history"][-1]["reason"]
 
@@ -442,11 +441,6 @@ def test_removing_a_merge_field_pulls_the_approved_copy_that_uses_it(
             path = workspace_dir / "modules" / f"{module}.jinja"
             path.write_text(path.read_text().replace("{company}", "your team"))
         svc.poll_once()  # the server notices the edit and re-checks in the background
-        deadline = time.monotonic() + 30
-        while (detail := client.get(f"/v1/variants/{variant['id']}", headers=auth(tokens["rita"])).json())[
-            "status"
-        ] == "approved":
-            assert time.monotonic() < deadline, "not re-checked within 30 seconds of the edit"
-            time.sleep(0.1)
+        detail = pulled_within(client, tokens["rita"], variant["id"])
     assert detail["status"] == "guardrail_failed"
     assert "'{company}' is not a merge field" in detail["history"][-1]["reason"]
