@@ -161,11 +161,6 @@ class PolicyChecker(ABC):
 
     policy_hash: str
 
-    @staticmethod
-    def checked_hash(workspace: Workspace, unchecked: list[str] | tuple[str, ...] = ()) -> str:
-        """What its reports say they were checked under (``checked_under``): partly, when validators did not run."""
-        return checked_under(workspace, partly=bool(unchecked))
-
     @abstractmethod
     def slot_failures(
         self, workspace: Workspace, module_id: str, cohort: dict[str, str], slots: dict[str, str]
@@ -179,7 +174,7 @@ class PolicyChecker(ABC):
         failures, unchecked = self.slot_failures(workspace, module_id, cohort, slots)
         channels = channel_failures(workspace, module_id, cohort, slots)
         report = CheckReport.of(
-            failures, self.checked_hash(workspace, unchecked), channels=channels, unchecked=unchecked
+            failures, checked_under(workspace, partly=bool(unchecked)), channels=channels, unchecked=unchecked
         )
         for _, found in report.failures():
             metrics.GUARDRAIL_FAILURES.labels(found.validator).inc()

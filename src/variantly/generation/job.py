@@ -20,7 +20,7 @@ from typing import Any
 
 from variantly.authoring.brand_score import judged_guidelines, judgement_key, text_slots
 from variantly.authoring.personal_data import REDACTED, redact_personal_data
-from variantly.authoring.policy_checks import PERSONAL_DATA, PolicyChecker, channel_failures
+from variantly.authoring.policy_checks import PERSONAL_DATA, PolicyChecker, channel_failures, checked_under
 from variantly.authoring.report import Attempt, CheckReport, Failure
 from variantly.errors import LLMCallFailed, LLMRefused, LLMTruncated
 from variantly.generation.calls import (
@@ -263,7 +263,7 @@ def _redacted(
         failures[slot].append(Failure(validator=PERSONAL_DATA, message=message, spans=spans))
     channels = channel_failures(services.workspace, module_id, cohort, slots)
     report = CheckReport.of(
-        failures, checker.checked_hash(services.workspace, unchecked), channels=channels, unchecked=unchecked
+        failures, checked_under(services.workspace, partly=bool(unchecked)), channels=channels, unchecked=unchecked
     )
     return replace(candidate, slots=slots, report=report, redacted=True)
 

@@ -92,8 +92,9 @@ def save_jobs(store: Store, jobs: list[FinishedJob], *, actor: str) -> list[int]
 
 
 def claim_job(store: Store, key: str, run_id: str, *, after: str | None) -> str | None:
-    """Take job ``key`` for ``run_id``; None when it is this run's now, else the run that has it: generating it, or
-    done with it since this run planned it (``after``: the run that had last ended it then, None if none had). A
+    """Take job ``key`` for ``run_id``; None when it is this run's now, else the run that has it: generating it,
+    done with it since this run planned it (``after``: the run that had last ended it then, None if none had), or
+    waiting for it in a batch it sent. A
     claim whose process is gone is taken over at once (a run killed on this machine, then run again to resume),
     and one its run stopped renewing for ``CLAIM_LEASE`` (a run killed on another machine) after that.
 
@@ -126,13 +127,13 @@ def claim_job(store: Store, key: str, run_id: str, *, after: str | None) -> str 
                 if not rows_touched(taken_over):
                     return holder_run
         ended = session.get(GenerationJobRow, key)
-        if ended is not None and ended.run_id not in (run_id, after):  # another run saved it since the plan
+        if ended is not None and ended.run_id not in (run_id, after):
+            elsewhere: str | None = ended.run_id  # another run saved it since the plan
+        else:
+            elsewhere = _in_open_batch(session, key)  # or sent it in a batch since: made when that is collected
+        if elsewhere is not None:
             session.execute(delete(JobClaimRow).where(JobClaimRow.key == key, JobClaimRow.run_id == run_id))
-            return ended.run_id
-        if (sender := _in_open_batch(session, key)) is not None:  # sent in a batch since the plan: made when collected
-            session.execute(delete(JobClaimRow).where(JobClaimRow.key == key, JobClaimRow.run_id == run_id))
-            return sender
-        return None
+        return elsewhere
 
 
 # A batch's job keys, by batch id, once read: a batch's jobs never change after it is saved, and a run asks for every
