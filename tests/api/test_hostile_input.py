@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from conftest import load_profile, make_app
 from variantly.auth import create_account
-from variantly.authoring.copy_checks import SlotContext, check_markup_and_links
 from variantly.web.pages import local_path
+from variantly.workspace.copy_checks import SlotContext, check_markup_and_links
 
 
 @pytest.fixture

@@ -182,8 +182,8 @@ MISTAKES = {
             '{{ slots.label }}: {{ "https://lumen.example/support"',
             '{{ slots.label }}: shop.evil.example/x {{ "https://lumen.example/support"',
         ),
-        "{% block sms %}",
-        "sms message (en): links to shop.evil.example, which is not an allowed domain",
+        "shop.evil.example/x",
+        "the template's own words break the policy: links to shop.evil.example, which is not an allowed domain",
     ),
     "push_title_too_long": (
         "modules/cta.jinja",
@@ -302,13 +302,13 @@ def test_text_naming_a_merge_field_the_settings_do_not_have_is_named_by_line(wor
     problems = lint(workspace_dir)
     subject = line_of(layout, '  en: "{first_name}, one view')
     assert (
-        f"modules/layouts/email.jinja:{subject}:3: '{{first_name}}' is not a merge field (merge fields: company)"
-        in ("\n".join(problems))
+        f"modules/layouts/email.jinja:{subject}:3: subject (en) breaks the policy:"
+        " '{first_name}' is not a merge field (allowed: {company})" in ("\n".join(problems))
     ), problems
     said = "\n".join(problems)
     assert (
-        f"modules/cta.jinja:{line_of(cta, 'Book a demo, {first_name}')}:7: '{{first_name}}' is not a merge field"
-        in said
+        f"modules/cta.jinja:{line_of(cta, 'Book a demo, {first_name}')}:7: slot 'label' default (en) breaks the policy:"
+        " '{first_name}' is not a merge field" in said
     )
 
 

@@ -87,3 +87,12 @@ def test_a_row_of_the_previous_version_shows_in_the_api_and_the_queue(served_app
         assert shown.status_code == 200
         assert shown.json()["report"]["slots"]["label"][0]["spans"] == [[0, 7]]
         assert shown.json()["report"]["run_id"] == "4f1c2b3a9d8e"
+
+
+def test_a_reviewer_reads_what_copy_was_checked_under_in_words() -> None:
+    """The page showed "policy 949d8c7fb69f6777.a1b2c3.3": the identity a re-check compares, opaque to a person."""
+    assert CheckReport.of({}, "949d8c7fb69f6777.a1b2c3.3").checked_under == "policy 949d8c7fb69f6777, checks revision 3"
+    partly = CheckReport.of({}, "949d8c7fb69f6777.a1b2c3.3p").checked_under
+    assert partly == "policy 949d8c7fb69f6777, checks revision 3, custom validators not run"
+    assert CheckReport.of({}, "949d8c7fb69f6777").checked_under == "policy 949d8c7fb69f6777"  # stored before
+    assert CheckReport.of({}, "").checked_under == ""

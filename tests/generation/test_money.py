@@ -258,7 +258,7 @@ def test_the_redo_command_repeats_the_runs_filters() -> None:
 
 
 def test_language_check_uses_lingua_on_short_copy() -> None:
-    from variantly.authoring.copy_checks import detect_language
+    from variantly.workspace.copy_checks import detect_language
 
     assert detect_language("Boka en demo", ("en", "sv")) == "sv"
     assert detect_language("Book a demo", ("en", "sv")) == "en"

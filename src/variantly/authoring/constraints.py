@@ -7,11 +7,11 @@ module stays free of it so lint and the render server can use it too.
 from __future__ import annotations
 
 from variantly.authoring.candidates import Candidate
-from variantly.authoring.copy_checks import SlotContext, check_asset
 from variantly.authoring.policy_checks import ASSET_CHECK, SLOT_LENGTH, checked_under
 from variantly.authoring.report import CheckReport, Failure
 from variantly.workspace import Workspace
 from variantly.workspace.checks import slot_text_problems
+from variantly.workspace.copy_checks import SlotContext, check_asset
 
 
 def slot_constraint_failures(workspace: Workspace, candidate: Candidate) -> dict[str, list[Failure]]:

@@ -20,13 +20,12 @@ from collections import Counter
 from collections.abc import Callable
 
 from variantly import metrics
-from variantly.authoring import copy_checks
 from variantly.authoring.candidates import Candidate
-from variantly.authoring.copy_checks import Finding, SlotContext
 from variantly.authoring.report import CheckReport, Failure
-from variantly.workspace import Workspace
+from variantly.workspace import Workspace, copy_checks
 from variantly.workspace.blocks import channel_problems, render_copy
 from variantly.workspace.channels import CHANNELS
+from variantly.workspace.copy_checks import Finding, SlotContext
 from variantly.workspace.models import localized
 from variantly.workspace.policy import Policy
 

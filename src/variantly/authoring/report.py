@@ -38,6 +38,19 @@ class CheckReport(_Frozen):
     summary: str = "passed"
     unchecked: tuple[str, ...] = Field(default=(), description="custom validators that could not run here")
 
+    @property
+    def checked_under(self) -> str:
+        """What the copy was checked under, as a reviewer reads it: "policy 949d8c7fb69f6777, checks revision 3".
+        ``policy_hash`` holds ``policy_checks.checked_under``'s identity (the policy's files, a digest of the
+        settings the checks read, the revision, "p" when custom validators could not run), or a policy hash alone
+        in reports written before it."""
+        policy, _, rest = self.policy_hash.partition(".")
+        revision = rest.rpartition(".")[2]
+        if not revision:
+            return f"policy {policy}" if policy else ""
+        said = f"policy {policy}, checks revision {revision.rstrip('p')}"
+        return said + (", custom validators not run" if revision.endswith("p") else "")
+
     @classmethod
     def of(
         cls,

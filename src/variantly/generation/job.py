@@ -19,7 +19,6 @@ from dataclasses import replace
 from typing import Any
 
 from variantly.authoring.brand_score import judged_guidelines, judgement_key, text_slots
-from variantly.authoring.personal_data import REDACTED, redact_personal_data
 from variantly.authoring.policy_checks import PERSONAL_DATA, PolicyChecker, channel_failures, checked_under
 from variantly.authoring.report import Attempt, CheckReport, Failure
 from variantly.errors import LLMCallFailed, LLMRefused, LLMTruncated
@@ -38,6 +37,7 @@ from variantly.generation.outcomes import OUT_OF_BUDGET, Candidate, JobOutcome, 
 from variantly.generation.plan import PlannedJob
 from variantly.generation.prompts import output_model
 from variantly.store.schema import LLMCallRow
+from variantly.workspace.personal_data import REDACTED, redact_personal_data
 
 
 async def run_job(

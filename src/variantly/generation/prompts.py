@@ -21,11 +21,11 @@ from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, Field, create_model
 
-from variantly.authoring.personal_data import redact_personal_data
 from variantly.errors import ConfigurationError, PromptBroken, PromptTooLarge, VariantlyError
 from variantly.workspace import Workspace
 from variantly.workspace.cohorts import ANY, Cohort
 from variantly.workspace.models import Module, Slot, localized
+from variantly.workspace.personal_data import redact_personal_data
 from variantly.workspace.policy import Policy
 
 LANGUAGES = {"en": "English", "sv": "Swedish (svenska)"}

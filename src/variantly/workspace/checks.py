@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from variantly.errors import Problem
-from variantly.workspace.blocks import MERGE_FIELD
 from variantly.workspace.channels import CHANNELS, KNOWN_BLOCKS
 from variantly.workspace.files import ModuleFile
-from variantly.workspace.models import Audiences, Layout, Localized, Module, Settings
+from variantly.workspace.models import Audiences, Layout, Module, Settings
 from variantly.workspace.rules import references
 from variantly.workspace.templates import CompiledTemplate
 from variantly.workspace.yamlpos import PositionedYAML
@@ -118,15 +117,6 @@ def check_module(
                         f"alternative names slot '{slot_name}', which the module does not have",
                     )
                 )
-    texts: list[tuple[tuple[object, ...], Localized]] = [
-        (("slots", name, "default"), slot.default) for name, slot in module.slots.items() if slot.type == "text"
-    ]
-    texts += [
-        (("suppress", i, "alternative", slot_name), text)
-        for i, rule in enumerate(module.suppress)
-        for slot_name, text in rule.alternative.items()
-    ]
-    problems += merge_field_problems(path, texts, doc, settings)
     for name, limits in module.limits.items():
         if name not in module.channels:
             problems.append(
@@ -134,25 +124,6 @@ def check_module(
             )
         problems += limit_problems(path, name, limits.max_chars, lambda *loc: at("limits", *loc))
     problems += _block_problems(path, module.channels, template, at("channels"))
-    return problems
-
-
-def merge_field_problems(
-    path: str, texts: Sequence[tuple[tuple[object, ...], Localized]], doc: PositionedYAML, settings: Settings
-) -> list[Problem]:
-    """Each ``{name}`` in text a file writes for people (a slot's default, a suppression's alternative, a layout's
-    title and subject) that is not one of the settings' merge fields: it was sent as written ("{first_name}, one
-    view of every customer") once the field was dropped from variantly.yml, and lint said ok."""
-    problems = []
-    known = ", ".join(sorted(settings.merge_fields)) or "none"
-    for where, value in texts:
-        for locale, text in value.items() if isinstance(value, dict) else [(None, value)]:
-            for found in MERGE_FIELD.finditer(text):
-                if found.group(1) not in settings.merge_fields:
-                    at = doc.locate(where + ((locale,) if locale is not None else ()))
-                    problems.append(
-                        Problem(path, *at, f"'{found.group()}' is not a merge field (merge fields: {known})")
-                    )
     return problems
 
 
@@ -175,10 +146,9 @@ def check_layout(
     doc: PositionedYAML,
     modules: dict[str, ModuleFile],
     broken: set[str],
-    settings: Settings,
 ) -> list[Problem]:
     """``broken`` names modules whose own file has problems: already reported there."""
-    problems = merge_field_problems(path, [(("title",), layout.title), (("subject",), layout.subject)], doc, settings)
+    problems: list[Problem] = []
     for i, module_id in enumerate(layout.modules):
         line, col = doc.locate(("modules", i))
         if module_id in broken:

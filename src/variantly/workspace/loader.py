@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from variantly.errors import NotText, Problem, WorkspaceError
-from variantly.workspace import checks
+from variantly.workspace import checks, written_copy
 from variantly.workspace.blocks import LAYOUT_NAMES, MODULE_NAMES
 from variantly.workspace.brand import BrandGuidelines, load_brand
 from variantly.workspace.files import (
@@ -93,8 +93,15 @@ def workspace_problems(
 
     settings, settings_doc = _load_yaml_model(root, SETTINGS_FILE, Settings, problems, required=False)
     read_whole = not problems  # with keep_going, a file that cannot be read still fails: no default stands in
+    try:  # first: the copy every file writes is held to it
+        policy, policy_hash = load_policy(root)
+    except WorkspaceError as exc:
+        problems += exc.problems
+        policy, policy_hash, read_whole = Policy(), "", False
     if settings is not None and settings_doc is not None:
-        problems += checks.check_settings(_rel(root, root / SETTINGS_FILE), settings, settings_doc)
+        rel = _rel(root, root / SETTINGS_FILE)
+        problems += checks.check_settings(rel, settings, settings_doc)
+        problems += written_copy.settings_copy_problems(rel, settings, settings_doc, policy)
     settings = settings or Settings()
     audiences, audiences_doc = _load_yaml_model(root, AUDIENCES_FILE, Audiences, problems, required=True)
     if audiences is not None and audiences_doc is not None:
@@ -122,6 +129,7 @@ def workspace_problems(
             problems.append(Problem(rel, line, col, f"module id '{module.id}' must match the file name '{path.stem}'"))
         problems += check_names(rel, ast, set(MODULE_NAMES), {"slots": set(module.slots)})
         problems += checks.check_module(rel, module, template, doc, audiences, settings)
+        problems += written_copy.module_copy_problems(rel, module, doc, ast, policy, settings, audiences)
         modules[module.id] = ModuleFile(module, template, rel, module.content_hash(), source_hash(module, template))
 
     layouts: dict[str, LayoutFile] = {}
@@ -132,14 +140,10 @@ def workspace_problems(
             read_whole = False
             continue
         problems += check_names(rel, ast, set(LAYOUT_NAMES), {"modules": set(layout.modules)})
-        problems += checks.check_layout(rel, layout, template, doc, modules, broken, settings)
+        problems += checks.check_layout(rel, layout, template, doc, modules, broken)
+        problems += written_copy.layout_copy_problems(rel, layout, doc, ast, policy, settings)
         layouts[layout.id] = LayoutFile(layout, template, rel, source_hash(layout, template))
 
-    try:
-        policy, policy_hash = load_policy(root)
-    except WorkspaceError as exc:
-        problems += exc.problems
-        policy, policy_hash, read_whole = Policy(), "", False
     try:
         brand, brand_hash = load_brand(root)
     except WorkspaceError as exc:

@@ -1,6 +1,6 @@
 """Phrases found in copy as a reader reads them, whatever the case, accents, spacing or disguise.
 
-A policy's banned phrases and competitors (``authoring.copy_checks``) and a brand's urgency and required
+A policy's banned phrases and competitors (``workspace.copy_checks``) and a brand's urgency and required
 words (``workspace.measures``) are matched the same way: on folded text, whole words only, any run of
 spaces, hyphens or dashes between a phrase's words. Each kind of disguise found in a test was folded
 away here once, for every check that matches phrases: "Bu\u00ady now" (a soft hyphen), "Buy-now",

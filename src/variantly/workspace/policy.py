@@ -1,7 +1,8 @@
 """The guardrail policy file (``guardrails/policy.yml``) as data.
 
 Plain pydantic, no guardrails-ai: lint and the review pages read it too. The checks
-themselves are in ``variantly.checks``; ``variantly.generation.guards`` runs them
+themselves are in ``workspace.copy_checks`` (lint holds the files' own copy to them:
+``workspace.written_copy``); ``variantly.generation.guards`` runs them
 through guardrails-ai.
 """
 

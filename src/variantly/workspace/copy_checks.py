@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from variantly.authoring.personal_data import PERSONAL_DATA, personal_data_spans
 from variantly.workspace.images import PictureRef
 from variantly.workspace.links import find_links
 from variantly.workspace.lookalikes import mixed_script_words
+from variantly.workspace.personal_data import PERSONAL_DATA, personal_data_spans
 from variantly.workspace.phrases import fold, phrase_spans
 from variantly.workspace.policy import Policy
 
@@ -169,8 +169,14 @@ def check_markup_and_links(text: str, ctx: SlotContext, policy: Policy) -> list[
     found += [
         Finding("no_markup", "contains a Markdown link", ((m.start(), m.end()),)) for m in MARKDOWN_LINK.finditer(text)
     ]
+    return found + check_links(text, policy)
+
+
+def check_links(text: str, policy: Policy) -> list[Finding]:
+    """Links a browser or a mail client would follow: https to an allowed domain only (the words of a template
+    are held to this too, their markup aside: ``workspace.written_copy``)."""
     unsafe = [(m.start(), m.end()) for m in UNSAFE_LINK.finditer(text)]
-    found += [Finding("allowed_links", "links with a scheme other than https", (span,)) for span in unsafe]
+    found = [Finding("allowed_links", "links with a scheme other than https", (span,)) for span in unsafe]
     domains = tuple(policy.allowed_link_domains)
     for link in find_links(text, domains):
         if link.scheme == "mailto" or any(s < link.end and link.start < e for s, e in unsafe):

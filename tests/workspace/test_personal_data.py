@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from variantly.authoring.personal_data import personal_data_spans, redact_personal_data
+from variantly.workspace.personal_data import personal_data_spans, redact_personal_data
 
 
 @pytest.mark.parametrize(
