@@ -125,6 +125,17 @@ def test_a_template_string_and_the_text_part_are_read_too(workspace_dir: Path) -
     assert len(said) == 2
 
 
+def test_a_character_reference_does_not_hide_a_phrase(workspace_dir: Path) -> None:
+    """A mail client shows "&#66;uy&nbsp;now" as "Buy now"."""
+    layout = workspace_dir / "modules" / "layouts" / "email.jinja"
+    edit(layout, '<p class="footer">', '<p>Go on,\n&#66;uy&nbsp;now from Sales&shy;force!</p>\n<p class="footer">')
+    line = line_of(layout, "&#66;uy")
+    assert lint(workspace_dir) == [
+        f"{layout}:{line}:1: the template's own words break the policy: banned phrase 'buy now'",
+        f"{layout}:{line}:1: the template's own words break the policy: names competitor 'Salesforce'",
+    ]
+
+
 def test_markup_styles_and_allowed_links_in_a_template_pass(workspace_dir: Path) -> None:
     """A template writes markup: a style sheet, a doctype's URL, an image from a CDN and a link to an allowed domain
     are not copy."""

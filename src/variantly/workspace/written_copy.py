@@ -20,6 +20,7 @@ the custom validators, which need guardrails-ai (kept off the serving path).
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass, replace
 
@@ -35,6 +36,7 @@ from variantly.workspace.yamlpos import PositionedYAML
 # What a browser or a mail client does not show of a template's markup: style sheets, scripts, comments, tags (each
 # replaced by spaces of its length, so a finding keeps its line). An href's value is a link a reader follows.
 UNSEEN = re.compile(r"<(style|script)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>", re.DOTALL | re.IGNORECASE)
+ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
 HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
 
 
@@ -108,7 +110,7 @@ def template_copy_problems(path: str, ast: nodes.Template, policy: Policy) -> li
         data = node.data if isinstance(node, nodes.TemplateData) else getattr(node, "value", None)
         if not isinstance(data, str) or not data.strip():
             continue
-        shown = UNSEEN.sub(_blank, data) if isinstance(node, nodes.TemplateData) else data
+        shown = ENTITY.sub(_as_read, UNSEEN.sub(_blank, data)) if isinstance(node, nodes.TemplateData) else data
         findings = _text_findings(shown, policy) + copy_checks.check_links(shown, policy)
         for href in HREF.finditer(data):
             group = 1 if href.group(1) is not None else 2
@@ -125,6 +127,14 @@ def template_copy_problems(path: str, ast: nodes.Template, policy: Policy) -> li
 
 def _blank(match: re.Match[str]) -> str:
     return re.sub(r"[^\n]", " ", match.group())
+
+
+def _as_read(match: re.Match[str]) -> str:
+    """A character reference as the reader sees it ("&#66;uy now" is "Buy now"), padded to its length with soft
+    hyphens, which phrase matching reads through (``phrases.fold``), so a finding keeps its line."""
+    written = match.group()
+    read = html.unescape(written)
+    return written if read == written else (read + "\u00ad" * len(written))[: len(written)]
 
 
 def _written(
