@@ -134,3 +134,16 @@ def test_without_a_file_only_the_ethics_guidelines_apply(workspace_dir: Path) ->
     (workspace_dir / "guardrails" / "brand.yml").unlink()
     brand, digest = load_brand(workspace_dir)
     assert digest == "none" and brand.guidelines == [] and len(brand.every) == 5
+
+
+def test_an_urgency_word_without_a_word_in_it_is_refused_at_its_line(workspace_dir: Path) -> None:
+    """An empty extra urgency word matched every copy: each one pressed the reader, by the score."""
+    brand = workspace_dir / "guardrails" / "brand.yml"
+    text = brand.read_text()
+    assert "check: {measure: urgency_words}" in text
+    brand.write_text(text.replace("check: {measure: urgency_words}", "check: {measure: urgency_words, extra: ['']}"))
+    with pytest.raises(WorkspaceError) as raised:
+        load_brand(workspace_dir)
+    assert [p.message for p in raised.value.problems] == [
+        "guidelines.0.check.urgency_words.extra.0: '' has no word in it: it would match every copy"
+    ]

@@ -101,7 +101,8 @@ def workspace_problems(
     if settings is not None and settings_doc is not None:
         rel = _rel(root, root / SETTINGS_FILE)
         problems += checks.check_settings(rel, settings, settings_doc)
-        problems += written_copy.settings_copy_problems(rel, settings, settings_doc, policy)
+        if policy_hash:  # a policy that cannot be read holds nothing to a test (its problems say why)
+            problems += written_copy.settings_copy_problems(rel, settings, settings_doc, policy)
     settings = settings or Settings()
     audiences, audiences_doc = _load_yaml_model(root, AUDIENCES_FILE, Audiences, problems, required=True)
     if audiences is not None and audiences_doc is not None:
@@ -129,7 +130,8 @@ def workspace_problems(
             problems.append(Problem(rel, line, col, f"module id '{module.id}' must match the file name '{path.stem}'"))
         problems += check_names(rel, ast, set(MODULE_NAMES), {"slots": set(module.slots)})
         problems += checks.check_module(rel, module, template, doc, audiences, settings)
-        problems += written_copy.module_copy_problems(rel, module, doc, ast, policy, settings, audiences)
+        if policy_hash:
+            problems += written_copy.module_copy_problems(rel, module, doc, ast, policy, settings, audiences)
         modules[module.id] = ModuleFile(module, template, rel, module.content_hash(), source_hash(module, template))
 
     layouts: dict[str, LayoutFile] = {}
@@ -141,7 +143,8 @@ def workspace_problems(
             continue
         problems += check_names(rel, ast, set(LAYOUT_NAMES), {"modules": set(layout.modules)})
         problems += checks.check_layout(rel, layout, template, doc, modules, broken)
-        problems += written_copy.layout_copy_problems(rel, layout, doc, ast, policy, settings)
+        if policy_hash:
+            problems += written_copy.layout_copy_problems(rel, layout, doc, ast, policy, settings)
         layouts[layout.id] = LayoutFile(layout, template, rel, source_hash(layout, template))
 
     try:

@@ -15,7 +15,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from variantly.workspace.phrases import phrase_spans
+from variantly.workspace.phrases import Phrase, phrase_spans
 
 WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['’-][^\W\d_])*")
 SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+|$)")
@@ -127,7 +127,7 @@ class RequiredWord(_Measure):
     name = "required_word"
     whole_copy = True
     measure: Literal["required_word"]
-    words: list[str] = Field(min_length=1, description="at least one of these, whole words, any case")
+    words: list[Phrase] = Field(min_length=1, description="at least one of these, whole words, any case")
 
     def findings(self, text: str, locale: str) -> list[Finding]:
         if phrase_spans(text, self.words):
@@ -175,7 +175,7 @@ class UrgencyWords(_Measure):
 
     name = "urgency_words"
     measure: Literal["urgency_words"]
-    extra: list[str] = Field(default_factory=list)
+    extra: list[Phrase] = Field(default_factory=list)
 
     def findings(self, text: str, locale: str) -> list[Finding]:
         phrases = URGENCY.get(locale.split("-")[0].lower(), URGENCY["en"]) + tuple(self.extra)

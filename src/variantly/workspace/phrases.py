@@ -13,6 +13,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 from variantly.workspace.lookalikes import LOOKALIKES
 
@@ -67,3 +70,16 @@ def phrase_spans(text: str, phrases: list[str] | tuple[str, ...]) -> list[tuple[
         for match in _phrase_pattern(phrase).finditer(folded):
             hits.append((phrase, (index[match.start()], index[match.end() - 1] + 1)))
     return hits
+
+
+def _a_phrase(phrase: str) -> str:
+    """A phrase with a word in it: an empty or blank one ('' or '-') matched every text. As a banned phrase, every
+    copy a run paid for failed and a re-check pulled every approved variant; as a brand's urgency word, every copy
+    pressed the reader."""
+    if not re.search(r"\w", phrase):
+        raise ValueError(f"{phrase!r} has no word in it: it would match every copy")
+    return phrase
+
+
+# A phrase as the files list them (banned phrases, competitors, a brand's words): one with a word in it.
+Phrase = Annotated[str, AfterValidator(_a_phrase)]

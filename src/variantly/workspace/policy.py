@@ -9,12 +9,15 @@ through guardrails-ai.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from variantly.errors import Problem, WorkspaceError
 from variantly.workspace.models import KINDS, Kind, Localized
+from variantly.workspace.phrases import Phrase
 from variantly.workspace.yamlpos import load_model
 
 POLICY_FILE = Path("guardrails") / "policy.yml"
@@ -37,11 +40,27 @@ class CustomValidator(_Strict):
     kinds: list[Kind] = Field(default_factory=lambda: list(KINDS))
 
 
+def _a_domain(domain: str) -> str:
+    """A domain as links are compared with it (``workspace.links``): 'https://lumen.example/' or '*.lumen.example'
+    matched no link at all, so every link in copy was refused."""
+    if DOMAIN.fullmatch(domain.strip()) is None:
+        bare = re.sub(r"^[a-z][a-z0-9+.-]*://|^\*\.|[:/?#].*$", "", domain.strip(), flags=re.IGNORECASE)
+        bare = re.sub(r"[:/?#].*$", "", bare)
+        hint = f": write '{bare}' (its subdomains are allowed with it)" if DOMAIN.fullmatch(bare) else ""
+        raise ValueError(f"{domain!r} is not a domain{hint}")
+    return domain.strip()
+
+
+# A host name: labels of letters (any script, for an IDN), digits and hyphens, joined by dots.
+DOMAIN = re.compile(r"(?:[^\W_](?:[\w-]*[^\W_])?\.)*[^\W_](?:[\w-]*[^\W_])?")
+Domain = Annotated[str, AfterValidator(_a_domain)]
+
+
 class Policy(_Strict):
-    banned_phrases: list[str] = Field(default_factory=list)
-    competitors: list[str] = Field(default_factory=list)
+    banned_phrases: list[Phrase] = Field(default_factory=list)
+    competitors: list[Phrase] = Field(default_factory=list)
     required_disclaimers: list[Disclaimer] = Field(default_factory=list)
-    allowed_link_domains: list[str] = Field(default_factory=list)
+    allowed_link_domains: list[Domain] = Field(default_factory=list)
     claims_from_facts: bool = True
     block_personal_data: bool = True
     languages: list[str] = Field(

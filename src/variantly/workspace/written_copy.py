@@ -122,7 +122,7 @@ def template_copy_problems(path: str, ast: nodes.Template, policy: Policy) -> li
         for finding in findings:
             line = node.lineno + data.count("\n", 0, finding.spans[0][0] if finding.spans else 0)
             problems.append(Problem(path, line, 1, f"the template's own words break the policy: {finding.message}"))
-    return problems
+    return list(dict.fromkeys(problems))  # two links to one place on a line are one problem
 
 
 def _blank(match: re.Match[str]) -> str:

@@ -90,6 +90,8 @@ def validation_problems(path: str, doc: PositionedYAML, exc: ValidationError) ->
             msg = "unknown field (check the spelling)"
         elif err["type"] == "missing":
             msg = "required field is missing"
+        elif err["type"] == "value_error":  # our own validator's sentence, without pydantic's "Value error, "
+            msg = str(err.get("ctx", {}).get("error", msg))
         problems.append(Problem(path, line, col, f"{field}: {msg}"))
     return problems
 
