@@ -174,3 +174,28 @@ def test_a_node_does_not_serve_an_edit_whose_default_breaks_the_policy(workspace
         assert client.get("/v1/render/cta").text == before
         assert "Buy now" not in before
     assert "banned phrase 'buy now'" in (app.state.service.workspace_error or "")
+
+
+def test_the_words_in_a_default_picture_are_held_to_the_policy(workspace_dir: Path) -> None:
+    """An SVG's text is what the holdout group reads in the hero picture; its link is one a reader can follow."""
+    picture = workspace_dir / "modules" / "assets" / "care_team.svg"
+    edit(
+        picture,
+        ">14</text>",
+        '>14</text>\n<text x="10" y="20">Last <tspan>chance</tspan>: better than Zendesk</text>\n'
+        '<a href="https://evil.example/win"><title>Win a prize</title></a>',
+    )
+    line = line_of(picture, "Last <tspan>")
+    assert lint(workspace_dir) == [
+        f"{picture}:{line}:1: the picture's words break the policy: banned phrase 'last chance'",
+        f"{picture}:{line}:1: the picture's words break the policy: names competitor 'Zendesk'",
+        f"{picture}:{line + 1}:1: the picture's words break the policy: links to evil.example, which is not an "
+        "allowed domain",
+    ]
+
+
+def test_a_picture_that_is_not_text_is_named(workspace_dir: Path) -> None:
+    picture = workspace_dir / "modules" / "assets" / "care_team.svg"
+    picture.write_bytes(picture.read_text().encode("utf-16"))
+    problems = lint(workspace_dir)
+    assert len(problems) == 1 and problems[0].startswith(f"{picture}:1:1: not UTF-8 text"), problems

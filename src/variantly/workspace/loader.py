@@ -147,6 +147,9 @@ def workspace_problems(
             problems += written_copy.layout_copy_problems(rel, layout, doc, ast, policy, settings)
         layouts[layout.id] = LayoutFile(layout, template, rel, source_hash(layout, template))
 
+    if policy_hash:
+        for file in sorted((root / "modules" / "assets").glob("*.svg")):
+            problems += written_copy.picture_copy_problems(_rel(root, file), file, policy)
     try:
         brand, brand_hash = load_brand(root)
     except WorkspaceError as exc:

@@ -23,14 +23,16 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from jinja2 import nodes
 
-from variantly.errors import Problem
+from variantly.errors import NotText, Problem
 from variantly.workspace import copy_checks
 from variantly.workspace.copy_checks import Finding, SlotContext
 from variantly.workspace.models import Audiences, Layout, Localized, Module, Settings, localized
 from variantly.workspace.policy import Policy
+from variantly.workspace.reading import read_text
 from variantly.workspace.yamlpos import PositionedYAML
 
 # What a browser or a mail client does not show of a template's markup: style sheets, scripts, comments, tags (each
@@ -110,19 +112,53 @@ def template_copy_problems(path: str, ast: nodes.Template, policy: Policy) -> li
         data = node.data if isinstance(node, nodes.TemplateData) else getattr(node, "value", None)
         if not isinstance(data, str) or not data.strip():
             continue
-        shown = ENTITY.sub(_as_read, UNSEEN.sub(_blank, data)) if isinstance(node, nodes.TemplateData) else data
-        findings = _text_findings(shown, policy) + copy_checks.check_links(shown, policy)
-        for href in HREF.finditer(data):
-            group = 1 if href.group(1) is not None else 2
-            start = href.start(group)
-            findings += [
-                Finding(f.validator, f.message, tuple((start + s, start + e) for s, e in f.spans))
-                for f in copy_checks.check_links(href.group(group), policy)
-            ]
-        for finding in findings:
-            line = node.lineno + data.count("\n", 0, finding.spans[0][0] if finding.spans else 0)
-            problems.append(Problem(path, line, 1, f"the template's own words break the policy: {finding.message}"))
+        if isinstance(node, nodes.TemplateData):
+            findings = _markup_findings(data, policy)
+        else:
+            findings = _text_findings(data, policy) + copy_checks.check_links(data, policy)
+        problems += _at_lines(path, node.lineno, data, findings, "the template's own words")
     return list(dict.fromkeys(problems))  # two links to one place on a line are one problem
+
+
+def picture_copy_problems(path: str, file: Path, policy: Policy) -> list[Problem]:
+    """The words in an SVG picture of ``modules/assets/``: its text, title and description, and its links. Every
+    file there is served, and a module's default picture is what the holdout group sees. A raster picture's text
+    needs OCR, which lint does not load in every render process (``authoring.picture_text`` reads generated and
+    imported pictures)."""
+    try:
+        svg = read_text(file, path)
+    except NotText as exc:
+        return [exc.problem]
+    except OSError as exc:
+        return [Problem(path, 1, 1, f"cannot be read, so its words cannot be checked: {exc.strerror}")]
+    return list(dict.fromkeys(_at_lines(path, 1, svg, _markup_findings(svg, policy), "the picture's words")))
+
+
+def _markup_findings(markup: str, policy: Policy) -> list[Finding]:
+    """What the words a reader sees in HTML or SVG say, and where its links go."""
+    shown = ENTITY.sub(_as_read, UNSEEN.sub(_blank, markup))
+    findings = _text_findings(shown, policy) + copy_checks.check_links(shown, policy)
+    for href in HREF.finditer(markup):
+        group = 1 if href.group(1) is not None else 2
+        start = href.start(group)
+        findings += [
+            Finding(f.validator, f.message, tuple((start + s, start + e) for s, e in f.spans))
+            for f in copy_checks.check_links(href.group(group), policy)
+        ]
+    return findings
+
+
+def _at_lines(path: str, first_line: int, text: str, findings: list[Finding], what: str) -> list[Problem]:
+    """Each finding at the line of the file its span starts on."""
+    return [
+        Problem(
+            path,
+            first_line + text.count("\n", 0, finding.spans[0][0] if finding.spans else 0),
+            1,
+            f"{what} break the policy: {finding.message}",
+        )
+        for finding in findings
+    ]
 
 
 def _blank(match: re.Match[str]) -> str:
