@@ -16,6 +16,7 @@ from pathlib import Path
 
 from variantly.authoring.importing import ImportSummary, import_variants
 from variantly.authoring.policy_checks import BuiltInChecker, PolicyChecker
+from variantly.authoring.review import SlotChecker
 from variantly.extras import guardrails_available
 from variantly.settings import ProcessSettings
 from variantly.store import Store
@@ -43,6 +44,11 @@ class CheckerCache:
             if self._checker is None or self._checker.policy_hash != workspace.policy_hash:
                 self._checker = policy_checker(workspace)
             return self._checker
+
+    def slot_checker(self, workspace: Workspace) -> SlotChecker:
+        """``check_slots`` of the checker for ``workspace``, built when first called: an approval needs one only for
+        copy checked under another policy, and building one imports guardrails-ai (seconds)."""
+        return lambda *args: self.for_workspace(workspace).check_slots(*args)
 
 
 def import_file(store: Store, workspace: Workspace, path: str | Path, *, actor: str, approve: bool) -> ImportSummary:

@@ -217,6 +217,14 @@ class SecondReviewerNeeded(ReviewError):
     code = "second_reviewer_needed"
 
 
+class FailsPolicy(ReviewError):
+    """Copy checked under an older policy fails it as it is checked now: it was moved to guardrail_failed, not
+    approved. Its report says why."""
+
+    status_code = 409
+    code = "fails_policy"
+
+
 class ReasonRequired(ReviewError):
     """A rejection needs a reason: say what is wrong so the next version can be better."""
 

@@ -444,3 +444,57 @@ def test_removing_a_merge_field_pulls_the_approved_copy_that_uses_it(
         detail = pulled_within(client, tokens["rita"], variant["id"])
     assert detail["status"] == "guardrail_failed"
     assert "'{company}' is not a merge field" in detail["history"][-1]["reason"]
+
+
+def test_pending_copy_checked_under_an_older_policy_is_checked_again_before_it_is_approved(app, tokens) -> None:
+    """A review server re-checks approved copy when the policy changes, not pending copy. A variant pending then
+    still said "All checks passed" under the old policy, and approved, it was served with the phrase the new policy
+    bans."""
+    svc = app.state.service
+    policy = svc.root / "guardrails" / "policy.yml"
+    policy.write_text(policy.read_text().replace("  - hurry\n", "  - hurry\n  - free trial\n"))
+    svc.refresh_workspace()
+    assert svc.workspace_error is None
+    with TestClient(app) as client:
+        listed = client.get("/v1/variants", params={"module": "cta", "locale": "en", "limit": 100},
+                            headers=auth(tokens["rita"])).json()["items"]  # fmt: skip
+        trial = next(v for v in listed if v["slots"]["label"] == "Start a 14-day free trial")
+        expert = next(v for v in listed if v["slots"]["label"] == "Compare plans with an expert")
+        assert trial["status"] == expert["status"] == "pending"
+
+        refused = client.post(f"/v1/variants/{trial['id']}/approve", json={"version": 1}, headers=auth(tokens["rita"]))
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "fails_policy"
+        detail = client.get(f"/v1/variants/{trial['id']}", headers=auth(tokens["rita"])).json()
+        assert detail["status"] == "guardrail_failed"
+        assert (
+            detail["history"][-1]["reason"]
+            == "fails the policy as it is checked now: label: banned phrase 'free trial'"
+        )
+
+        approved = client.post(
+            f"/v1/variants/{expert['id']}/approve", json={"version": 1}, headers=auth(tokens["rita"])
+        )
+        assert approved.status_code == 200 and approved.json()["status"] == "approved"
+    svc.refresh_release()
+    served = {v.id for variants in svc.release.variants.values() for v in variants}
+    assert expert["id"] in served and trial["id"] not in served
+    from variantly.authoring.policy_checks import checked_under
+    from variantly.store.variants import get_variant
+
+    assert get_variant(svc.store, expert["id"]).policy_hash.startswith(checked_under(svc.workspace))
+
+
+def test_a_bulk_approval_refuses_what_fails_the_policy_now_and_approves_the_rest(app, tokens) -> None:
+    svc = app.state.service
+    policy = svc.root / "guardrails" / "policy.yml"
+    policy.write_text(policy.read_text().replace("  - hurry\n", "  - hurry\n  - free trial\n"))
+    svc.refresh_workspace()
+    with TestClient(app) as client:
+        listed = client.get("/v1/variants", params={"module": "cta", "locale": "en", "limit": 100},
+                            headers=auth(tokens["rita"])).json()["items"]  # fmt: skip
+        items = [{"id": v["id"], "version": v["version"]} for v in listed]
+        result = client.post("/v1/variants/approve", json={"items": items}, headers=auth(tokens["rita"])).json()
+    trial = next(v["id"] for v in listed if "free trial" in v["slots"]["label"])
+    assert [c["id"] for c in result["conflicts"]] == [trial]
+    assert "fails the policy as it is checked now" in result["conflicts"][0]["message"]
+    assert sorted(result["approved"]) == sorted(v["id"] for v in listed if v["id"] != trial)

@@ -12,7 +12,9 @@ from variantly.auth import create_account
 from variantly.authoring.brand_score import rescore
 
 pytestmark = NEEDS_CHROMIUM
-URGENT = {"label": "Book a demo", "note": "Hurry, your team will see every customer in one place."}
+# Pressing, by the brand guidelines, and within the policy (whose "hurry" an approval would refuse now: it is checked
+# again, as this copy was imported unchecked).
+URGENT = {"label": "Book a demo", "note": "Don't wait: your team will see every customer in one place."}
 
 
 def test_a_high_risk_variant_lists_first_shows_its_marked_words_and_needs_a_second_reviewer(page, site) -> None:
@@ -39,7 +41,7 @@ def test_a_high_risk_variant_lists_first_shows_its_marked_words_and_needs_a_seco
     page.goto(f"{site.url}/ui/variants/v-urgent")
     assert "high risk" in page.locator("#brand-score").inner_text()
     failed = page.locator("#guidelines li.g-failed")
-    assert failed.count() >= 1 and failed.locator("mark").first.inner_text() == "Hurry"
+    assert failed.count() >= 1 and failed.locator("mark").first.inner_text() == "Don't wait"
     assert page.locator("#regenerate-with-fixes button").is_visible()
 
     # the first approval is recorded and waits; the same reviewer cannot give the second

@@ -125,9 +125,9 @@ class BulkApprove(Body):
 
 
 def slot_checker(request: Request) -> review.SlotChecker:
-    """The server's checker for the served workspace (``app.state.checkers``, rebuilt when the policy changes)."""
-    workspace = request.app.state.service.workspace
-    return request.app.state.checkers.for_workspace(workspace).check_slots
+    """The server's checker for the served workspace (``app.state.checkers``, rebuilt when the policy changes),
+    built when first called."""
+    return request.app.state.checkers.slot_checker(request.app.state.service.workspace)
 
 
 @router.get("/v1/variants", response_model=VariantPage, responses=ERRORS)
@@ -156,13 +156,16 @@ def list_variants(
 
 # Before /v1/variants/{variant_id}: for this path, that route would answer 405s with the wrong Allow header.
 @router.post("/v1/variants/approve", responses=ERRORS)
-def bulk(body: BulkApprove, svc: RenderService = Depends(service), who: Principal = Depends(reviewer)) -> dict:
+def bulk(
+    body: BulkApprove, request: Request, svc: RenderService = Depends(service), who: Principal = Depends(reviewer)
+) -> dict:
     result = review.bulk_approve(
         svc.required_store(),
         [(i.id, i.version) for i in body.items],
         actor=who.name,
         reason=body.reason,
         workspace=svc.workspace,
+        check=slot_checker(request),
     )
     return {"approved": result.approved, "conflicts": result.conflicts, "first_approvals": result.first_approvals}
 
@@ -176,8 +179,14 @@ def show(variant_id: str, svc: RenderService = Depends(service), who: Principal 
 
 @router.post("/v1/variants/{variant_id}/approve", response_model=VariantOut, responses=ERRORS)
 def approve(
-    variant_id: str, body: Decide, svc: RenderService = Depends(service), who: Principal = Depends(reviewer)
+    variant_id: str,
+    body: Decide,
+    request: Request,
+    svc: RenderService = Depends(service),
+    who: Principal = Depends(reviewer),
 ) -> VariantOut:
+    """Approve (or give the first of two approvals); copy checked under another policy is checked again first, and
+    one that fails now is refused (409 ``fails_policy``) and moved to guardrail_failed."""
     return VariantOut.of(
         review.approve(
             svc.required_store(),
@@ -186,6 +195,7 @@ def approve(
             actor=who.name,
             reason=body.reason,
             workspace=svc.workspace,
+            check=slot_checker(request),
         )
     )
 

@@ -19,6 +19,7 @@ from variantly.authoring.policy_checks import checked_under
 from variantly.authoring.report import CheckReport, VariantReport
 from variantly.errors import (
     Conflict,
+    FailsPolicy,
     InvalidRequest,
     InvalidTransition,
     NotFound,
@@ -129,10 +130,14 @@ def approve(
     actor: str,
     reason: str = "",
     workspace: Workspace | None = None,
+    check: SlotChecker | None = None,
     publish: bool = True,
 ) -> VariantRow:
     """Approve; in a brand risk band the guidelines name under ``two_reviewers``, the first approval is recorded
-    (``approve_first``, still pending) and a second, different reviewer's approves it."""
+    (``approve_first``, still pending) and a second, different reviewer's approves it. With ``check``, copy checked
+    under another policy is checked again first (``_approvable_now``)."""
+    if workspace is not None and check is not None:
+        _approvable_now(store, workspace, check, variant_id, version)
     if workspace is not None and workspace.brand.two_reviewers:
         current = get_variant(store, variant_id)
         if current.brand_risk in workspace.brand.two_reviewers and current.status == "pending":
@@ -157,6 +162,20 @@ def approve(
     if publish:
         store.publish(actor, f"approved {variant_id}")
     return row
+
+
+def _approvable_now(store: Store, workspace: Workspace, check: SlotChecker, variant_id: str, version: int) -> None:
+    """Pending copy checked under another policy, or under older built-in checks, is checked again before it is
+    approved; ``FailsPolicy`` if it fails now (it is moved to guardrail_failed). A review server re-checks approved
+    copy when the policy changes, not pending copy: a variant pending then, checked under the old policy, showed
+    "All checks passed", and approved, it was served with the phrase the new policy bans."""
+    row = get_variant(store, variant_id)
+    stale = row.policy_hash != checked_under(workspace)
+    if not stale or row.version != version or row.status != "pending" or row.module_id not in workspace.modules:
+        return  # a version or status that cannot be approved is change_variant's to refuse
+    report = _check_again(store, workspace, check, row, actor="policy")
+    if not report.passed:
+        raise FailsPolicy(f"{variant_id} fails the policy as it is checked now: {report.summary}")
 
 
 def first_approver(store: Store, variant_id: str) -> str | None:
@@ -256,7 +275,13 @@ class BulkResult:
 
 
 def bulk_approve(
-    store: Store, items: list[tuple[str, int]], *, actor: str, reason: str = "", workspace: Workspace | None = None
+    store: Store,
+    items: list[tuple[str, int]],
+    *,
+    actor: str,
+    reason: str = "",
+    workspace: Workspace | None = None,
+    check: SlotChecker | None = None,
 ) -> BulkResult:
     """Approve each (id, version); a stale or invalid one is reported, one that needs a second reviewer gets its
     first approval, the rest go through; one publish."""
@@ -270,6 +295,7 @@ def bulk_approve(
                 actor=actor,
                 reason=reason or "bulk approve",
                 workspace=workspace,
+                check=check,
                 publish=False,
             )
             if row.status == "approved":
@@ -298,30 +324,37 @@ def recheck_policy(store: Store, workspace: Workspace, check: SlotChecker, *, ac
     for row in approved_unchecked(store, workspace):
         if row.module_id not in workspace.modules:
             continue
-        cohort = Cohort.from_key(row.cohort_key).as_dict()
-        report = check(workspace, row.module_id, cohort, row.slots)
-        report = _with_picture_text(workspace, row, cohort, check, report)
-        if report.passed:
-            with store.session() as session:
-                session.get_one(VariantRow, row.id).policy_hash = report.policy_hash
-            continue
         try:
-            change_variant(
-                store,
-                row.id,
-                expected_version=row.version,
-                actor=actor,
-                action="policy_recheck",
-                to_status="guardrail_failed",
-                reason=f"fails the policy as it is checked now: {report.summary}",
-                report=VariantReport.from_stored(row.report).model_copy(update={"check": report}).stored(),
-            )
+            report = _check_again(store, workspace, check, row, actor=actor)
         except (Conflict, InvalidTransition):  # changed since it was read: another process re-checking at its start
             continue  # (each worker of a review server does), or a reviewer; the rest are still checked
-        pulled.append(row.id)
+        if not report.passed:
+            pulled.append(row.id)
     if pulled:
         store.publish(actor, f"policy change pulled {len(pulled)} variant(s)")
     return pulled
+
+
+def _check_again(store: Store, workspace: Workspace, check: SlotChecker, row: VariantRow, *, actor: str) -> CheckReport:
+    """Copy checked under another policy, checked now: recorded as checked when it passes, moved to guardrail_failed
+    when it fails (``Conflict`` or ``InvalidTransition`` when it changed since ``row`` was read)."""
+    cohort = Cohort.from_key(row.cohort_key).as_dict()
+    report = _with_picture_text(workspace, row, cohort, check, check(workspace, row.module_id, cohort, row.slots))
+    if report.passed:
+        with store.session() as session:
+            session.get_one(VariantRow, row.id).policy_hash = report.policy_hash
+        return report
+    change_variant(
+        store,
+        row.id,
+        expected_version=row.version,
+        actor=actor,
+        action="policy_recheck",
+        to_status="guardrail_failed",
+        reason=f"fails the policy as it is checked now: {report.summary}",
+        report=VariantReport.from_stored(row.report).model_copy(update={"check": report}).stored(),
+    )
+    return report
 
 
 def _with_picture_text(

@@ -85,18 +85,22 @@ def approve(
     workspace: WorkspaceOpt = None,
     database_url: DatabaseOpt = None,
 ) -> None:
-    """Approve: it is served once render processes pick up the new release (seconds)."""
+    """Approve: it is served once render processes pick up the new release (seconds). Copy checked under another
+    policy is checked again first."""
     from variantly.authoring import review
+    from variantly.checkers import CheckerCache
     from variantly.workspace import load_workspace
 
     settings = settings_for(workspace, database_url, actor=who)
+    ws = load_workspace(settings.workspace)
     row = review.approve(
         open_store(settings),
         variant_id,
         version=version,
         actor=settings.actor,
         reason=reason,
-        workspace=load_workspace(settings.workspace),
+        workspace=ws,
+        check=CheckerCache().slot_checker(ws),
     )
     if row.status == "approved":
         console.print(f"approved {row.id} (now version {row.version})")

@@ -179,7 +179,9 @@ async def approve_selected(request: Request) -> Response:
         for value in form.getlist("item"):
             variant_id, _, version = str(value).partition(":")
             items.append((variant_id, _int(version)))
-    result = review.bulk_approve(store, items, actor=who.name, workspace=request.app.state.service.workspace)
+    workspace = request.app.state.service.workspace
+    checker = request.app.state.checkers.slot_checker(workspace)
+    result = review.bulk_approve(store, items, actor=who.name, workspace=workspace, check=checker)
     message = f"approved {len(result.approved)}" + (
         f", {len(result.conflicts)} changed meanwhile" if result.conflicts else ""
     )
@@ -254,7 +256,13 @@ async def decide(variant_id: str, action: str, request: Request) -> Response:
     try:
         if action == "approve":
             row = review.approve(
-                svc.store, variant_id, version=version, actor=who.name, reason=reason, workspace=svc.workspace
+                svc.store,
+                variant_id,
+                version=version,
+                actor=who.name,
+                reason=reason,
+                workspace=svc.workspace,
+                check=request.app.state.checkers.slot_checker(svc.workspace),
             )
             _, next_ = review.neighbours(svc.store, _filters(request), variant_id, _order(request))
             message = (
