@@ -144,3 +144,26 @@ def test_a_pasted_profile_with_a_mistake_is_named_not_rendered(page, site) -> No
     page.click("#preview-form button[type=submit]")
     assert "consent.personalisation" in page.locator(".flash.error").inner_text()
     assert page.locator("iframe").count() == 0
+
+
+def test_a_reviewer_is_told_copy_was_checked_under_an_earlier_policy_and_cannot_approve_what_fails_it(
+    page, site
+) -> None:
+    svc = site.app.state.service
+    policy = svc.root / "guardrails" / "policy.yml"
+    policy.write_text(policy.read_text().replace("  - hurry\n", "  - hurry\n  - free trial\n"))
+    svc.refresh_workspace()
+    from variantly.authoring.review import Filters, list_variants
+
+    [trial] = [v for v in list_variants(svc.store, Filters(module="cta")).items if "free trial" in v.slots["label"]]
+    sign_in(page, site)
+    page.goto(f"{site.url}/ui/variants/{trial.id}")
+    assert "approving checks it again first" in page.locator("#checked-before").inner_text()
+    page.click("#approve-form button[type=submit]")
+    page.wait_for_url(re.compile(r"message="))
+    assert (
+        "fails the policy as it is checked now: label: banned phrase 'free trial'"
+        in page.locator(".flash").inner_text()
+    )
+    assert page.locator("#status").inner_text() == "guardrail failed"
+    assert page.locator("#checked-before").count() == 0

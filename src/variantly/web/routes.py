@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from variantly.auth import by_password, end_sessions, record_session
 from variantly.authoring import review
 from variantly.authoring.brand_score import fixes, stored_score
+from variantly.authoring.policy_checks import checked_under
 from variantly.authoring.report import VariantReport
 from variantly.checkers import judge_again
 from variantly.errors import TooManyAttempts, Unauthenticated, VariantlyError
@@ -219,6 +220,7 @@ def variant_page(variant_id: str, request: Request) -> Response:
         if module_file
         else None,
         report=report.check,
+        checked_before=row.status == "pending" and row.policy_hash.removesuffix("p") != checked_under(svc.workspace),
         failures=list(report.check.failures()),
         brand=(brand := stored_score(row)),
         brand_rows=brand_rows(row),
