@@ -84,9 +84,9 @@ def test_every_error_has_one_shape(client) -> None:
 
 def test_a_line_break_in_a_first_name_cannot_start_another_email_header(client) -> None:
     profile = consenting()
-    profile["traits"]["first_name"] = "Anna\r\nBcc: everyone@example.com"
+    profile["traits"]["first_name"] = "Anna\r\nBcc: all of sales"  # with an address in it, the default stands in
     subject = render(client, profile).json()["subject"]
-    assert "\r" not in subject and "\n" not in subject and "Anna Bcc:" in subject
+    assert "\r" not in subject and "\n" not in subject and "Anna Bcc: all of sales" in subject
 
 
 @pytest.mark.parametrize(

@@ -113,3 +113,43 @@ def test_an_sms_send_streams_one_line_per_profile_and_refuses_those_without_cons
     assert all(
         line["text"].endswith(("Reply STOP to opt out", "Svara STOPP för att avsluta")) for line in (lines[0], lines[2])
     )
+
+
+def test_a_long_merge_field_never_pushes_an_sms_past_the_segments_a_sender_pays_for(client: TestClient) -> None:
+    """A company name of 400 characters sent a 5-segment SMS where variantly.yml allows 2: the default stands in."""
+    dan = profile("dan_retail_recent_purchase_en", marketing_sms=True)
+    dan["traits"]["company"] = "Smith & Sons " * 30
+    body = client.post("/v1/render", json={"module": "cta", "channel": "sms", "profile": dan}).json()
+    assert "Your onboarding guide walks your team through the first week." in body["text"]
+    assert sms_segments(body["text"]).count <= 2
+    assert body["decisions"][0]["outcome"] == "alternative" and body["decisions"][0]["signature"]
+
+
+def test_one_letter_outside_gsm7_does_not_triple_what_an_sms_costs(client: TestClient) -> None:
+    """One letter outside GSM-7 makes the whole SMS UCS-2, 70 characters a segment: this one went from 2 to 3."""
+    dan = profile("dan_retail_recent_purchase_en", marketing_sms=True)
+    dan["traits"]["company"] = "Łódź Retail Group"
+    answer = client.post("/v1/render", json={"module": "cta", "channel": "sms", "profile": dan}).json()["text"]
+    with_name = answer.replace("your team", "Łódź Retail Group")
+    assert sms_segments(with_name).count > 2 >= sms_segments(answer).count
+    dan["traits"]["company"] = "Lodz Retail Group"  # the same name in GSM-7 fits, and is sent
+    assert (
+        "walks Lodz Retail Group through"
+        in client.post("/v1/render", json={"module": "cta", "channel": "sms", "profile": dan}).json()["text"]
+    )
+
+
+@pytest.mark.parametrize(
+    "company",
+    ["Win a prize at evil.com", "see https://lumen.example.evil.com/x", "anna@example.com", "Smith\u202e snoS"],
+)
+def test_a_profile_value_that_is_a_link_or_hides_characters_is_never_copy(client: TestClient, company: str) -> None:
+    """A CDP's company field said "Win a prize at evil.com": every channel sent it as a link the policy refuses in
+    any copy. A right-to-left override turned the rest of the message around."""
+    dan = profile("dan_retail_recent_purchase_en", marketing_sms=True, marketing_email=True)
+    dan["traits"]["company"] = company
+    for channel, target in (("sms", {"module": "cta"}), ("email", {"layout": "email"}), ("web", {"module": "cta"})):
+        body = client.post("/v1/render", json={**target, "channel": channel, "profile": dan}).json()
+        written = " ".join(str(body[part]) for part in ("html", "text", "subject"))
+        assert company not in written and "evil" not in written and "\u202e" not in written, channel
+        assert "your team" in written, channel

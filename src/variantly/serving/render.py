@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from variantly.errors import NotFound
@@ -32,7 +33,9 @@ from variantly.workspace.blocks import (
 )
 from variantly.workspace.channels import Channel, Part, channel_named
 from variantly.workspace.cohorts import Cohort
+from variantly.workspace.copy_checks import HIDDEN
 from variantly.workspace.files import ModuleFile, Workspace
+from variantly.workspace.links import find_links
 from variantly.workspace.models import DIMENSIONS, localized
 
 if TYPE_CHECKING:
@@ -118,14 +121,24 @@ def viewer_for_cohort(workspace: Workspace, values: dict[str, str | None]) -> Vi
 
 
 def person_values(workspace: Workspace, profile: Profile | None, locale: str) -> list[str]:
-    """The merge-field values for this viewer, in the workspace's order; a locale default where missing."""
+    """The merge-field values for this viewer, in the workspace's order; a locale default where missing, or where
+    the value is not fit to be copy (``fit_for_copy``)."""
     out = []
     for merge in workspace.settings.merge_fields.values():
         value = profile.trait(merge.trait) if profile is not None else None
-        if value is None or str(value).strip() == "":
-            value = localized(merge.default, locale, workspace.settings.default_locale) or ""
-        out.append(str(value))
+        if value is None or (text := str(value)).strip() == "" or not fit_for_copy(text):
+            text = localized(merge.default, locale, workspace.settings.default_locale) or ""
+        out.append(text)
     return out
+
+
+@lru_cache(maxsize=65536)
+def fit_for_copy(value: str) -> bool:
+    """A profile's value that copy may carry in a merge field: no link (a first name "Win a prize at evil.com" went
+    into emails and SMS as a link, one the policy refuses in any copy; a mail client links an address too) and no
+    character no reader sees (a right-to-left override in a name turned the rest of the message around). Else the
+    field's default stands in. Kept per value, as names come back: a lookup, not a linkifier, per request."""
+    return HIDDEN.search(value) is None and not find_links(value)
 
 
 @dataclass

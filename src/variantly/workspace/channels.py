@@ -149,6 +149,12 @@ class Channel:
     def blocks(self) -> tuple[str, ...]:
         return tuple(p.block for p in self.parts)
 
+    @property
+    def sized(self) -> bool:
+        """Whether its messages have a size a person's merge fields can push past: an SMS's segments (what a
+        sender pays for), a push title's length."""
+        return any(isinstance(rule, MaxChars | MaxSegments) for rule in self.rules)
+
     def part(self, name: str) -> Part | None:
         return next((p for p in self.parts if p.name == name), None)
 
