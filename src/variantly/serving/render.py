@@ -132,13 +132,20 @@ def person_values(workspace: Workspace, profile: Profile | None, locale: str) ->
     return out
 
 
-@lru_cache(maxsize=65536)
 def fit_for_copy(value: str) -> bool:
     """A profile's value that copy may carry in a merge field: no link (a first name "Win a prize at evil.com" went
     into emails and SMS as a link, one the policy refuses in any copy; a mail client links an address too) and no
     character no reader sees (a right-to-left override in a name turned the rest of the message around). Else the
-    field's default stands in. Kept per value, as names come back: a lookup, not a linkifier, per request."""
+    field's default stands in. Kept per value, as names come back: a lookup, not a linkifier, per request; a long
+    value is judged each time, so the kept values stay small (at most 65,536 of 200 characters)."""
+    return _fit_for_copy(value) if len(value) <= 200 else _judged(value)
+
+
+def _judged(value: str) -> bool:
     return HIDDEN.search(value) is None and not find_links(value)
+
+
+_fit_for_copy = lru_cache(maxsize=65536)(_judged)
 
 
 @dataclass
