@@ -251,3 +251,23 @@ def until(check, seconds: float) -> float:
         assert time.monotonic() - started < seconds, f"not within {seconds} s"
         time.sleep(0.05)
     return time.monotonic() - started
+
+
+def lint(ws: Path) -> list[str]:
+    """Every problem lint finds in the workspace at ``ws``, as ``path:line:col: message``."""
+    from variantly.workspace import lint_workspace
+
+    _, problems = lint_workspace(ws)
+    return [str(p) for p in problems]
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace the first ``old`` in a file with ``new``; the test's setup is wrong if it is not there."""
+    text = path.read_text()
+    assert old in text, f"test setup: {old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def line_of(path: Path, needle: str) -> int:
+    """The first line of the file holding ``needle``."""
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)

@@ -8,25 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from conftest import edit, line_of, lint
 from variantly.cli import app
-from variantly.workspace import lint_workspace
 
 runner = CliRunner()
-
-
-def lint(ws: Path) -> list[str]:
-    _, problems = lint_workspace(ws)
-    return [str(p) for p in problems]
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"test setup: {old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1))
-
-
-def line_of(path: Path, needle: str) -> int:
-    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
 
 
 def test_repository_workspace_is_clean(workspace_dir: Path) -> None:

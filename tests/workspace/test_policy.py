@@ -6,22 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from variantly.workspace import lint_workspace
-
-
-def lint(ws: Path) -> list[str]:
-    _, problems = lint_workspace(ws)
-    return [str(p) for p in problems]
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"test setup: {old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1))
-
-
-def line_of(path: Path, needle: str) -> int:
-    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
+from conftest import edit, line_of, lint
 
 
 @pytest.mark.parametrize("phrase", ["''", "'   '", "'-'", "'!!'"])
