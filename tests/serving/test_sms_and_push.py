@@ -153,3 +153,17 @@ def test_a_profile_value_that_is_a_link_or_hides_characters_is_never_copy(client
         written = " ".join(str(body[part]) for part in ("html", "text", "subject"))
         assert company not in written and "evil" not in written and "\u202e" not in written, channel
         assert "your team" in written, channel
+
+
+def test_a_preview_of_an_sms_is_what_a_sender_gets(client: TestClient) -> None:
+    """The CLI's ``render`` and the previews go through ``render_target``: the same judgement as the API."""
+    from variantly.serving.profiles import Profile
+    from variantly.serving.render import render_target, viewer_for_profile
+
+    svc = client.app.state.service  # type: ignore[attr-defined]
+    dan = profile("dan_retail_recent_purchase_en", marketing_sms=True)
+    dan["traits"]["company"] = "Smith & Sons " * 30
+    viewer = viewer_for_profile(svc.workspace, Profile.model_validate(dan))
+    page = render_target(svc.workspace, svc.release, viewer, channel="sms", module="cta")
+    api = client.post("/v1/render", json={"module": "cta", "channel": "sms", "profile": dan}).json()
+    assert page.text == api["text"] and "walks your team through" in page.text

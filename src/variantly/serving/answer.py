@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import orjson
 from markupsafe import escape
@@ -30,7 +30,7 @@ from variantly.serving.decide import Decided, Decision, Viewer, decide_page
 from variantly.serving.kept import Kept, Missing
 from variantly.serving.release import Release
 from variantly.serving.render import ANSWER_PARTS, fill_page, page_pieces, person_values
-from variantly.workspace.blocks import channel_problems, layout_text
+from variantly.workspace.blocks import layout_text
 from variantly.workspace.files import Workspace
 
 # Markers no approved copy can hold by chance: a random word per process, between private-use characters.
@@ -112,13 +112,12 @@ def render_answer(
 def answer_page(workspace: Workspace, release: Release, viewer: Viewer, sign: Signer, decided: Decided) -> Answer:
     """The answer for decisions already made: prepared for this combination once, then filled in and signed."""
     decisions = decided.decisions
-    if decided.channel.sized:
-        return _within_size(workspace, release, viewer, sign, decided)
-    where = (decided.target, decided.channel.name, decided.locale, decided.arm)
-    key = (release.serial, workspace.fingerprint, *where, *map(id, decisions))
-    prepared = ANSWERS.find(key)
-    if prepared is Missing.MISSING:
-        prepared = ANSWERS.keep(key, _prepare(workspace, release, decided))
+    prepared = None  # a message of a sized channel (an SMS) is judged per person, by ``fill_page``
+    if not decided.channel.sized:
+        where = (decided.target, decided.channel.name, decided.locale, decided.arm)
+        key = (release.serial, workspace.fingerprint, *where, *map(id, decisions))
+        found = ANSWERS.find(key)
+        prepared = ANSWERS.keep(key, _prepare(workspace, release, decided)) if found is Missing.MISSING else found
     if prepared is None:  # rendered per request, then written as it says
         page = fill_page(workspace, decided, viewer)
         page.signatures = sign(decisions)
@@ -131,20 +130,6 @@ def answer_page(workspace: Workspace, release: Release, viewer: Viewer, sign: Si
         person = dict(zip(workspace.settings.merge_fields, values, strict=True))
         subject = layout_text(workspace, decided.layout_file.layout.subject, decided.locale, person)
     return Answer(prepared.fill(values, subject, sign(decisions)), decided.arm, decisions, release.number)
-
-
-def _within_size(workspace: Workspace, release: Release, viewer: Viewer, sign: Signer, decided: Decided) -> Answer:
-    """A message whose size a person's merge fields can push past its channel's limits, rendered for this person and
-    judged by those rules; with the merge fields' defaults when it breaks them. A first name of 500 characters, or
-    one letter outside GSM-7 (which makes the whole SMS UCS-2, 70 characters a segment), sent a 9-segment SMS where
-    the workspace allowed 2: the sender paid for 9. The defaults are what lint and the guardrails measured."""
-    page = fill_page(workspace, decided, viewer)
-    only = decided.modules[0][0].module if decided.layout_file is None and len(decided.modules) == 1 else None
-    if channel_problems(workspace, decided.channel, page.parts, decided.locale, only):
-        page = fill_page(workspace, decided, replace(viewer, profile=None))
-    page.signatures = sign(decided.decisions)
-    body = orjson.dumps(page.as_dict() | {"release": release.number})
-    return Answer(body, decided.arm, decided.decisions, release.number)
 
 
 def _prepare(workspace: Workspace, release: Release, decided: Decided) -> PreparedAnswer | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ from variantly.serving.holdout import arm_for
 from variantly.serving.profiles import Profile
 from variantly.serving.release import Release, ServedVariant
 from variantly.workspace.blocks import (
+    channel_problems,
     default_person,
     layout_text,
     module_context,
@@ -322,7 +323,20 @@ def _separator(part: Part) -> str:
 
 def fill_page(workspace: Workspace, decided: Decided, viewer: Viewer) -> RenderedPage:
     """The page for this viewer: its reusable pieces filled with the person's merge fields, or Jinja where they
-    cannot be reused."""
+    cannot be reused. A message whose size a person's values can push past its channel's limits (``Channel.sized``)
+    is judged by those rules and filled with the merge fields' defaults when it breaks them: a company name of 400
+    characters, or one letter outside GSM-7 (which makes the whole SMS UCS-2, 70 characters a segment), sent a
+    5-segment SMS where the workspace allowed 2, and the sender paid for 5. The defaults are what lint and the
+    guardrails measured."""
+    page = _filled(workspace, decided, viewer)
+    if decided.channel.sized and viewer.profile is not None:
+        only = decided.modules[0][0].module if decided.layout_file is None and len(decided.modules) == 1 else None
+        if channel_problems(workspace, decided.channel, page.parts, decided.locale, only):
+            return _filled(workspace, decided, replace(viewer, profile=None))
+    return page
+
+
+def _filled(workspace: Workspace, decided: Decided, viewer: Viewer) -> RenderedPage:
     channel, locale = decided.channel, decided.locale
     choices, pieces = page_pieces(workspace, decided)
     values = person_values(workspace, viewer.profile, locale)
