@@ -28,8 +28,9 @@ from markupsafe import escape
 from variantly.serving.compiled import fill
 from variantly.serving.decide import Decided, Decision, Viewer, decide_page
 from variantly.serving.kept import Kept, Missing
+from variantly.serving.merge_fields import person_values
 from variantly.serving.release import Release
-from variantly.serving.render import ANSWER_PARTS, fill_page, page_pieces, person_values
+from variantly.serving.render import ANSWER_PARTS, fill_page, page_pieces
 from variantly.workspace.blocks import layout_text
 from variantly.workspace.files import Workspace
 

@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from variantly.errors import NotFound
@@ -21,6 +20,7 @@ from variantly.serving.cohorts import Resolution, resolve
 from variantly.serving.compiled import RENDERED, Pieces, fill, html_values
 from variantly.serving.decide import Decided, Decision, Viewer, decide, decide_page, module_for
 from variantly.serving.holdout import arm_for
+from variantly.serving.merge_fields import person_values
 from variantly.serving.profiles import Profile
 from variantly.serving.release import Release, ServedVariant
 from variantly.workspace.blocks import (
@@ -34,10 +34,8 @@ from variantly.workspace.blocks import (
 )
 from variantly.workspace.channels import Channel, Part, channel_named
 from variantly.workspace.cohorts import Cohort
-from variantly.workspace.copy_checks import HIDDEN
 from variantly.workspace.files import ModuleFile, Workspace
-from variantly.workspace.links import find_links
-from variantly.workspace.models import DIMENSIONS, localized
+from variantly.workspace.models import DIMENSIONS
 
 if TYPE_CHECKING:
     from variantly.serving.activity import Activity
@@ -119,34 +117,6 @@ def viewer_for_cohort(workspace: Workspace, values: dict[str, str | None]) -> Vi
             resolved[dim] = given or "*"
         reasons[dim] = f"{resolved[dim]}: given in the request" if given else f"{resolved[dim]}: not given"
     return Viewer(Resolution(resolved, reasons, {d: (v,) for d, v in resolved.items()}), "none")
-
-
-def person_values(workspace: Workspace, profile: Profile | None, locale: str) -> list[str]:
-    """The merge-field values for this viewer, in the workspace's order; a locale default where missing, or where
-    the value is not fit to be copy (``fit_for_copy``)."""
-    out = []
-    for merge in workspace.settings.merge_fields.values():
-        value = profile.trait(merge.trait) if profile is not None else None
-        if value is None or (text := str(value)).strip() == "" or not fit_for_copy(text):
-            text = localized(merge.default, locale, workspace.settings.default_locale) or ""
-        out.append(text)
-    return out
-
-
-def fit_for_copy(value: str) -> bool:
-    """A profile's value that copy may carry in a merge field: no link (a first name "Win a prize at evil.com" went
-    into emails and SMS as a link, one the policy refuses in any copy; a mail client links an address too) and no
-    character no reader sees (a right-to-left override in a name turned the rest of the message around). Else the
-    field's default stands in. Kept per value, as names come back: a lookup, not a linkifier, per request; a long
-    value is judged each time, so the kept values stay small (at most 65,536 of 200 characters)."""
-    return _fit_for_copy(value) if len(value) <= 200 else _judged(value)
-
-
-def _judged(value: str) -> bool:
-    return HIDDEN.search(value) is None and not find_links(value)
-
-
-_fit_for_copy = lru_cache(maxsize=65536)(_judged)
 
 
 @dataclass
