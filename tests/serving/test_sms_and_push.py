@@ -116,7 +116,7 @@ def test_an_sms_send_streams_one_line_per_profile_and_refuses_those_without_cons
 
 
 def test_a_long_merge_field_never_pushes_an_sms_past_the_segments_a_sender_pays_for(client: TestClient) -> None:
-    """A company name of 400 characters sent a 5-segment SMS where variantly.yml allows 2: the default stands in."""
+    """A company name of 390 characters sent a 4-segment SMS where variantly.yml allows 2: the default stands in."""
     dan = profile("dan_retail_recent_purchase_en", marketing_sms=True)
     dan["traits"]["company"] = "Smith & Sons " * 30
     body = client.post("/v1/render", json={"module": "cta", "channel": "sms", "profile": dan}).json()
@@ -126,7 +126,7 @@ def test_a_long_merge_field_never_pushes_an_sms_past_the_segments_a_sender_pays_
 
 
 def test_one_letter_outside_gsm7_does_not_triple_what_an_sms_costs(client: TestClient) -> None:
-    """One letter outside GSM-7 makes the whole SMS UCS-2, 70 characters a segment: this one went from 2 to 3."""
+    """One letter outside GSM-7 makes the whole SMS UCS-2, 70 characters a segment: this one went from 1 to 3."""
     dan = profile("dan_retail_recent_purchase_en", marketing_sms=True)
     dan["traits"]["company"] = "Łódź Retail Group"
     answer = client.post("/v1/render", json={"module": "cta", "channel": "sms", "profile": dan}).json()["text"]

@@ -294,10 +294,10 @@ def _separator(part: Part) -> str:
 def fill_page(workspace: Workspace, decided: Decided, viewer: Viewer) -> RenderedPage:
     """The page for this viewer: its reusable pieces filled with the person's merge fields, or Jinja where they
     cannot be reused. A message whose size a person's values can push past its channel's limits (``Channel.sized``)
-    is judged by those rules and filled with the merge fields' defaults when it breaks them: a company name of 400
-    characters, or one letter outside GSM-7 (which makes the whole SMS UCS-2, 70 characters a segment), sent a
-    5-segment SMS where the workspace allowed 2, and the sender paid for 5. The defaults are what lint and the
-    guardrails measured."""
+    is judged by those rules and filled with the merge fields' defaults when it breaks them. The example's one-segment
+    onboarding SMS went out in 4 segments with a company name of 390 characters, and in 3 with "Łódź Retail Group"
+    (one letter outside GSM-7 makes the whole SMS UCS-2, 70 characters a segment), where the workspace allowed 2:
+    the sender paid for each. The defaults are what lint and the guardrails measured."""
     page = _filled(workspace, decided, viewer)
     if decided.channel.sized and viewer.profile is not None:
         only = decided.modules[0][0].module if decided.layout_file is None and len(decided.modules) == 1 else None
