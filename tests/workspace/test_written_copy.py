@@ -183,3 +183,20 @@ def test_a_picture_that_is_not_text_is_named(workspace_dir: Path) -> None:
     picture.write_bytes(picture.read_text().encode("utf-16"))
     problems = lint(workspace_dir)
     assert len(problems) == 1 and problems[0].startswith(f"{picture}:1:1: not UTF-8 text"), problems
+
+
+def test_words_a_screen_reader_says_are_read_too(workspace_dir: Path) -> None:
+    """An image's alt text and a button's aria-label are read aloud; a title shows as a tooltip."""
+    layout = workspace_dir / "modules" / "layouts" / "landing.jinja"
+    edit(
+        layout,
+        "<main>",
+        '<main>\n<img src="/assets/team_dashboard.svg" alt="Last chance: 50% off">\n'
+        '<a href="https://lumen.example/" aria-label="Cheaper than Braze" title="Hurry">Lumen</a>',
+    )
+    alt, label = line_of(layout, 'alt="Last chance'), line_of(layout, "aria-label")
+    assert lint(workspace_dir) == [
+        f"{layout}:{alt}:1: the template's own words break the policy: banned phrase 'last chance'",
+        f"{layout}:{label}:1: the template's own words break the policy: names competitor 'Braze'",
+        f"{layout}:{label}:1: the template's own words break the policy: banned phrase 'hurry'",
+    ]

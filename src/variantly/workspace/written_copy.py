@@ -40,6 +40,7 @@ from variantly.workspace.yamlpos import PositionedYAML
 UNSEEN = re.compile(r"<(style|script)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>", re.DOTALL | re.IGNORECASE)
 ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
 HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
+SAID = re.compile(r"""(?<![\w-])(?:alt|title|aria-label)\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -135,16 +136,18 @@ def picture_copy_problems(path: str, file: Path, policy: Policy) -> list[Problem
 
 
 def _markup_findings(markup: str, policy: Policy) -> list[Finding]:
-    """What the words a reader sees in HTML or SVG say, and where its links go."""
+    """What the words a reader sees or hears in HTML or SVG say (its text, and the attributes a screen reader or a
+    tooltip says: alt, title, aria-label), and where its links go."""
     shown = ENTITY.sub(_as_read, UNSEEN.sub(_blank, markup))
     findings = _text_findings(shown, policy) + copy_checks.check_links(shown, policy)
-    for href in HREF.finditer(markup):
-        group = 1 if href.group(1) is not None else 2
-        start = href.start(group)
-        findings += [
-            Finding(f.validator, f.message, tuple((start + s, start + e) for s, e in f.spans))
-            for f in copy_checks.check_links(href.group(group), policy)
-        ]
+    for pattern, check in ((HREF, copy_checks.check_links), (SAID, _text_findings)):
+        for found in pattern.finditer(markup):
+            group = 1 if found.group(1) is not None else 2
+            start = found.start(group)
+            findings += [
+                Finding(f.validator, f.message, tuple((start + s, start + e) for s, e in f.spans))
+                for f in check(ENTITY.sub(_as_read, found.group(group)), policy)
+            ]
     return findings
 
 
