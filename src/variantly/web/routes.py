@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from variantly.auth import by_password, end_sessions, record_session
 from variantly.authoring import review
@@ -174,7 +175,8 @@ async def approve_selected(request: Request) -> Response:
         params = {k: v[0] for k, v in parse_qs(urlsplit(str(form.get("next", ""))).query).items() if k in FILTER_KEYS}
         filters = review.Filters(**params) if params else review.Filters()
         filters.status, filters.guardrail = "pending", "passed"
-        items = [(v.id, v.version) for v in review.list_variants(store, filters, limit=1000).items]
+        page = await run_in_threadpool(review.list_variants, store, filters, limit=1000)
+        items = [(v.id, v.version) for v in page.items]
     else:
         items = []
         for value in form.getlist("item"):
@@ -182,7 +184,9 @@ async def approve_selected(request: Request) -> Response:
             items.append((variant_id, _int(version)))
     workspace = request.app.state.service.workspace
     checker = request.app.state.checkers.slot_checker(workspace)
-    result = review.bulk_approve(store, items, actor=who.name, workspace=workspace, check=checker)
+    result = await run_in_threadpool(
+        review.bulk_approve, store, items, actor=who.name, workspace=workspace, check=checker
+    )
     message = f"approved {len(result.approved)}" + (
         f", {len(result.conflicts)} changed meanwhile" if result.conflicts else ""
     )
@@ -245,6 +249,9 @@ def variant_preview(variant_id: str, channel: str, request: Request) -> Response
 
 @router.post("/variants/{variant_id}/{action}")
 async def decide(variant_id: str, action: str, request: Request) -> Response:
+    """A reviewer's decision. The library calls run in the thread pool: they wait on the store, and an approval or
+    edit may build the policy checker (guardrails-ai, seconds to import), which on the event loop held up every
+    request of the process, renders included, for that long."""
     session, who = signed_in(request)
     if who is None:
         return to_login()
@@ -257,7 +264,8 @@ async def decide(variant_id: str, action: str, request: Request) -> Response:
     target = f"/ui/variants/{variant_id}{query}"
     try:
         if action == "approve":
-            row = review.approve(
+            row = await run_in_threadpool(
+                review.approve,
                 svc.store,
                 variant_id,
                 version=version,
@@ -266,7 +274,9 @@ async def decide(variant_id: str, action: str, request: Request) -> Response:
                 workspace=svc.workspace,
                 check=request.app.state.checkers.slot_checker(svc.workspace),
             )
-            _, next_ = review.neighbours(svc.store, _filters(request), variant_id, _order(request))
+            _, next_ = await run_in_threadpool(
+                review.neighbours, svc.store, _filters(request), variant_id, _order(request)
+            )
             message = (
                 "approved: it is served within seconds"
                 if row.status == "approved"
@@ -274,7 +284,8 @@ async def decide(variant_id: str, action: str, request: Request) -> Response:
             )
             target = f"/ui/variants/{next_}{query}" if next_ else f"/ui/{query}"
         elif action == "reject":
-            review.reject(
+            await run_in_threadpool(
+                review.reject,
                 svc.store,
                 variant_id,
                 version=version,
@@ -286,14 +297,17 @@ async def decide(variant_id: str, action: str, request: Request) -> Response:
                 ": the next run regenerates this cohort with your feedback" if form.get("regenerate") else ""
             )
         elif action == "retire":
-            review.retire(svc.store, variant_id, version=version, actor=who.name, reason=reason)
+            await run_in_threadpool(
+                review.retire, svc.store, variant_id, version=version, actor=who.name, reason=reason
+            )
             message = "retired"
         elif action == "edit":
             slots = {k.removeprefix("slot:"): str(v) for k, v in form.items() if k.startswith("slot:")}
-            row = review.edit(
+            row = await run_in_threadpool(
+                review.edit,
                 svc.store,
                 svc.workspace,
-                request.app.state.checkers.for_workspace(svc.workspace).check_slots,
+                request.app.state.checkers.slot_checker(svc.workspace),
                 variant_id,
                 version=version,
                 actor=who.name,
