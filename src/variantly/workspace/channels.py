@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from markupsafe import escape
@@ -149,10 +150,10 @@ class Channel:
     def blocks(self) -> tuple[str, ...]:
         return tuple(p.block for p in self.parts)
 
-    @property
+    @cached_property
     def sized(self) -> bool:
         """Whether its messages have a size a person's merge fields can push past: an SMS's segments (what a
-        sender pays for), a push title's length."""
+        sender pays for), a push title's length. Worked out once: every render asks."""
         return any(isinstance(rule, MaxChars | MaxSegments) for rule in self.rules)
 
     def part(self, name: str) -> Part | None:

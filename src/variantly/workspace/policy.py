@@ -45,7 +45,6 @@ def _a_domain(domain: str) -> str:
     matched no link at all, so every link in copy was refused."""
     if DOMAIN.fullmatch(domain.strip()) is None:
         bare = re.sub(r"^[a-z][a-z0-9+.-]*://|^\*\.|[:/?#].*$", "", domain.strip(), flags=re.IGNORECASE)
-        bare = re.sub(r"[:/?#].*$", "", bare)
         hint = f": write '{bare}' (its subdomains are allowed with it)" if DOMAIN.fullmatch(bare) else ""
         raise ValueError(f"{domain!r} is not a domain{hint}")
     return domain.strip()

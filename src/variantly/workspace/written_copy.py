@@ -64,7 +64,7 @@ def module_copy_problems(
     audiences: Audiences | None,
 ) -> list[Problem]:
     """A module's defaults, its suppressions' alternatives and its template's own words, against the policy."""
-    industries = {a.id for a in audiences.of("industry")} if audiences is not None else set()
+    industries = frozenset(a.id for a in audiences.of("industry")) if audiences is not None else frozenset()
     texts: list[Written] = []
     for name, slot in module.slots.items():
         if slot.is_text:
@@ -200,7 +200,9 @@ def _written(
     return found
 
 
-def _problems(path: str, texts: list[Written], policy: Policy, industries: set[str] | None = None) -> list[Problem]:
+def _problems(
+    path: str, texts: list[Written], policy: Policy, industries: frozenset[str] = frozenset()
+) -> list[Problem]:
     problems = []
     for written in texts:
         findings = _text_findings(written.text, policy)
@@ -208,14 +210,14 @@ def _problems(path: str, texts: list[Written], policy: Policy, industries: set[s
         if written.claims and policy.claims_from_facts:
             findings += copy_checks.check_claims(written.text, written.context)
         messages = list(dict.fromkeys(f.message for f in findings))
-        for industry, required in _disclaimers(policy, industries or set(), written.context):
+        for industry, required in _disclaimers(policy, industries, written.context):
             if copy_checks.check_disclaimer(written.text, replace(written.context, disclaimer=required)):
                 messages.append(f'must include the disclaimer "{required}": the {industry} industry is served it too')
         problems += [Problem(path, *written.at, f"{written.what} breaks the policy: {m}") for m in messages]
     return problems
 
 
-def _disclaimers(policy: Policy, industries: set[str], context: SlotContext) -> list[tuple[str, str]]:
+def _disclaimers(policy: Policy, industries: frozenset[str], context: SlotContext) -> list[tuple[str, str]]:
     """(industry, text) of each disclaimer the policy requires of this slot for an industry the audiences have."""
     return [
         (d.industry, text)
