@@ -285,7 +285,7 @@ def test_text_naming_a_merge_field_the_settings_do_not_have_is_named_by_line(wor
     cta = workspace_dir / "modules" / "cta.jinja"
     edit(cta, '      en: "Book a 30-minute demo"', '      en: "Book a demo, {first_name}"')
     problems = lint(workspace_dir)
-    subject = line_of(layout, '  en: "{first_name}, one view')
+    subject = line_of(layout, '  en: "Hi {first_name}, one view')
     assert (
         f"modules/layouts/email.jinja:{subject}:3: subject (en) breaks the policy:"
         " '{first_name}' is not a merge field (allowed: {company})" in ("\n".join(problems))

@@ -498,3 +498,16 @@ def test_a_bulk_approval_refuses_what_fails_the_policy_now_and_approves_the_rest
     assert [c["id"] for c in result["conflicts"]] == [trial]
     assert "fails the policy as it is checked now" in result["conflicts"][0]["message"]
     assert sorted(result["approved"]) == sorted(v["id"] for v in listed if v["id"] != trial)
+
+
+def test_changing_a_merge_field_default_checks_approved_copy_again(workspace) -> None:
+    """A default is what a sentence starting with its field reads: approved copy was checked with the old one."""
+    from dataclasses import replace
+
+    from variantly.authoring.policy_checks import checked_under
+
+    fields = dict(workspace.settings.merge_fields)
+    fields["first_name"] = fields["first_name"].model_copy(update={"default": {"en": "Friend", "sv": "du"}})
+    changed = replace(workspace, settings=workspace.settings.model_copy(update={"merge_fields": fields}))
+    assert checked_under(changed) != checked_under(workspace)
+    assert checked_under(replace(workspace)) == checked_under(workspace)

@@ -303,3 +303,17 @@ def test_bad_key_stops_the_run_instead_of_failing_every_job(runner: Runner) -> N
     summary = run(runner, cohorts=None, concurrency=1)
     assert summary.status == "failed" and "check OPENAI_API_KEY" in summary.message
     assert route.call_count == 1 and summary.jobs_not_started == 2 * CTA_JOBS_PER_LOCALE - 1
+
+
+@respx.mock
+def test_the_prompt_says_what_a_reader_without_a_merge_field_reads_in_the_cohorts_language(runner: Runner) -> None:
+    """The model placed {first_name} where "there" reads wrong ("Welcome back, there"): it is told the defaults."""
+    route = respx.post(URL).mock(return_value=completion([GOOD, GOOD]))
+    run(runner, cohorts=[COHORT, COHORT.replace("locale=en", "locale=sv")])
+    sent = {json.loads(c.request.content)["messages"][1]["content"] for c in route.calls}
+    english = [s for s in sent if "Language: English" in s]
+    swedish = [s for s in sent if "Language: Swedish" in s]
+    assert english and swedish
+    said = "A reader without a value of their own reads a merge field's default: {company} reads"
+    assert all(f'{said} "your team", {{first_name}} reads "there".' in s for s in english)
+    assert all(f'{said} "ert team", {{first_name}} reads "du".' in s for s in swedish)

@@ -375,3 +375,33 @@ def _all(store):
 
     with store.sessions() as session:
         return list(session.query(VariantRow))
+
+
+@pytest.mark.parametrize(
+    ("note", "read"),
+    [
+        ("{first_name}, a 30-minute demo for your team.", "there, a 30-minute demo for your team."),
+        ("A demo for your team. {company} sees it first.", "your team sees it first."),
+        ('"{first_name}, see it."', 'there, see it."'),
+    ],
+)
+def test_a_merge_field_starting_a_sentence_fails_where_its_default_would_read_wrong(guards, ws, note, read) -> None:
+    """A reader without a first name reads the default where the field is: "there, a 30-minute demo"."""
+    found = failures(guards, ws, "cta", CTA | {"note": note})["note"]
+    assert [f for f in found if f.startswith("variantly/merge_field_defaults")] == [
+        f"variantly/merge_field_defaults: starts a sentence with {note[note.index('{') : note.index('}') + 1]},"
+        f' so a reader without one reads "{read}": put it where its default'
+        f' "{"there" if "first_name" in note else "your team"}" reads right'
+    ]
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        "Hi {first_name}, a 30-minute demo for your team.",
+        "A demo that {company} can run itself.",
+        "A demo: {company} picks the day.",  # after a colon, a small letter reads right
+    ],
+)
+def test_a_merge_field_where_its_default_reads_right_passes(guards, ws, note: str) -> None:
+    assert failures(guards, ws, "cta", CTA | {"note": note}) == {}

@@ -272,7 +272,7 @@ def test_holdout_control_gets_defaults_and_the_arm_is_reported(workspace) -> Non
 def test_email_has_inlined_css_a_text_part_and_a_subject(workspace) -> None:
     anna = load_profile("anna_retail_enterprise_sv")
     page = render_target(workspace, EMPTY_RELEASE, viewer_for_profile(workspace, anna), channel="email", layout="email")
-    assert page.subject == "Anna, en bild av varje kund"
+    assert page.subject == "Hej Anna, en bild av varje kund"
     assert 'style="' in page.html and '<h1 class="hero" style=' in page.html
     assert page.text.startswith("Hej Anna,")
     assert "<" not in page.text and "&amp;" not in page.text

@@ -48,7 +48,7 @@ def test_landing_page_differs_by_profile_and_decisions_say_why(client: TestClien
 
 def test_email_render_returns_html_text_and_subject(client: TestClient) -> None:
     body = render(client, "eva_bank_dormant_sv", layout="email", channel="email").json()
-    assert body["subject"] == "Eva, en bild av varje kund"
+    assert body["subject"] == "Hej Eva, en bild av varje kund"
     assert "Välkommen tillbaka, Eva" in body["text"]
     assert "style=" in body["html"]
 
@@ -107,7 +107,7 @@ def test_batch_streams_one_line_per_profile_and_isolates_refusals(client: TestCl
         lines = [json.loads(line) for line in response.iter_lines() if line]
     assert [line["profile_id"] for line in lines] == [p["id"] for p in profiles]
     assert lines[1]["ok"] is False and lines[1]["error"]["code"] == "consent_required"
-    assert lines[0]["ok"] and lines[0]["subject"].startswith("Anna")
+    assert lines[0]["ok"] and lines[0]["subject"].startswith("Hej Anna")
     assert sum(line["ok"] for line in lines) == len(profiles) - 1
 
 
@@ -138,7 +138,7 @@ def test_an_ndjson_send_streams_a_line_per_profile_and_names_bad_lines(client: T
         assert response.status_code == 200
         out = [json.loads(line) for line in response.iter_lines() if line]
     assert len(out) == len(lines) - 1  # the empty line is no profile
-    assert out[0]["ok"] and out[0]["line"] == 1 and out[0]["subject"].startswith("Anna")
+    assert out[0]["ok"] and out[0]["line"] == 1 and out[0]["subject"].startswith("Hej Anna")
     assert out[1] == out[1] | {"profile_id": "greta-4410", "line": 2, "ok": False}
     assert out[1]["error"]["code"] == "consent_required"
     assert out[2]["ok"] is False and out[2]["line"] == 3 and out[2]["profile_id"] is None
@@ -162,7 +162,7 @@ def test_an_ndjson_send_refuses_a_line_that_is_not_utf8_and_reads_past_a_byte_or
             headers={"content-type": "application/x-ndjson"},
         )
     first, second = (json.loads(line) for line in response.text.splitlines())
-    assert first["ok"] and first["subject"].startswith("Anna")
+    assert first["ok"] and first["subject"].startswith("Hej Anna")
     assert second == second | {"line": 2, "ok": False, "profile_id": None}
     assert second["error"]["code"] == "profile_invalid"
     assert second["error"]["message"].startswith("line 2: not UTF-8 text at byte ")

@@ -29,7 +29,7 @@ def test_a_default_is_read_as_copy_is_through_look_alike_letters(workspace_dir: 
 
 def test_a_competitor_in_an_email_subject_fails_lint(workspace_dir: Path) -> None:
     layout = workspace_dir / "modules" / "layouts" / "email.jinja"
-    edit(layout, '  sv: "{first_name}, en bild av varje kund"', '  sv: "{first_name}, bättre än HubSpot"')
+    edit(layout, '  sv: "Hej {first_name}, en bild av varje kund"', '  sv: "Hej {first_name}, bättre än HubSpot"')
     line = line_of(layout, "bättre än HubSpot")
     assert lint(workspace_dir) == [f"{layout}:{line}:3: subject (sv) breaks the policy: names competitor 'HubSpot'"]
 
@@ -200,3 +200,29 @@ def test_words_a_screen_reader_says_are_read_too(workspace_dir: Path) -> None:
         f"{layout}:{label}:1: the template's own words break the policy: names competitor 'Braze'",
         f"{layout}:{label}:1: the template's own words break the policy: banned phrase 'hurry'",
     ]
+
+
+def test_a_subject_starting_with_a_merge_field_whose_default_reads_wrong_fails_lint(workspace_dir: Path) -> None:
+    """Everyone without a first name got the example email as "there, one view of every customer"."""
+    layout = workspace_dir / "modules" / "layouts" / "email.jinja"
+    edit(
+        layout,
+        '  en: "Hi {first_name}, one view of every customer"',
+        '  en: "{first_name}, one view of every customer"',
+    )
+    line = line_of(layout, '  en: "{first_name}, one view')
+    assert lint(workspace_dir) == [
+        f"{layout}:{line}:3: subject (en) breaks the policy: starts a sentence with {{first_name}}, so a reader"
+        ' without one reads "there, one view of every customer": put it where its default "there" reads right'
+    ]
+
+
+def test_a_capitalised_default_may_start_a_sentence(workspace_dir: Path) -> None:
+    edit(workspace_dir / "variantly.yml", 'default: {en: "there", sv: "du"}', 'default: {en: "Friend", sv: "Du"}')
+    layout = workspace_dir / "modules" / "layouts" / "email.jinja"
+    edit(
+        layout,
+        '  en: "Hi {first_name}, one view of every customer"',
+        '  en: "{first_name}, one view of every customer"',
+    )
+    assert lint(workspace_dir) == []

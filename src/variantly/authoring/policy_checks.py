@@ -44,6 +44,7 @@ MIXED_SCRIPTS = "variantly/mixed_scripts"
 LANGUAGE = "variantly/language"
 ASSET_CHECK = "variantly/asset_choice"
 ALT_TEXT = "variantly/alt_text"
+MERGE_FIELD_DEFAULTS = "variantly/merge_field_defaults"
 CHANNEL_RULES = "variantly/channel_rules"  # a rendered message against its channel's rules
 
 # The built-in checks' revision. A variant records what it passed as ``checked_under(workspace)``: the policy's
@@ -51,9 +52,10 @@ CHANNEL_RULES = "variantly/channel_rules"  # a rendered message against its chan
 # refuses copy it passed before (a new check, a wider match): approved variants recorded under an older revision are
 # then checked again when a review server starts, or by ``variantly review recheck``, and those that fail are
 # pulled from serving. (2: ``hidden_characters``, and banned phrases read through invisible characters and hyphens.
-# 3: ``mixed_scripts``, and banned phrases read through look-alike letters.) A run's jobs do not depend on it: they
-# are keyed by the policy's files alone, so raising it re-checks copy but never pays for it again.
-CHECKS_REVISION = 3
+# 3: ``mixed_scripts``, and banned phrases read through look-alike letters. 4: ``merge_field_defaults``.) A run's
+# jobs do not depend on it: they are keyed by the policy's files alone, so raising it re-checks copy but never pays
+# for it again.
+CHECKS_REVISION = 4
 
 BUILT_IN_CHECKS: dict[str, Check] = {
     SLOT_LENGTH: lambda text, ctx, policy: copy_checks.check_length(text, ctx),
@@ -72,6 +74,7 @@ BUILT_IN_CHECKS: dict[str, Check] = {
     LANGUAGE: lambda text, ctx, policy: copy_checks.check_language(text, ctx, policy),
     ASSET_CHECK: lambda text, ctx, policy: copy_checks.check_asset(text, ctx),
     ALT_TEXT: lambda text, ctx, policy: copy_checks.check_alt_text(text, ctx),
+    MERGE_FIELD_DEFAULTS: lambda text, ctx, policy: copy_checks.check_merge_field_defaults(text, ctx),
 }
 
 
@@ -120,6 +123,7 @@ def slot_context(
         disclaimer=localized(disclaimer.text, locale, workspace.settings.default_locale) if disclaimer else None,
         assets=frozenset(a.id for a in module.assets),
         merge_fields=frozenset(workspace.settings.merge_fields),
+        merge_defaults=tuple(workspace.settings.merge_defaults(locale).items()),
         alt_text=module.picture_slot is not None and module.picture_slot[1].alt_slot == slot_name,
     )
 

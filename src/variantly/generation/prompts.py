@@ -178,6 +178,7 @@ def build_prompt(
         "language": LANGUAGES.get(locale, locale),
         "candidates": candidates,
         "merge_fields": sorted(settings.merge_fields),
+        "merge_defaults": sorted(settings.merge_defaults(locale).items()),  # in the cohort's part: per locale
         "feedback": reviewer_feedback(feedback),
         "requirements": requirements,
         "retry_of": retry_of,

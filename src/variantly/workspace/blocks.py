@@ -46,11 +46,7 @@ def header_safe(text: str) -> str:
 
 def default_person(workspace: Workspace, locale: str) -> dict[str, str]:
     """Every merge field at its default for ``locale``: who lint and the guardrails render for."""
-    default_locale = workspace.settings.default_locale
-    return {
-        name: localized(merge.default, locale, default_locale) or ""
-        for name, merge in workspace.settings.merge_fields.items()
-    }
+    return workspace.settings.merge_defaults(locale)
 
 
 def slot_texts(

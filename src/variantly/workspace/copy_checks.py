@@ -42,6 +42,8 @@ class SlotContext:
     disclaimer: str | None = None
     assets: frozenset[str] = frozenset()
     merge_fields: frozenset[str] = frozenset()
+    # (name, default) of each merge field in the slot's locale: what a reader without a value of their own reads
+    merge_defaults: tuple[tuple[str, str], ...] = ()
     alt_text: bool = False  # the slot describes a generated picture for someone who cannot see it
     extra: dict = field(default_factory=dict)
 
@@ -170,6 +172,40 @@ def check_markup_and_links(text: str, ctx: SlotContext, policy: Policy) -> list[
         Finding("no_markup", "contains a Markdown link", ((m.start(), m.end()),)) for m in MARKDOWN_LINK.finditer(text)
     ]
     return found + check_links(text, policy)
+
+
+# What may come between a sentence's start and its first word: spaces and opening quotes or brackets.
+OPENING = " \t\"'\u201c\u2018\u00ab\u00a1\u00bf(["
+SENTENCE_END = (".", "!", "?", "\u2026", "\n")
+
+
+def check_merge_field_defaults(text: str, ctx: SlotContext) -> list[Finding]:
+    """A merge field that starts a sentence, whose default starts with a small letter: a reader without a value of
+    their own reads the default there. The example email's subject "{first_name}, one view of every customer" went
+    to everyone without a first name as "there, one view of every customer". Mid-sentence, whether a default reads
+    right is a question of language (``prompts/`` asks the model to place merge fields where their defaults do)."""
+    defaults = dict(ctx.merge_defaults)
+    found = []
+    for m in FIELD.finditer(text):
+        default = defaults.get(m.group(1), "")
+        if not default[:1].islower() or not _starts_sentence(text, m.start()):
+            continue
+        read = FIELD.sub(lambda f: defaults.get(f.group(1), f.group()), text[m.start() :])
+        read = read if len(read) <= 40 else read[:40].rstrip() + "\u2026"
+        found.append(
+            Finding(
+                "merge_field_defaults",
+                f'starts a sentence with {m.group()}, so a reader without one reads "{read}": '
+                f'put it where its default "{default}" reads right',
+                ((m.start(), m.end()),),
+            )
+        )
+    return found
+
+
+def _starts_sentence(text: str, at: int) -> bool:
+    before = text[:at].rstrip(OPENING)
+    return not before or before.endswith(SENTENCE_END)
 
 
 def check_links(text: str, policy: Policy) -> list[Finding]:

@@ -69,10 +69,11 @@ class Workspace:
     @cached_property
     def checks_basis(self) -> str:
         """What a check of copy reads besides the copy and its module: the policy's files (``policy_hash``), the
-        merge fields' names and the channels' settings. Approved copy is checked again when it changes (a merge
-        field removed from variantly.yml left approved copy sending "{company}" to customers, as checked before)."""
+        merge fields and their defaults, and the channels' settings. Approved copy is checked again when it changes
+        (a merge field removed from variantly.yml left approved copy sending "{company}" to customers, as checked
+        before; a default changed to "there" makes a sentence starting with it read wrong)."""
         read = {
-            "merge_fields": sorted(self.settings.merge_fields),
+            "merge_fields": {name: m.model_dump(mode="json") for name, m in sorted(self.settings.merge_fields.items())},
             "channels": {name: c.model_dump(mode="json") for name, c in sorted(self.settings.channels.items())},
         }
         digest = hashlib.sha256(json.dumps(read, sort_keys=True).encode()).hexdigest()[:6]

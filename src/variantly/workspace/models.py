@@ -304,6 +304,10 @@ class Settings(_Strict):
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     images: ImageSettings = Field(default_factory=ImageSettings)
 
+    def merge_defaults(self, locale: str) -> dict[str, str]:
+        """Every merge field at its default for ``locale``: what a reader without a value of their own reads."""
+        return {name: localized(m.default, locale, self.default_locale) or "" for name, m in self.merge_fields.items()}
+
 
 class InOrder(NamedTuple):
     """One audience as resolution walks it (``Audiences.in_order``)."""

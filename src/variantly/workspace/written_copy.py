@@ -11,9 +11,10 @@ services cohort got the example story without the disclaimer the policy requires
 
 Each such text is held to the checks of the text itself (``copy_checks``, the functions the
 policy's checkers run): banned phrases, competitors, personal data, hidden characters, mixed
-scripts, and links (https to an allowed domain); front-matter texts also to markup and merge
-fields. A module's texts also to its facts (numbers) and to the disclaimers an industry
-requires of its kind and slot, since a default is served to that industry too. Not the
+scripts, and links (https to an allowed domain); front-matter texts also to markup, merge
+fields, and a merge field starting a sentence where its default reads wrong. A module's texts
+also to its facts (numbers) and to the disclaimers an industry requires of its kind and slot,
+since a default is served to that industry too. Not the
 language check, whose models would cost every render process a load at each reload, and not
 the custom validators, which need guardrails-ai (kept off the serving path).
 """
@@ -195,6 +196,7 @@ def _written(
             locale=locale or settings.default_locale,
             facts=tuple(module.facts) if module else (),
             merge_fields=frozenset(settings.merge_fields),
+            merge_defaults=tuple(settings.merge_defaults(locale or settings.default_locale).items()),
         )
         found.append(Written(f"{what} ({locale})" if locale else what, at, text, context, claims=module is not None))
     return found
@@ -207,6 +209,7 @@ def _problems(
     for written in texts:
         findings = _text_findings(written.text, policy)
         findings += copy_checks.check_markup_and_links(written.text, written.context, policy)
+        findings += copy_checks.check_merge_field_defaults(written.text, written.context)
         if written.claims and policy.claims_from_facts:
             findings += copy_checks.check_claims(written.text, written.context)
         messages = list(dict.fromkeys(f.message for f in findings))
