@@ -259,3 +259,22 @@ def test_a_module_the_workspace_never_had_is_named_not_reported_as_having_no_exp
     assert typo.status_code == 404
     assert typo.json()["error"]["message"] == "unknown module 'ctaa' (modules: cta, customer_example, hero, hero_image)"
     assert real.status_code == 200 and real.json()["rows"] == []  # known, and no exposures yet
+
+
+def test_the_lift_report_sent_to_a_file_keeps_every_figure_on_its_row(workspace_dir: Path, tmp_path: Path) -> None:
+    """Piped or redirected, rich had 80 columns for eleven: "(n=18,016)" came out as "(n=1", "8,01", "6)"."""
+    url = f"sqlite:///{tmp_path / 'piped.db'}"
+    app = make_app(workspace_dir, url)
+    with TestClient(app) as client:
+        profiles = [consenting_profile(f"reader-{i}") for i in range(1200)]
+        with client.stream("POST", "/v1/render/batch", json={"module": "cta", "profiles": profiles}) as response:
+            results = [json.loads(line) for line in response.iter_lines() if line]
+        seen = [shown(r["decisions"], r["profile_id"])[0] for r in results]
+        converted = [s | {"type": "conversion"} for s in seen[::6]]
+        assert client.post("/v1/events", json={"events": seen + converted}).status_code == 200
+    printed = CliRunner().invoke(cli, ["report", "lift", "-w", str(workspace_dir), "--database-url", url])
+    assert printed.exit_code == 0, printed.output
+    module_row = next(line for line in printed.output.splitlines() if "│ module " in line)
+    counts = re.findall(r"\(n=([\d,]+)\)", module_row)
+    assert len(counts) == 2 and sum(int(n.replace(",", "")) for n in counts) == 1200
+    assert re.search(r"\[[-+]\d+\.\d+, [-+]\d+\.\d+\]", module_row)  # an interval whole

@@ -6,7 +6,16 @@ from typing import Annotated
 
 import typer
 
-from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, open_store, reports_errors, settings_for
+from variantly.cli.common import (
+    DatabaseOpt,
+    WorkspaceOpt,
+    app,
+    console,
+    open_store,
+    reports_errors,
+    settings_for,
+    show_table,
+)
 
 token_app = typer.Typer(help="Accounts with a role (renderer, reviewer, admin): create, revoke.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
@@ -76,7 +85,7 @@ def list_(workspace: WorkspaceOpt = None, database_url: DatabaseOpt = None) -> N
             "yes" if account.has_token else "no",
             "yes" if account.has_password else "no",
         )
-    console.print(table)
+    show_table(table)
 
 
 @account_app.command("disable")

@@ -25,6 +25,7 @@ from variantly.cli.common import (
     open_store,
     reports_errors,
     settings_for,
+    show_table,
 )
 from variantly.settings import ProcessSettings
 
@@ -138,7 +139,7 @@ def _print_plan(plan, verbose: bool, *, redo: str = "variantly generate --retry-
         for job in plan.jobs:
             cuts = f"  [yellow]cut: {'; '.join(job.prompt.cuts)}[/yellow]" if job.prompt.cuts else ""
             console.print(f"{job.module_id:<18} {job.cohort.key:<70} {job.prompt.tokens:>5} tok{cuts}", highlight=False)
-    console.print(_plan_table(plan))
+    show_table(_plan_table(plan))
     console.print(
         f"cost: ${plan.cost_usd:.4f} to ${plan.cost_with_reasks_usd:.4f} (re-asks {plan.reask_basis})", highlight=False
     )
@@ -338,7 +339,7 @@ def print_summary(summary) -> None:
         rows.insert(-3, ("brand judge: variants judged / not judged", f"{summary.judged} / {summary.judge_failed}"))
     for row in rows:
         table.add_row(*row)
-    console.print(table)
+    show_table(table)
     for line in summary.batch_lines:
         console.print(escape(line), highlight=False, soft_wrap=True)
     console.print(escape(summary.message), highlight=False, soft_wrap=True)

@@ -10,7 +10,16 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, open_store, reports_errors, settings_for
+from variantly.cli.common import (
+    DatabaseOpt,
+    WorkspaceOpt,
+    app,
+    console,
+    open_store,
+    reports_errors,
+    settings_for,
+    show_table,
+)
 
 if TYPE_CHECKING:
     from variantly.authoring.brand_calibration import Labelled
@@ -41,7 +50,7 @@ def guidelines(workspace: WorkspaceOpt = None) -> None:
         agreement = "-" if kappa is None else f"{kappa:.2f}" + (" advisory" if g.id in ws.brand.advisory else "")
         cells = (g.id, g.rule, ", ".join(g.kinds), f"{g.weight:g}", g.severity, how, agreement)
         table.add_row(*(Text(c) for c in cells))
-    console.print(table)
+    show_table(table)
 
 
 @brand_app.command("check")
@@ -94,7 +103,7 @@ def check(
         figure = "-" if brand.score is None else str(brand.score)
         band = Text(brand.band, style=BAND_STYLE[brand.band])
         table.add_row(Text(row.id), Text(row.module_id), Text(row.cohort_key), figure, band, Text(failed))
-    console.print(table)
+    show_table(table)
     unchecked = {g.id for _, brand in scored for g in brand.not_checked}
     console.print(
         f"{len(scored)} variant(s): "
@@ -151,7 +160,7 @@ def calibrate(
             matrix,
             Text("advisory", style="yellow") if a.advisory else Text("counts", style="green"),
         )
-    console.print(table)
+    show_table(table)
     console.print(
         "matrix: both fail / only the check fails / only people fail / both pass. Sensitivity: of what people "
         "failed, the share the check fails; false alarms: of what people passed, the share it fails.",

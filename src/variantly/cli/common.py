@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
+from rich.table import Table
 
 from variantly.errors import StoreUnavailable, VariantlyError
 from variantly.settings import ProcessSettings
@@ -20,6 +22,23 @@ if TYPE_CHECKING:
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Personalised content, approved by people.")
 console = Console()
 err_console = Console(stderr=True)
+
+
+def show_table(table: Table) -> None:
+    """A table in a terminal as rich fits it there; into a file, a pipe or a CI log at the table's own width, no cell
+    wrapped. rich takes 80 columns where there is no terminal, and the lift report's eleven columns then split its
+    figures across lines: "(n=18,016)" went out as "(n=1", "8,01", "6)", and an interval as "[-0." over "36,"."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    natural = Measurement.get(console, console.options.update_width(100_000), table).maximum
+    fitted = console.width
+    console.width = max(natural, fitted)
+    try:
+        console.print(table)
+    finally:
+        console.width = fitted
+
 
 WorkspaceOpt = Annotated[
     Path | None,

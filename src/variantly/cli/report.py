@@ -8,7 +8,16 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, open_store, reports_errors, settings_for
+from variantly.cli.common import (
+    DatabaseOpt,
+    WorkspaceOpt,
+    app,
+    console,
+    open_store,
+    reports_errors,
+    settings_for,
+    show_table,
+)
 
 report_app = typer.Typer(help="Reports on what personalisation achieved.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
@@ -73,7 +82,7 @@ def lift(
             p,
             verdict,
         )
-    console.print(table)
+    show_table(table)
     decided = (
         f"verdicts by the fixed-horizon test, {report.horizon}"
         if report.decided_by == "fixed horizon"

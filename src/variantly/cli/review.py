@@ -8,7 +8,16 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from variantly.cli.common import DatabaseOpt, WorkspaceOpt, app, console, open_store, reports_errors, settings_for
+from variantly.cli.common import (
+    DatabaseOpt,
+    WorkspaceOpt,
+    app,
+    console,
+    open_store,
+    reports_errors,
+    settings_for,
+    show_table,
+)
 
 review_app = typer.Typer(help="List, show, approve and reject variants.", no_args_is_help=True)
 app.add_typer(review_app, name="review")
@@ -44,7 +53,7 @@ def list_(
     for v in page.items:
         copy = " | ".join(v.slots.values())
         table.add_row(*(Text(cell) for cell in (v.id, str(v.version), v.module_id, v.cohort_key, v.status, copy[:90])))
-    console.print(table)
+    show_table(table)
     console.print(f"{page.total} variant(s){'' if page.total <= limit else f', first {limit} shown'}")
 
 

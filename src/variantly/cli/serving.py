@@ -20,6 +20,7 @@ from variantly.cli.common import (
     open_store,
     reports_errors,
     settings_for,
+    show_table,
 )
 from variantly.workspace.channels import CHANNELS
 
@@ -255,7 +256,7 @@ def _print_demo_commands(workspace: Path, host: str, port: int) -> None:
         about = json.loads(path.read_text(encoding="utf-8")).get("traits", {}).get("about", "")
         table.add_row(Text(path.stem), Text(str(about)))
     console.print()
-    console.print(table)
+    show_table(table)
     show = (
         'python3 -c \'import json,sys; [print(" ", d["module"], d["outcome"], "|", d["reasons"][-1]) '
         'for d in json.load(sys.stdin)["decisions"]]\''
