@@ -136,6 +136,10 @@ def test_an_event_in_the_future_or_before_its_decision_is_refused(served_app) ->
     assert "future" in future.json()["error"]["message"]
     assert early.status_code == 422 and "before the decision" in early.json()["error"]["message"]
     assert from_orders.status_code == 200  # a sender with a token may backfill what happened before
+    # the field in the details too, where a client reads each bad field of a 422
+    assert future.json()["error"]["details"] == [
+        {"field": "events.0.at", "message": "is in the future: send the time it happened"}
+    ]
 
 
 def test_money_comes_only_from_a_sender_with_a_token_in_the_workspace_currency(served_app) -> None:

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from variantly.api.guard import Answer, Scope, Send
-from variantly.errors import StoreUnavailable, VariantlyError
+from variantly.errors import InvalidRequest, StoreUnavailable, VariantlyError
 
 log = logging.getLogger("variantly.api")
 
@@ -58,7 +58,11 @@ def install_error_handlers(app: FastAPI, *, ui: bool) -> None:
         if isinstance(exc, StoreUnavailable):
             log.warning("store error on %s: %s", request.url.path, exc.detail or exc.message)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        return answer_for(request.url.path, exc.status_code, exc.code, exc.message, ui=ui, headers=headers)
+        # A field the library refused is a detail too, as a field pydantic refused is: a client reads them there
+        details = [{"field": exc.field, "message": exc.detail}] if isinstance(exc, InvalidRequest) else None
+        return answer_for(
+            request.url.path, exc.status_code, exc.code, exc.message, ui=ui, details=details, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
