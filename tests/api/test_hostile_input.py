@@ -60,6 +60,7 @@ def test_json_no_server_could_use_gets_a_422_naming_the_field_never_a_500(client
         (b'{"layout": ', 422, "body: invalid JSON at line 1 column 12: Expecting value"),
         (b'{\n  "layout": "landing",\n  "profile": {"id": "x",}}', 422, "body: invalid JSON at line 3 column 25: "),
         (b'{"layout": "landing", "profile": {"id": "Bj\xf6rn"}}', 400, "body: not UTF-8 text at byte 44 "),
+        (b'{"events": ' + b"[" * 1200 + b"]" * 1200 + b"}", 422, "body: invalid JSON: objects or arrays nested too"),
     ],
 )
 def test_a_body_that_is_not_json_is_named_by_line_and_column_or_byte(client, path, body, status, said) -> None:

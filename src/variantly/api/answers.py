@@ -80,6 +80,12 @@ def install_error_handlers(app: FastAPI, *, ui: bool) -> None:
             said = f"not UTF-8 text at byte {bad.start + 1} ({bad.reason}): send JSON as UTF-8"
             details = [{"field": "body", "message": said}]
             return answer_for(request.url.path, 400, "invalid_request", f"body: {said}", ui=ui, details=details)
+        # JSON nested a thousand deep, which Python's parser gives up on (FastAPI's own words: "There was an error
+        # parsing the body"): a JSON problem like any other, named as one
+        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+            said = "invalid JSON: objects or arrays nested too deeply to read (hundreds of levels): send flatter JSON"
+            details = [{"field": "body", "message": said}]
+            return answer_for(request.url.path, 422, "invalid_request", f"body: {said}", ui=ui, details=details)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         message = "no such route: see /docs" if exc.status_code == 404 else str(exc.detail)
         if ui and exc.status_code == 404:
