@@ -41,6 +41,9 @@ def consenting(name: str = "anna_retail_enterprise_sv") -> dict:
         ("traits.first_name", lambda p: p["traits"].__setitem__("first_name", "\ud800")),
         ("profile", lambda p: p.__setitem__("id", "anna\udfff")),
         ("profile.events.0.at", lambda p: p["events"].insert(0, {"type": "page_view", "at": "now-99999999999d"})),
+        # digits alone were read as seconds since 1970: a compact date "20261201" was a page view of 1970-08-23
+        ("profile.events.0.at", lambda p: p["events"].insert(0, {"type": "page_view", "at": "20261201"})),
+        ("profile.events.0.at", lambda p: p["events"].insert(0, {"type": "page_view", "at": "1764806400"})),
     ],
 )
 def test_json_no_server_could_use_gets_a_422_naming_the_field_never_a_500(client, where: str, mutate) -> None:

@@ -176,3 +176,17 @@ def test_a_guardrail_event_the_workspace_names_is_recorded_and_others_are_refuse
         unknown = client.post("/v1/events", json={"events": [left | {"type": "complaint"}]})
     assert accepted.status_code == 200 and accepted.json()["accepted"] == 1
     assert unknown.status_code == 422 and "unknown event type 'complaint'" in unknown.text
+
+
+def test_an_event_time_in_digits_alone_is_refused_not_read_as_seconds_since_1970(served_app) -> None:
+    """A backfill dated "20261201" (a compact date) was stored as an event of 1970-08-23, and purged as expired."""
+    with TestClient(served_app) as client:
+        decision = rendered(client, "compact-dater")[0]
+        sender = token(served_app)
+        answers = [
+            client.post("/v1/events", json={"events": [conversion(decision, "compact-dater", at=at)]}, headers=sender)
+            for at in ("20261201", "1764806400", "2026-12-01T09:00:00Z")
+        ]
+    assert [a.status_code for a in answers] == [422, 422, 200]
+    assert answers[0].json()["error"]["details"][0]["field"] == "body.events.0.at"
+    assert "ISO 8601" in answers[0].json()["error"]["message"]

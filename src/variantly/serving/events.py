@@ -13,6 +13,7 @@ said so. What render needs from recorded events lives in ``variantly.serving.act
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -33,6 +34,7 @@ from variantly.store.schema import EventRow, ExposureRow
 from variantly.workspace import Workspace
 from variantly.workspace.models import CORE_EVENTS, IDENT
 
+_ISO = re.compile(r"\d{4}-")  # how an ISO 8601 date-time starts (extended format, as the schema's date-time)
 CLOCK_SKEW = timedelta(minutes=5)  # how far a sender's clock may run ahead of ours
 
 
@@ -84,8 +86,10 @@ class EventIn(BaseModel):
     @field_validator("at", mode="before")
     @classmethod
     def _a_time_string(cls, value: Any) -> Any:
-        if value is not None and not isinstance(value, str | datetime):
-            raise ValueError("a date-time string (ISO 8601)")
+        """A date-time string, not a number, nor digits in a string: pydantic reads those as seconds or milliseconds
+        since 1970, and a compact date "20261201" was an event of 1970-08-23."""
+        if value is not None and not (isinstance(value, datetime) or (isinstance(value, str) and _ISO.match(value))):
+            raise ValueError("a date-time string (ISO 8601, such as 2026-12-04T09:30:00Z)")
         return value
 
     @field_validator("at")
