@@ -26,7 +26,8 @@ def history(rng: random.Random) -> History:
         profile = f"p{rng.randrange(130)}"
         kind = rng.choice(["conversion", "conversion", "unsubscribe"])
         at = START + timedelta(hours=rng.randrange(250))
-        later.setdefault(profile, []).append((kind, rng.choice(["cta", "hero", ""]), at, float(rng.randrange(3) * 50)))
+        money = rng.choice([None, 0.0, 50.0, 100.0])  # None: no money in the report's currency (a sign-up)
+        later.setdefault(profile, []).append((kind, rng.choice(["cta", "hero", ""]), at, money))
     for done in later.values():
         done.sort(key=lambda item: item[2])
     return History(sorted(exposures.values(), key=lambda e: e.at), later)
@@ -43,7 +44,9 @@ def as_it_stood(history: History, cut: datetime) -> list[tuple[Exposure, Outcome
         for kind, module, at, worth in history.later.get(exposure.profile_id, ()):
             if exposure.at <= at <= cut and module in (exposure.module, ""):
                 if kind == "conversion":
-                    outcome.converted, outcome.revenue = True, outcome.revenue + worth
+                    outcome.converted = True
+                    if worth is not None:
+                        outcome.paid, outcome.revenue = True, outcome.revenue + worth
                 else:
                     outcome.events.add(kind)
         found.append((exposure, outcome))

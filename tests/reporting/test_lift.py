@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 from statsmodels.stats.multitest import multipletests
 from typer.testing import CliRunner
@@ -243,6 +244,8 @@ def test_money_in_a_currency_the_report_is_not_in_is_left_out_and_said(workspace
     assert [(r.treatment_mean, r.control_mean) for r in in_euros.rows] == [(0.0, 0.0)] * len(in_euros.rows)
     assert in_euros.money_elsewhere == {"SEK": 40}
     assert "(40 in SEK)" in (in_euros.money_left_out or "") and "into EUR" in (in_euros.money_left_out or "")
+    assert sum(r.treatment_n + r.control_n for r in report("aov", "EUR").rows) == 0  # no order in euros
+    assert report("aov", "SEK").rows[0].treatment_n + report("aov", "SEK").rows[0].control_n == 40
     conversions = report("conversion", "EUR")
     assert conversions.rows[0].treatment_mean == report("conversion", "SEK").rows[0].treatment_mean > 0
     assert conversions.money_elsewhere == {}  # a rate has no money to leave out
@@ -278,3 +281,36 @@ def test_the_lift_report_sent_to_a_file_keeps_every_figure_on_its_row(workspace_
     counts = re.findall(r"\(n=([\d,]+)\)", module_row)
     assert len(counts) == 2 and sum(int(n.replace(",", "")) for n in counts) == 1200
     assert re.search(r"\[[-+]\d+\.\d+, [-+]\d+\.\d+\]", module_row)  # an interval whole
+
+
+def test_average_order_value_is_over_orders_not_sign_ups_nor_money_in_another_currency(
+    workspace_dir: Path, tmp_path: Path
+) -> None:
+    """A conversion without a value (a sign-up the page sends) and one paid in another currency are no orders in
+    the report's currency: counted as orders of 0, they pulled the average order value down. Checked against the
+    mean of the orders themselves, per arm; money in another currency in the test of a changed currency above."""
+    from variantly.reporting.lift import lift_report
+
+    app = make_app(workspace_dir, f"sqlite:///{tmp_path / 'orders.db'}")
+    svc = app.state.service
+    orders = {"Authorization": f"Bearer {create_account(svc.store, 'orders', 'renderer')}"}
+    rng = random.Random(4)
+    paid: dict[str, list[float]] = {"treatment": [], "control": []}
+    with TestClient(app) as client:
+        profiles = [consenting_profile(f"shopper-{i}") for i in range(300)]
+        with client.stream("POST", "/v1/render/batch", json={"module": "cta", "profiles": profiles}) as response:
+            results = [json.loads(line) for line in response.iter_lines() if line]
+        seen = [shown(r["decisions"], r["profile_id"])[0] for r in results]
+        signed_up = [s | {"type": "conversion"} for s in seen[::3]]  # from the page: no money
+        bought = []
+        for s in seen[1::3]:
+            worth = round(rng.uniform(100, 900), 2)
+            paid[s["arm"]].append(worth)
+            bought.append(s | {"type": "conversion", "value": str(worth), "currency": "SEK"})
+        assert client.post("/v1/events", json={"events": seen + signed_up}).status_code == 200
+        assert client.post("/v1/events", json={"events": bought}, headers=orders).status_code == 200
+    report = lift_report(svc.store, ReportingSettings(currency="SEK"), 10, metric="aov")
+    module_row = next(r for r in report.rows if r.level == "module")
+    assert (module_row.treatment_n, module_row.control_n) == (len(paid["treatment"]), len(paid["control"]))
+    assert module_row.treatment_mean == pytest.approx(float(np.mean(paid["treatment"])), rel=1e-9)
+    assert module_row.control_mean == pytest.approx(float(np.mean(paid["control"])), rel=1e-9)

@@ -36,7 +36,7 @@ class Exposure:
     variant_id: str | None
 
 
-Later = tuple[str, str, datetime, float]  # what a profile did: (event type, module, when, money)
+Later = tuple[str, str, datetime, float | None]  # what a profile did: (type, module, when, money in the currency)
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,12 @@ class History:
         before asking for the next. Exposures and what followed are taken in one pass in time order, an exposure
         before an event of the same moment (an event at the moment of the exposure follows it)."""
         events = sorted(
-            (at, profile_id, kind, module_id, worth)
-            for profile_id, done in self.later.items()
-            for kind, module_id, at, worth in done
+            (
+                (at, profile_id, kind, module_id, worth)
+                for profile_id, done in self.later.items()
+                for kind, module_id, at, worth in done
+            ),
+            key=lambda event: event[:4],  # not by money, which may be None
         )
         found: list[tuple[Exposure, Outcome]] = []
         by_profile: dict[str, list[tuple[Exposure, Outcome]]] = defaultdict(list)
@@ -82,7 +85,9 @@ class History:
                             continue
                         if kind == "conversion":
                             outcome.converted = True
-                            outcome.revenue += worth
+                            if worth is not None:
+                                outcome.paid = True
+                                outcome.revenue += worth
                         else:
                             outcome.events.add(kind)
                     happened += 1
@@ -126,7 +131,7 @@ def read_history(
                         (module_id, profile_id), Exposure(module_id, profile_id, at, arm, cohort or "*", variant_id)
                     )
             else:
-                worth = float(value) if value is not None and paid_in == currency else 0.0
+                worth = float(value) if value is not None and paid_in == currency else None
                 later[profile_id].append((kind, module_id, at, worth))
     return History(list(exposures.values()), dict(later))
 

@@ -7,7 +7,9 @@ leaves the profile out of its sample), so the statistics are the same for all of
 - ``conversion``: converted after exposure, 0 or 1: the conversion rate;
 - ``revenue``: the money of its conversions after exposure, zeros included: revenue per
   exposed visitor, what the business case is stated in;
-- ``aov``: the same money among those who converted: average order value;
+- ``aov``: the same money among those whose conversions carried money in the report's currency: average
+  order value (a conversion without a value, a sign-up say, is no order, and one paid in another currency
+  cannot be added: counted as orders of 0, they pulled the average down);
 - a guardrail per event type the workspace names (``unsubscribe`` by default): did it
   happen after exposure, 0 or 1; a rate personalisation must not raise.
 
@@ -26,6 +28,7 @@ class Outcome:
     """What one exposed profile did after its exposure to a module."""
 
     converted: bool = False
+    paid: bool = False  # a conversion carried money in the report's currency: an order
     revenue: float = 0.0
     events: set[str] = field(default_factory=set)  # guardrail event types that followed
 
@@ -59,8 +62,8 @@ AOV = Metric(
     "aov",
     "average order value",
     "money",
-    lambda o: o.revenue if o.converted else None,
-    description="money per converting profile",
+    lambda o: o.revenue if o.paid else None,
+    description="money per profile whose conversions carried money (in the report's currency)",
 )
 METRICS: dict[str, Metric] = {m.name: m for m in (CONVERSION, REVENUE, AOV)}
 
