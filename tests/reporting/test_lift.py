@@ -37,7 +37,8 @@ def outcomes(
     found = []
     for i in range(n):
         converted = bool(rng.random() < rate)
-        outcome = Outcome(converted, float(rng.lognormal(5, 1)) if converted else 0.0, set(extra.get("events", ())))
+        worth = float(rng.lognormal(5, 1)) if converted else 0.0
+        outcome = Outcome(converted, worth, set(extra.get("events", ())), paid=converted)
         exposure = Exposure("cta", f"{arm}-{cohort}-{i}", NOW, arm, cohort, variant if arm == "treatment" else None)
         found.append((exposure, outcome))
     return found

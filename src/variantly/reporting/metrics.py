@@ -28,9 +28,9 @@ class Outcome:
     """What one exposed profile did after its exposure to a module."""
 
     converted: bool = False
-    paid: bool = False  # a conversion carried money in the report's currency: an order
     revenue: float = 0.0
     events: set[str] = field(default_factory=set)  # guardrail event types that followed
+    paid: bool = False  # a conversion carried money in the report's currency: an order
 
 
 @dataclass(frozen=True)
