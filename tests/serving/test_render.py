@@ -158,6 +158,17 @@ def test_merge_fields_fill_from_profile_with_defaults_and_nothing_else(workspace
     assert "Hi there at your team, {unknown}" in unnamed.html
 
 
+@pytest.mark.parametrize(
+    ("company", "written"),
+    [({"name": "Nordhem"}, "your team"), (["Nordhem", "AB"], "your team"), (True, "your team"), (3, "3"), ("3M", "3M")],
+)
+def test_a_trait_that_is_not_text_or_a_number_gives_way_to_the_default(workspace, company, written: str) -> None:
+    """A CDP's object went out as Python's writing of it: "so {'name': 'Nordhem'} can treat every shopper"."""
+    release = release_with(workspace, ("hero", {"segment": "startup", "locale": "en"}, {"headline": "For {company}"}))
+    viewer = viewer_for_profile(workspace, profile(company_size=5, company=company))
+    assert f"For {written}<" in render_module(workspace, release, "hero", "web", viewer).html
+
+
 def test_stale_variant_is_skipped_with_a_reason(workspace) -> None:
     stale = ServedVariant(
         "old",

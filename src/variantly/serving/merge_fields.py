@@ -17,15 +17,20 @@ from variantly.workspace.models import localized
 
 
 def person_values(workspace: Workspace, profile: Profile | None, locale: str) -> list[str]:
-    """The merge-field values for this viewer, in the workspace's order; a locale default where missing, or where
-    the value is not fit to be copy (``fit_for_copy``)."""
+    """The merge-field values for this viewer, in the workspace's order; a locale default where missing, where the
+    trait is not text or a number (an object or a list from a CDP went out as Python's own writing of it: "so
+    {'name': 'Nordhem'} can treat every shopper"; a flag as "True"), or where the text is not fit to be copy
+    (``fit_for_copy``)."""
     out = []
     for merge in workspace.settings.merge_fields.values():
         value = profile.trait(merge.trait) if profile is not None else None
-        if value is None or (text := str(value)).strip() == "" or not fit_for_copy(text):
+        if type(value) not in _WRITTEN or (text := str(value)).strip() == "" or not fit_for_copy(text):
             text = localized(merge.default, locale, workspace.settings.default_locale) or ""
         out.append(text)
     return out
+
+
+_WRITTEN = (str, int, float)  # what a trait may be to be written into copy as it is (not bool, a subclass of int)
 
 
 def fit_for_copy(value: str) -> bool:
