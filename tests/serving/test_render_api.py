@@ -279,3 +279,12 @@ def test_workspace_images_are_served_and_nothing_else(client: TestClient) -> Non
     assert image.status_code == 200 and image.headers["content-type"] == "image/svg+xml"
     assert client.get("/assets/..%2F..%2Fvariantly.yml").status_code == 404
     assert client.get("/assets/cta.jinja").status_code == 404
+
+
+def test_a_cohort_value_given_twice_is_refused_not_the_last_one_taken(client: TestClient) -> None:
+    """ "?segment=enterprise&segment=startup" was served the startup page, whatever the page meant."""
+    twice = client.get("/v1/render/hero?segment=enterprise&segment=startup")
+    assert twice.status_code == 422
+    assert twice.json()["error"]["details"] == [
+        {"field": "query.segment", "message": "given more than once: give one value, or leave it out for any"}
+    ]
