@@ -73,7 +73,7 @@ class Workspace:
         (a merge field removed from variantly.yml left approved copy sending "{company}" to customers, as checked
         before; a default changed to "there" makes a sentence starting with it read wrong)."""
         read = {
-            "merge_fields": {name: m.model_dump(mode="json") for name, m in sorted(self.settings.merge_fields.items())},
+            "merge_fields": {name: m.default for name, m in sorted(self.settings.merge_fields.items())},
             "channels": {name: c.model_dump(mode="json") for name, c in sorted(self.settings.channels.items())},
         }
         digest = hashlib.sha256(json.dumps(read, sort_keys=True).encode()).hexdigest()[:6]
