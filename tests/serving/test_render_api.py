@@ -281,10 +281,18 @@ def test_workspace_images_are_served_and_nothing_else(client: TestClient) -> Non
     assert client.get("/assets/cta.jinja").status_code == 404
 
 
-def test_a_cohort_value_given_twice_is_refused_not_the_last_one_taken(client: TestClient) -> None:
-    """ "?segment=enterprise&segment=startup" was served the startup page, whatever the page meant."""
-    twice = client.get("/v1/render/hero?segment=enterprise&segment=startup")
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("/v1/render/hero?segment=enterprise&segment=startup", "query.segment"),
+        ("/v1/render/hero?locale=sv&segment=startup&locale=sv", "query.locale"),
+        ("/v1/variants?module=cta&module=hero", "query.module"),
+        ("/v1/reports/lift?metric=revenue&metric=conversion", "query.metric"),
+    ],
+)
+def test_a_query_parameter_given_twice_is_refused_not_the_last_one_taken(client: TestClient, url, field) -> None:
+    """ "?segment=enterprise&segment=startup" was served the startup page, and "?module=cta&module=hero" listed
+    hero's variants alone: FastAPI takes the last, and no API parameter takes a list."""
+    twice = client.get(url, headers={"Authorization": "Bearer nobody"})
     assert twice.status_code == 422
-    assert twice.json()["error"]["details"] == [
-        {"field": "query.segment", "message": "given more than once: give one value, or leave it out for any"}
-    ]
+    assert twice.json()["error"]["details"] == [{"field": field, "message": "given more than once: give one value"}]

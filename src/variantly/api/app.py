@@ -26,7 +26,7 @@ from variantly import __version__
 from variantly.api import batch, docs, events, privacy, render
 from variantly.api.answers import asgi_answer, install_error_handlers
 from variantly.api.fast_path import RenderFastPath
-from variantly.api.guard import AnswerErrors, RefuseUnstorableText
+from variantly.api.guard import AnswerErrors, RefuseUnusableInput
 from variantly.api.limits import BodyLimit
 from variantly.api.schemas import BatchRenderRequest
 from variantly.logs import configure_logging
@@ -116,7 +116,7 @@ def create_app(
     app.state.settings = settings
     app.state.fragments = render.Fragments()
     app.add_middleware(BodyLimit, limits=settings.body_limits)
-    app.add_middleware(RefuseUnstorableText, answer=asgi_answer(ui=review_enabled))
+    app.add_middleware(RefuseUnusableInput, answer=asgi_answer(ui=review_enabled))
     app.add_middleware(AnswerErrors, answer=asgi_answer(ui=review_enabled))
     if fast_render:  # in front of every layer, doing their part for what it answers itself
         app.fast_path = RenderFastPath(app.framework, render_limit=settings.body_limits["render"])

@@ -39,7 +39,7 @@ class RenderFastPath:
     """In front of every layer, FastAPI's and ours (``VariantlyAPI.__call__`` calls it first): what it answers
     skips them all (ours cost 18-27 us a render in-process, FastAPI's another 19 of a landing's 300 on a slow
     machine), so it does their part for what it takes: a body within the render limit by its Content-Length
-    (``BodyLimit``), no query and a plain path, or a fragment's checked for NUL (``RefuseUnstorableText``),
+    (``BodyLimit``), no query and a plain path, or a fragment's checked for NUL (``RefuseUnusableInput``),
     every exception handed over (``AnswerErrors``). The rest goes through them all."""
 
     def __init__(self, app: ASGIApp, render_limit: int) -> None:

@@ -1,10 +1,13 @@
 """What no route should ever see, and what no client should ever get: refused or answered at the edge.
 
-``RefuseUnstorableText``: a path or query parameter holding a NUL character is a 422
+``RefuseUnusableInput``: a path or query parameter holding a NUL character is a 422
 naming it, before routing. SQLite stores such text and PostgreSQL refuses it (a 500 deep
 in the store), so the same request answered differently by store; now it is refused the
 same everywhere. JSON bodies are checked by their models (``api.schemas.Body``,
-``serving.profiles.reject_invalid_text``) and forms by ``web.forms``.
+``serving.profiles.reject_invalid_text``) and forms by ``web.forms``. A query parameter of
+the API given twice is a 422 too: no API parameter takes a list, and FastAPI took the last,
+so "?segment=enterprise&segment=startup" got the startup fragment and
+"?module=cta&module=hero" listed hero's variants alone.
 
 ``AnswerErrors``: an exception no handler knew is logged and answered with the one error
 shape, and the connection stays open. Starlette's own last-resort handler sends the 500
@@ -53,13 +56,26 @@ def unstorable_field(scope: Scope) -> InvalidRequest | None:
     return None
 
 
-class RefuseUnstorableText:
+def repeated_field(scope: Scope) -> InvalidRequest | None:
+    """The first query parameter of an API route (``/v1/``) given more than once, or None (no query: no work)."""
+    query: bytes = scope.get("query_string", b"")
+    if not query or not scope["path"].startswith("/v1/"):
+        return None
+    seen = set()
+    for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if name in seen:
+            return InvalidRequest(f"query.{name}", "given more than once: give one value")
+        seen.add(name)
+    return None
+
+
+class RefuseUnusableInput:
     def __init__(self, app: ASGIApp, answer: Answer) -> None:
         self.app = app
         self.answer = answer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (refused := unstorable_field(scope)) is not None:
+        if scope["type"] == "http" and (refused := unstorable_field(scope) or repeated_field(scope)) is not None:
             details = [{"field": refused.field, "message": refused.detail}]
             await self.answer(scope, send, refused.status_code, refused.code, refused.message, details)
             return

@@ -14,7 +14,7 @@ from variantly import metrics
 from variantly.api.deps import bearer, caller, renderer, service
 from variantly.api.schemas import ERRORS, HealthResponse, RenderRequest, RenderResponse
 from variantly.auth import ANONYMOUS, Principal
-from variantly.errors import InvalidRequest, Unauthenticated, VariantlyError
+from variantly.errors import Unauthenticated, VariantlyError
 from variantly.serving.answer import Answer, render_answer
 from variantly.serving.decide import Decision
 from variantly.serving.pictures import IMMUTABLE, PictureFiles
@@ -168,11 +168,8 @@ async def render_fragment(
     behaviour: str | None = Query(None),
     locale: str | None = Query(None, description="locale id; the workspace default if omitted"),
 ) -> Response:
-    """An anonymous cohort fragment (web), cacheable by a CDN: no profile, no arm. A cohort value given twice is
-    refused: the last one was taken, so "?segment=enterprise&segment=startup" was served the startup page."""
-    for key in ("segment", "industry", "behaviour", "locale"):
-        if len(request.query_params.getlist(key)) > 1:
-            raise InvalidRequest(f"query.{key}", "given more than once: give one value, or leave it out for any")
+    """An anonymous cohort fragment (web), cacheable by a CDN: no profile, no arm (a value given twice is refused
+    before routing: ``api.guard``)."""
     return fragment_response(
         request, module, {"segment": segment, "industry": industry, "behaviour": behaviour, "locale": locale}
     )
