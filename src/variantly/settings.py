@@ -12,6 +12,7 @@ them (a test keeps the two the same).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from variantly.errors import ConfigurationError
 
 MB = 1024 * 1024
+ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?$")
 DEFAULT_BODY_LIMITS = {"render": 256 * 1024, "batch": 64 * MB, "stream": 16 * 1024 * MB, "events": 8 * MB, "other": MB}
 SIZE_UNITS = {"k": 1024, "m": MB, "g": 1024 * MB, "": 1}
 
@@ -56,6 +58,11 @@ class ProcessSettings(BaseModel):
     forwarded_allow_ips: str | None = Field(
         default=None, description="proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (none by default)"
     )
+    page_origins: tuple[str, ...] = Field(
+        default=(),
+        description="sites whose pages may call render and events from the browser (CORS), e.g. "
+        "https://www.lumen.example,https://lumen.example; none by default",
+    )
     purge_seconds: float = Field(  # bounded like poll_seconds: the purge thread waits this long
         default=3600,
         ge=0,
@@ -79,6 +86,19 @@ class ProcessSettings(BaseModel):
     @classmethod
     def _limits(cls, value: Any) -> Any:
         return parse_body_limits(value) if isinstance(value, str) else value
+
+    @field_validator("page_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        """Origins as a browser sends them (scheme, host and any port: no path, no trailing slash), or "*"."""
+        listed = [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+        for origin in listed:
+            if origin != "*" and not ORIGIN.match(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin as a browser sends it: scheme and host, with a port if any, no path"
+                    " (https://www.lumen.example)"
+                )
+        return tuple(listed)
 
     @field_validator("actor")
     @classmethod
@@ -128,6 +148,7 @@ ENVIRONMENT: dict[str, tuple[str, ...]] = {
     "log_format": ("VARIANTLY_LOG_FORMAT",),
     "server_stack": ("VARIANTLY_SERVER_STACK",),
     "forwarded_allow_ips": ("VARIANTLY_FORWARDED_ALLOW_IPS",),
+    "page_origins": ("VARIANTLY_PAGE_ORIGINS",),
     "purge_seconds": ("VARIANTLY_PURGE_SECONDS",),
     "model": ("VARIANTLY_MODEL",),
     "openai_api_key": ("OPENAI_API_KEY",),

@@ -133,6 +133,14 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    page_origins: Annotated[
+        str | None,
+        typer.Option(
+            help="Sites whose pages may call render and events from the browser (CORS), e.g. "
+            "https://www.lumen.example (default: VARIANTLY_PAGE_ORIGINS, else none).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the API: render, review UI at /ui/, runs, OpenAPI docs at /docs."""
     import uvicorn
@@ -149,6 +157,7 @@ def serve(
         render_only=True if render_only else None,
         forwarded_allow_ips=forwarded_allow_ips,
         server_stack=server_stack,
+        page_origins=page_origins,
     )
     settings = settings.but(workspace=settings.workspace.resolve())
     configure_logging(settings.log_format)  # our log handlers (plain or JSON), not uvicorn's

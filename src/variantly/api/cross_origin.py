@@ -1,0 +1,41 @@
+"""Pages on other sites calling render and events from the browser (CORS), for the origins an operator names.
+
+A landing page's script on ``https://www.lumen.example`` that asks ``https://api.lumen.example``
+for its blocks, and sends back the impressions with their signatures, is refused by the browser
+unless the answer says that origin may read it, and its JSON ``POST`` is asked about first (a
+preflight ``OPTIONS``). Without origins named (``page_origins``, the default) nothing here runs
+and a page must reach Variantly on its own origin, through its proxy.
+
+Only the routes a page calls: ``/v1/render`` (a page, a fragment, a batch) and ``/v1/events``,
+with no cookies (the review UI is never readable from another site). Starlette's
+``CORSMiddleware`` does the work, in front of the render fast path so its answers carry the
+headers too, and exposes the headers a page reads (the arm, the release, a fragment's outcome
+and ETag).
+"""
+
+from __future__ import annotations
+
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+PAGE_PATHS = ("/v1/render", "/v1/events")
+EXPOSED = ["X-Variantly-Arm", "X-Variantly-Release", "X-Variantly-Outcome", "ETag"]
+
+
+class PageOrigins:
+    def __init__(self, app: ASGIApp, origins: tuple[str, ...]) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=list(origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type"],
+            expose_headers=EXPOSED,
+            max_age=600,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(PAGE_PATHS):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
