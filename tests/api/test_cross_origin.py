@@ -82,3 +82,23 @@ def test_without_named_sites_nothing_is_allowed(served_app) -> None:
 def test_an_origin_that_no_browser_sends_is_named(origin: str) -> None:
     with pytest.raises(ConfigurationError, match=r"VARIANTLY_PAGE_ORIGINS: .*is not an origin as a browser sends it"):
         ProcessSettings.from_env({"VARIANTLY_PAGE_ORIGINS": f"https://lumen.example,{origin}"})
+
+
+@pytest.mark.parametrize("fast_render", [True, False])
+def test_json_a_page_sends_as_plain_text_is_read_as_json(workspace_dir: Path, tmp_path: Path, fast_render) -> None:
+    """navigator.sendBeacon sends a string as text/plain (a page's last impressions as it unloads): it was a 422
+    "Input should be a valid dictionary", and the impressions were lost. A fetch sends it to skip the preflight."""
+    app = make_app(workspace_dir, f"sqlite:///{tmp_path / 'beacon.db'}", fast_render=fast_render)
+    approve_examples(app.state.service)
+    plain = {"content-type": "text/plain;charset=UTF-8"}
+    with TestClient(app) as client:
+        page = client.post("/v1/render", content=json.dumps(LANDING), headers=plain)
+        as_json = client.post("/v1/render", json=LANDING)
+        decision = page.json()["decisions"][0]
+        seen = {k: decision[k] for k in ("module", "variant_id", "arm", "cohort", "signature")}
+        event = {"type": "impression", "profile_id": LANDING["profile"]["id"]} | seen
+        beacon = client.post("/v1/events", content=json.dumps({"events": [event]}), headers=plain)
+        broken = client.post("/v1/events", content='{"events": [', headers=plain)
+    assert page.status_code == 200 and page.json()["html"] == as_json.json()["html"]
+    assert beacon.status_code == 200 and beacon.json()["accepted"] == 1
+    assert broken.status_code == 422 and broken.json()["error"]["message"].startswith("body: invalid JSON at line 1")

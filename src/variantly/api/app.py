@@ -25,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 from variantly import __version__
 from variantly.api import batch, docs, events, privacy, render
 from variantly.api.answers import asgi_answer, install_error_handlers
-from variantly.api.cross_origin import PageOrigins
+from variantly.api.cross_origin import PageOrigins, PlainTextAsJSON
 from variantly.api.fast_path import RenderFastPath
 from variantly.api.guard import AnswerErrors, RefuseUnusableInput
 from variantly.api.limits import BodyLimit
@@ -128,6 +128,7 @@ def create_app(
     app.state.service = service
     app.state.settings = settings
     app.state.fragments = render.Fragments()
+    app.add_middleware(PlainTextAsJSON)
     app.add_middleware(BodyLimit, limits=settings.body_limits)
     app.add_middleware(RefuseUnusableInput, answer=asgi_answer(ui=review_enabled))
     app.add_middleware(AnswerErrors, answer=asgi_answer(ui=review_enabled))

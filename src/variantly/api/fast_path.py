@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from variantly.api.cross_origin import PLAIN_TEXT
 from variantly.api.guard import unstorable_field
 from variantly.api.render import answer_render, fragment_response, picture_response
 from variantly.api.schemas import RenderRequest
@@ -32,7 +33,7 @@ PATH = "/v1/render"
 FRAGMENT = "/v1/render/"
 ASSETS = "/assets/"
 COHORT_KEYS = ("segment", "industry", "behaviour", "locale")
-JSON_TYPES = (b"application/json", b"application/json; charset=utf-8")
+JSON_TYPES = (b"application/json", b"application/json; charset=utf-8", *PLAIN_TEXT)  # a page's plain text too
 
 
 class RenderFastPath:
