@@ -25,10 +25,10 @@ from starlette.types import Receive, Scope, Send
 from variantly import __version__
 from variantly.api import batch, docs, events, privacy, render
 from variantly.api.answers import asgi_answer, install_error_handlers
-from variantly.api.cross_origin import PageOrigins, PlainTextAsJSON
 from variantly.api.fast_path import RenderFastPath
 from variantly.api.guard import AnswerErrors, RefuseUnusableInput
 from variantly.api.limits import BodyLimit
+from variantly.api.page_calls import PageOrigins, PlainTextAsJSON
 from variantly.api.schemas import BatchRenderRequest
 from variantly.logs import configure_logging
 from variantly.privacy.retention import Purger

@@ -23,8 +23,8 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from variantly.api.cross_origin import PLAIN_TEXT
 from variantly.api.guard import unstorable_field
+from variantly.api.page_calls import PLAIN_TEXT
 from variantly.api.render import answer_render, fragment_response, picture_response
 from variantly.api.schemas import RenderRequest
 from variantly.serving.profiles import NUL_FREE, no_nul_escape
