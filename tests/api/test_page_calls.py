@@ -59,6 +59,11 @@ def test_a_page_sends_its_impressions_and_reads_a_fragment(page_site: TestClient
     fragment = page_site.get("/v1/render/hero?segment=startup", headers={"Origin": SITE})
     assert fragment.status_code == 200 and fragment.headers["access-control-allow-origin"] == SITE
     assert "ETag" in fragment.headers["access-control-expose-headers"]
+    assert fragment.headers["vary"] == "Origin"
+    # asked without an origin (a CDN filling its cache), it still says it varies by origin: a shared cache must not
+    # give the copy without the header to a page
+    for_a_cdn = page_site.get("/v1/render/hero?segment=startup")
+    assert for_a_cdn.headers["vary"] == "Origin" and "access-control-allow-origin" not in for_a_cdn.headers
 
 
 def test_another_site_and_the_review_ui_are_never_allowed(page_site: TestClient) -> None:

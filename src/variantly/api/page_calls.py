@@ -17,7 +17,8 @@ Only the routes a page calls: ``/v1/render`` (a page, a fragment, a batch) and `
 with no cookies (the review UI is never readable from another site). Starlette's
 ``CORSMiddleware`` does the work, in front of the render fast path so its answers carry the
 headers too, and exposes the headers a page reads (the arm, the release, a fragment's outcome
-and ETag).
+and ETag). Every answer there varies by ``Origin``, asked with one or not, so a CDN keeps a
+fragment's copy per origin and never hands a page the copy made without its header.
 """
 
 from __future__ import annotations
@@ -44,7 +45,14 @@ class PlainTextAsJSON:
         await self.app(scope, receive, send)
 
 
-EXPOSED = ["X-Variantly-Arm", "X-Variantly-Release", "X-Variantly-Outcome", "ETag"]
+EXPOSED = [
+    "X-Variantly-Arm",
+    "X-Variantly-Release",
+    "X-Variantly-Outcome",
+    "X-Variantly-Variant",
+    "X-Variantly-Cohort",
+    "ETag",
+]
 
 
 class PageOrigins:
@@ -60,7 +68,7 @@ class PageOrigins:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(PAGE_PATHS):
-            await self.cors(scope, receive, send)
-        else:
+        if scope["type"] != "http" or not scope["path"].startswith(PAGE_PATHS):
             await self.app(scope, receive, send)
+            return
+        await self.cors(scope, receive, send)
