@@ -53,6 +53,7 @@ def test_reviewer_signs_in_filters_approves_rejects_edits_and_sees_it_served(pag
     page.wait_for_url(re.compile(r"message=rejected"))
     assert page.locator("#status").inner_text() == "rejected"
     assert "Too salesy for people comparing plans" in page.locator("#history").inner_text()
+    assert page.locator("#history th").first.inner_text() == "WHEN (UTC)"  # stored in UTC, and said so
 
     # edit the next one so it fails a guardrail, and see the report with the span marked
     page.keyboard.press("j")
