@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,7 @@ def test_review_list_and_show_print_bracketed_copy_as_written(workspace_dir: Pat
     shown = runner.invoke(app, ["review", "show", "v-brackets", *where])
     assert shown.exit_code == 0, shown.output
     assert note in shown.output and "Book [now]" in shown.output and "address [e-mail removed]" in shown.output
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\dZ t ", shown.output)  # its history in UTC, and said so
     listed = runner.invoke(app, ["review", "list", *where])
     assert listed.exit_code == 0 and "[e-mail" in listed.output  # the table may fold it; it does not eat it
 
