@@ -329,3 +329,13 @@ def test_a_file_that_is_not_utf8_is_named_at_its_first_line(workspace_dir: Path,
     (workspace_dir / rel).write_bytes(b"\xff\xfe not UTF-8")  # a file saved as UTF-16: policy.yml's was a traceback
     problems = lint(workspace_dir)
     assert any(re.match(rf".*{re.escape(rel)}:1:1: not UTF-8 text", p) for p in problems), problems
+
+
+def test_a_merge_field_default_missing_a_locale_is_named_as_a_slot_default_is(workspace_dir: Path) -> None:
+    """Swedish readers without a first name got "Hej there,": the English default stood in."""
+    settings = workspace_dir / "variantly.yml"
+    edit(settings, 'default: {en: "there", sv: "du"}', 'default: {en: "there"}')
+    line = line_of(settings, 'default: {en: "there"}')
+    assert lint(workspace_dir) == [f"{settings}:{line}:5: merge field 'first_name' has no default for locale 'sv'"]
+    edit(settings, 'default: {en: "there"}', 'default: "Lumen reader"')  # one text for every locale is a choice
+    assert lint(workspace_dir) == []

@@ -78,7 +78,8 @@ def show(variant_id: str, workspace: WorkspaceOpt = None, database_url: Database
     console.print(f"guardrails: {VariantReport.from_stored(row.report).check.summary}", highlight=False, markup=False)
     for e in entries:
         console.print(
-            f"  {e.at:%Y-%m-%d %H:%M}Z {e.actor:<16} {e.action:<10} {e.from_status or '-'} -> {e.to_status}  {e.reason}",
+            f"  {e.at:%Y-%m-%d %H:%M}Z {e.actor:<16} {e.action:<10} {e.from_status or '-'} -> {e.to_status}"
+            f"  {e.reason}",
             highlight=False,
             markup=False,
         )

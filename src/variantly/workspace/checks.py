@@ -30,6 +30,22 @@ def check_settings(path: str, settings: Settings, doc: PositionedYAML) -> list[P
     return problems
 
 
+def check_merge_field_locales(path: str, settings: Settings, doc: PositionedYAML, locales: list[str]) -> list[Problem]:
+    """A merge field's default written per locale, in every locale the audiences have, as a slot's default is: a
+    Swedish email to a reader without a first name opened "Hej there," with the English default standing in."""
+    return [
+        Problem(
+            path,
+            *doc.locate(("merge_fields", name, "default")),
+            f"merge field '{name}' has no default for locale '{locale}'",
+        )
+        for name, merge in settings.merge_fields.items()
+        if isinstance(merge.default, dict)
+        for locale in locales
+        if locale not in merge.default
+    ]
+
+
 def check_audiences(path: str, audiences: Audiences, doc: PositionedYAML) -> list[Problem]:
     problems = []
     for dim_key, dimension in (

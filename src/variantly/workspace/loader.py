@@ -107,6 +107,11 @@ def workspace_problems(
     audiences, audiences_doc = _load_yaml_model(root, AUDIENCES_FILE, Audiences, problems, required=True)
     if audiences is not None and audiences_doc is not None:
         problems += checks.check_audiences(_rel(root, root / AUDIENCES_FILE), audiences, audiences_doc)
+        if settings_doc is not None:
+            locales = [a.id for a in audiences.locales] or [settings.default_locale]
+            problems += checks.check_merge_field_locales(
+                _rel(root, root / SETTINGS_FILE), settings, settings_doc, locales
+            )
 
     modules: dict[str, ModuleFile] = {}
     broken: set[str] = set()  # files that failed: layouts must not report them again
