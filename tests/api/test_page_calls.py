@@ -26,10 +26,11 @@ def page_site(workspace_dir: Path, tmp_path: Path) -> TestClient:
 
 
 def preflight(client: TestClient, path: str, origin: str = SITE):
+    """As a page's browser asks before a JSON POST carrying a renderer token."""
     headers = {
         "Origin": origin,
         "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type",
+        "Access-Control-Request-Headers": "authorization,content-type",
     }
     return client.options(path, headers=headers)
 
@@ -38,7 +39,7 @@ def test_a_page_of_a_named_site_may_ask_for_its_blocks_and_read_them(page_site: 
     asked = preflight(page_site, "/v1/render")
     assert asked.status_code == 200 and asked.headers["access-control-allow-origin"] == SITE
     assert "POST" in asked.headers["access-control-allow-methods"]
-    assert "content-type" in asked.headers["access-control-allow-headers"].lower()
+    assert {"content-type", "authorization"} <= set(asked.headers["access-control-allow-headers"].lower().split(", "))
     page = page_site.post("/v1/render", json=LANDING, headers={"Origin": SITE})
     plain = page_site.post("/v1/render", json=LANDING)
     assert page.status_code == 200 and page.headers["access-control-allow-origin"] == SITE

@@ -62,7 +62,7 @@ class PageOrigins:
             app,
             allow_origins=list(origins),
             allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type"],
+            allow_headers=["Content-Type", "Authorization"],  # a page may carry a renderer token (the README says when)
             expose_headers=EXPOSED,
             max_age=600,
         )
