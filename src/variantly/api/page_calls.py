@@ -16,8 +16,9 @@ and a page must reach Variantly on its own origin, through its proxy.
 Only the routes a page calls: ``/v1/render`` (a page, a fragment, a batch) and ``/v1/events``,
 with no cookies (the review UI is never readable from another site). Starlette's
 ``CORSMiddleware`` does the work, in front of the render fast path so its answers carry the
-headers too, and exposes the headers a page reads (the arm, the release, a fragment's outcome
-and ETag). Every answer there varies by ``Origin``, asked with one or not, so a CDN keeps a
+headers too, and exposes the headers a page reads (the arm, the release, a fragment's outcome,
+variant, cohort and ETag); a page's preflight may ask for ``Authorization``, for a page that
+carries a renderer token. Every answer there varies by ``Origin``, asked with one or not, so a CDN keeps a
 fragment's copy per origin and never hands a page the copy made without its header.
 """
 
