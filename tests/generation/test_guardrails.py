@@ -401,6 +401,7 @@ def test_a_merge_field_starting_a_sentence_fails_where_its_default_would_read_wr
         "Hi {first_name}, a 30-minute demo for your team.",
         "A demo that {company} can run itself.",
         "A demo: {company} picks the day.",  # after a colon, a small letter reads right
+        "A demo for a team, e.g. {company}, in 30 minutes.",  # an abbreviation's stop ends no sentence
     ],
 )
 def test_a_merge_field_where_its_default_reads_right_passes(guards, ws, note: str) -> None:

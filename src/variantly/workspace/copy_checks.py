@@ -204,8 +204,14 @@ def check_merge_field_defaults(text: str, ctx: SlotContext) -> list[Finding]:
 
 
 def _starts_sentence(text: str, at: int) -> bool:
+    """At the text's start, or after a sentence's end: a stop after an abbreviation with a dot inside it ("e.g.",
+    "t.ex.", "bl.a.") ends no sentence."""
     before = text[:at].rstrip(OPENING)
-    return not before or before.endswith(SENTENCE_END)
+    if not before:
+        return True
+    if not before.endswith(SENTENCE_END):
+        return False
+    return not (before.endswith(".") and "." in before.split()[-1][:-1])
 
 
 def check_links(text: str, policy: Policy) -> list[Finding]:
