@@ -117,6 +117,11 @@ class InvalidRequest(VariantlyError):
         self.field = field
         self.detail = message
 
+    @property
+    def details(self) -> list[dict[str, str]]:
+        """The field as an error answer's ``details`` name it, as they name each field pydantic refused."""
+        return [{"field": self.field, "message": self.detail}]
+
 
 class NotFound(VariantlyError):
     """No such id, module, layout or audience: the message lists the ones that exist."""

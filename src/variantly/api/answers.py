@@ -59,7 +59,7 @@ def install_error_handlers(app: FastAPI, *, ui: bool) -> None:
             log.warning("store error on %s: %s", request.url.path, exc.detail or exc.message)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         # A field the library refused is a detail too, as a field pydantic refused is: a client reads them there
-        details = [{"field": exc.field, "message": exc.detail}] if isinstance(exc, InvalidRequest) else None
+        details = exc.details if isinstance(exc, InvalidRequest) else None
         return answer_for(
             request.url.path, exc.status_code, exc.code, exc.message, ui=ui, details=details, headers=headers
         )
@@ -75,23 +75,27 @@ def install_error_handlers(app: FastAPI, *, ui: bool) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        # A body that is not UTF-8, which FastAPI answers "There was an error parsing the body": say where
-        if exc.status_code == 400 and isinstance(bad := exc.__cause__, UnicodeDecodeError):
-            said = f"not UTF-8 text at byte {bad.start + 1} ({bad.reason}): send JSON as UTF-8"
+        if exc.status_code == 400 and (unreadable := _unreadable_body(exc.__cause__)) is not None:
+            status, said = unreadable
             details = [{"field": "body", "message": said}]
-            return answer_for(request.url.path, 400, "invalid_request", f"body: {said}", ui=ui, details=details)
-        # JSON nested a thousand deep, which Python's parser gives up on (FastAPI's own words: "There was an error
-        # parsing the body"): a JSON problem like any other, named as one
-        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
-            said = "invalid JSON: objects or arrays nested too deeply to read (hundreds of levels): send flatter JSON"
-            details = [{"field": "body", "message": said}]
-            return answer_for(request.url.path, 422, "invalid_request", f"body: {said}", ui=ui, details=details)
+            return answer_for(request.url.path, status, "invalid_request", f"body: {said}", ui=ui, details=details)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         message = "no such route: see /docs" if exc.status_code == 404 else str(exc.detail)
         if ui and exc.status_code == 404:
             message = "no such page" if request.url.path.startswith("/ui") else message
         headers = getattr(exc, "headers", None)
         return answer_for(request.url.path, exc.status_code, code, message, ui=ui, headers=headers)
+
+
+def _unreadable_body(cause: BaseException | None) -> tuple[int, str] | None:
+    """(status, what is wrong) for a body FastAPI could not read, where the cause says more than its "There was an
+    error parsing the body": bytes that are not UTF-8 (where), or JSON nested a thousand deep, which Python's parser
+    gives up on (a JSON problem like any other, named as one)."""
+    if isinstance(cause, UnicodeDecodeError):
+        return 400, f"not UTF-8 text at byte {cause.start + 1} ({cause.reason}): send JSON as UTF-8"
+    if isinstance(cause, RecursionError):
+        return 422, "invalid JSON: objects or arrays nested too deeply to read (hundreds of levels): send flatter JSON"
+    return None
 
 
 def _detail(error: dict[str, Any], body: Any) -> dict[str, str]:

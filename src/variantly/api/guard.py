@@ -76,8 +76,7 @@ class RefuseUnusableInput:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and (refused := unstorable_field(scope) or repeated_field(scope)) is not None:
-            details = [{"field": refused.field, "message": refused.detail}]
-            await self.answer(scope, send, refused.status_code, refused.code, refused.message, details)
+            await self.answer(scope, send, refused.status_code, refused.code, refused.message, refused.details)
             return
         await self.app(scope, receive, send)
 
