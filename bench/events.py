@@ -1,7 +1,7 @@
 """Benchmark: event ingest over HTTP, 5,000-event batches, on PostgreSQL (or any store URL).
 
     .venv/bin/python bench/events.py [--database-url postgresql://postgres@127.0.0.1:5432/test]
-                                     [--events 200000] [--senders 2]
+                                     [--events 200000] [--senders 2] [--erased 0]
 
 Starts ``variantly serve --render-only`` on a fresh schema of that database, then
 ``--senders`` clients post batches of 5,000 impression events (each with its own
@@ -47,6 +47,20 @@ def batches(run: str, total: int) -> list[list[dict]]:
     return [events[i : i + BATCH] for i in range(0, total, BATCH)]
 
 
+def erase_others(url: str, count: int) -> None:
+    """Erasure requests for ``count`` people who send nothing in the run: each batch then hashes its people to look
+    them up among the erased (``events.record_events``)."""
+    from variantly.privacy.erasure import erase_people
+    from variantly.serving.pseudonyms import load_pseudonyms
+    from variantly.store import Store
+
+    store = Store(url)
+    try:
+        erase_people(store, load_pseudonyms(store), [f"gone-{i}" for i in range(count)], actor="bench")
+    finally:
+        store.dispose()
+
+
 def schema_url(base: str) -> tuple[str, callable]:
     """A fresh PostgreSQL schema for this run (dropped afterwards); other URLs as given."""
     if not base.startswith("postgresql"):
@@ -69,6 +83,9 @@ def main() -> None:
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--senders", type=int, default=2)
+    parser.add_argument(
+        "--erased", type=int, default=0, help="people erased before the run (none of them in it): the log is read"
+    )
     args = parser.parse_args()
     console = Console(width=110)
     url, drop = schema_url(args.database_url)
@@ -76,6 +93,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             root, url = prepared_workspace(Path(tmp), url)
             token = renderer_token(url)
+            if args.erased:
+                erase_others(url, args.erased)
             run = uuid.uuid4().hex[:8]
             work = batches(run, args.events)
             with variantly_server(root, url, "--render-only", "--no-access-log") as server:
@@ -114,7 +133,7 @@ def main() -> None:
                 ]
         table = Table(
             title=f"Event ingest: {args.events:,} events in {BATCH:,}-event batches, {args.senders} senders, "
-            f"{args.database_url.split('://')[0]}",
+            f"{args.database_url.split('://')[0]}, {args.erased:,} people erased before",
             title_justify="left",
         )
         for column in ("events/s", "accepted", "duplicates", "batch p50 ms", "batch max ms", "resent: duplicates"):

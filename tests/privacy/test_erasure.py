@@ -126,3 +126,34 @@ def test_an_id_no_profile_can_have_is_refused_before_anyone_is_erased(served_app
     assert every_row_about(svc.store, svc.pseudonyms.every("crm-1"))["events"] == 1  # crm-1 was not erased either
     with svc.store.sessions() as session:
         assert session.scalar(select(func.count()).select_from(PrivacyLogRow)) == 0
+
+
+def test_an_event_from_before_an_erasure_does_not_bring_the_person_back(served_app) -> None:
+    """A page's impressions sent again after the person was erased (a retry, a late beacon) and an order system's
+    conversion retried with its time: each was recorded anew (the erasure had taken the rows that made them
+    duplicates), and the erased person was back in the store and the lift. What happens after the erasure counts."""
+    svc = served_app.state.service
+    admin = {"Authorization": f"Bearer {create_account(svc.store, 'dpo', 'admin')}"}
+    orders = {"Authorization": f"Bearer {create_account(svc.store, 'orders', 'renderer')}"}
+    person = consenting_profile("late-1")
+    with TestClient(served_app) as client:
+        client.post("/v1/privacy/erase", json={"profile_ids": ["someone-else"]}, headers=admin)  # the log read on
+        decision = client.post("/v1/render", json={"module": "cta", "profile": person}).json()["decisions"][0]
+        impressions = {"events": shown([decision], "late-1")}
+        paid = datetime.now(UTC) - timedelta(minutes=1)
+        order = {"events": [shown([decision], "late-1")[0] | {"type": "conversion", "at": paid.isoformat()}]}
+        order["events"][0] |= {"signature": None, "idempotency_key": "order-77", "value": "120", "currency": "SEK"}
+        assert client.post("/v1/events", json=impressions).json()["accepted"] == 1
+        assert client.post("/v1/events", json=order, headers=orders).json()["accepted"] == 1
+        assert client.post("/v1/privacy/erase", json={"profile_ids": ["late-1"]}, headers=admin).status_code == 200
+
+        beacon = client.post("/v1/events", json=impressions).json()
+        retried = client.post("/v1/events", json=order, headers=orders).json()
+        assert every_row_about(svc.store, svc.pseudonyms.every("late-1")) == {"events": 0, "exposures": 0}
+
+        again = client.post("/v1/render", json={"module": "cta", "profile": person}).json()["decisions"][0]
+        after = client.post("/v1/events", json={"events": shown([again], "late-1")}).json()
+    assert beacon == {"accepted": 0, "duplicates": 0, "values_ignored": 0, "erased": 1}
+    assert retried == {"accepted": 0, "duplicates": 0, "values_ignored": 0, "erased": 1}
+    assert after == {"accepted": 1, "duplicates": 0, "values_ignored": 0, "erased": 0}  # a new decision, a new start
+    assert every_row_about(svc.store, svc.pseudonyms.every("late-1")) == {"events": 1, "exposures": 1}

@@ -50,8 +50,8 @@ def test_duplicate_events_are_counted_once(served_app) -> None:
     with TestClient(served_app) as client:
         first = client.post("/v1/events", json={"events": [event, event, derived]}, headers=sender).json()
         again = client.post("/v1/events", json={"events": [event, derived]}, headers=sender).json()
-    assert first == {"accepted": 2, "duplicates": 1, "values_ignored": 0}
-    assert again == {"accepted": 0, "duplicates": 2, "values_ignored": 0}
+    assert first == {"accepted": 2, "duplicates": 1, "values_ignored": 0, "erased": 0}
+    assert again == {"accepted": 0, "duplicates": 2, "values_ignored": 0, "erased": 0}
     with served_app.state.service.store.engine.connect() as conn:
         assert conn.exec_driver_sql("select count(*) from events").scalar() == 2
 
@@ -114,7 +114,7 @@ def test_a_replayed_decision_counts_once_whatever_idempotency_keys_it_brings(ser
         replays = [conversion(decision, "replayer", idempotency_key=f"k{i}") for i in range(1000)]
         answer = client.post("/v1/events", json={"events": replays}).json()
         again = client.post("/v1/events", json={"events": replays[:10]}).json()
-    assert answer == {"accepted": 1, "duplicates": 999, "values_ignored": 0}
+    assert answer == {"accepted": 1, "duplicates": 999, "values_ignored": 0, "erased": 0}
     assert again["accepted"] == 0
     svc.activity.read_statistics(svc.store)
     assert svc.activity.stats(decision["variant_id"]) == (1, 1)  # one person exposed, one converted

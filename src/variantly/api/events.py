@@ -39,6 +39,10 @@ class EventsAccepted(BaseModel):
     values_ignored: int = Field(
         default=0, description="conversion values sent without a token: counted as conversions, without the money"
     )
+    erased: int = Field(
+        default=0,
+        description="events about a person from before their erasure (a retry, a late beacon): not recorded again",
+    )
 
 
 @router.post("/v1/events", response_model=EventsAccepted, tags=["events"], responses=ERRORS)
@@ -51,13 +55,19 @@ def post_events(
     ``value`` is taken only with a token (from an order system, not a browser)."""
     anonymous = who.name == ANONYMOUS
     checked = check_events(svc.workspace, body.events, key=svc.event_key, anonymous=anonymous)
-    new_rows, duplicates = record_events(
-        svc.required_store(), checked.events, pseudonyms=svc.pseudonyms, anonymous=anonymous
+    recording = record_events(
+        svc.required_store(), checked.events, pseudonyms=svc.pseudonyms, anonymous=anonymous, erasures=svc.erasures
     )
+    new_rows = recording.new
     svc.activity.record(new_rows)  # caps (this process's, or Redis) see them at once
     for kind in {row.type for row in new_rows}:
         metrics.EVENTS.labels(kind).inc(sum(1 for row in new_rows if row.type == kind))
-    return EventsAccepted(accepted=len(new_rows), duplicates=duplicates, values_ignored=checked.values_ignored)
+    return EventsAccepted(
+        accepted=len(new_rows),
+        duplicates=recording.duplicates,
+        values_ignored=checked.values_ignored,
+        erased=recording.erased,
+    )
 
 
 class LiftRowOut(BaseModel):

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from variantly.errors import Forbidden, InvalidRequest, NotFound
 from variantly.serving.activity import Recorded, recorded_columns
 from variantly.serving.profiles import ProfileId, in_utc, reject_invalid_text
-from variantly.serving.pseudonyms import Pseudonyms
+from variantly.serving.pseudonyms import ErasureLog, Pseudonyms
 from variantly.serving.signatures import issued_at, valid
 from variantly.store import Store
 from variantly.store.schema import EventRow, ExposureRow
@@ -198,22 +198,71 @@ _UNNEST_INSERT = text(
 )
 
 
+@dataclass(frozen=True)
+class Recording:
+    """What a batch did: the events that were new, those already recorded (replays included), and those about a
+    person from before their erasure, which are not recorded again."""
+
+    new: list[Recorded]
+    duplicates: int
+    erased: int = 0
+
+
 def record_events(
-    store: Store, events: list[EventIn], *, pseudonyms: Pseudonyms, anonymous: bool = False
-) -> tuple[list[Recorded], int]:
-    """Store a batch; returns the events that were new and how many were duplicates (replays included).
+    store: Store,
+    events: list[EventIn],
+    *,
+    pseudonyms: Pseudonyms,
+    anonymous: bool = False,
+    erasures: ErasureLog | None = None,
+) -> Recording:
+    """Store a batch: what was new, what was a duplicate, what was from before its person's erasure.
 
     ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: the store decides what is new in the
     same round trip that writes it, so a retried batch (or the same batch through two
     nodes at once) counts once. PostgreSQL gets the batch as arrays (``_UNNEST_INSERT``),
     SQLite one compiled statement for all rows. In the same transaction the new
     impressions and conversions of variants update ``exposures`` (``_expose``).
+
+    An erasure deletes the rows that would make a retried batch a duplicate, so without a look at the privacy log
+    a page's late beacon or an order system's retry brought an erased person back. An event is from before the
+    erasure when its time, or its decision's (a signature's issue time), is not after it (``_erased``).
+    ``erasures`` is the process's reading of the log, kept between batches (a fresh one reads it all).
     """
-    now = datetime.now(UTC)
+    with store.session() as session:  # one transaction: the privacy log as read is the one the insert follows
+        erased = _erased_among(erasures or ErasureLog(), session, pseudonyms, {event.profile_id for event in events})
+        rows, dropped = _rows(events, pseudonyms, erased, anonymous=anonymous, now=datetime.now(UTC))
+        if not rows:
+            return Recording([], len(events) - dropped, dropped)
+        postgres = store.engine.dialect.name == "postgresql"
+        if postgres:
+            found = session.execute(_UNNEST_INSERT, {c: [r[c] for r in rows.values()] for c in _COLUMNS})
+        else:
+            statement = (
+                sqlite_insert(EventRow)
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+                .returning(*recorded_columns())
+            )
+            found = session.connection().execute(statement, list(rows.values()))
+        new = [Recorded(*r) for r in found]
+        _expose(session, new, postgres=postgres)
+    new.sort(key=lambda r: r.id)
+    return Recording(new, len(events) - dropped - len(new), dropped)
+
+
+def _rows(
+    events: list[EventIn], pseudonyms: Pseudonyms, erasures: dict[str, datetime], *, anonymous: bool, now: datetime
+) -> tuple[dict[str, dict], int]:
+    """The rows to insert by stored idempotency key (the first of a batch's events with a key), and how many events
+    were left out as from before their person's erasure."""
     rows: dict[str, dict] = {}
+    dropped = 0
     for event in events:
         at = event.at or now
         at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        if erasures and _erased(event, at, erasures.get(event.profile_id)):
+            dropped += 1
+            continue
         key = pseudonyms.stored_key(event.key(at, anonymous=anonymous))
         rows.setdefault(
             key,
@@ -231,23 +280,24 @@ def record_events(
                 "currency": event.currency,
             },
         )
-    if not rows:
-        return [], 0
-    with store.session() as session:
-        postgres = store.engine.dialect.name == "postgresql"
-        if postgres:
-            found = session.execute(_UNNEST_INSERT, {c: [r[c] for r in rows.values()] for c in _COLUMNS})
-        else:
-            statement = (
-                sqlite_insert(EventRow)
-                .on_conflict_do_nothing(index_elements=["idempotency_key"])
-                .returning(*recorded_columns())
-            )
-            found = session.connection().execute(statement, list(rows.values()))
-        new = [Recorded(*r) for r in found]
-        _expose(session, new, postgres=postgres)
-    new.sort(key=lambda r: r.id)
-    return new, len(events) - len(new)
+    return rows, dropped
+
+
+def _erased_among(log: ErasureLog, session: Any, pseudonyms: Pseudonyms, profile_ids: set[str]) -> dict[str, datetime]:
+    """When each of these people was last erased, by id, for those who were (the log names them by keyed hash)."""
+    every = log.read(session)
+    if not every:  # no erasure yet: no id need be hashed
+        return {}
+    found = {profile_id: every.get(pseudonyms.audit(profile_id)) for profile_id in profile_ids}
+    return {profile_id: at for profile_id, at in found.items() if at is not None}
+
+
+def _erased(event: EventIn, at: datetime, erased: datetime | None) -> bool:
+    """Is the event about its person from before they were erased: did it happen, or was its decision made, then?"""
+    if erased is None:
+        return False
+    issued = issued_at(event.signature) if event.signature else None
+    return at <= erased or (issued is not None and issued <= erased)
 
 
 def _expose(session: Any, new: list[Recorded], *, postgres: bool) -> None:

@@ -21,7 +21,7 @@ from variantly.serving import snapshot
 from variantly.serving.activity import Activity
 from variantly.serving.decide import Decision
 from variantly.serving.pictures import PictureFiles
-from variantly.serving.pseudonyms import Pseudonyms, erased_since, latest_erasure, load_pseudonyms
+from variantly.serving.pseudonyms import ErasureLog, Pseudonyms, erased_since, latest_erasure, load_pseudonyms
 from variantly.serving.release import EMPTY_RELEASE, Release, load_release
 from variantly.serving.shared_activity import SharedActivity
 from variantly.serving.signatures import IssueClock, sign_decisions
@@ -70,6 +70,7 @@ class RenderService:
         self.pseudonyms = self._pseudonyms()
         self.activity.pseudonyms = self.pseudonyms
         self._erasures_read = self._latest_erasure()
+        self.erasures = ErasureLog()  # who was erased when: events from before it are not recorded again
         self._accounts_refreshed_for_miss = 0.0
         # Called with the new workspace when what checks copy changed (the guardrail policy, merge fields or channel
         # settings: ``Workspace.checks_basis``): review servers re-check approved variants; render-only ones leave it.
