@@ -153,7 +153,8 @@ def test_an_event_from_before_an_erasure_does_not_bring_the_person_back(served_a
 
         again = client.post("/v1/render", json={"module": "cta", "profile": person}).json()["decisions"][0]
         after = client.post("/v1/events", json={"events": shown([again], "late-1")}).json()
-    assert beacon == {"accepted": 0, "duplicates": 0, "values_ignored": 0, "erased": 1}
-    assert retried == {"accepted": 0, "duplicates": 0, "values_ignored": 0, "erased": 1}
-    assert after == {"accepted": 1, "duplicates": 0, "values_ignored": 0, "erased": 0}  # a new decision, a new start
+    assert beacon == {"accepted": 0, "duplicates": 0, "values_ignored": 0, "erased": 1, "expired": 0}
+    assert retried == {"accepted": 0, "duplicates": 0, "values_ignored": 0, "erased": 1, "expired": 0}
+    # a new decision after the erasure: a new start
+    assert after == {"accepted": 1, "duplicates": 0, "values_ignored": 0, "erased": 0, "expired": 0}
     assert every_row_about(svc.store, svc.pseudonyms.every("late-1")) == {"events": 1, "exposures": 1}

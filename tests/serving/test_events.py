@@ -50,8 +50,8 @@ def test_duplicate_events_are_counted_once(served_app) -> None:
     with TestClient(served_app) as client:
         first = client.post("/v1/events", json={"events": [event, event, derived]}, headers=sender).json()
         again = client.post("/v1/events", json={"events": [event, derived]}, headers=sender).json()
-    assert first == {"accepted": 2, "duplicates": 1, "values_ignored": 0, "erased": 0}
-    assert again == {"accepted": 0, "duplicates": 2, "values_ignored": 0, "erased": 0}
+    assert first == {"accepted": 2, "duplicates": 1, "values_ignored": 0, "erased": 0, "expired": 0}
+    assert again == {"accepted": 0, "duplicates": 2, "values_ignored": 0, "erased": 0, "expired": 0}
     with served_app.state.service.store.engine.connect() as conn:
         assert conn.exec_driver_sql("select count(*) from events").scalar() == 2
 
@@ -114,7 +114,7 @@ def test_a_replayed_decision_counts_once_whatever_idempotency_keys_it_brings(ser
         replays = [conversion(decision, "replayer", idempotency_key=f"k{i}") for i in range(1000)]
         answer = client.post("/v1/events", json={"events": replays}).json()
         again = client.post("/v1/events", json={"events": replays[:10]}).json()
-    assert answer == {"accepted": 1, "duplicates": 999, "values_ignored": 0, "erased": 0}
+    assert answer == {"accepted": 1, "duplicates": 999, "values_ignored": 0, "erased": 0, "expired": 0}
     assert again["accepted"] == 0
     svc.activity.read_statistics(svc.store)
     assert svc.activity.stats(decision["variant_id"]) == (1, 1)  # one person exposed, one converted
@@ -190,3 +190,19 @@ def test_an_event_time_in_digits_alone_is_refused_not_read_as_seconds_since_1970
     assert [a.status_code for a in answers] == [422, 422, 200]
     assert answers[0].json()["error"]["details"][0]["field"] == "body.events.0.at"
     assert "ISO 8601" in answers[0].json()["error"]["message"]
+
+
+def test_an_event_older_than_the_workspace_keeps_events_is_not_recorded(served_app) -> None:
+    """A backfill reaching past ``events.retention_days`` was stored and counted in lift until the next purge (up to
+    an hour), then deleted: data the workspace says it does not keep. It is left out, and counted in ``expired``."""
+    kept = served_app.state.service.workspace.settings.events.retention_days
+    now = datetime.now(UTC)
+    backfill = [
+        {"type": "conversion", "profile_id": f"old-{days}", "module": "cta", "arm": "control", "at": at.isoformat()}
+        for days, at in ((kept + 1, now - timedelta(days=kept + 1)), (kept - 1, now - timedelta(days=kept - 1)))
+    ]
+    with TestClient(served_app) as client:
+        answer = client.post("/v1/events", json={"events": backfill}, headers=token(served_app)).json()
+    assert answer == {"accepted": 1, "duplicates": 0, "values_ignored": 0, "erased": 0, "expired": 1}
+    with served_app.state.service.store.engine.connect() as conn:
+        assert conn.exec_driver_sql("select count(*) from events").scalar() == 1

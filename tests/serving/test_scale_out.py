@@ -102,7 +102,7 @@ def test_caps_recorded_through_one_node_cap_renders_on_another(
         decisions = [page.json()["decisions"][0] for page in pages]
         assert all(d["outcome"] == "variant" for d in decisions)
         sent = httpx.post(f"{a.url}/v1/events", json={"events": shown(decisions, me["id"])})  # cap: 5 a week
-        assert sent.json() == {"accepted": 5, "duplicates": 0, "values_ignored": 0, "erased": 0}
+        assert sent.json() == {"accepted": 5, "duplicates": 0, "values_ignored": 0, "erased": 0, "expired": 0}
 
         def capped_on_b() -> bool:
             answer = httpx.post(f"{b.url}/v1/render", json={"module": "cta", "profile": me}).json()["decisions"][0]

@@ -43,6 +43,7 @@ class EventsAccepted(BaseModel):
         default=0,
         description="events about a person from before their erasure (a retry, a late beacon): not recorded again",
     )
+    expired: int = Field(default=0, description="events older than the workspace keeps (events.retention_days)")
 
 
 @router.post("/v1/events", response_model=EventsAccepted, tags=["events"], responses=ERRORS)
@@ -67,6 +68,7 @@ def post_events(
         duplicates=recording.duplicates,
         values_ignored=checked.values_ignored,
         erased=recording.erased,
+        expired=checked.expired,
     )
 
 

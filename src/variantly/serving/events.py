@@ -110,10 +110,12 @@ class EventIn(BaseModel):
 
 @dataclass(frozen=True)
 class Checked:
-    """A batch that can be recorded: the events as they will be stored, and the money a browser sent (dropped)."""
+    """A batch that can be recorded: the events as they will be stored, the money a browser sent (dropped), and the
+    events older than the workspace keeps (left out)."""
 
     events: list[EventIn]
     values_ignored: int = 0
+    expired: int = 0
 
 
 def check_events(
@@ -123,13 +125,15 @@ def check_events(
 
     Every event: a known type and module, a time not in the future (``CLOCK_SKEW`` allowed), money only on a
     conversion and only in the workspace's currency. Without a token: a valid signature of the decision it
-    reports, and a time not before that decision was issued.
+    reports, and a time not before that decision was issued. An event older than ``events.retention_days`` is
+    left out, not refused: the purge would delete it within the hour, and until then lift would count it.
     """
     now = now or datetime.now(UTC)
     reporting = workspace.settings.reporting
     types = (*CORE_EVENTS, *reporting.guardrail_events)
+    oldest = now - timedelta(days=workspace.settings.events.retention_days)
     kept: list[EventIn] = []
-    ignored = 0
+    ignored = expired = 0
     for i, event in enumerate(events):
         where = f"events.{i}"
         if event.type not in types:
@@ -153,8 +157,11 @@ def check_events(
             if event.value is not None:
                 ignored += 1  # a browser cannot be trusted with money: counted as a conversion without it
                 event = event.model_copy(update={"value": None, "currency": None})
+        if event.at is not None and event.at < oldest:
+            expired += 1
+            continue
         kept.append(event)
-    return Checked(kept, ignored)
+    return Checked(kept, ignored, expired)
 
 
 def _check_money(event: EventIn, where: str, currency: str | None) -> None:
