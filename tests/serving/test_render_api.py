@@ -49,7 +49,7 @@ def test_landing_page_differs_by_profile_and_decisions_say_why(client: TestClien
 def test_email_render_returns_html_text_and_subject(client: TestClient) -> None:
     body = render(client, "eva_bank_dormant_sv", layout="email", channel="email").json()
     assert body["subject"] == "Hej Eva, en bild av varje kund"
-    assert "Välkommen tillbaka, Eva" in body["text"]
+    assert "Hej Eva, välkommen tillbaka" in body["text"]
     assert "style=" in body["html"]
 
 
