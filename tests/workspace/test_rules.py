@@ -34,6 +34,32 @@ def test_an_event_property_sent_as_text_matches_the_number_a_rule_asks_for(seats
     assert test(Profile(id="t", events=[event]), datetime.now(UTC), lambda *a: False) is matched
 
 
+@pytest.mark.parametrize(
+    ("path", "matched"),
+    [
+        ("/pricing", True),
+        ("/pricing/", True),
+        ("/pricing?ref=nav", True),
+        ("/pricing/enterprise", True),
+        ("/blog/pricing", False),
+        (3, False),
+        (None, False),
+    ],
+)
+def test_an_event_property_can_be_matched_by_how_it_starts(path, matched) -> None:
+    """A CDP sends the same page as ``/pricing/`` or ``/pricing?ref=nav``: a rule asking for ``path: /pricing`` missed
+    them, so the pricing researcher behaviour went to nobody on a site whose paths end in a slash."""
+    rule = EventRule.model_validate({"event": "page_view", "where": {"path": {"prefix": "/pricing"}}})
+    event = {"type": "page_view", "at": "now", "properties": {"path": path}}
+    assert rule.test(Profile(id="t", events=[event]), datetime.now(UTC), lambda *a: False) is matched
+    assert rule.describe() == "event page_view path starting '/pricing'"
+
+
+def test_an_event_property_test_that_is_not_one_is_refused_naming_it() -> None:
+    with pytest.raises(ValueError, match="prefix"):
+        EventRule.model_validate({"event": "page_view", "where": {"path": {"prefx": "/pricing"}}})
+
+
 RULE = TypeAdapter(Rule)
 TICKET = {"behaviour": "open_support_ticket", "segment": "enterprise", "locale": "en"}
 
@@ -62,3 +88,20 @@ def test_a_cohort_says_whether_a_rule_holds_for_everyone_in_it_or_that_it_cannot
 def test_a_cohort_that_leaves_a_dimension_open_says_nothing_of_its_audiences() -> None:
     rule = RULE.validate_python({"matches": "behaviour.open_support_ticket"})
     assert holds_for_cohort(rule, {"behaviour": "*", "locale": "en"}) is None
+
+
+@pytest.mark.parametrize(
+    ("properties", "matched"),
+    [
+        ({"path": "/pricing/team", "seats": "3", "plan": "team"}, True),
+        ({"path": "/pricing/team", "seats": 4, "plan": "team"}, False),
+        ({"path": "/docs", "seats": 3, "plan": "team"}, False),
+        ({"path": "/pricing", "seats": 3, "plan": "pro"}, False),
+        ({"seats": 3, "plan": "team"}, False),
+    ],
+)
+def test_every_property_a_rule_names_must_match(properties, matched) -> None:
+    where = {"path": {"prefix": "/pricing"}, "seats": 3, "plan": "team"}
+    rule = EventRule.model_validate({"event": "purchase", "where": where})
+    event = {"type": "purchase", "at": "now", "properties": properties}
+    assert rule.test(Profile(id="t", events=[event]), datetime.now(UTC), lambda *a: False) is matched

@@ -123,9 +123,27 @@ class TraitRule(_Rule):
         return f"trait {self.trait} {symbol} {expected!r}"
 
 
+class StartsWith(_Rule):
+    """An event property's text starting with ``prefix`` (``where: {path: {prefix: /pricing}}``): a CDP sends the same
+    page as ``/pricing``, ``/pricing/`` or ``/pricing?ref=nav``, and a rule asking for one missed the others."""
+
+    prefix: str = Field(min_length=1)
+
+    def __str__(self) -> str:
+        return f"starting {self.prefix!r}"
+
+
+# What an event's property is compared with: a value (text that spells a number or flag matches it), or a test,
+# which is written as a mapping (so a misspelt test is named as one, not as every kind of value it is not).
+PropertyValue = Annotated[
+    Annotated[StartsWith, Tag("test")] | Annotated[str | int | float | bool | list[Any] | None, Tag("value")],
+    Discriminator(lambda value: "test" if isinstance(value, dict | StartsWith) else "value"),
+]
+
+
 class EventRule(_Rule):
     event: str = Field(min_length=1)
-    where: dict[str, Any] = Field(default_factory=dict)
+    where: dict[str, PropertyValue] = Field(default_factory=dict)
     min_count: int = Field(default=1, ge=1)
     # A hundred years at most: a window reaching past any date failed every render that asked the rule (left out,
     # the rule counts events of any age).
@@ -133,10 +151,22 @@ class EventRule(_Rule):
 
     @cached_property
     def test(self) -> Test:
-        event, where, least = self.event, tuple(self.where.items()), self.min_count
+        event, least = self.event, self.min_count
         window = timedelta(days=self.within_days) if self.within_days else None
-        if any(not isinstance(expected, str) for _, expected in where):  # a number or a flag: text may spell it
-            where = tuple((key, _EqualsReadingText(expected)) for key, expected in where)
+        # Values compared by ``!=`` (a number or a flag also as text may spell it); how text starts, by ``startswith``
+        # itself. A rule's one property is asked without a generator: a pricing researcher's three events took 2.4 us
+        # for ``path: /pricing`` through ``any()``, 1.6 without; 3.8 for a prefix asked through a ``__ne__`` of its
+        # own, 1.6 as it is (timeit, min of 5).
+        values: tuple[tuple[str, Any], ...] = tuple(
+            (key, expected if isinstance(expected, str) else _EqualsReadingText(expected))
+            for key, expected in self.where.items()
+            if not isinstance(expected, StartsWith)
+        )
+        starts = tuple((key, test.prefix) for key, test in self.where.items() if isinstance(test, StartsWith))
+        one = len(values) + len(starts) == 1
+        key, wanted = (values or starts)[0] if one else ("", "")
+        prefix = one and bool(starts)
+        several = len(values) + len(starts) > 1
 
         def happened(profile: Profile, now: datetime, lookup: AudienceLookup) -> bool:
             since = now - window if window is not None else None
@@ -145,7 +175,17 @@ class EventRule(_Rule):
                 if ev.type != event or (since is not None and _aware(ev.at) < since):
                     continue
                 properties = ev.properties
-                if where and any(properties.get(k) != v for k, v in where):
+                if one:
+                    found = properties.get(key)
+                    if prefix:
+                        if type(found) is not str or not found.startswith(wanted):
+                            continue
+                    elif found != wanted:
+                        continue
+                elif several and (
+                    any(properties.get(k) != v for k, v in values)
+                    or not all(type(v := properties.get(k)) is str and v.startswith(p) for k, p in starts)
+                ):
                     continue
                 count += 1
                 if count >= least:
@@ -158,7 +198,7 @@ class EventRule(_Rule):
         return self.test(profile, now, lookup)
 
     def describe(self) -> str:
-        where = "".join(f" {k}={v}" for k, v in self.where.items())
+        where = "".join(f" {k} {v}" if isinstance(v, StartsWith) else f" {k}={v}" for k, v in self.where.items())
         times = f" {self.min_count}+ times" if self.min_count > 1 else ""
         window = f" in {self.within_days:g} days" if self.within_days else ""
         return f"event {self.event}{where}{times}{window}"
