@@ -84,12 +84,18 @@ def resolve(
     now: datetime | None = None,
 ) -> Resolution:
     membership = _Membership(profile, audiences, now or datetime.now(UTC))
+    known, lookup, now = membership.known, membership.lookup, membership.now
     values: dict[str, str] = {}
     reasons: dict[str, str] = {}
     said: list[tuple[str, str, str]] = []
     for dimension, candidates in audiences.in_order:  # rules in file order: the first that matches wins
         for key, test, reason, statement in candidates:
-            if membership.is_in(key, test):
+            # ``membership.is_in`` written out: Anna's seven rules in 9.4-9.9 us against 10.1-10.3 (timeit, in turns)
+            hit = known.get(key)
+            if hit is None:
+                known[key] = False  # while it is worked out: a rule that refers to itself cannot loop
+                hit = known[key] = test(profile, now, lookup)
+            if hit:
                 values[dimension] = key[1]
                 reasons[dimension] = reason
                 said.append(statement)
