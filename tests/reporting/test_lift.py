@@ -315,3 +315,27 @@ def test_average_order_value_is_over_orders_not_sign_ups_nor_money_in_another_cu
     assert (module_row.treatment_n, module_row.control_n) == (len(paid["treatment"]), len(paid["control"]))
     assert module_row.treatment_mean == pytest.approx(float(np.mean(paid["treatment"])), rel=1e-9)
     assert module_row.control_mean == pytest.approx(float(np.mean(paid["control"])), rel=1e-9)
+
+
+def test_a_copy_problem_in_the_workspace_does_not_keep_an_analyst_from_the_lift(
+    workspace_dir: Path, tmp_path: Path
+) -> None:
+    """A marketer's edit that fails lint (a default headline over its limit) made ``report lift`` exit with the lint
+    problems: the analyst defending the lift could not read it until the copy was fixed. It reads the workspace as
+    it is and says what lint found."""
+    url = f"sqlite:///{tmp_path / 'lint.db'}"
+    app = make_app(workspace_dir, url)
+    with TestClient(app) as client:
+        decisions = [
+            client.post("/v1/render", json={"module": "cta", "profile": consenting_profile(f"r-{i}")}).json()
+            for i in range(60)
+        ]
+        seen = [shown(d["decisions"], f"r-{i}")[0] for i, d in enumerate(decisions)]
+        assert client.post("/v1/events", json={"events": seen}).status_code == 200
+    hero = workspace_dir / "modules" / "hero.jinja"
+    hero.write_text(hero.read_text().replace("Know every customer, in every team", "Know every customer " * 6))
+    printed = CliRunner().invoke(cli, ["report", "lift", "-w", str(workspace_dir), "--database-url", url])
+    assert printed.exit_code == 0, printed.output
+    assert "1 lint problem" in printed.output and "hero.jinja" in printed.output
+    assert "│ module " in printed.output  # the report itself
+    assert re.search(r"cta: \d+ control / \d+ treatment = .* \(sample-ratio p = [\d.e-]+\): ok\n", printed.output)

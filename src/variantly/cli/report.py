@@ -13,6 +13,7 @@ from variantly.cli.common import (
     WorkspaceOpt,
     app,
     console,
+    err_console,
     open_store,
     reports_errors,
     settings_for,
@@ -37,10 +38,18 @@ def lift(
     intervals, the verdict; the sample-ratio check per module and how many rows were compared."""
     from variantly.reporting.figures import Figures
     from variantly.reporting.lift import workspace_lift
-    from variantly.workspace import load_workspace
+    from variantly.workspace.loader import load_as_it_is
 
     settings = settings_for(workspace, database_url)
-    report = workspace_lift(open_store(settings), load_workspace(settings.workspace), metric=metric, module=module)
+    # A copy problem lint finds is the marketer's to fix, and must not keep the analyst from the figures: said, read on.
+    read, problems = load_as_it_is(settings.workspace)
+    if problems:
+        err_console.print(
+            f"[yellow]{len(problems)} lint problem(s) in the workspace; the report reads it as it is:", soft_wrap=True
+        )
+        for problem in problems:
+            err_console.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
+    report = workspace_lift(open_store(settings), read, metric=metric, module=module)
     if not report.rows:
         console.print("no exposures with both arms yet: send impression and conversion events to POST /v1/events")
         return
@@ -88,7 +97,9 @@ def lift(
         if report.decided_by == "fixed horizon"
         else "verdicts by the anytime-valid interval: valid however often this is read"
     )
-    console.print(f"{decided}; {report.compared} cohort and variant row(s) adjusted together (Benjamini-Hochberg)")
+    console.print(
+        f"{decided}; {report.compared} cohort and variant row(s) adjusted together (Benjamini-Hochberg)", soft_wrap=True
+    )
     for module_id, ratio in report.sample_ratios.items():
         flag = "MISMATCH, no verdict" if ratio.mismatch else "ok"
         console.print(
@@ -96,6 +107,7 @@ def lift(
             f"{ratio.control_share:.1%} control, {ratio.expected_control_share:.0%} planned "
             f"(sample-ratio p = {ratio.p_value:.2g}): {flag}",
             markup=False,
+            soft_wrap=True,  # a line whole in a file or a CI log, as the table is (``show_table``)
         )
     if report.money_left_out:
-        console.print(report.money_left_out, style="yellow", markup=False)
+        console.print(report.money_left_out, style="yellow", markup=False, soft_wrap=True)

@@ -72,6 +72,13 @@ def load_last_good(root: str | os.PathLike[str]) -> tuple[Workspace, list[Proble
     """A copy that linted when it was saved (``serving.snapshot``), with what it breaks now. It may break only rules
     added since, by an upgrade (an email layout without an unsubscribe line): a node restarted on it still serves
     it, as it did before, rather than refuse to start. ``WorkspaceError`` only when it cannot be built at all."""
+    return load_as_it_is(root)
+
+
+def load_as_it_is(root: str | os.PathLike[str]) -> tuple[Workspace, list[Problem]]:
+    """The workspace whatever lint says of it, with what lint says: for what reads a workspace rather than serves or
+    writes copy from it (a lift report needs the modules and the currency, not copy that lints). ``WorkspaceError``
+    only when its files cannot be built into one at all."""
     from variantly.workspace.trial import trial_render
 
     workspace, problems = workspace_problems(root, keep_going=True)
