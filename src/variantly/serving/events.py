@@ -236,7 +236,7 @@ def record_events(
     erasure when its time, or its decision's (a signature's issue time), is not after it (``_erased``).
     ``erasures`` is the process's reading of the log, kept between batches (a fresh one reads it all).
     """
-    with store.session() as session:  # one transaction: the privacy log as read is the one the insert follows
+    with store.session() as session:  # the log read just before the insert: every erasure committed before is seen
         erased = _erased_among(erasures or ErasureLog(), session, pseudonyms, {event.profile_id for event in events})
         rows, dropped = _rows(events, pseudonyms, erased, anonymous=anonymous, now=datetime.now(UTC))
         if not rows:
