@@ -28,8 +28,9 @@ def test_a_rule_comparing_with_numbers_or_flags_reads_text_that_spells_one(rule,
 
 
 @pytest.mark.parametrize(("seats", "matched"), [(3, True), ("3", True), (" 3.0 ", True), ("three", False), (4, False)])
-def test_an_event_property_sent_as_text_matches_the_number_a_rule_asks_for(seats, matched) -> None:
-    test = EventRule.model_validate({"event": "purchase", "where": {"seats": 3, "plan": "team"}}).test
+@pytest.mark.parametrize("where", [{"seats": 3, "plan": "team"}, {"seats": 3}])  # several properties, or one
+def test_an_event_property_sent_as_text_matches_the_number_a_rule_asks_for(seats, matched, where) -> None:
+    test = EventRule.model_validate({"event": "purchase", "where": where}).test
     event = {"type": "purchase", "at": "now", "properties": {"seats": seats, "plan": "team"}}
     assert test(Profile(id="t", events=[event]), datetime.now(UTC), lambda *a: False) is matched
 

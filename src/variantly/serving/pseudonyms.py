@@ -147,7 +147,7 @@ def erased_since(store: Store, after: int) -> tuple[int, set[str]]:
 
 class ErasureLog:
     """When each erased person was last erased (by the keyed hash the log names them by), as far as the log has been
-    read. Each read goes on from the last entry read, inside the caller's transaction: recording a batch of events
+    read. Each read goes on from the last entry read, just before the caller writes: recording a batch of events
     sees every erasure committed before it (``events.record_events``), for the cost of a primary-key range that is
     usually empty. Looking up the batch's 5,000 people in the log instead (5,000 hashes in an ``IN`` list) took
     event ingest on PostgreSQL from 19,000-20,000 events/s to 14,000-16,000 (``bench/events.py``). Read on, and the
