@@ -206,3 +206,15 @@ def test_an_event_older_than_the_workspace_keeps_events_is_not_recorded(served_a
     assert answer == {"accepted": 1, "duplicates": 0, "values_ignored": 0, "erased": 0, "expired": 1}
     with served_app.state.service.store.engine.connect() as conn:
         assert conn.exec_driver_sql("select count(*) from events").scalar() == 1
+
+
+def test_a_holdout_event_naming_a_variant_is_refused_naming_the_field(served_app) -> None:
+    """The holdout control group is never shown a variant: a sender's event saying so (a mixed-up arm) was recorded,
+    and its impression wrote an exposure of that variant for a profile lift counts as control."""
+    event = {"type": "impression", "profile_id": "h-1", "module": "cta", "variant_id": "v-1", "arm": "control"}
+    with TestClient(served_app) as client:
+        refused = client.post("/v1/events", json={"events": [event]}, headers=token(served_app))
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["details"][0]["field"] == "events.0.variant_id"
+    with served_app.state.service.store.engine.connect() as conn:
+        assert conn.exec_driver_sql("select count(*) from exposures").scalar() == 0

@@ -54,7 +54,7 @@ class EventIn(BaseModel):
     profile_id: ProfileId
     module: str = Field(default="", max_length=64, description="the module credited; empty for a page-level conversion")
     variant_id: str | None = Field(
-        default=None, max_length=40, description="from the render decision; null for a default"
+        default=None, max_length=40, description="from the render decision; null for a default (always in control)"
     )
     arm: Literal["treatment", "control", "none"] = Field(description="from the render decision, for joining lift")
     cohort: str | None = Field(default=None, max_length=255, description="the decision's cohort key")
@@ -123,7 +123,8 @@ def check_events(
 ) -> Checked:
     """Refuse what cannot be recorded, naming the field; drop money a browser sent.
 
-    Every event: a known type and module, a time not in the future (``CLOCK_SKEW`` allowed), money only on a
+    Every event: a known type and module, no variant in the holdout control group (it is shown only defaults), a
+    time not in the future (``CLOCK_SKEW`` allowed), money only on a
     conversion and only in the workspace's currency. Without a token: a valid signature of the decision it
     reports, and a time not before that decision was issued. An event older than ``events.retention_days`` is
     left out, not refused: the purge would delete it within the hour, and until then lift would count it.
@@ -140,6 +141,8 @@ def check_events(
             raise InvalidRequest(f"{where}.type", f"unknown event type '{event.type}' (types: {', '.join(types)})")
         if event.module and event.module not in workspace.modules:
             raise NotFound(f"{where}.module: unknown module '{event.module}'")
+        if event.arm == "control" and event.variant_id:  # a mixed-up arm: it would expose a control profile
+            raise InvalidRequest(f"{where}.variant_id", "the holdout control group is shown no variant: send null")
         if event.at is not None and event.at > now + CLOCK_SKEW:
             raise InvalidRequest(f"{where}.at", "is in the future: send the time it happened")
         if event.value is not None or event.currency is not None:
