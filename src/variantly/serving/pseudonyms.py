@@ -136,13 +136,16 @@ def erased_since(store: Store, after: int) -> tuple[int, set[str]]:
     """Who was erased since log entry ``after`` (what caches hold them under), and the last entry read: every
     process drops them at its next poll."""
     with store.sessions() as session:
-        rows = session.execute(
-            select(PrivacyLogRow.id, PrivacyLogRow.forget)
-            .where(PrivacyLogRow.id > after, PrivacyLogRow.action == "erase")
-            .order_by(PrivacyLogRow.id)
-        ).all()
+        rows = _erasures_after(session, after, PrivacyLogRow.forget)
     subjects = {s for _, forget in rows for s in (forget or [])}
     return (rows[-1][0] if rows else after), subjects
+
+
+def _erasures_after(session: Any, after: int, *columns: Any) -> list[Any]:
+    """The log's erasures after entry ``after``, oldest first: each entry's id, then ``columns``. Caches read them for
+    whom to forget (``erased_since``), event ingest for whom not to record again (``ErasureLog``)."""
+    query = select(PrivacyLogRow.id, *columns).where(PrivacyLogRow.id > after, PrivacyLogRow.action == "erase")
+    return list(session.execute(query.order_by(PrivacyLogRow.id)).all())
 
 
 class ErasureLog:
@@ -164,11 +167,7 @@ class ErasureLog:
 
     def read(self, session: Any) -> dict[str, datetime]:
         """Every erasure so far, by keyed hash: the log read on from where the last read ended."""
-        rows = session.execute(
-            select(PrivacyLogRow.id, PrivacyLogRow.subject, PrivacyLogRow.at)
-            .where(PrivacyLogRow.id > self._read, PrivacyLogRow.action == "erase")
-            .order_by(PrivacyLogRow.id)
-        ).all()
+        rows = _erasures_after(session, self._read, PrivacyLogRow.subject, PrivacyLogRow.at)
         for _, subject, at in rows:
             if subject is not None and (subject not in self._at or at > self._at[subject]):
                 self._at[subject] = at

@@ -163,10 +163,10 @@ class EventRule(_Rule):
             if not isinstance(expected, StartsWith)
         )
         starts = tuple((key, test.prefix) for key, test in self.where.items() if isinstance(test, StartsWith))
-        one = len(values) + len(starts) == 1
+        asked = len(values) + len(starts)
+        one, several = asked == 1, asked > 1
         key, wanted = (values or starts)[0] if one else ("", "")
         prefix = one and bool(starts)
-        several = len(values) + len(starts) > 1
 
         def happened(profile: Profile, now: datetime, lookup: AudienceLookup) -> bool:
             since = now - window if window is not None else None
