@@ -261,7 +261,7 @@ def record_events(
 
 
 def _rows(
-    events: list[EventIn], pseudonyms: Pseudonyms, erasures: dict[str, datetime], *, anonymous: bool, now: datetime
+    events: list[EventIn], pseudonyms: Pseudonyms, erased: dict[str, datetime], *, anonymous: bool, now: datetime
 ) -> tuple[dict[str, dict], int]:
     """The rows to insert by stored idempotency key (the first of a batch's events with a key), and how many events
     were left out as from before their person's erasure."""
@@ -270,7 +270,7 @@ def _rows(
     for event in events:
         at = event.at or now
         at = at if at.tzinfo else at.replace(tzinfo=UTC)
-        if erasures and _erased(event, at, erasures.get(event.profile_id)):
+        if erased and _erased(event, at, erased.get(event.profile_id)):
             dropped += 1
             continue
         key = pseudonyms.stored_key(event.key(at, anonymous=anonymous))
