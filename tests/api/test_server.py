@@ -1,4 +1,5 @@
-"""The HTTP protocol a render node serves with: uvicorn's own, each response's head and body leaving in one write.
+"""The HTTP protocol a render node serves with: uvicorn's own, each response's head and body leaving in one write,
+and on the fast stack a render answered whole in the read that completes it.
 
 Driven as uvicorn drives it (bytes in through ``data_received``, an ASGI app on the event loop), with a transport
 that records each write, on both stacks' protocols."""
@@ -6,12 +7,15 @@ that records each write, on both stacks' protocols."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from collections.abc import Awaitable, Callable
 
 import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
+from conftest import REPO, approve_examples, make_app
 from variantly.api.server import CORK_LIMIT, H11, HttpTools, server_config
 from variantly.settings import ProcessSettings
 
@@ -51,8 +55,8 @@ class RecordingTransport(asyncio.Transport):
 class Connection:
     """One client connection to ``protocol_class`` serving ``app``; call ``send`` inside a running loop."""
 
-    def __init__(self, protocol_class, app: App) -> None:
-        config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    def __init__(self, protocol_class, app: App, **options) -> None:
+        config = uvicorn.Config(app, **({"log_level": "warning", "lifespan": "off"} | options))
         config.load()
         self.transport = RecordingTransport()
         self.protocol = protocol_class(
@@ -211,3 +215,172 @@ def test_a_stream_that_never_yields_is_sent_as_it_grows_not_held_whole(protocol_
 def test_each_server_stack_sends_each_response_in_one_write(tmp_path, stack: str, protocol_class) -> None:
     config = server_config(page(b""), ProcessSettings(workspace=tmp_path, server_stack=stack), host="127.0.0.1", port=0)
     assert config.http is protocol_class and config.loop == {"fast": "uvloop", "asyncio": "asyncio"}[stack]
+
+
+# A render answered whole (``HttpTools`` with an app that ``AnswersNow``), against the same request through uvicorn's
+# ASGI cycle: the same app behind a plain function, which the protocol cannot ask to answer now.
+
+ANNA = json.loads((REPO / "examples/profiles/anna_retail_enterprise_sv.json").read_text())
+HERO = json.dumps({"module": "hero", "profile": ANNA}).encode()
+NO_PROXIES = {"proxy_headers": False}  # as ``variantly serve`` runs without named proxies
+
+
+def render(body: bytes = HERO, *headers: bytes) -> bytes:
+    head = [b"POST /v1/render HTTP/1.1", b"Host: node", b"Content-Type: application/json", *headers]
+    return b"\r\n".join([*head, b"Content-Length: %d" % len(body), b"", body])
+
+
+@pytest.fixture
+def app(workspace_dir, database_url):
+    made = make_app(workspace_dir, database_url)
+    approve_examples(made.state.service)
+    return made
+
+
+def same_draws(app) -> None:
+    """The same Thompson-sampling draws and signing instant for every request compared."""
+    app.state.service.activity.rng.seed(7)
+    app.state.service.issued = lambda: 1_767_225_600_000_000
+
+
+def through_asgi(app) -> App:
+    async def plain(scope, receive, send) -> None:
+        await app(scope, receive, send)
+
+    return plain
+
+
+def answers(app, *requests: bytes, asgi: bool = False, **options) -> RecordingTransport:
+    """What one connection writes for ``requests`` sent one after another."""
+    same_draws(app)
+    return served_with(HttpTools, through_asgi(app) if asgi else app, *requests, **(NO_PROXIES | options))
+
+
+def served_with(protocol_class, app: App, *requests: bytes, **options) -> RecordingTransport:
+    async def run() -> RecordingTransport:
+        connection = Connection(protocol_class, app, **options)
+        for request in requests:
+            writes = len(connection.transport.writes)
+            await connection.send(request, until=lambda before=writes: len(connection.transport.writes) > before)
+        return connection.transport
+
+    return asyncio.run(run())
+
+
+def test_a_render_is_answered_in_the_read_that_completes_it_as_the_asgi_path_answers(app) -> None:
+    async def run() -> tuple[list[bytes], set]:
+        connection = Connection(HttpTools, app, **NO_PROXIES)
+        same_draws(app)
+        connection.protocol.data_received(render())
+        return list(connection.transport.writes), set(connection.protocol.tasks)  # before the loop runs anything
+
+    written, tasks = asyncio.run(run())
+    assert len(written) == 1 and tasks == set()
+    assert written[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert written == answers(app, render(), asgi=True).writes  # byte for byte: status, headers, their order, body
+
+
+def test_a_render_sent_in_pieces_is_answered_once_its_body_is_in(app) -> None:
+    whole = render()
+    head, _, body = whole.partition(b"\r\n\r\n")
+    pieces = [head + b"\r\n\r\n", body[:100], body[100:]]
+
+    async def run() -> tuple[list[int], list[bytes]]:
+        connection = Connection(HttpTools, app, **NO_PROXIES)
+        same_draws(app)
+        counts = []
+        for piece in pieces:
+            connection.protocol.data_received(piece)
+            counts.append(len(connection.transport.writes))
+        return counts, connection.transport.writes
+
+    counts, written = asyncio.run(run())
+    assert counts == [0, 0, 1]
+    assert written == answers(app, whole, asgi=True).writes
+
+
+def test_renders_sent_together_are_answered_in_order_and_leave_one_keep_alive_timer(app) -> None:
+    """A keep-alive timer is armed after each answer: one armed by an earlier answer of the same read must be
+    cancelled, or it would close the connection in the middle of later traffic (uvicorn's bookkeeping for a
+    finished response does it, which is why an answer written whole goes through it)."""
+    timers: list[asyncio.TimerHandle] = []
+
+    async def run() -> RecordingTransport:
+        connection = Connection(HttpTools, app, **NO_PROXIES)
+        loop = connection.protocol.loop
+        arm = loop.call_later
+
+        def call_later(delay, callback, *args):
+            timers.append(arm(delay, callback, *args))
+            return timers[-1]
+
+        connection.protocol.loop = type("Loop", (), {"call_later": staticmethod(call_later)})()
+        same_draws(app)
+        connection.protocol.data_received(render() + render(b'{"module": "cta", "profile": {"id": "x"}}'))
+        return connection.transport
+
+    transport = asyncio.run(run())
+    assert [write.split(b"\r\n", 1)[0] for write in transport.writes] == [b"HTTP/1.1 200 OK"] * 2
+    assert b'"module":"hero"' in transport.writes[0] and b'"module":"cta"' in transport.writes[1]
+    assert not transport.closed
+    assert [timer.cancelled() for timer in timers] == [True, False]
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        render(b'{"module": "hero"}'),  # no profile: the route's 422
+        render(b'{"module": "nope", "profile": {"id": "x"}}'),  # an unknown module: the route's 404
+        render(HERO, b"Connection: close"),  # not kept alive: uvicorn's own
+        render(HERO, b"Authorization: Bearer not-a-token"),  # a wrong token: the route's 401
+    ],
+    ids=["no profile", "unknown module", "connection close", "wrong token"],
+)
+def test_what_a_render_cannot_answer_now_is_answered_through_asgi_as_before(app, request_: bytes) -> None:
+    got, expected = answers(app, request_), answers(app, request_, asgi=True)
+    assert got.writes == expected.writes and got.closed == expected.closed
+
+
+def test_a_render_answered_whole_is_logged_as_uvicorn_logs_it(app) -> None:
+    class Lines(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lines: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.lines.append(record.getMessage())
+
+    logger = logging.getLogger("uvicorn.access")
+    level = logger.level
+    lines = []
+    try:
+        for asgi in (False, True):
+            handler = Lines()
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+            answers(app, render(), asgi=asgi, log_config=None, log_level=None)
+            logger.removeHandler(handler)
+            lines.append(handler.lines)
+    finally:
+        logger.setLevel(level)
+    assert lines[0] == lines[1] == ['127.0.0.1:5000 - "POST /v1/render HTTP/1.1" 200']
+
+
+@pytest.mark.parametrize(("access_log", "now"), [(False, True), (True, False)])
+def test_behind_believed_proxies_a_render_is_answered_now_only_without_an_access_log(app, access_log, now) -> None:
+    """The proxy middleware sets the client address a log line names: with a log, it must run, through ASGI."""
+
+    async def run() -> int:
+        connection = Connection(HttpTools, app, proxy_headers=True, access_log=access_log)
+        connection.protocol.access_log = access_log  # uvicorn's own reading depends on the test's logging
+        connection.protocol.__init__(
+            config=connection.protocol.config,
+            server_state=connection.protocol.server_state,
+            app_state={},
+            _loop=connection.protocol.loop,
+        )
+        connection.protocol.connection_made(connection.transport)
+        connection.protocol.data_received(render())
+        return len(connection.transport.writes)
+
+    assert asyncio.run(run()) == (1 if now else 0)

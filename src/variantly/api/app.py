@@ -72,6 +72,16 @@ class VariantlyAPI(FastAPI):
         else:
             await super().__call__(scope, receive, send)
 
+    def takes_now(self, scope: Scope) -> bool:
+        """A request this app can answer as soon as its body is in (``api.server.AnswersNow``): a render the fast
+        path takes, where no page origin's CORS layer must come first."""
+        return self.page_origins is None and self.fast_path is not None and self.fast_path.takes(scope)
+
+    def answer_now(self, scope: Scope, body: bytes) -> tuple[list[tuple[bytes, bytes]], bytes] | None:
+        """Its headers and body, or None for the ASGI path to answer (``RenderFastPath.answer_now``)."""
+        scope["app"] = self  # what Starlette sets, for ``Request.app``
+        return self.fast_path.answer_now(scope, body) if self.fast_path is not None else None
+
     async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The app without the fast path: FastAPI's layers, ours, then the routes."""
         await super().__call__(scope, receive, send)

@@ -6,6 +6,7 @@ import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -16,7 +17,7 @@ from variantly.api.schemas import ERRORS, HealthResponse, RenderRequest, RenderR
 from variantly.auth import ANONYMOUS, Principal
 from variantly.errors import Unauthenticated, VariantlyError
 from variantly.serving.answer import Answer, render_answer
-from variantly.serving.decide import Decision
+from variantly.serving.decide import Decision, Viewer
 from variantly.serving.pictures import IMMUTABLE, PictureFiles
 from variantly.serving.render import (
     cap_windows,
@@ -79,20 +80,42 @@ async def answer_render(body: RenderRequest, request: Request) -> Answer:
     (``api.fast_path``), as two ASGI messages of its own."""
     # Async on purpose: render is a few dozen microseconds of CPU with nothing to wait
     # for, and a sync route would pay a thread-pool hop (and GIL hand-offs) per request.
+    started = time.perf_counter()
+    svc, viewer, windows = _viewer(body, request)
+    if windows:
+        viewer = viewer.with_seen(await svc.activity.seen_async(body.profile.id, windows))  # one round trip
+    return _answer(svc, body, viewer, started)
+
+
+def answer_render_now(body: RenderRequest, request: Request) -> Answer | None:
+    """``answer_render`` without waiting for anything, for a server that answers a request whole as its body
+    arrives (``api.server.HttpTools``): None when a capped module's impressions must be counted in Redis."""
+    started = time.perf_counter()
+    svc, viewer, windows = _viewer(body, request)
+    if windows:
+        seen = svc.activity.seen_now(body.profile.id, windows)
+        if seen is None:
+            return None
+        viewer = viewer.with_seen(seen)
+    return _answer(svc, body, viewer, started)
+
+
+def _viewer(body: RenderRequest, request: Request) -> tuple[RenderService, Viewer, dict[str, datetime]]:
+    """Who is asking, and since when each capped module they are shown has counted their impressions."""
     # The caller is checked inline rather than with Depends: on the hottest route of
     # all, each dependency costs more than the check itself.
-    started = time.perf_counter()
     svc: RenderService = request.app.state.service
     caller(request, "renderer")
-    workspace, release = svc.workspace, svc.release
+    workspace = svc.workspace
     viewer = viewer_for_profile(workspace, body.profile, activity=svc.activity)
     shown = target_modules(workspace, module=body.module, modules=body.modules, layout=body.layout)
-    if windows := cap_windows(workspace, shown, viewer):
-        seen = await svc.activity.seen_async(body.profile.id, windows)  # one round trip, and only with caps
-        viewer = viewer.with_seen(seen)
+    return svc, viewer, cap_windows(workspace, shown, viewer)
+
+
+def _answer(svc: RenderService, body: RenderRequest, viewer: Viewer, started: float) -> Answer:
     answer = render_answer(
-        workspace,
-        release,
+        svc.workspace,
+        svc.release,
         viewer,
         partial(svc.sign, body.profile.id),
         channel=body.channel,

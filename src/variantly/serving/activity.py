@@ -228,6 +228,10 @@ class Activity:
     async def seen_async(self, profile_id: str, windows: Mapping[str, datetime]) -> dict[str, int]:
         return self.seen(profile_id, windows)
 
+    def seen_now(self, profile_id: str, windows: Mapping[str, datetime]) -> dict[str, int] | None:
+        """``seen`` when it needs no round trip, else None: this process's own count always does not."""
+        return self.seen(profile_id, windows)
+
     def windows(self, profile_id: str) -> dict[str, list[datetime]]:
         """This process's capped impressions of one person per module (what an access request shows)."""
         subject = self.pseudonyms.subject(profile_id)

@@ -100,6 +100,12 @@ class SharedActivity:
                 self._failed(exc)
         return local
 
+    def seen_now(self, profile_id: str, windows: Mapping[str, datetime]) -> dict[str, int] | None:
+        """``seen`` when it needs no round trip to Redis (no capped module, or Redis down), else None."""
+        if not windows:
+            return {}
+        return self.local.seen(profile_id, windows) if self.problem is not None else None
+
     async def seen_async(self, profile_id: str, windows: Mapping[str, datetime]) -> dict[str, int]:
         """One pipelined round trip for all capped modules of a render, without blocking the loop; the larger
         of Redis's count and this process's own (an emptied Redis cannot open a cap)."""
