@@ -384,3 +384,40 @@ def test_behind_believed_proxies_a_render_is_answered_now_only_without_an_access
         return len(connection.transport.writes)
 
     assert asyncio.run(run()) == (1 if now else 0)
+
+
+def test_a_render_whose_caps_are_counted_in_redis_goes_through_asgi_with_its_body_validated_once(
+    workspace_dir, database_url, shared_caps: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anna's CTA is capped: counted in this process, it is answered in the read; counted in Redis (a round trip),
+    the ASGI path answers it, from the body already validated."""
+    from variantly.api.schemas import RenderRequest
+
+    node = make_app(workspace_dir, database_url, **shared_caps)
+    approve_examples(node.state.service)
+    cta = render(json.dumps({"module": "cta", "profile": ANNA}).encode())
+    validations = []
+    validate = RenderRequest.model_validate_json
+
+    def counted(cls, *args, **kwargs):
+        validations.append(1)
+        return validate(*args, **kwargs)
+
+    monkeypatch.setattr(RenderRequest, "model_validate_json", classmethod(counted))
+
+    async def run() -> tuple[int, list[bytes]]:
+        connection = Connection(HttpTools, node, **NO_PROXIES)
+        same_draws(node)
+        connection.protocol.data_received(cta)
+        in_the_read = len(connection.transport.writes)
+        for _ in range(10_000):  # a Redis round trip: wait for the answer, up to 10 s
+            if connection.transport.writes:
+                break
+            await asyncio.sleep(0.001)
+        return in_the_read, connection.transport.writes
+
+    written_in_read, written = asyncio.run(run())
+    assert written_in_read == (0 if "redis_url" in shared_caps else 1)
+    assert len(validations) == 1
+    monkeypatch.undo()
+    assert written == answers(node, cta, asgi=True).writes
