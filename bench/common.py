@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from variantly.api.server import STACKS as SERVER_STACKS
+from variantly.api.server import HttpTools
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -165,6 +166,24 @@ CORKED = {
     stack: ["--loop", loop, "--http", f"{http.__module__}:{http.__qualname__}"]
     for stack, (loop, http) in SERVER_STACKS.items()
 }
+
+
+class ThroughAsgi(HttpTools):
+    """The fast stack's protocol with every request through uvicorn's ASGI cycle, as before a render was answered
+    whole as its body arrived: run beside the render node, it shows what that saves in the same run."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.answers_now = None
+
+
+def variantly_through_asgi(root: Path, url: str):
+    """A render-only node on the fast stack whose renders all go through uvicorn's ASGI cycle (``ThroughAsgi``),
+    started with uvicorn's own command line as the README documents it."""
+    env = {"VARIANTLY_WORKSPACE": str(root), "VARIANTLY_DATABASE_URL": url, "VARIANTLY_RENDER_ONLY": "1"}
+    args = [PYTHON, "-m", "uvicorn", "--factory", "variantly.api.app:app_from_env", "--port", "{port}"]
+    args += ["--log-level", "warning", "--no-access-log", "--no-proxy-headers", "--loop", "uvloop"]
+    return server("variantly through ASGI", [*args, "--http", "bench.common:ThroughAsgi"], "/healthz", env)
 
 
 def bare_server(stack: str = "fast", corked: bool = False):

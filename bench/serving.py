@@ -2,23 +2,23 @@
 
     .venv/bin/python bench/serving.py [--seconds 5] [--rounds 3] [--stacks fast,asyncio]
 
-For each server stack (``fast``: uvloop and httptools, what ``variantly serve`` runs by
-default; ``asyncio``: the standard library's loop and h11, for an operator without the
-extra), four servers start on that stack: the raw ASGI app of ``bench/raw_app.py`` (reads
-the body, parses it with orjson, answers a fixed 5 KB page: the server's own ceiling), the
-bare FastAPI app of ``bench/bare_app.py`` (the same pydantic body as ``POST /v1/render``, the
-same fixed page: the framework's limit), that app again on the HTTP protocol Variantly serves
-with (uvicorn's, one write per response: how much of a render's lead is the server's), and
-``variantly serve --render-only`` on a copy of the example workspace with the example variants
-approved. The raw and bare baselines run on uvicorn as installed, as a FastAPI user would
-deploy them. wrk (1 thread, 16 connections) runs every scenario in turn, round after round,
-so all see the same machine, and bare FastAPI's async route once more at each round's end. A
-row's share of bare FastAPI (its faster route on uvicorn as installed) is taken within each
-round, against the baselines around it (``shares_by_round``); the table gives the median req/s,
-the median of those shares and each of them, and the share of raw, taken the same way.
-Then the landing page at half its maximum on the fast stack, measured again before each round,
-each connection pausing between requests, for p99 and the longest stall. Last, the run against the
-targets a render node is held to (``TARGETS``): met or not, in this run. Access logs are off everywhere.
+For each server stack (``fast``: uvloop and httptools, what ``variantly serve`` runs by default; ``asyncio``:
+the standard library's loop and h11, for an operator without the extra), four servers start (five on the fast
+stack) on that stack: the raw ASGI app of ``bench/raw_app.py`` (reads the body, parses it with orjson, answers
+a fixed 5 KB page: the server's own ceiling), the bare FastAPI app of ``bench/bare_app.py`` (the same pydantic
+body as ``POST /v1/render``, the same fixed page: the framework's limit), that app again on the HTTP protocol
+Variantly serves with (uvicorn's, one write per response: how much of a render's lead is the server's), and
+``variantly serve --render-only`` on a copy of the example workspace with the example variants approved; on
+the fast stack, also the same node with every render through uvicorn's ASGI cycle (``ThroughAsgi``: what
+answering a render whole as its body arrives saves). The raw and bare baselines run on uvicorn as installed,
+as a FastAPI user would deploy them. wrk (1 thread, 16 connections) runs every scenario in turn, round after
+round, so all see the same machine, and bare FastAPI's async route once more at each round's end. A row's
+share of bare FastAPI (its faster route on uvicorn as installed) is taken within each round, against the
+baselines around it (``shares_by_round``); the table gives the median req/s, the median of those shares and
+each of them, and the share of raw, taken the same way. Then the landing page at half its maximum on the fast
+stack, measured again before each round, each connection pausing between requests, for p99 and the longest
+stall. Last, the run against the targets a render node is held to (``TARGETS``): met or not, in this run.
+Access logs are off everywhere.
 """
 
 from __future__ import annotations
@@ -28,12 +28,22 @@ import json
 import statistics
 import sys
 import tempfile
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import REPO, bare_server, connections_for, prepared_workspace, raw_server, variantly_server, wrk
+from bench.common import (
+    REPO,
+    bare_server,
+    connections_for,
+    prepared_workspace,
+    raw_server,
+    variantly_server,
+    variantly_through_asgi,
+    wrk,
+)
 from rich.console import Console
 from rich.table import Table
 
@@ -45,6 +55,10 @@ RAW = "raw ASGI (orjson, fixed page)"
 BARE_CORKED = "bare FastAPI, async def, Variantly's server"
 BARE_AGAIN = "bare FastAPI, async def route, closing the round"
 MODULE = "POST /v1/render, one module (hero)"
+THROUGH_ASGI = {  # the fast stack only: the same renders with uvicorn's ASGI cycle, not answered whole
+    LANDING: "landing layout, through uvicorn's ASGI cycle",
+    MODULE: "one module, through uvicorn's ASGI cycle",
+}
 ANONYMOUS = "GET /v1/render/hero?... (anonymous fragment)"
 PAUSE_MS = 2  # at half load, each connection's pause between requests (how many connections is then measured)
 P99_MS, STALL_MS = 5.0, 20.0  # at half load, in every round: what a page waiting on a render can afford
@@ -152,6 +166,7 @@ def main() -> None:
                 bare_server(stack) as bare,
                 bare_server(stack, corked=True) as bare_corked,
                 variantly_server(root, url, "--render-only", "--no-access-log", "--server-stack", stack) as ours,
+                variantly_through_asgi(root, url) if stack == "fast" else nullcontext() as asgi,
             ):
                 scenarios = {
                     RAW: (f"{raw.base}/", "POST", files["landing"]),
@@ -161,6 +176,11 @@ def main() -> None:
                     LANDING: (f"{ours.base}/v1/render", "POST", files["landing"]),
                     MODULE: (f"{ours.base}/v1/render", "POST", files["module"]),
                     ANONYMOUS: (f"{ours.base}{FRAGMENT}", "GET", None),
+                    **{
+                        THROUGH_ASGI[name]: (f"{asgi.base}/v1/render", "POST", files[body])
+                        for name, body in ((LANDING, "landing"), (MODULE, "module"))
+                        if asgi is not None
+                    },
                     BARE_AGAIN: (f"{bare.base}/async", "POST", files["landing"]),
                 }
                 runs = measure(scenarios, args, console, stack)
