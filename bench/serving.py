@@ -95,6 +95,11 @@ def measure(scenarios: dict, args: argparse.Namespace, console: Console, stack: 
     return runs
 
 
+def through_asgi(server, name: str, body: Path) -> dict[str, tuple[str, str, Path]]:
+    """The scenario ``name`` on the node whose renders all go through uvicorn's ASGI cycle, when one runs."""
+    return {} if server is None else {THROUGH_ASGI[name]: (f"{server.base}/v1/render", "POST", body)}
+
+
 def clean_run(name: str, url: str, method: str, body: Path | None, args: argparse.Namespace, console: Console) -> dict:
     """One wrk run without errors. A run with socket errors only is run again once, and said so: one of eight runs
     on 2026-12-04 had 16 (one per connection) on the raw server, and never again. A wrong answer is never the
@@ -130,7 +135,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--stacks", default="fast,asyncio")
     args = parser.parse_args()
-    console = Console(width=140)
+    console = Console(width=150)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         files = {}
@@ -174,13 +179,10 @@ def main() -> None:
                     BARE[1]: (f"{bare.base}/async", "POST", files["landing"]),
                     BARE_CORKED: (f"{bare_corked.base}/async", "POST", files["landing"]),
                     LANDING: (f"{ours.base}/v1/render", "POST", files["landing"]),
+                    **through_asgi(asgi, LANDING, files["landing"]),  # each right after its own, in every round
                     MODULE: (f"{ours.base}/v1/render", "POST", files["module"]),
+                    **through_asgi(asgi, MODULE, files["module"]),
                     ANONYMOUS: (f"{ours.base}{FRAGMENT}", "GET", None),
-                    **{
-                        THROUGH_ASGI[name]: (f"{asgi.base}/v1/render", "POST", files[body])
-                        for name, body in ((LANDING, "landing"), (MODULE, "module"))
-                        if asgi is not None
-                    },
                     BARE_AGAIN: (f"{bare.base}/async", "POST", files["landing"]),
                 }
                 runs = measure(scenarios, args, console, stack)
