@@ -61,6 +61,7 @@ def asgi_request(method: str, path: str, query: bytes, body: bytes):
 
 BARE = "bare FastAPI, async def route"
 LANDING_BODY = orjson.dumps({"layout": "landing", "profile": ANNA})
+MODULE_BODY = orjson.dumps({"module": "hero", "profile": ANNA})
 # Anna with the history a CDP sends: forty more page views over twenty days (none of them /pricing, so her cohort and
 # decisions stay the same), timed in ISO 8601 as a caller would, not relative as the fixtures are. Event validation
 # grows with them, for bare FastAPI as much as for a render.
@@ -81,11 +82,10 @@ def baseline(name: str) -> str:
 def scenarios(app, bare) -> dict[str, tuple]:
     """The requests handed to each app, by name: (app, method, path, query, body). ``bench/instructions.py`` counts
     the same ones."""
-    module = orjson.dumps({"module": "hero", "profile": ANNA})
     return {
         BARE: (bare, "POST", "/async", b"", LANDING_BODY),
         "POST /v1/render, landing layout (anna)": (app, "POST", "/v1/render", b"", LANDING_BODY),
-        "POST /v1/render, one module (hero)": (app, "POST", "/v1/render", b"", module),
+        "POST /v1/render, one module (hero)": (app, "POST", "/v1/render", b"", MODULE_BODY),
         "GET /v1/render/hero?... (fragment)": (app, "GET", *FRAGMENT, b""),
         BARE_HISTORY: (bare, "POST", "/async", b"", HISTORY_BODY),
         "POST /v1/render, landing layout (anna, 43 events)": (app, "POST", "/v1/render", b"", HISTORY_BODY),
