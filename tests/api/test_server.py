@@ -421,3 +421,29 @@ def test_a_render_whose_caps_are_counted_in_redis_goes_through_asgi_with_its_bod
     assert len(validations) == 1
     monkeypatch.undo()
     assert written == answers(node, cta, asgi=True).writes
+
+
+def test_a_render_still_arriving_when_the_server_stops_is_answered_before_the_connection_closes(app) -> None:
+    whole = render()
+
+    async def run() -> tuple[bool, list[bytes], bool]:
+        connection = Connection(HttpTools, app, **NO_PROXIES)
+        connection.protocol.data_received(whole[:-10])
+        connection.protocol.shutdown()
+        closed_while_arriving = connection.transport.closed
+        connection.protocol.data_received(whole[-10:])
+        return closed_while_arriving, connection.transport.writes, connection.transport.closed
+
+    closed_while_arriving, written, closed = asyncio.run(run())
+    assert not closed_while_arriving
+    assert len(written) == 1 and written[0].startswith(b"HTTP/1.1 200 OK") and closed
+
+
+def test_an_idle_connection_closes_at_once_when_the_server_stops(app) -> None:
+    async def run() -> bool:
+        connection = Connection(HttpTools, app, **NO_PROXIES)
+        connection.protocol.data_received(render())
+        connection.protocol.shutdown()
+        return connection.transport.closed
+
+    assert asyncio.run(run())

@@ -8,6 +8,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import NamedTuple
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
@@ -19,6 +20,7 @@ from variantly.errors import Unauthenticated, VariantlyError
 from variantly.serving.answer import Answer, render_answer
 from variantly.serving.decide import Decision, Viewer
 from variantly.serving.pictures import IMMUTABLE, PictureFiles
+from variantly.serving.release import Release
 from variantly.serving.render import (
     cap_windows,
     render_module,
@@ -28,6 +30,7 @@ from variantly.serving.render import (
 )
 from variantly.serving.service import RenderService
 from variantly.store.images import ImageFile
+from variantly.workspace.files import Workspace
 from variantly.workspace.reading import file_named
 
 router = APIRouter()
@@ -80,50 +83,55 @@ async def answer_render(body: RenderRequest, request: Request) -> Answer:
     (``api.fast_path``), as two ASGI messages of its own."""
     # Async on purpose: render is a few dozen microseconds of CPU with nothing to wait
     # for, and a sync route would pay a thread-pool hop (and GIL hand-offs) per request.
-    started = time.perf_counter()
-    svc, viewer, windows = _viewer(body, request)
-    if windows:
-        viewer = viewer.with_seen(await svc.activity.seen_async(body.profile.id, windows))  # one round trip
-    return _answer(svc, body, viewer, started)
+    begun = _begin(body, request)
+    seen = await begun.svc.activity.seen_async(body.profile.id, begun.windows) if begun.windows else None
+    return _finish(begun, body, seen)
 
 
 def answer_render_now(body: RenderRequest, request: Request) -> Answer | None:
     """``answer_render`` without waiting for anything, for a server that answers a request whole as its body
     arrives (``api.server.HttpTools``): None when a capped module's impressions must be counted in Redis."""
-    started = time.perf_counter()
-    svc, viewer, windows = _viewer(body, request)
-    if windows:
-        seen = svc.activity.seen_now(body.profile.id, windows)
-        if seen is None:
-            return None
-        viewer = viewer.with_seen(seen)
-    return _answer(svc, body, viewer, started)
+    begun = _begin(body, request)
+    seen = begun.svc.activity.seen_now(body.profile.id, begun.windows) if begun.windows else None
+    return None if begun.windows and seen is None else _finish(begun, body, seen)
 
 
-def _viewer(body: RenderRequest, request: Request) -> tuple[RenderService, Viewer, dict[str, datetime]]:
-    """Who is asking, and since when each capped module they are shown has counted their impressions."""
+class _Begun(NamedTuple):
+    """A render up to its one possible wait: the release and workspace it is made from (read once, so a swap
+    while it waits cannot mix two), who is asking, and since when each capped module counts their impressions."""
+
+    started: float
+    svc: RenderService
+    workspace: Workspace
+    release: Release
+    viewer: Viewer
+    windows: dict[str, datetime]
+
+
+def _begin(body: RenderRequest, request: Request) -> _Begun:
     # The caller is checked inline rather than with Depends: on the hottest route of
     # all, each dependency costs more than the check itself.
+    started = time.perf_counter()
     svc: RenderService = request.app.state.service
     caller(request, "renderer")
-    workspace = svc.workspace
+    workspace, release = svc.workspace, svc.release
     viewer = viewer_for_profile(workspace, body.profile, activity=svc.activity)
     shown = target_modules(workspace, module=body.module, modules=body.modules, layout=body.layout)
-    return svc, viewer, cap_windows(workspace, shown, viewer)
+    return _Begun(started, svc, workspace, release, viewer, cap_windows(workspace, shown, viewer))
 
 
-def _answer(svc: RenderService, body: RenderRequest, viewer: Viewer, started: float) -> Answer:
+def _finish(begun: _Begun, body: RenderRequest, seen: dict[str, int] | None) -> Answer:
     answer = render_answer(
-        svc.workspace,
-        svc.release,
-        viewer,
-        partial(svc.sign, body.profile.id),
+        begun.workspace,
+        begun.release,
+        begun.viewer if seen is None else begun.viewer.with_seen(seen),
+        partial(begun.svc.sign, body.profile.id),
         channel=body.channel,
         module=body.module,
         modules=body.modules,
         layout=body.layout,
     )
-    metrics.rendered("render", time.perf_counter() - started, answer.decisions)
+    metrics.rendered("render", time.perf_counter() - begun.started, answer.decisions)
     return answer
 
 

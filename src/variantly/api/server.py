@@ -180,6 +180,7 @@ class HttpTools(_SendsWhole, HttpToolsProtocol):
             app = app.app
         self.answers_now = app if isinstance(app, AnswersNow) else None
         self.held: bytearray | None = None  # the body so far of a request uvicorn has not been told about
+        self.shut_down_after = False  # the server is stopping: answer the request held, then close
 
     def on_headers_complete(self) -> None:
         if self.answers_now is not None and self._nothing_else_to_mind():
@@ -205,8 +206,21 @@ class HttpTools(_SendsWhole, HttpToolsProtocol):
             super().on_headers_complete()
             super().on_body(body)
             super().on_message_complete()
-            return
-        headers, content = answer
+        else:
+            self._write(*answer)
+        if self.shut_down_after:
+            super().shutdown()  # closes now, or once the request just handed to uvicorn is answered
+
+    def shutdown(self) -> None:
+        """The server is stopping: a request whose body is still arriving is answered first, as uvicorn lets a
+        request in flight finish."""
+        if self.held is None:
+            super().shutdown()
+        else:
+            self.shut_down_after = True
+
+    def _write(self, headers: list[tuple[bytes, bytes]], content: bytes) -> None:
+        """A 200 as uvicorn writes it, and its bookkeeping for a finished response."""
         lines = [STATUS_LINE[200]]
         for name, value in (*self.server_state.default_headers, *headers):
             lines += (name, b": ", value, b"\r\n")
