@@ -7,6 +7,7 @@ that records each write, on both stacks' protocols."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -447,3 +448,33 @@ def test_an_idle_connection_closes_at_once_when_the_server_stops(app) -> None:
         return connection.transport.closed
 
     assert asyncio.run(run())
+
+
+def test_a_render_answered_whole_leaves_nothing_for_the_cycle_collector(app) -> None:
+    """As through ASGI (``test_fast_path``): a request's objects are freed as it ends, not by a collection later."""
+
+    def garbage_after(connection: Connection, count: int) -> list[object]:
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(count):
+                connection.protocol.data_received(render())
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            gc.collect()
+            return list(gc.garbage)
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+
+    async def run() -> tuple[list[list[object]], int]:
+        connection = Connection(HttpTools, app, **NO_PROXIES)
+        for _ in range(3):  # first renders prepare what later ones share
+            connection.protocol.data_received(render())
+        windows = [garbage_after(connection, 20) for _ in range(3)]  # one clean window of three: see test_fast_path
+        return windows, len(connection.transport.writes)
+
+    windows, answered = asyncio.run(run())
+    assert answered == 63
+    fewest = min(windows, key=len)
+    assert not fewest, f"{len(fewest)} objects in reference cycles: {sorted({type(o).__name__ for o in fewest})}"
