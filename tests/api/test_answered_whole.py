@@ -264,3 +264,14 @@ def test_a_render_answered_whole_leaves_nothing_for_the_cycle_collector(app) -> 
     assert answered == 63
     fewest = min(windows, key=len)
     assert not fewest, f"{len(fewest)} objects in reference cycles: {sorted({type(o).__name__ for o in fewest})}"
+
+
+def test_a_fault_in_answering_now_leaves_the_render_to_the_asgi_path(app, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a 400 from the parser's callback: the request goes through ASGI, which answers or reports it."""
+    expected = answers(app, render(), asgi=True).writes
+
+    def faulty(scope, body):
+        raise RuntimeError("a bug in answering now")
+
+    monkeypatch.setattr(app, "answer_now", faulty)
+    assert answers(app, render()).writes == expected

@@ -229,7 +229,7 @@ class Activity:
         return self.seen(profile_id, windows)
 
     def seen_now(self, profile_id: str, windows: Mapping[str, datetime]) -> dict[str, int] | None:
-        """``seen`` when it needs no round trip, else None: this process's own count always does not."""
+        """``seen``, which never waits: this process counts on its own (``SharedActivity.seen_now`` may not)."""
         return self.seen(profile_id, windows)
 
     def windows(self, profile_id: str) -> dict[str, list[datetime]]:
