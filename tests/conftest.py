@@ -244,6 +244,29 @@ def shared_caps(request: pytest.FixtureRequest):
         client.delete(key)
 
 
+def fewest_in_cycles(work, windows: int = 3) -> list[object]:
+    """The objects left in reference cycles by ``work()``, in the cleanest of ``windows`` runs of it, with the
+    collector off while it runs. Another thread of the test process (a poller left by an earlier test) could leave
+    garbage of its own in a window; work that leaves some does so in every window, so one clean window is the
+    test."""
+    import gc
+
+    found = []
+    for _ in range(windows):
+        gc.collect()
+        gc.disable()
+        try:
+            work()
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            gc.collect()
+            found.append(list(gc.garbage))
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+    return min(found, key=len)
+
+
 def until(check, seconds: float) -> float:
     """Seconds until ``check()`` is true; fails after ``seconds``."""
     started = time.monotonic()

@@ -5,14 +5,13 @@ that cycle: the same app behind a plain function, which the protocol cannot ask 
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
 
 import pytest
 from http_connection import App, Connection, RecordingTransport
 
-from conftest import REPO, approve_examples, make_app
+from conftest import REPO, approve_examples, fewest_in_cycles, make_app
 from variantly.api.server import HttpTools
 
 ANNA = json.loads((REPO / "examples/profiles/anna_retail_enterprise_sv.json").read_text())
@@ -239,30 +238,19 @@ def test_an_idle_connection_closes_at_once_when_the_server_stops(app) -> None:
 def test_a_render_answered_whole_leaves_nothing_for_the_cycle_collector(app) -> None:
     """As through ASGI (``test_fast_path``): a request's objects are freed as it ends, not by a collection later."""
 
-    def garbage_after(connection: Connection, count: int) -> list[object]:
-        gc.collect()
-        gc.disable()
-        try:
-            for _ in range(count):
-                connection.protocol.data_received(render())
-            gc.set_debug(gc.DEBUG_SAVEALL)
-            gc.collect()
-            return list(gc.garbage)
-        finally:
-            gc.set_debug(0)
-            gc.garbage.clear()
-            gc.enable()
-
-    async def run() -> tuple[list[list[object]], int]:
+    async def run() -> tuple[list[object], int]:
         connection = Connection(HttpTools, app, **NO_PROXIES)
+
+        def renders() -> None:
+            for _ in range(20):
+                connection.protocol.data_received(render())
+
         for _ in range(3):  # first renders prepare what later ones share
             connection.protocol.data_received(render())
-        windows = [garbage_after(connection, 20) for _ in range(3)]  # one clean window of three: see test_fast_path
-        return windows, len(connection.transport.writes)
+        return fewest_in_cycles(renders), len(connection.transport.writes)
 
-    windows, answered = asyncio.run(run())
+    fewest, answered = asyncio.run(run())
     assert answered == 63
-    fewest = min(windows, key=len)
     assert not fewest, f"{len(fewest)} objects in reference cycles: {sorted({type(o).__name__ for o in fewest})}"
 
 

@@ -9,14 +9,13 @@ the route, and the error is the route's own.
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import REPO, approve_examples, make_app
+from conftest import REPO, approve_examples, fewest_in_cycles, make_app
 from variantly.api import fast_path
 
 
@@ -172,29 +171,13 @@ def test_a_render_leaves_nothing_for_the_cycle_collector(workspace_dir: Path, da
         for _ in range(count):
             await app(dict(scope), receive, send)
 
-    def cyclic_garbage_after(count: int) -> list[object]:
-        gc.collect()
-        gc.disable()
-        try:
-            loop.run_until_complete(renders(count))
-            gc.set_debug(gc.DEBUG_SAVEALL)
-            gc.collect()
-            return list(gc.garbage)
-        finally:
-            gc.set_debug(0)
-            gc.garbage.clear()
-            gc.enable()
-
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(renders(3))  # first renders prepare what later ones share
-        # Another thread of the test process (a poller left by an earlier test) could leave garbage of its own in
-        # a window; a render that leaves some does so in every window, so one clean window of three is the test.
-        windows = [cyclic_garbage_after(20) for _ in range(3)]
+        fewest = fewest_in_cycles(lambda: loop.run_until_complete(renders(20)))
     finally:
         loop.close()
     assert set(statuses) == {200}
-    fewest = min(windows, key=len)
     assert not fewest, (
         f"{len(fewest)} objects in reference cycles after 20 renders: {sorted({type(o).__name__ for o in fewest})}"
     )
