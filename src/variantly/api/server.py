@@ -6,7 +6,8 @@ The stack is a setting (``ProcessSettings.server_stack``). ``fast`` is uvloop an
 landing render 1.44x faster than asyncio and h11 for nothing (``bench/serving.py`` measures
 both). ``asyncio`` is the standard library's loop and h11, for a platform without the fast
 pieces. On either, the HTTP protocol is uvicorn's own with one change (``CorkedTransport``):
-a response goes out in one write, its head with its body.
+a response goes out in one write, its head with its body. On the fast stack, a second: a render
+is answered as soon as its body is in, without uvicorn's ASGI cycle (``HttpTools``).
 
 Proxy headers (``X-Forwarded-For``, ``X-Forwarded-Proto``) are believed only from the
 addresses an operator names (``--forwarded-allow-ips``). uvicorn's own default trusts them
