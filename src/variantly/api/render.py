@@ -92,8 +92,12 @@ def answer_render_now(body: RenderRequest, request: Request) -> Answer | None:
     """``answer_render`` without waiting for anything, for a server that answers a request whole as its body
     arrives (``api.server.HttpTools``): None when a capped module's impressions must be counted in Redis."""
     begun = _begin(body, request)
-    seen = begun.svc.activity.seen_now(body.profile.id, begun.windows) if begun.windows else None
-    return None if begun.windows and seen is None else _finish(begun, body, seen)
+    seen = None
+    if begun.windows:
+        seen = begun.svc.activity.seen_now(body.profile.id, begun.windows)
+        if seen is None:
+            return None
+    return _finish(begun, body, seen)
 
 
 class _Begun(NamedTuple):
